@@ -1,0 +1,1 @@
+//! crm-access (under construction).

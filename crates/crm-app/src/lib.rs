@@ -1,0 +1,1 @@
+//! crm-app (under construction).

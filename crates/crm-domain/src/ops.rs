@@ -1,0 +1,104 @@
+//! Operations, idempotency records, leases and audit events.
+
+use crate::{HostId, LeaseId, OperationId, OperationKind, OperationStatus};
+use chrono::{DateTime, Utc};
+
+/// A long-running request, addressable by id.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Operation {
+    pub id: OperationId,
+    pub kind: OperationKind,
+    pub status: OperationStatus,
+    /// What it acts on, e.g. `host:h1/provider:cn-official/deepseek` or `batch:b-1`.
+    pub target: String,
+    /// The request that started it (replayed on resume after a restart).
+    pub request: serde_json::Value,
+    /// Human-readable progress lines, newest last.
+    pub progress: Vec<String>,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A stored idempotent response, scoped to a principal.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    pub principal: String,
+    /// `METHOD route`.
+    pub route: String,
+    /// SHA-256 of the canonical request body.
+    pub body_hash: String,
+    /// `None` while the first request is still executing.
+    pub response: Option<StoredResponse>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A response replayed for a repeated idempotent request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What beginning an idempotent request found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdempotencyBegin {
+    /// First time: execute, then complete the record.
+    Started,
+    /// Same key, same body, finished: replay this.
+    Replay(StoredResponse),
+    /// Same key, same body, still executing.
+    InProgress,
+    /// Same key, different body.
+    Mismatch,
+}
+
+/// A lease on a scope, held in the database so that separate processes exclude each other.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Lease {
+    pub id: LeaseId,
+    /// `host:<id>` or `host:<id>/provider:<pack>/<provider>`.
+    pub scope: String,
+    pub holder: String,
+    pub operation: String,
+    pub acquired_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Lease {
+    pub fn host_scope(host: &HostId) -> String {
+        format!("host:{host}")
+    }
+    pub fn provider_scope(host: &HostId, provider: &crate::ProviderRef) -> String {
+        format!("host:{host}/provider:{provider}")
+    }
+}
+
+/// Who did what to which target, and how it ended. Never contains secrets.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub request_id: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// An audit event before it is stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NewAuditEvent {
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub request_id: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}

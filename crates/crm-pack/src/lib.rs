@@ -1,0 +1,1 @@
+//! crm-pack (under construction).

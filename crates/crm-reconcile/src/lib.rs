@@ -1,0 +1,1 @@
+//! crm-reconcile (under construction).

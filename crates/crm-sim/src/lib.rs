@@ -1,0 +1,1 @@
+//! crm-sim (under construction).

@@ -1,0 +1,1 @@
+//! crm-store (under construction).

@@ -1,0 +1,1 @@
+//! crm-sub2api (under construction).
