@@ -113,6 +113,8 @@ pub trait HostApi: Send + Sync {
     ) -> HostResult<HostAccount>;
     async fn set_account_schedulable(&self, id: HostObjectId, schedulable: bool) -> HostResult<()>;
     async fn delete_account(&self, id: HostObjectId) -> HostResult<()>;
+    /// `POST /accounts/:id/clear-error`: returns an errored account to active.
+    async fn clear_account_error(&self, id: HostObjectId) -> HostResult<HostAccount>;
     async fn test_account(
         &self,
         id: HostObjectId,
@@ -161,6 +163,21 @@ pub trait HostApi: Send + Sync {
         login: &UserLogin,
         draft: &ApiKeyDraft,
     ) -> HostResult<CreatedApiKey>;
+    /// Logs in as the user and reads one of their keys back (user-side key
+    /// listings carry the key string), so crm need not store user keys.
+    async fn reveal_user_api_key(
+        &self,
+        login: &UserLogin,
+        key: HostObjectId,
+    ) -> HostResult<CreatedApiKey>;
+    /// Logs in as the user and rebinds one of their keys to a group
+    /// (`PUT /api/v1/keys/:id`), for hosts without the admin rebind.
+    async fn rebind_user_api_key(
+        &self,
+        login: &UserLogin,
+        key: HostObjectId,
+        group: HostObjectId,
+    ) -> HostResult<HostApiKey>;
     /// Logs in as the user and deletes one of their keys.
     async fn delete_user_api_key(&self, login: &UserLogin, key: HostObjectId) -> HostResult<()>;
     /// Admin-side rebind (`PUT /admin/api-keys/:id`), newer hosts only.
