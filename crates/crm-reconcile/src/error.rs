@@ -1,0 +1,21 @@
+//! The one error type of crm-reconcile.
+
+use crm_domain::ports::{HostError, StoreError};
+
+/// Why a reconcile, repair or scheduler step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The store could not be read or written.
+    #[error("reconcile could not use the store: {0}")]
+    Store(#[from] StoreError),
+    /// A host call failed outside observation (observation failures become an
+    /// `unreachable` or `error` run instead).
+    #[error("host call failed during repair: {0}")]
+    Host(#[from] HostError),
+    /// The scope names something crm does not know.
+    #[error("nothing to reconcile: {0}")]
+    UnknownScope(String),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = ReconcileError> = std::result::Result<T, E>;
