@@ -1,1 +1,24 @@
-//! crm-sub2api (under construction).
+#![doc = include_str!("../README.md")]
+
+pub mod admin;
+pub mod client;
+pub mod envelope;
+pub mod error;
+pub mod gateway;
+pub mod scrub;
+pub mod sse;
+pub mod user;
+pub mod wire;
+
+pub use admin::{
+    AccountFilter, AccountUpdate, AssignSubscription, BalanceChange, BalanceOperation,
+    ChannelInput, GroupInput, NewAccount, NewUser, UserUpdate,
+};
+pub use client::{AdminKey, ClientBuilder, RetryPolicy, Sub2apiClient};
+pub use envelope::{Code, ErrorBody, Page};
+pub use error::{Error, Result};
+pub use gateway::{UpstreamClient, UpstreamRouting};
+pub use secrecy::SecretString;
+pub use sse::{AccountTestResult, TestEvent};
+pub use user::{KeyUpdate, NewKey, UserSession};
+pub use wire::*;

@@ -1,0 +1,613 @@
+//! The HTTP core: configuration, authentication, timeouts, retries, the
+//! request counter and pagination. Resource methods live in [`crate::admin`],
+//! [`crate::user`], [`crate::gateway`] and [`crate::probe`].
+
+use crate::envelope::{Page, RawResponse};
+use crate::error::{Error, Result};
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::Method;
+use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Page size used until a probe shows the host accepts more (contract §2.3:
+/// 100 is the maximum of December-2025 hosts).
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// Largest page size newer hosts accept.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// Default per-call timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default timeout of the account test, which waits for an upstream completion.
+pub const DEFAULT_SSE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A host's admin API key (`admin-` + 64 hex), sent as `x-api-key`.
+///
+/// `Debug` never shows the key.
+#[derive(Clone)]
+pub struct AdminKey(SecretString);
+
+impl AdminKey {
+    pub fn new(key: SecretString) -> Self {
+        AdminKey(key)
+    }
+
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+}
+
+impl From<SecretString> for AdminKey {
+    fn from(key: SecretString) -> Self {
+        AdminKey(key)
+    }
+}
+
+impl fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminKey([redacted])")
+    }
+}
+
+/// How failed reads and deletes are retried. Creates and updates never are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (0 disables retrying).
+    pub max_retries: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Configures a [`Sub2apiClient`].
+///
+/// ```
+/// use crm_sub2api::{AdminKey, Sub2apiClient};
+/// use std::time::Duration;
+///
+/// let client = Sub2apiClient::builder(
+///     "https://relay.example.com",
+///     AdminKey::new("admin-0123".to_owned().into()),
+/// )
+/// .timeout(Duration::from_secs(10))
+/// .page_size(1000)
+/// .user_agent("my-tool/1.0")
+/// .build()?;
+/// assert_eq!(client.page_size(), 1000);
+/// # Ok::<(), crm_sub2api::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    base_url: String,
+    admin_key: AdminKey,
+    timeout: Duration,
+    sse_timeout: Duration,
+    connect_timeout: Duration,
+    page_size: u32,
+    user_agent: String,
+    retry: RetryPolicy,
+}
+
+impl ClientBuilder {
+    /// Timeout of every call except the account test.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Timeout of the account test stream.
+    pub fn sse_timeout(mut self, timeout: Duration) -> Self {
+        self.sse_timeout = timeout;
+        self
+    }
+
+    /// Timeout for establishing a connection.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Page size for listings (clamped to 1..=1000). Use 1000 only on hosts a
+    /// probe showed to accept it; older hosts silently clamp to 100.
+    pub fn page_size(mut self, size: u32) -> Self {
+        self.page_size = size.clamp(1, MAX_PAGE_SIZE);
+        self
+    }
+
+    pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
+        self.user_agent = ua.into();
+        self
+    }
+
+    /// Retry policy for reads and deletes.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    pub fn build(self) -> Result<Sub2apiClient> {
+        let base = normalize_base_url(&self.base_url)?;
+        let http = reqwest::Client::builder()
+            .user_agent(self.user_agent.clone())
+            .connect_timeout(self.connect_timeout.min(self.timeout))
+            .build()
+            .map_err(|e| Error::InvalidBaseUrl {
+                url: self.base_url.clone(),
+                detail: format!("HTTP client could not be built: {e}"),
+            })?;
+        Ok(Sub2apiClient {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                admin_key: self.admin_key,
+                timeout: self.timeout,
+                sse_timeout: self.sse_timeout,
+                page_size: AtomicU32::new(self.page_size),
+                retry: self.retry,
+                requests: Arc::new(AtomicU32::new(0)),
+            }),
+        })
+    }
+}
+
+/// Validates a base URL and strips trailing slashes, so paths can be appended.
+pub(crate) fn normalize_base_url(raw: &str) -> Result<String> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let url = url::Url::parse(trimmed).map_err(|e| Error::InvalidBaseUrl {
+        url: raw.to_owned(),
+        detail: e.to_string(),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(Error::InvalidBaseUrl {
+            url: raw.to_owned(),
+            detail: "expected an http(s) URL with a host".into(),
+        });
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::InvalidBaseUrl {
+            url: raw.to_owned(),
+            detail: "a base URL carries no query or fragment".into(),
+        });
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A typed async client for one sub2api host.
+///
+/// Cloning is cheap and clones share the connection pool and the request
+/// counter.
+#[derive(Clone)]
+pub struct Sub2apiClient {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub admin_key: AdminKey,
+    pub timeout: Duration,
+    pub sse_timeout: Duration,
+    pub page_size: AtomicU32,
+    pub retry: RetryPolicy,
+    pub requests: Arc<AtomicU32>,
+}
+
+impl fmt::Debug for Sub2apiClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sub2apiClient")
+            .field("base_url", &self.inner.base)
+            .field("admin_key", &self.inner.admin_key)
+            .field("timeout", &self.inner.timeout)
+            .field("page_size", &self.page_size())
+            .finish()
+    }
+}
+
+/// Who a request authenticates as.
+#[derive(Clone, Copy)]
+pub(crate) enum Auth<'a> {
+    None,
+    /// `x-api-key: <admin key>`.
+    Admin,
+    /// `Authorization: Bearer <token>` (a user JWT or a gateway key).
+    Bearer(&'a SecretString),
+}
+
+/// One request before it is sent.
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    pub path: String,
+    pub query: Vec<(&'static str, String)>,
+    pub body: Option<Value>,
+    pub auth: Auth<'a>,
+    pub idempotency_key: Option<&'a str>,
+    pub timeout: Option<Duration>,
+}
+
+impl fmt::Debug for Call<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The body may carry credentials; only its presence is shown.
+        f.debug_struct("Call")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("has_body", &self.body.is_some())
+            .finish()
+    }
+}
+
+impl<'a> Call<'a> {
+    pub fn new(method: Method, path: impl Into<String>, auth: Auth<'a>) -> Self {
+        Call {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            auth,
+            idempotency_key: None,
+            timeout: None,
+        }
+    }
+
+    pub fn query(mut self, k: &'static str, v: impl ToString) -> Self {
+        self.query.push((k, v.to_string()));
+        self
+    }
+
+    pub fn json(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    fn retryable(&self) -> bool {
+        // Only reads and deletes: a create that timed out may have been
+        // committed, and repeating it makes duplicates (crates.md, Retries).
+        self.method == Method::GET || self.method == Method::DELETE
+    }
+}
+
+/// What one attempt produced, for the retry loop.
+enum Attempt {
+    /// A status worth retrying (502/503/504); kept to report if retries run out.
+    Status(RawResponse),
+    Failed(Error),
+}
+
+impl Sub2apiClient {
+    /// Starts configuring a client for the host at `base_url` (no trailing `/api`).
+    pub fn builder(base_url: impl Into<String>, admin_key: AdminKey) -> ClientBuilder {
+        ClientBuilder {
+            base_url: base_url.into(),
+            admin_key,
+            timeout: DEFAULT_TIMEOUT,
+            sse_timeout: DEFAULT_SSE_TIMEOUT,
+            connect_timeout: Duration::from_secs(10),
+            page_size: DEFAULT_PAGE_SIZE,
+            user_agent: concat!("crm-sub2api/", env!("CARGO_PKG_VERSION")).to_owned(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// A client with default settings.
+    pub fn new(base_url: impl Into<String>, admin_key: AdminKey) -> Result<Self> {
+        Self::builder(base_url, admin_key).build()
+    }
+
+    /// The normalized base URL.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// Page size used by listings.
+    pub fn page_size(&self) -> u32 {
+        self.inner.page_size.load(Ordering::Relaxed)
+    }
+
+    /// Changes the listing page size, e.g. after a probe found the host's maximum.
+    pub fn set_page_size(&self, size: u32) {
+        self.inner
+            .page_size
+            .store(size.clamp(1, MAX_PAGE_SIZE), Ordering::Relaxed);
+    }
+
+    /// Number of HTTP requests sent through this client and its clones,
+    /// retries included.
+    pub fn request_count(&self) -> u32 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn admin_secret(&self) -> &SecretString {
+        self.inner.admin_key.secret()
+    }
+
+    /// Sends a call, retrying reads and deletes on transient failures.
+    pub(crate) async fn send(&self, call: &Call<'_>) -> Result<RawResponse> {
+        if !call.retryable() || self.inner.retry.max_retries == 0 {
+            return self.send_once(call).await;
+        }
+        let policy = ExponentialBuilder::default()
+            .with_min_delay(self.inner.retry.min_delay)
+            .with_max_delay(self.inner.retry.max_delay)
+            .with_max_times(self.inner.retry.max_retries)
+            .with_jitter();
+        let attempt = || async {
+            match self.send_once(call).await {
+                Ok(raw) if matches!(raw.status, 502..=504) => Err(Attempt::Status(raw)),
+                Ok(raw) => Ok(raw),
+                Err(e) => Err(Attempt::Failed(e)),
+            }
+        };
+        let outcome = attempt
+            .retry(policy)
+            .when(|a| match a {
+                Attempt::Status(_) => true,
+                Attempt::Failed(e) => e.is_transient(),
+            })
+            .notify(|a, after| {
+                let what = match a {
+                    Attempt::Status(r) => format!("status {}", r.status),
+                    Attempt::Failed(e) => e.to_string(),
+                };
+                tracing::debug!(method = %call.method, path = %call.path, %what, ?after, "retrying");
+            })
+            .await;
+        match outcome {
+            Ok(raw) | Err(Attempt::Status(raw)) => Ok(raw),
+            Err(Attempt::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Builds the reqwest request of a call (auth headers marked sensitive).
+    pub(crate) fn request(&self, call: &Call<'_>) -> Result<reqwest::RequestBuilder> {
+        let url = format!("{}{}", self.inner.base, call.path);
+        let mut rb = self
+            .inner
+            .http
+            .request(call.method.clone(), url)
+            .timeout(call.timeout.unwrap_or(self.inner.timeout));
+        if !call.query.is_empty() {
+            rb = rb.query(&call.query);
+        }
+        match call.auth {
+            Auth::None => {}
+            Auth::Admin => {
+                rb = rb.header(
+                    "x-api-key",
+                    sensitive(self.admin_secret(), "", "admin key")?,
+                );
+            }
+            Auth::Bearer(token) => {
+                rb = rb.header(
+                    reqwest::header::AUTHORIZATION,
+                    sensitive(token, "Bearer ", "bearer token")?,
+                );
+            }
+        }
+        if let Some(key) = call.idempotency_key {
+            let v = HeaderValue::from_str(key).map_err(|_| Error::InvalidSecret {
+                what: "idempotency key".into(),
+            })?;
+            rb = rb.header("Idempotency-Key", v);
+        }
+        if let Some(body) = &call.body {
+            rb = rb.json(body);
+        }
+        Ok(rb)
+    }
+
+    /// Sends one request and reads the whole body.
+    pub(crate) async fn send_once(&self, call: &Call<'_>) -> Result<RawResponse> {
+        let rb = self.request(call)?;
+        let started = Instant::now();
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e, call, started))?;
+        let (status, content_type, retry_after) = response_head(&resp);
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e, call, started))?;
+        Ok(RawResponse {
+            method: call.method.to_string(),
+            path: call.path.clone(),
+            status,
+            content_type,
+            retry_after,
+            body,
+        })
+    }
+
+    pub(crate) fn transport_error(
+        &self,
+        e: reqwest::Error,
+        call: &Call<'_>,
+        started: Instant,
+    ) -> Error {
+        if e.is_timeout() {
+            Error::Timeout {
+                method: call.method.to_string(),
+                path: call.path.clone(),
+                after: started.elapsed(),
+            }
+        } else if e.is_connect() {
+            Error::Connect {
+                detail: error_chain(&e),
+            }
+        } else {
+            Error::Transport {
+                method: call.method.to_string(),
+                path: call.path.clone(),
+                detail: error_chain(&e),
+            }
+        }
+    }
+
+    /// Sends a call and returns the envelope's `data`.
+    pub(crate) async fn data(&self, call: Call<'_>, secrets: &[&SecretString]) -> Result<Value> {
+        let raw = self.send(&call).await?;
+        let mut all: Vec<&SecretString> = vec![self.admin_secret()];
+        all.extend_from_slice(secrets);
+        if let Auth::Bearer(t) = call.auth {
+            all.push(t);
+        }
+        raw.into_data(&all)
+    }
+
+    /// Sends a call and decodes the envelope's `data` as `T`.
+    pub(crate) async fn typed<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+        secrets: &[&SecretString],
+    ) -> Result<T> {
+        let value = self.data(call, secrets).await?;
+        decode(value)
+    }
+
+    /// Fetches one page of a paginated listing.
+    pub async fn list_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        filters: &[(&'static str, String)],
+        page: u32,
+        page_size: u32,
+    ) -> Result<Page<T>> {
+        self.page_as(path, filters, page, page_size, Auth::Admin)
+            .await
+    }
+
+    pub(crate) async fn page_as<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        filters: &[(&'static str, String)],
+        page: u32,
+        page_size: u32,
+        auth: Auth<'_>,
+    ) -> Result<Page<T>> {
+        let mut call = Call::new(Method::GET, path, auth);
+        call.query.extend(filters.iter().cloned());
+        let call = call.query("page", page).query("page_size", page_size);
+        self.typed(call, &[]).await
+    }
+
+    /// Every item of a paginated listing, page by page at the client's page size.
+    pub(crate) async fn list_all_as<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        filters: &[(&'static str, String)],
+        auth: Auth<'_>,
+    ) -> Result<Vec<T>> {
+        let size = self.page_size();
+        let mut out = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let p: Page<T> = self.page_as(path, filters, page, size, auth).await?;
+            let got = p.items.len();
+            let count = p.page_count();
+            out.extend(p.items);
+            let last = match count {
+                Some(pages) => i64::from(page) >= pages,
+                // Without totals, a short page is the last one.
+                None => got < size as usize,
+            };
+            // A host that reports more pages but returns nothing would loop forever.
+            if last || got == 0 || page == u32::MAX {
+                break;
+            }
+            page += 1;
+        }
+        Ok(out)
+    }
+
+    /// Every item of an admin listing.
+    pub async fn list_all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        filters: &[(&'static str, String)],
+    ) -> Result<Vec<T>> {
+        self.list_all_as(path, filters, Auth::Admin).await
+    }
+}
+
+/// Decodes envelope data into a wire type, keeping secrets out of the error.
+pub(crate) fn decode<T: DeserializeOwned>(value: Value) -> Result<T> {
+    T::deserialize(&value).map_err(|e| Error::Decode {
+        status: 200,
+        detail: format!("unexpected data shape: {e}"),
+        body_excerpt: crate::scrub::excerpt(value.to_string().as_bytes(), &[]),
+    })
+}
+
+fn sensitive(secret: &SecretString, prefix: &str, what: &str) -> Result<HeaderValue> {
+    let mut v =
+        HeaderValue::from_str(&format!("{prefix}{}", secret.expose_secret())).map_err(|_| {
+            Error::InvalidSecret {
+                what: what.to_owned(),
+            }
+        })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+pub(crate) fn response_head(resp: &reqwest::Response) -> (u16, String, Option<Duration>) {
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let retry_after = resp
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    (status, content_type, retry_after)
+}
+
+/// A reqwest error with its causes, which is where "connection refused" lives.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_validated_and_trimmed() {
+        assert_eq!(
+            normalize_base_url("https://relay.example.com/").unwrap(),
+            "https://relay.example.com"
+        );
+        assert_eq!(
+            normalize_base_url("http://10.0.0.1:8080/prefix//").unwrap(),
+            "http://10.0.0.1:8080/prefix"
+        );
+        assert!(normalize_base_url("relay.example.com").is_err());
+        assert!(normalize_base_url("ftp://relay.example.com").is_err());
+        assert!(normalize_base_url("https://relay.example.com/?x=1").is_err());
+    }
+}
