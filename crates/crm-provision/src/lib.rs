@@ -1,1 +1,19 @@
-//! crm-provision (under construction).
+//! `crm-provision`: preview, import batches, resume, rollback, upstream key
+//! rotation and pack upgrade, over crm-domain's host and storage ports
+//! (design brief §4 steps 3, 4 and 7, and §5).
+//!
+//! Two pieces are shared with `crm-access` and `crm-reconcile`:
+//! [`observe::observe`] (one list-only pass over a host) and
+//! [`journal::JournalExecutor`] (the write-ahead journal every host mutation
+//! goes through). See the crate README for their contracts.
+
+pub mod error;
+pub mod journal;
+pub mod observe;
+
+#[cfg(test)]
+mod fakes;
+
+pub use error::{ProvisionError, Result};
+pub use journal::{Applied, AppliedHow, HostObject, Intent, JournalExecutor, Step};
+pub use observe::observe;

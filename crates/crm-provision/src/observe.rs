@@ -1,0 +1,216 @@
+//! Observation: one read-only pass over a host with list calls only.
+//!
+//! Preview, import, resume, rollback and reconcile all start from a
+//! [`HostSnapshot`]. Observation never issues a GET per object: accounts,
+//! groups, channels and crm's users come from their list endpoints (at the
+//! host's maximum page size, which the host port handles), and subscriptions
+//! and gateway keys are listed per crm-managed group.
+
+use crate::error::Result;
+use crm_domain::host::Capabilities;
+use crm_domain::observed::{HostGroup, HostSnapshot, HostUser};
+use crm_domain::ownership::{self, NAME_PREFIX};
+use crm_domain::ports::{HostApi, HostError};
+
+/// Whether a group looks like crm's: a crm name or a crm marker in its description.
+pub fn is_crm_group(g: &HostGroup) -> bool {
+    ownership::has_crm_name(&g.name)
+        || g.description
+            .as_deref()
+            .and_then(ownership::parse_marker)
+            .is_some()
+}
+
+/// Whether a user looks like crm's: a crm email/username or a marker in its notes.
+pub fn is_crm_user(u: &HostUser) -> bool {
+    ownership::has_crm_name(&u.email)
+        || u.username.as_deref().is_some_and(ownership::has_crm_name)
+        || u.notes
+            .as_deref()
+            .and_then(ownership::parse_marker)
+            .is_some()
+}
+
+/// Observes `host` with list calls only.
+///
+/// - accounts and groups: every one on the host (lists, max page size);
+/// - channels: `Some` when `caps.channels` (a `RouteMissing` answer is read as
+///   "no channels" rather than an error), else `None`;
+/// - users: those matching crm's name prefix or marker;
+/// - subscriptions and API keys: those of crm-managed groups (see [`is_crm_group`]).
+///
+/// `requests` is the number of host requests this observation made
+/// (`HostApi::request_count` delta; concurrent use of the same handle inflates it).
+pub async fn observe(host: &dyn HostApi, caps: &Capabilities) -> Result<HostSnapshot> {
+    let before = host.request_count();
+    let accounts = host.list_accounts().await?;
+    let groups = host.list_groups().await?;
+    let channels = if caps.channels {
+        match host.list_channels().await {
+            Ok(c) => Some(c),
+            Err(HostError::RouteMissing { .. }) => None,
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        None
+    };
+    let users = host
+        .list_users(Some(NAME_PREFIX.to_owned()))
+        .await?
+        .into_iter()
+        .filter(is_crm_user)
+        .collect();
+    let mut subscriptions = Vec::new();
+    let mut api_keys = Vec::new();
+    for g in groups.iter().filter(|g| is_crm_group(g)) {
+        subscriptions.extend(host.list_group_subscriptions(g.id).await?);
+        api_keys.extend(host.list_group_api_keys(g.id).await?);
+    }
+    subscriptions.sort_by_key(|s| s.id);
+    subscriptions.dedup_by_key(|s| s.id);
+    api_keys.sort_by_key(|k| k.id);
+    api_keys.dedup_by_key(|k| k.id);
+    Ok(HostSnapshot {
+        accounts,
+        groups,
+        channels,
+        users,
+        subscriptions,
+        api_keys,
+        requests: host.request_count().saturating_sub(before),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crm_domain::host::AdminAuth;
+    use crm_domain::ports::MockHostApi;
+    use crm_domain::{GroupBilling, HostObjectId, Platform};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    pub(crate) fn caps(channels: bool) -> Capabilities {
+        Capabilities {
+            probed_at: crate::fakes::t0(),
+            version: Some("0.1.0".into()),
+            admin_auth: AdminAuth::Ok,
+            channels,
+            chat_completions: true,
+            native_platforms: vec![],
+            subscriptions: true,
+            payment_plans: false,
+            admin_key_rebind: false,
+            idempotency_key: false,
+            credential_redaction: false,
+            max_page_size: 100,
+            evidence: vec![],
+        }
+    }
+
+    fn group(id: i64, name: &str) -> HostGroup {
+        HostGroup {
+            id: HostObjectId(id),
+            name: name.into(),
+            description: None,
+            platform: Platform::openai(),
+            billing: GroupBilling::Standard,
+            rate_multiplier: 1.0,
+            daily_limit_usd: None,
+            weekly_limit_usd: None,
+            monthly_limit_usd: None,
+            is_exclusive: false,
+            status: "active".into(),
+        }
+    }
+
+    fn user(id: i64, email: &str) -> HostUser {
+        HostUser {
+            id: HostObjectId(id),
+            email: email.into(),
+            username: None,
+            notes: None,
+            role: "user".into(),
+            balance: 0.0,
+            status: "active".into(),
+            allowed_groups: vec![],
+        }
+    }
+
+    /// A mock whose every call counts as one request.
+    fn host(channels_route: bool) -> MockHostApi {
+        let n = Arc::new(AtomicU32::new(0));
+        let mut h = MockHostApi::new();
+        let c = n.clone();
+        h.expect_request_count()
+            .returning(move || c.load(Ordering::SeqCst));
+        let c = n.clone();
+        h.expect_list_accounts().times(1).returning(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            Ok(vec![])
+        });
+        let c = n.clone();
+        h.expect_list_groups().times(1).returning(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            Ok(vec![
+                group(1, "crm-a.b-self_service"),
+                group(2, "operator's"),
+            ])
+        });
+        let c = n.clone();
+        h.expect_list_channels().returning(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            if channels_route {
+                Ok(vec![])
+            } else {
+                Err(HostError::RouteMissing {
+                    route: "/admin/channels".into(),
+                })
+            }
+        });
+        let c = n.clone();
+        h.expect_list_users().times(1).returning(move |search| {
+            assert_eq!(search.as_deref(), Some("crm-"));
+            c.fetch_add(1, Ordering::SeqCst);
+            Ok(vec![
+                user(1, "crm-probe@crm.invalid"),
+                user(2, "alice-crm-@x"),
+            ])
+        });
+        let c = n.clone();
+        h.expect_list_group_subscriptions()
+            .withf(|g| *g == HostObjectId(1))
+            .times(1)
+            .returning(move |_| {
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok(vec![])
+            });
+        let c = n;
+        h.expect_list_group_api_keys()
+            .withf(|g| *g == HostObjectId(1))
+            .times(1)
+            .returning(move |_| {
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok(vec![])
+            });
+        h
+    }
+
+    #[tokio::test]
+    async fn observes_with_lists_only_and_counts_requests() {
+        let snap = observe(&host(true), &caps(true)).await.unwrap();
+        assert_eq!(snap.requests, 6);
+        assert_eq!(snap.channels, Some(vec![]));
+        assert_eq!(snap.users.len(), 1, "only crm's users");
+        assert_eq!(snap.groups.len(), 2, "every group is observed");
+    }
+
+    #[tokio::test]
+    async fn hosts_without_channels_observe_none() {
+        let snap = observe(&host(false), &caps(true)).await.unwrap();
+        assert_eq!(snap.channels, None);
+        // Without the capability the route is not even asked.
+        let snap = observe(&host(true), &caps(false)).await.unwrap();
+        assert_eq!((snap.channels, snap.requests), (None, 5));
+    }
+}
