@@ -12,6 +12,9 @@ pub enum ReconcileError {
     /// `unreachable` or `error` run instead).
     #[error("host call failed during repair: {0}")]
     Host(#[from] HostError),
+    /// Another run, repair or import holds the scope; try again later.
+    #[error("busy: {0}")]
+    Busy(StoreError),
     /// The scope names something crm does not know.
     #[error("nothing to reconcile: {0}")]
     UnknownScope(String),

@@ -4,6 +4,8 @@
 //! - [`diff`]: the pure comparison of recorded desired state with one
 //!   observation of a host.
 //! - [`desired`]: how reconcile reads the desired specs provisioning records.
+//! - [`run`]: observe, diff and persist one run of a batch, provider or host.
+//! - [`schedule`]: the pure schedule state and the driver the server ticks.
 //!
 //! This crate is written against `crm-domain`'s ports and `crm-provision`;
 //! it names no HTTP stack, database or runtime.
@@ -11,9 +13,12 @@
 pub mod desired;
 pub mod diff;
 pub mod error;
+pub mod run;
+pub mod schedule;
 
 #[cfg(test)]
 mod fixtures;
 
 pub use diff::{Recorded, RecordedBatch, diff, status_of, unreachable};
 pub use error::{ReconcileError, Result};
+pub use run::{Ports, RunOptions, reconcile};

@@ -1,0 +1,263 @@
+//! Reconcile runs: observe a host, diff it against what crm recorded, and
+//! persist the run with its scope, status, timings, request count and items.
+//!
+//! A run is read-only on the host. It holds the lease of its scope
+//! (`host:<id>` for a host, `host:<id>/provider:<ref>` for a provider or a
+//! batch) so two runs of one scope never overlap, and it counts every host
+//! request it made (probe included) on the run.
+
+use crate::diff::{self, Recorded, RecordedBatch};
+use crate::error::{ReconcileError, Result};
+use crm_domain::access::AccessCheck;
+use crm_domain::batch::BatchFilter;
+use crm_domain::host::{Capabilities, HostRecord};
+use crm_domain::observed::HostSnapshot;
+use crm_domain::ops::Lease;
+use crm_domain::ports::{
+    BatchRepo, Clock, HostApi, HostError, IdSource, LeaseRepo, ReconcileRepo, Storage, StoreError,
+};
+use crm_domain::reconcile::{DriftItem, ReconcileRun, ReconcileScope};
+use crm_domain::{ReconcileRunId, ReconcileStatus};
+use crm_provision::ProvisionError;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a run's lease lives without a heartbeat. Runs are a handful of
+/// list calls; a crashed holder frees the scope after this.
+pub const RUN_LEASE_TTL: Duration = Duration::from_secs(600);
+
+/// The ports a run uses.
+#[derive(Clone)]
+pub struct Ports {
+    pub batches: Arc<dyn BatchRepo>,
+    pub runs: Arc<dyn ReconcileRepo>,
+    pub leases: Arc<dyn LeaseRepo>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdSource>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ports { .. }")
+    }
+}
+
+impl Ports {
+    /// All storage ports from one store.
+    pub fn from_storage<S: Storage + 'static>(
+        store: Arc<S>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+    ) -> Self {
+        Ports {
+            batches: store.clone(),
+            runs: store.clone(),
+            leases: store,
+            clock,
+            ids,
+        }
+    }
+}
+
+/// Options of a run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Who holds the lease (shown to anyone who finds the scope busy).
+    pub holder: String,
+    /// Access re-checks made for this run; failed ones become `access_broken`.
+    pub access: Vec<AccessCheck>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            holder: "crm-reconcile".into(),
+            access: vec![],
+        }
+    }
+}
+
+/// The scope a lease must cover for `scope`.
+pub fn lease_scope(scope: &ReconcileScope, recorded: &Recorded) -> String {
+    if let Some(p) = &scope.provider {
+        return Lease::provider_scope(&scope.host_id, p);
+    }
+    if let Some(b) = &scope.batch_id
+        && let Some(rb) = recorded.batches.iter().find(|rb| rb.batch.id == *b)
+    {
+        return Lease::provider_scope(&scope.host_id, &rb.batch.provider);
+    }
+    Lease::host_scope(&scope.host_id)
+}
+
+/// Loads every live batch on the host with its resources, and checks that
+/// the scope names something crm knows.
+pub async fn load_recorded(
+    batches: &dyn BatchRepo,
+    scope: &ReconcileScope,
+    access: Vec<AccessCheck>,
+) -> Result<Recorded> {
+    let all = batches
+        .list_batches(BatchFilter {
+            host_id: Some(scope.host_id.clone()),
+            ..BatchFilter::default()
+        })
+        .await?;
+    if let Some(b) = &scope.batch_id {
+        match all.iter().find(|x| x.id == *b) {
+            None => {
+                return Err(ReconcileError::UnknownScope(format!(
+                    "batch {b} is not on host {}",
+                    scope.host_id
+                )));
+            }
+            Some(x) if !x.status.is_live() => {
+                return Err(ReconcileError::UnknownScope(format!(
+                    "batch {b} is {}: it owns nothing on the host",
+                    x.status
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    let mut recorded = Vec::new();
+    for batch in all.into_iter().filter(|b| b.status.is_live()) {
+        let resources = batches.resources(&batch.id).await?;
+        recorded.push(RecordedBatch { batch, resources });
+    }
+    recorded.sort_by(|a, b| a.batch.id.cmp(&b.batch.id));
+    Ok(Recorded {
+        scope: scope.clone(),
+        batches: recorded,
+        access,
+    })
+}
+
+/// Why an observation failed, as a run status.
+pub fn classify_failure(err: &ProvisionError) -> ReconcileStatus {
+    match err {
+        ProvisionError::Host(
+            HostError::Unreachable { .. }
+            | HostError::Timeout { .. }
+            | HostError::Unavailable { .. }
+            | HostError::RateLimited { .. },
+        ) => ReconcileStatus::Unreachable,
+        _ => ReconcileStatus::Error,
+    }
+}
+
+/// The observation a run (or a repair) works from.
+#[derive(Debug, Clone)]
+pub enum Observation {
+    Seen {
+        caps: Capabilities,
+        snapshot: HostSnapshot,
+    },
+    Failed {
+        status: ReconcileStatus,
+        error: String,
+    },
+}
+
+/// Probes (only when the host record has no capabilities) and observes.
+pub async fn observe(host: &HostRecord, api: &dyn HostApi) -> Observation {
+    let caps = match &host.capabilities {
+        Some(c) => c.clone(),
+        None => match api.probe().await {
+            Ok(c) => c,
+            Err(e) => {
+                let e = ProvisionError::Host(e);
+                return Observation::Failed {
+                    status: classify_failure(&e),
+                    error: e.to_string(),
+                };
+            }
+        },
+    };
+    match crm_provision::observe(api, &caps).await {
+        Ok(snapshot) => Observation::Seen { caps, snapshot },
+        Err(e) => Observation::Failed {
+            status: classify_failure(&e),
+            error: e.to_string(),
+        },
+    }
+}
+
+/// Items and status of one observation against the record.
+pub fn assess(recorded: &Recorded, obs: &Observation) -> (ReconcileStatus, Vec<DriftItem>) {
+    match obs {
+        Observation::Seen { caps, snapshot } => {
+            let items = diff::diff(recorded, snapshot, caps);
+            (diff::status_of(&items), items)
+        }
+        Observation::Failed {
+            status: ReconcileStatus::Unreachable,
+            error,
+        } => (
+            ReconcileStatus::Unreachable,
+            diff::unreachable(recorded, error),
+        ),
+        // The host answered but crm cannot read it (credentials, compliance
+        // gate, undecodable answers): no item is guessed.
+        Observation::Failed { status, .. } => (*status, vec![]),
+    }
+}
+
+/// Runs one reconcile of `scope` on `host` and persists it.
+///
+/// Fails only when the store fails or the scope is unknown or busy; a host
+/// that cannot be observed gives a persisted `unreachable` or `error` run.
+pub async fn reconcile(
+    ports: &Ports,
+    host: &HostRecord,
+    api: &dyn HostApi,
+    scope: ReconcileScope,
+    opts: RunOptions,
+) -> Result<ReconcileRun> {
+    let started_at = ports.clock.now();
+    let before = api.request_count();
+    let recorded = load_recorded(ports.batches.as_ref(), &scope, opts.access).await?;
+    let lease = ports
+        .leases
+        .acquire_lease(
+            &lease_scope(&scope, &recorded),
+            &opts.holder,
+            "reconcile",
+            RUN_LEASE_TTL,
+        )
+        .await
+        .map_err(busy)?;
+    let obs = observe(host, api).await;
+    let (status, items) = assess(&recorded, &obs);
+    let run = ReconcileRun {
+        id: ReconcileRunId::new(ports.ids.new_id("rr")),
+        scope,
+        status,
+        started_at,
+        finished_at: ports.clock.now(),
+        host_requests: api.request_count().saturating_sub(before),
+        items,
+        repaired: false,
+        error: match &obs {
+            Observation::Failed { error, .. } => Some(error.clone()),
+            Observation::Seen { .. } => None,
+        },
+    };
+    let saved = ports.runs.save_run(run.clone()).await;
+    let released = ports.leases.release_lease(&lease.id).await;
+    saved?;
+    released?;
+    tracing::info!(
+        run = %run.id, host = %run.scope.host_id, status = %run.status,
+        items = run.items.len(), requests = run.host_requests, "reconcile run"
+    );
+    Ok(run)
+}
+
+/// A lease held by someone else is "busy", not a store failure.
+pub(crate) fn busy(e: StoreError) -> ReconcileError {
+    match e {
+        StoreError::LeaseHeld { .. } => ReconcileError::Busy(e),
+        other => ReconcileError::Store(other),
+    }
+}
