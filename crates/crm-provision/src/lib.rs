@@ -7,13 +7,19 @@
 //! [`journal::JournalExecutor`] (the write-ahead journal every host mutation
 //! goes through). See the crate README for their contracts.
 
+pub mod desired;
 pub mod error;
 pub mod journal;
 pub mod observe;
+pub mod planner;
 
 #[cfg(test)]
 mod fakes;
+#[cfg(test)]
+mod fixtures;
 
+pub use desired::PackProvider;
 pub use error::{ProvisionError, Result};
 pub use journal::{Applied, AppliedHow, HostObject, Intent, JournalExecutor, Step};
 pub use observe::observe;
+pub use planner::{PlanInput, Planned, plan, plan_detailed};

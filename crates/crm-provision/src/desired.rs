@@ -1,0 +1,416 @@
+//! What a provider should look like on a host: deterministic names, natural
+//! keys, the platform choice, prices in the host's unit, and the drafts and
+//! desired specs of accounts, the batch group and its channel.
+//!
+//! Pure functions of (pack provider, capabilities, mode, key fingerprints).
+//! The desired JSON written to the journal uses the field names of the domain
+//! drafts (that is what crm-reconcile reads) plus, for accounts, the key's
+//! fingerprint and its sealed form (ciphertext, so resume and rotation need
+//! not ask for the key again).
+
+use crate::error::{ProvisionError, Result};
+use crm_domain::host::{Capabilities, SealedSecret};
+use crm_domain::observed::{AccountDraft, ChannelDraft, ChannelPricing, GroupDraft, HostAccount};
+use crm_domain::ownership::{self, NAME_PREFIX};
+use crm_domain::spec::{InstalledPack, ModelPrice, ProviderSpec};
+use crm_domain::{
+    AccessMode, BatchId, Currency, Fingerprint, GroupBilling, HostObjectId, Platform, ProviderKey,
+    ProviderRef, SecretString,
+};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// One provider of one installed pack version: what a batch is built from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackProvider {
+    pub provider: ProviderRef,
+    pub spec: ProviderSpec,
+    pub pack_version: String,
+    pub pack_checksum: String,
+    /// USD per unit of each currency the pack declares (USD is 1).
+    pub usd_per: BTreeMap<Currency, f64>,
+}
+
+impl PackProvider {
+    /// The provider `key` of an installed pack version.
+    pub fn from_pack(pack: &InstalledPack, key: &ProviderKey) -> Result<Self> {
+        let m = &pack.manifest;
+        let spec = m.provider(key.as_str()).ok_or_else(|| {
+            ProvisionError::Invalid(format!(
+                "pack {} {} has no provider '{key}' (it has: {})",
+                m.pack_id,
+                m.version,
+                m.providers
+                    .iter()
+                    .map(|p| p.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let usd_per = Currency::ALL
+            .iter()
+            .filter_map(|c| m.usd_per(*c).map(|r| (*c, r)))
+            .collect();
+        Ok(PackProvider {
+            provider: m.provider_ref(spec),
+            spec: spec.clone(),
+            pack_version: m.version.clone(),
+            pack_checksum: pack.checksum.clone(),
+            usd_per,
+        })
+    }
+}
+
+// ------------------------------------------------------------------ names and keys
+
+/// `crm-<pack>.<provider>-<fingerprint short>`: one account per upstream key.
+pub fn account_name(provider: &ProviderRef, key: &Fingerprint) -> String {
+    format!(
+        "{NAME_PREFIX}{}-{}",
+        ownership::provider_slug(provider),
+        key.short()
+    )
+}
+
+/// `crm-<pack>.<provider>-<mode>`: the batch's group (and its channel).
+pub fn group_name(provider: &ProviderRef, mode: AccessMode) -> String {
+    format!("{NAME_PREFIX}{}-{mode}", ownership::provider_slug(provider))
+}
+
+/// The channel of a batch group has the group's name.
+pub fn channel_name(provider: &ProviderRef, mode: AccessMode) -> String {
+    group_name(provider, mode)
+}
+
+/// `platform|base_url|fingerprint hmac`. Computed locally; the fingerprint
+/// never leaves crm.
+pub fn account_natural_key(platform: &Platform, base_url: &str, key: &Fingerprint) -> String {
+    format!("{platform}|{}|{}", normalize_url(base_url), key.hmac)
+}
+
+/// `https://x/` and `https://x` are the same upstream.
+pub fn normalize_url(url: &str) -> String {
+    url.trim().trim_end_matches('/').to_owned()
+}
+
+/// Whether the host keeps account `notes` (newer hosts). The capability
+/// probe has no field of its own for it; notes arrived with credential
+/// redaction (contract §5), so that verdict stands in for it.
+pub fn account_notes_supported(caps: &Capabilities) -> bool {
+    caps.credential_redaction
+}
+
+/// Whether an observed account is the one of `key` for `platform` and `base_url`:
+/// crm's name ending in the key's short fingerprint, same platform and base URL.
+pub fn account_matches(
+    a: &HostAccount,
+    platform: &Platform,
+    base_url: &str,
+    key: &Fingerprint,
+) -> bool {
+    ownership::has_crm_name(&a.name)
+        && a.name.ends_with(&format!("-{}", key.short()))
+        && &a.platform == platform
+        && a.base_url.as_deref().map(normalize_url) == Some(normalize_url(base_url))
+}
+
+// ------------------------------------------------------------------ platform
+
+/// The platform accounts and the group use on this host, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformChoice {
+    pub platform: Platform,
+    pub native: bool,
+    pub reason: String,
+}
+
+/// Native CN platform when the host accepts it, else the fallback with the
+/// OpenAI base URL in chat-completions mode; `None` if neither is accepted.
+pub fn choose_platform(spec: &ProviderSpec, caps: &Capabilities) -> Option<PlatformChoice> {
+    let pref = &spec.platform;
+    if caps.accepts_platform(&pref.native) {
+        return Some(PlatformChoice {
+            platform: pref.native.clone(),
+            // A baseline "native" value (openai for an OpenAI-compatible
+            // provider) gets the chat-completions treatment, not CN fields.
+            native: !pref.native.is_baseline(),
+            reason: format!("host accepts the native platform '{}'", pref.native),
+        });
+    }
+    caps.accepts_platform(&pref.fallback).then(|| PlatformChoice {
+        platform: pref.fallback.clone(),
+        native: false,
+        reason: format!(
+            "host does not accept the native platform '{}': using '{}' with base URL {} in chat-completions mode",
+            pref.native, pref.fallback, spec.openai_base_url
+        ),
+    })
+}
+
+// ------------------------------------------------------------------ prices
+
+/// A pack price amount in the host's unit (USD per token).
+pub fn usd_per_token(
+    amount: f64,
+    price: &ModelPrice,
+    usd_per: &BTreeMap<Currency, f64>,
+) -> Option<f64> {
+    usd_per
+        .get(&price.currency)
+        .map(|rate| amount * rate / price.unit.tokens())
+}
+
+/// One pricing row per model, in pack order.
+pub fn channel_pricing(pp: &PackProvider, platform: &Platform) -> Result<Vec<ChannelPricing>> {
+    pp.spec
+        .models
+        .iter()
+        .map(|m| {
+            let conv = |amount: f64| {
+                usd_per_token(amount, &m.price, &pp.usd_per).ok_or_else(|| {
+                    ProvisionError::Invalid(format!(
+                        "model {} is priced in {} but pack {} {} declares no exchange rate to USD",
+                        m.name, m.price.currency, pp.provider.pack, pp.pack_version
+                    ))
+                })
+            };
+            Ok(ChannelPricing {
+                platform: platform.to_string(),
+                models: vec![m.name.clone()],
+                billing_mode: "token".into(),
+                input_price: Some(conv(m.price.input)?),
+                output_price: Some(conv(m.price.output)?),
+                cache_write_price: m.price.cache_write.map(conv).transpose()?,
+                cache_read_price: m.price.cache_read.map(conv).transpose()?,
+            })
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------ desired resources
+
+/// What one upstream account should be (everything but the key).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountSpec {
+    pub key: Fingerprint,
+    pub name: String,
+    pub natural_key: String,
+    pub platform: Platform,
+    pub base_url: String,
+    pub model_mapping: BTreeMap<String, String>,
+    pub credential_fields: BTreeMap<String, Value>,
+    pub extra: BTreeMap<String, Value>,
+    pub notes_supported: bool,
+}
+
+pub const ACCOUNT_TYPE: &str = "apikey";
+pub const ACCOUNT_CONCURRENCY: u32 = 3;
+pub const ACCOUNT_PRIORITY: i32 = 1;
+
+impl AccountSpec {
+    pub fn new(
+        pp: &PackProvider,
+        choice: &PlatformChoice,
+        caps: &Capabilities,
+        key: &Fingerprint,
+    ) -> Self {
+        let mut credential_fields = BTreeMap::new();
+        let mut extra = BTreeMap::new();
+        if choice.native {
+            credential_fields.insert("account_mode".into(), json!(pp.spec.account_mode.as_str()));
+            credential_fields.insert("api_protocol".into(), json!("chat_completions"));
+        } else if choice.platform.as_str() == Platform::OPENAI {
+            extra.insert(
+                "openai_responses_mode".into(),
+                json!("force_chat_completions"),
+            );
+        }
+        AccountSpec {
+            key: key.clone(),
+            name: account_name(&pp.provider, key),
+            natural_key: account_natural_key(&choice.platform, &pp.spec.openai_base_url, key),
+            platform: choice.platform.clone(),
+            base_url: normalize_url(&pp.spec.openai_base_url),
+            model_mapping: pp.spec.model_mapping.clone(),
+            credential_fields,
+            extra,
+            notes_supported: account_notes_supported(caps),
+        }
+    }
+
+    pub fn notes(&self, batch: &BatchId, display: &str) -> Option<String> {
+        self.notes_supported.then(|| {
+            ownership::marked_text(
+                batch,
+                &format!("{display} upstream key …{}", self.key.last4),
+            )
+        })
+    }
+
+    /// The desired spec recorded in the journal (no secret in clear).
+    pub fn desired(
+        &self,
+        batch: &BatchId,
+        display: &str,
+        group_ids: &[HostObjectId],
+        sealed: Option<&SealedSecret>,
+    ) -> Value {
+        let mut v = json!({
+            "name": self.name,
+            "platform": self.platform,
+            "account_type": ACCOUNT_TYPE,
+            "base_url": self.base_url,
+            "model_mapping": self.model_mapping,
+            "credential_fields": self.credential_fields,
+            "extra": self.extra,
+            "group_ids": group_ids,
+            "concurrency": ACCOUNT_CONCURRENCY,
+            "priority": ACCOUNT_PRIORITY,
+            "upstream_key": self.key,
+        });
+        if let Some(n) = self.notes(batch, display) {
+            v["notes"] = json!(n);
+        }
+        if let Some(s) = sealed {
+            v["upstream_key_sealed"] = json!(s);
+        }
+        v
+    }
+
+    pub fn draft(
+        &self,
+        batch: &BatchId,
+        display: &str,
+        api_key: SecretString,
+        group_ids: Vec<HostObjectId>,
+    ) -> AccountDraft {
+        AccountDraft {
+            name: self.name.clone(),
+            notes: self.notes(batch, display),
+            platform: self.platform.clone(),
+            account_type: ACCOUNT_TYPE.into(),
+            base_url: self.base_url.clone(),
+            api_key,
+            model_mapping: self.model_mapping.clone(),
+            credential_fields: self.credential_fields.clone(),
+            extra: self.extra.clone(),
+            group_ids,
+            concurrency: ACCOUNT_CONCURRENCY,
+            priority: ACCOUNT_PRIORITY,
+        }
+    }
+}
+
+/// The batch group: billing by mode, the pack's multiplier and limits.
+pub fn group_draft(
+    pp: &PackProvider,
+    choice: &PlatformChoice,
+    mode: AccessMode,
+    batch: &BatchId,
+) -> GroupDraft {
+    let a = &pp.spec.access;
+    GroupDraft {
+        name: group_name(&pp.provider, mode),
+        description: Some(ownership::marked_text(
+            batch,
+            &format!("{} ({mode})", pp.spec.display_name),
+        )),
+        platform: choice.platform.clone(),
+        billing: match mode {
+            AccessMode::SelfService => GroupBilling::Standard,
+            AccessMode::Subscription => GroupBilling::Subscription,
+        },
+        rate_multiplier: a.group_rate_multiplier,
+        daily_limit_usd: a.daily_limit_usd,
+        weekly_limit_usd: a.weekly_limit_usd,
+        monthly_limit_usd: a.monthly_limit_usd,
+        is_exclusive: false,
+    }
+}
+
+/// The channel of the batch group: pack prices, mapping, restricted models.
+pub fn channel_draft(
+    pp: &PackProvider,
+    choice: &PlatformChoice,
+    mode: AccessMode,
+    batch: &BatchId,
+    group: Option<HostObjectId>,
+) -> Result<ChannelDraft> {
+    Ok(ChannelDraft {
+        name: channel_name(&pp.provider, mode),
+        description: Some(ownership::marked_text(
+            batch,
+            &format!("{} ({mode}) prices and models", pp.spec.display_name),
+        )),
+        group_ids: group.into_iter().collect(),
+        model_pricing: channel_pricing(pp, &choice.platform)?,
+        model_mapping: BTreeMap::from([(
+            choice.platform.to_string(),
+            pp.spec.model_mapping.clone(),
+        )]),
+        billing_model_source: "channel_mapped".into(),
+        restrict_models: true,
+    })
+}
+
+/// A serialized draft as a desired spec.
+pub fn to_desired<T: serde::Serialize>(draft: &T) -> Value {
+    serde_json::to_value(draft).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crm_domain::PriceUnit;
+
+    fn price(currency: Currency, unit: PriceUnit) -> ModelPrice {
+        ModelPrice {
+            currency,
+            unit,
+            input: 2.0,
+            output: 8.0,
+            cache_read: None,
+            cache_write: None,
+            source: "s".into(),
+            as_of: "2026-11-01".into(),
+        }
+    }
+
+    #[test]
+    fn prices_convert_to_usd_per_token() {
+        let fx = BTreeMap::from([(Currency::Usd, 1.0), (Currency::Cny, 0.14)]);
+        let p = price(Currency::Cny, PriceUnit::PerMillionTokens);
+        let got = usd_per_token(2.0, &p, &fx).unwrap();
+        assert!((got - 2.8e-7).abs() < 1e-18, "{got}");
+        let p = price(Currency::Usd, PriceUnit::PerThousandTokens);
+        assert!((usd_per_token(8.0, &p, &fx).unwrap() - 8e-3).abs() < 1e-15);
+        let p = price(Currency::Usd, PriceUnit::PerToken);
+        assert_eq!(usd_per_token(3.0, &p, &fx), Some(3.0));
+        let only_usd = BTreeMap::from([(Currency::Usd, 1.0)]);
+        assert_eq!(
+            usd_per_token(1.0, &price(Currency::Cny, PriceUnit::PerToken), &only_usd),
+            None
+        );
+    }
+
+    #[test]
+    fn names_are_deterministic_prefixed_and_pack_scoped() {
+        let fp = Fingerprint {
+            hmac: "0123456789abcdef".into(),
+            last4: "wxyz".into(),
+        };
+        let a = ProviderRef::new("cn-official", "deepseek");
+        let b = ProviderRef::new("my-pack", "deepseek");
+        assert_eq!(account_name(&a, &fp), "crm-cn-official.deepseek-01234567");
+        assert_ne!(account_name(&a, &fp), account_name(&b, &fp));
+        assert_eq!(
+            group_name(&a, AccessMode::Subscription),
+            "crm-cn-official.deepseek-subscription"
+        );
+        assert!(!account_name(&a, &fp).contains("wxyz"));
+        assert_eq!(
+            account_natural_key(&Platform::openai(), "https://api.deepseek.com/", &fp),
+            "openai|https://api.deepseek.com|0123456789abcdef"
+        );
+    }
+}
