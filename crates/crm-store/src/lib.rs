@@ -1,1 +1,19 @@
-//! crm-store (under construction).
+#![doc = include_str!("../README.md")]
+
+mod clock;
+mod conn;
+pub mod contract;
+mod error;
+mod keys;
+pub mod migrations;
+mod repo;
+mod sql;
+mod store;
+
+pub use clock::{ManualClock, SystemClock};
+pub use error::{Error, Result};
+pub use keys::{
+    KeyBytes, PEPPER_FILE_ENV, SEAL_KEY_ENV, SEAL_KEY_FILE_ENV, SealKeySource, Sealer,
+    parse_key_text,
+};
+pub use store::{SqliteStore, StoreOptions, default_keys_dir};

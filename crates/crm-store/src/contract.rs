@@ -1,0 +1,983 @@
+//! The storage contract: one "story" of calls against the ports of
+//! [`crm_domain::ports::Storage`], with the answers every adapter must give.
+//!
+//! It is written only against the ports, so a second adapter (PostgreSQL,
+//! say) proves itself by running [`run_story`] on a fresh, empty store. It
+//! panics with a message naming the broken promise; call it from a test.
+//! Behaviour that needs a controllable clock or two connections (lease
+//! expiry, races) is adapter-specific and tested beside the adapter.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use crm_domain::access::{AccessCheck, CheckStep};
+use crm_domain::batch::{BatchFilter, ImportBatch, JournalResolution, NewJournalEntry};
+use crm_domain::host::{AdminAuth, Capabilities, CredentialRef, HostRecord};
+use crm_domain::ops::{IdempotencyBegin, Lease, NewAuditEvent, Operation, StoredResponse};
+use crm_domain::plan::{FieldChange, Plan, PlanItem};
+use crm_domain::ports::{Storage, StoreError};
+use crm_domain::reconcile::{DriftItem, ReconcileRun, ReconcileScope};
+use crm_domain::spec::{
+    AccessDefaults, InstalledPack, ModelPrice, ModelSpec, PackManifest, PlatformPreference,
+    ProviderSpec,
+};
+use crm_domain::*;
+use serde_json::json;
+use std::time::Duration;
+
+/// Runs the whole story on an empty store.
+pub async fn run_story<S: Storage + ?Sized>(store: &S) {
+    packs(store).await;
+    hosts(store).await;
+    batches(store).await;
+    journal(store).await;
+    access_checks(store).await;
+    reconcile_runs(store).await;
+    operations(store).await;
+    idempotency(store).await;
+    leases(store).await;
+    audit(store).await;
+}
+
+/// A fixed instant plus `secs` seconds, so orderings are deterministic.
+pub fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-01T08:00:00.123456789Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+        + TimeDelta::seconds(secs)
+}
+
+/// A small valid pack manifest.
+pub fn manifest(pack: &str, version: &str) -> PackManifest {
+    PackManifest {
+        schema_version: 1,
+        pack_id: PackId::new(pack),
+        version: version.into(),
+        name: format!("{pack} pack"),
+        description: String::new(),
+        fx_rates: vec![],
+        providers: vec![ProviderSpec {
+            id: ProviderKey::new("deepseek"),
+            display_name: "DeepSeek".into(),
+            openai_base_url: "https://api.deepseek.com/v1".into(),
+            anthropic_base_url: None,
+            platform: PlatformPreference {
+                native: Platform::new("deepseek"),
+                fallback: Platform::openai(),
+            },
+            account_mode: AccountMode::Payg,
+            models: vec![ModelSpec {
+                name: "deepseek-chat".into(),
+                upstream_name: "deepseek-chat".into(),
+                price: ModelPrice {
+                    currency: Currency::Cny,
+                    unit: PriceUnit::PerMillionTokens,
+                    input: 2.0,
+                    output: 8.0,
+                    cache_read: None,
+                    cache_write: None,
+                    source: "https://api-docs.deepseek.com/quick_start/pricing".into(),
+                    as_of: "2026-11-01".into(),
+                },
+            }],
+            model_mapping: [("deepseek-chat".to_owned(), "deepseek-chat".to_owned())].into(),
+            smoke_test_model: "deepseek-chat".into(),
+            access: AccessDefaults {
+                modes: vec![AccessMode::SelfService],
+                group_rate_multiplier: 1.0,
+                daily_limit_usd: None,
+                weekly_limit_usd: None,
+                monthly_limit_usd: None,
+                subscription_validity_days: 30,
+                self_service_starting_balance: 5.0,
+            },
+            quota_limited: false,
+            error_signals: Default::default(),
+        }],
+    }
+}
+
+pub fn installed(pack: &str, version: &str, checksum: &str, secs: i64) -> InstalledPack {
+    InstalledPack {
+        manifest: manifest(pack, version),
+        checksum: checksum.into(),
+        installed_at: at(secs),
+        origin: "bundled".into(),
+        current: false,
+    }
+}
+
+pub fn host(id: &str, name: &str) -> HostRecord {
+    HostRecord {
+        id: HostId::new(id),
+        name: name.into(),
+        base_url: format!("https://{name}.example.com"),
+        admin_credential: CredentialRef::Env {
+            var: "CRM_ADMIN_KEY".into(),
+        },
+        capabilities: None,
+        reconcile_every_secs: None,
+        created_at: at(0),
+    }
+}
+
+pub fn capabilities(version: &str) -> Capabilities {
+    Capabilities {
+        probed_at: at(5),
+        version: Some(version.into()),
+        admin_auth: AdminAuth::Ok,
+        channels: true,
+        chat_completions: true,
+        native_platforms: vec![Platform::new("deepseek")],
+        subscriptions: true,
+        payment_plans: false,
+        admin_key_rebind: true,
+        idempotency_key: false,
+        credential_redaction: true,
+        max_page_size: 100,
+        evidence: vec![],
+    }
+}
+
+pub fn batch(id: &str, host: &str, provider: &str, status: BatchStatus, secs: i64) -> ImportBatch {
+    ImportBatch {
+        id: BatchId::new(id),
+        host_id: HostId::new(host),
+        provider: ProviderRef::parse(provider).unwrap_or_else(|_| ProviderRef::new("p", "x")),
+        mode: AccessMode::SelfService,
+        pack_version: "1.0.0".into(),
+        pack_checksum: "sum-1".into(),
+        status,
+        status_reason: None,
+        access_status: AccessStatus::NotConfigured,
+        plan: Plan {
+            items: vec![PlanItem {
+                kind: ResourceKind::Account,
+                action: PlanAction::Create,
+                name: format!("crm-{id}-account"),
+                natural_key: "deepseek|https://api.deepseek.com|fp".into(),
+                host_object_id: None,
+                changes: vec![],
+                reason: None,
+            }],
+            notes: vec!["host has channels".into()],
+        },
+        upstream_keys: vec![Fingerprint {
+            hmac: "ab".repeat(32),
+            last4: "wxyz".into(),
+        }],
+        created_at: at(secs),
+        updated_at: at(secs),
+    }
+}
+
+pub fn intent(batch: &str, key: &str, op: JournalOp, kind: ResourceKind) -> NewJournalEntry {
+    NewJournalEntry {
+        batch_id: BatchId::new(batch),
+        intent_key: format!("{batch}/{key}"),
+        op,
+        kind,
+        natural_key: format!("nk-{key}"),
+        name: format!("crm-{key}"),
+        host_object_id: None,
+        spec_digest: format!("digest-{key}"),
+        desired: json!({ "name": format!("crm-{key}"), "priority": 1 }),
+    }
+}
+
+fn resolved(state: JournalState, id: Option<i64>) -> JournalResolution {
+    JournalResolution {
+        state,
+        host_object_id: id.map(HostObjectId),
+        detail: None,
+    }
+}
+
+async fn packs<S: Storage + ?Sized>(s: &S) {
+    let id = PackId::new("cn-official");
+    let v1 = s
+        .install_pack(installed("cn-official", "1.0.0", "sum-1", 0))
+        .await
+        .expect("install v1");
+    assert!(v1.current, "a freshly installed version is current");
+    let again = s
+        .install_pack(installed("cn-official", "1.0.0", "sum-1", 99))
+        .await
+        .expect("reinstalling the same version and checksum is a no-op");
+    assert_eq!(again, v1, "the no-op returns the stored record unchanged");
+    let clash = s
+        .install_pack(installed("cn-official", "1.0.0", "sum-other", 1))
+        .await;
+    assert!(
+        matches!(clash, Err(StoreError::AlreadyExists { .. })),
+        "same version, different checksum must be AlreadyExists, got {clash:?}"
+    );
+    s.install_pack(installed("cn-official", "1.1.0", "sum-2", 10))
+        .await
+        .expect("install v2");
+    s.install_pack(installed("other-pack", "1.0.0", "sum-x", 11))
+        .await
+        .expect("another pack");
+    let current = s.get_pack(&id, None).await.expect("current version");
+    assert_eq!(current.manifest.version, "1.1.0");
+    assert!(current.current);
+    let old = s
+        .get_pack(&id, Some("1.0.0".into()))
+        .await
+        .expect("named version");
+    assert!(!old.current, "installing v2 made v1 not current");
+    assert_eq!(old.manifest, manifest("cn-official", "1.0.0"));
+    assert_eq!(old.installed_at, at(0));
+    let other = s.get_pack(&PackId::new("other-pack"), None).await.unwrap();
+    assert!(other.current, "packs do not share a current version");
+    assert!(matches!(
+        s.get_pack(&id, Some("9.9.9".into())).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.get_pack(&PackId::new("nope"), None).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let all = s.list_packs().await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all.iter().filter(|p| p.current).count(), 2);
+}
+
+async fn hosts<S: Storage + ?Sized>(s: &S) {
+    let h = s.add_host(host("h1", "relay-one")).await.expect("add host");
+    assert_eq!(h, host("h1", "relay-one"));
+    s.add_host(host("h2", "relay-two")).await.unwrap();
+    for dup in [host("h1", "other-name"), host("h9", "relay-one")] {
+        assert!(
+            matches!(s.add_host(dup).await, Err(StoreError::AlreadyExists { .. })),
+            "host ids and names are unique"
+        );
+    }
+    assert_eq!(s.get_host("h1").await.unwrap().name, "relay-one");
+    assert_eq!(s.get_host("relay-two").await.unwrap().id, HostId::new("h2"));
+    assert!(matches!(
+        s.get_host("relay-nine").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    s.save_capabilities(&HostId::new("h1"), capabilities("0.1.104"))
+        .await
+        .unwrap();
+    s.set_reconcile_interval(&HostId::new("h1"), Some(900))
+        .await
+        .unwrap();
+    let h1 = s.get_host("h1").await.unwrap();
+    assert_eq!(h1.capabilities, Some(capabilities("0.1.104")));
+    assert_eq!(h1.reconcile_every_secs, Some(900));
+    s.set_reconcile_interval(&HostId::new("h1"), None)
+        .await
+        .unwrap();
+    assert_eq!(s.get_host("h1").await.unwrap().reconcile_every_secs, None);
+    assert!(matches!(
+        s.save_capabilities(&HostId::new("zz"), capabilities("x"))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    s.add_host(host("h3", "relay-three")).await.unwrap();
+    s.remove_host(&HostId::new("h3"))
+        .await
+        .expect("remove host");
+    assert!(matches!(
+        s.remove_host(&HostId::new("h3")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let names: Vec<_> = s
+        .list_hosts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.name)
+        .collect();
+    assert_eq!(names, ["relay-one", "relay-two"]);
+}
+
+async fn batches<S: Storage + ?Sized>(s: &S) {
+    let b1 = batch(
+        "b-1",
+        "h1",
+        "cn-official/deepseek",
+        BatchStatus::Planned,
+        100,
+    );
+    assert_eq!(s.create_batch(b1.clone()).await.unwrap(), b1);
+    assert!(matches!(
+        s.create_batch(b1.clone()).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert!(
+        s.create_batch(batch("b-x", "no-host", "a/b", BatchStatus::Planned, 1))
+            .await
+            .is_err(),
+        "a batch needs a registered host"
+    );
+    s.create_batch(batch(
+        "b-2",
+        "h1",
+        "cn-official/kimi",
+        BatchStatus::Applied,
+        200,
+    ))
+    .await
+    .unwrap();
+    s.create_batch(batch(
+        "b-3",
+        "h2",
+        "cn-official/deepseek",
+        BatchStatus::Applied,
+        300,
+    ))
+    .await
+    .unwrap();
+    s.create_batch(batch(
+        "b-4",
+        "h2",
+        "my-pack/deepseek",
+        BatchStatus::Failed,
+        400,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(s.get_batch(&BatchId::new("b-1")).await.unwrap(), b1);
+    assert!(matches!(
+        s.get_batch(&BatchId::new("b-404")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let ids = |v: Vec<ImportBatch>| v.into_iter().map(|b| b.id.0).collect::<Vec<_>>();
+    let all = s.list_batches(BatchFilter::default()).await.unwrap();
+    assert_eq!(ids(all), ["b-4", "b-3", "b-2", "b-1"], "newest first");
+    let on_h1 = BatchFilter {
+        host_id: Some(HostId::new("h1")),
+        ..Default::default()
+    };
+    assert_eq!(ids(s.list_batches(on_h1).await.unwrap()), ["b-2", "b-1"]);
+    let deepseek = BatchFilter {
+        provider: Some(ProviderRef::new("cn-official", "deepseek")),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(s.list_batches(deepseek).await.unwrap()),
+        ["b-3", "b-1"],
+        "provider identity is pack-scoped"
+    );
+    let applied = BatchFilter {
+        status: Some(BatchStatus::Applied),
+        limit: Some(1),
+        ..Default::default()
+    };
+    assert_eq!(ids(s.list_batches(applied).await.unwrap()), ["b-3"]);
+
+    let id = BatchId::new("b-1");
+    s.set_batch_status(&id, BatchStatus::Applying, Some("started".into()))
+        .await
+        .unwrap();
+    s.set_access_status(&id, AccessStatus::SelfServiceReady)
+        .await
+        .unwrap();
+    let got = s.get_batch(&id).await.unwrap();
+    assert_eq!(got.status, BatchStatus::Applying);
+    assert_eq!(got.status_reason.as_deref(), Some("started"));
+    assert_eq!(got.access_status, AccessStatus::SelfServiceReady);
+    let mut upgraded = got.clone();
+    upgraded.pack_version = "1.1.0".into();
+    upgraded.plan.notes.push("upgraded".into());
+    s.update_batch(&upgraded).await.unwrap();
+    assert_eq!(s.get_batch(&id).await.unwrap(), upgraded);
+    assert!(matches!(
+        s.set_batch_status(&BatchId::new("b-404"), BatchStatus::Failed, None)
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(
+        s.remove_host(&HostId::new("h1")).await.is_err(),
+        "a host with batches keeps its history"
+    );
+    assert!(s.get_host("h1").await.is_ok());
+}
+
+async fn journal<S: Storage + ?Sized>(s: &S) {
+    let b1 = BatchId::new("b-1");
+    let e1 = s
+        .record_intent(intent(
+            "b-1",
+            "acct",
+            JournalOp::Create,
+            ResourceKind::Account,
+        ))
+        .await
+        .unwrap();
+    assert_eq!((e1.seq, e1.state), (1, JournalState::Pending));
+    let replay = s
+        .record_intent(intent(
+            "b-1",
+            "acct",
+            JournalOp::Create,
+            ResourceKind::Account,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        replay, e1,
+        "an existing intent_key returns the entry unchanged"
+    );
+    let e2 = s
+        .record_intent(intent(
+            "b-1",
+            "group",
+            JournalOp::Create,
+            ResourceKind::Group,
+        ))
+        .await
+        .unwrap();
+    let mut adopt = intent("b-1", "chan", JournalOp::Adopt, ResourceKind::Channel);
+    adopt.host_object_id = Some(HostObjectId(77));
+    let e3 = s.record_intent(adopt).await.unwrap();
+    assert_eq!((e2.seq, e3.seq), (2, 3), "seq is gapless per batch");
+    let other = s
+        .record_intent(intent(
+            "b-2",
+            "acct",
+            JournalOp::Create,
+            ResourceKind::Account,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(other.seq, 1, "each batch numbers its own journal");
+    assert!(matches!(
+        s.record_intent(intent(
+            "b-404",
+            "x",
+            JournalOp::Create,
+            ResourceKind::Account
+        ))
+        .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let pending = s.pending_intents(Some(b1.clone())).await.unwrap();
+    assert_eq!(pending.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(s.pending_intents(None).await.unwrap().len(), 4);
+
+    // Resolve out of order: the resources still come back in journal order.
+    let r2 = s
+        .resolve_intent(&b1, 2, resolved(JournalState::Applied, Some(20)))
+        .await
+        .unwrap();
+    assert_eq!(r2.state, JournalState::Applied);
+    assert_eq!(r2.host_object_id, Some(HostObjectId(20)));
+    assert!(r2.resolved_at.is_some());
+    s.resolve_intent(&b1, 1, resolved(JournalState::Applied, Some(10)))
+        .await
+        .unwrap();
+    let r3 = s
+        .resolve_intent(&b1, 3, resolved(JournalState::Applied, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        r3.host_object_id,
+        Some(HostObjectId(77)),
+        "an adopt keeps the target id it was recorded with"
+    );
+    assert!(matches!(
+        s.resolve_intent(&b1, 99, resolved(JournalState::Failed, None))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let mut failing = s
+        .record_intent(intent("b-1", "user", JournalOp::Create, ResourceKind::User))
+        .await
+        .unwrap();
+    assert_eq!(failing.seq, 4);
+    failing = s
+        .resolve_intent(
+            &b1,
+            4,
+            JournalResolution {
+                state: JournalState::Failed,
+                host_object_id: None,
+                detail: Some("host refused: 400".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(failing.detail.as_deref(), Some("host refused: 400"));
+    assert!(
+        s.pending_intents(Some(b1.clone()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let journal = s.journal(&b1).await.unwrap();
+    assert_eq!(journal.len(), 4);
+    assert_eq!(
+        journal[0].desired,
+        json!({"name": "crm-acct", "priority": 1})
+    );
+    let res = s.resources(&b1).await.unwrap();
+    let seen: Vec<_> = res
+        .iter()
+        .map(|r| (r.journal_seq, r.kind, r.host_object_id.0, r.origin, r.state))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                1,
+                ResourceKind::Account,
+                10,
+                JournalOp::Create,
+                ResourceState::Live
+            ),
+            (
+                2,
+                ResourceKind::Group,
+                20,
+                JournalOp::Create,
+                ResourceState::Live
+            ),
+            (
+                3,
+                ResourceKind::Channel,
+                77,
+                JournalOp::Adopt,
+                ResourceState::Live
+            ),
+        ],
+        "applied creates/adopts become live managed resources, in journal order"
+    );
+    assert_eq!(res[0].name, "crm-acct");
+    assert_eq!(res[0].natural_key, "nk-acct");
+    assert_eq!(res[0].spec_digest, "digest-acct");
+
+    // b-1 is `applying` (live): its resources are desired state on h1.
+    let live = s.live_resources_on_host(&HostId::new("h1")).await.unwrap();
+    assert_eq!(live.len(), 3);
+    assert!(
+        s.live_resources_on_host(&HostId::new("h2"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    s.update_resource_desired(
+        &b1,
+        ResourceKind::Group,
+        HostObjectId(20),
+        "digest-group-2".into(),
+        json!({"rate": 1.5}),
+    )
+    .await
+    .unwrap();
+    s.set_resource_state(
+        &b1,
+        ResourceKind::Channel,
+        HostObjectId(77),
+        ResourceState::Disabled,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        s.set_resource_state(
+            &b1,
+            ResourceKind::Channel,
+            HostObjectId(5),
+            ResourceState::Live
+        )
+        .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Rolling back: a delete applied marks the resource deleted.
+    let mut del = intent("b-1", "del-acct", JournalOp::Delete, ResourceKind::Account);
+    del.host_object_id = Some(HostObjectId(10));
+    let d = s.record_intent(del).await.unwrap();
+    s.resolve_intent(&b1, d.seq, resolved(JournalState::Applied, None))
+        .await
+        .unwrap();
+    let res = s.resources(&b1).await.unwrap();
+    assert_eq!(res[0].state, ResourceState::Deleted);
+    assert_eq!(res[1].spec_digest, "digest-group-2");
+    assert_eq!(res[1].desired, json!({"rate": 1.5}));
+    assert_eq!(res[2].state, ResourceState::Disabled);
+    let live = s.live_resources_on_host(&HostId::new("h1")).await.unwrap();
+    assert_eq!(
+        live.iter().map(|r| r.host_object_id.0).collect::<Vec<_>>(),
+        [20],
+        "only live resources are listed"
+    );
+    s.set_batch_status(&b1, BatchStatus::RolledBack, None)
+        .await
+        .unwrap();
+    assert!(
+        s.live_resources_on_host(&HostId::new("h1"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "resources of a batch that is not live are not desired state"
+    );
+}
+
+async fn access_checks<S: Storage + ?Sized>(s: &S) {
+    let check = |id: &str, secs: i64, verdict: Verdict| AccessCheck {
+        id: AccessCheckId::new(id),
+        batch_id: BatchId::new("b-2"),
+        mode: AccessMode::SelfService,
+        checked_at: at(secs),
+        verdict,
+        failure_class: (verdict == Verdict::Fail).then_some(FailureClass::BillingGate),
+        summary: "checked".into(),
+        steps: vec![CheckStep {
+            name: "models".into(),
+            verdict,
+            status: Some(200),
+            latency_ms: 12,
+            detail: json!({"models": ["deepseek-chat"]}),
+        }],
+    };
+    s.record_access_check(check("c-2", 600, Verdict::Pass))
+        .await
+        .unwrap();
+    s.record_access_check(check("c-1", 500, Verdict::Fail))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.record_access_check(check("c-1", 500, Verdict::Fail))
+            .await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    let got = s.access_checks(&BatchId::new("b-2")).await.unwrap();
+    assert_eq!(
+        got,
+        [
+            check("c-1", 500, Verdict::Fail),
+            check("c-2", 600, Verdict::Pass)
+        ]
+    );
+    assert!(
+        s.access_checks(&BatchId::new("b-3"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn reconcile_runs<S: Storage + ?Sized>(s: &S) {
+    let run = |id: &str, batch: Option<&str>, secs: i64, items: usize| ReconcileRun {
+        id: ReconcileRunId::new(id),
+        scope: ReconcileScope {
+            host_id: HostId::new("h2"),
+            batch_id: batch.map(BatchId::new),
+            provider: batch.map(|_| ProviderRef::new("cn-official", "deepseek")),
+        },
+        status: if items == 0 {
+            ReconcileStatus::InSync
+        } else {
+            ReconcileStatus::Drifted
+        },
+        started_at: at(secs),
+        finished_at: at(secs + 3),
+        host_requests: 6,
+        items: (0..items)
+            .map(|i| DriftItem {
+                category: DriftCategory::Changed,
+                kind: ResourceKind::Channel,
+                name: format!("crm-chan-{i}"),
+                host_object_id: Some(HostObjectId(i as i64)),
+                batch_id: batch.map(BatchId::new),
+                fields: vec![FieldChange {
+                    field: "model_pricing".into(),
+                    from: json!(1),
+                    to: json!(2),
+                }],
+                detail: "price changed".into(),
+            })
+            .collect(),
+        repaired: false,
+        error: None,
+    };
+    assert_eq!(s.latest_for_host(&HostId::new("h2")).await.unwrap(), None);
+    s.save_run(run("r-1", Some("b-3"), 1000, 2)).await.unwrap();
+    s.save_run(run("r-2", None, 2000, 0)).await.unwrap();
+    s.save_run(run("r-3", Some("b-3"), 1500, 0)).await.unwrap();
+    assert_eq!(
+        s.get_run(&ReconcileRunId::new("r-1")).await.unwrap(),
+        run("r-1", Some("b-3"), 1000, 2),
+        "a run reads back with its drift items in order"
+    );
+    let mut repaired = run("r-1", Some("b-3"), 1000, 1);
+    repaired.repaired = true;
+    s.save_run(repaired.clone()).await.unwrap();
+    assert_eq!(
+        s.get_run(&ReconcileRunId::new("r-1")).await.unwrap(),
+        repaired
+    );
+    let host_runs = s.runs_for_host(&HostId::new("h2"), 10).await.unwrap();
+    assert_eq!(
+        host_runs.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["r-2", "r-3", "r-1"],
+        "newest first"
+    );
+    assert_eq!(
+        s.runs_for_host(&HostId::new("h2"), 1).await.unwrap().len(),
+        1
+    );
+    let latest = s
+        .latest_for_host(&HostId::new("h2"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.id.as_str(), "r-2");
+    let latest_b = s
+        .latest_for_batch(&BatchId::new("b-3"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest_b.id.as_str(), "r-3");
+    assert_eq!(
+        s.runs_for_batch(&BatchId::new("b-3"), 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.latest_for_batch(&BatchId::new("b-2")).await.unwrap(),
+        None
+    );
+    assert!(matches!(
+        s.get_run(&ReconcileRunId::new("r-404")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn operations<S: Storage + ?Sized>(s: &S) {
+    let op = |id: &str, status: OperationStatus, secs: i64| Operation {
+        id: OperationId::new(id),
+        kind: OperationKind::Import,
+        status,
+        target: "host:h1/provider:cn-official/deepseek".into(),
+        request: json!({"host": "h1", "provider": "cn-official/deepseek"}),
+        progress: vec![],
+        result: None,
+        error: None,
+        idempotency_key: Some("idem-1".into()),
+        created_at: at(secs),
+        updated_at: at(secs),
+    };
+    let o1 = s
+        .create_operation(op("op-1", OperationStatus::Queued, 10))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_operation(o1.clone()).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    s.create_operation(op("op-2", OperationStatus::Succeeded, 5))
+        .await
+        .unwrap();
+    s.create_operation(op("op-3", OperationStatus::Running, 1))
+        .await
+        .unwrap();
+    let unfinished = s.unfinished_operations().await.unwrap();
+    assert_eq!(
+        unfinished.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+        ["op-3", "op-1"]
+    );
+    let mut done = o1.clone();
+    done.status = OperationStatus::Succeeded;
+    done.progress = vec!["accounts: 1 created".into(), "done".into()];
+    done.result = Some(json!({"batch": "b-1"}));
+    done.updated_at = at(20);
+    s.update_operation(&done).await.unwrap();
+    assert_eq!(
+        s.get_operation(&OperationId::new("op-1")).await.unwrap(),
+        done
+    );
+    assert_eq!(s.unfinished_operations().await.unwrap().len(), 1);
+    assert!(matches!(
+        s.update_operation(&op("op-404", OperationStatus::Failed, 0))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn idempotency<S: Storage + ?Sized>(s: &S) {
+    let route = "POST /api/v1/imports";
+    let begin = |p: &'static str, k: &'static str, r: &'static str, h: &'static str| async move {
+        s.begin_idempotent(p, k, r, h).await.unwrap()
+    };
+    assert_eq!(
+        begin("alice", "k1", route, "h1").await,
+        IdempotencyBegin::Started
+    );
+    assert_eq!(
+        begin("alice", "k1", route, "h1").await,
+        IdempotencyBegin::InProgress
+    );
+    assert_eq!(
+        begin("alice", "k1", route, "h2").await,
+        IdempotencyBegin::Mismatch
+    );
+    assert_eq!(
+        begin("alice", "k1", "POST /api/v1/rollback", "h1").await,
+        IdempotencyBegin::Mismatch,
+        "a key reused on another route is another request"
+    );
+    assert_eq!(
+        begin("bob", "k1", route, "h2").await,
+        IdempotencyBegin::Started,
+        "keys are scoped by principal"
+    );
+    let response = StoredResponse {
+        status: 202,
+        headers: vec![("location".into(), "/api/v1/operations/op-1".into())],
+        body: b"{\"operation\":\"op-1\"}".to_vec(),
+    };
+    s.complete_idempotent("alice", "k1", response.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        begin("alice", "k1", route, "h1").await,
+        IdempotencyBegin::Replay(response.clone())
+    );
+    assert_eq!(
+        begin("alice", "k1", route, "h2").await,
+        IdempotencyBegin::Mismatch
+    );
+    assert!(matches!(
+        s.complete_idempotent("carol", "k1", response.clone()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Abandon forgets an unfinished record only.
+    s.abandon_idempotent("bob", "k1").await.unwrap();
+    assert_eq!(
+        begin("bob", "k1", route, "h3").await,
+        IdempotencyBegin::Started
+    );
+    s.abandon_idempotent("alice", "k1").await.unwrap();
+    assert_eq!(
+        begin("alice", "k1", route, "h1").await,
+        IdempotencyBegin::Replay(response),
+        "a completed response survives abandon"
+    );
+    s.abandon_idempotent("nobody", "k1").await.unwrap();
+
+    // Every record so far was created "now"; purging before the far past
+    // removes none, purging before the far future removes them all.
+    assert_eq!(
+        s.purge_idempotency_before(at(-10 * 365 * 86_400))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.purge_idempotency_before(Utc::now() + TimeDelta::days(3650))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        begin("alice", "k1", route, "h9").await,
+        IdempotencyBegin::Started
+    );
+}
+
+async fn leases<S: Storage + ?Sized>(s: &S) {
+    let ttl = Duration::from_secs(3600);
+    let scope = Lease::provider_scope(
+        &HostId::new("h1"),
+        &ProviderRef::new("cn-official", "deepseek"),
+    );
+    let lease = s
+        .acquire_lease(&scope, "cli@ops-vm pid 41", "import", ttl)
+        .await
+        .unwrap();
+    assert_eq!(lease.scope, scope);
+    assert!(lease.expires_at > lease.acquired_at);
+    match s.acquire_lease(&scope, "server", "reconcile", ttl).await {
+        Err(StoreError::LeaseHeld {
+            holder,
+            operation,
+            lease_id,
+            scope: held_scope,
+            expires_at,
+        }) => {
+            assert_eq!(holder, "cli@ops-vm pid 41");
+            assert_eq!(operation, "import");
+            assert_eq!(lease_id, lease.id);
+            assert_eq!(held_scope, scope);
+            assert_eq!(expires_at, lease.expires_at);
+        }
+        other => panic!("a held lease must refuse with LeaseHeld, got {other:?}"),
+    }
+    let host_lease = s
+        .acquire_lease(
+            &Lease::host_scope(&HostId::new("h2")),
+            "server",
+            "reconcile",
+            ttl,
+        )
+        .await
+        .expect("another scope is free");
+    let beat = s
+        .heartbeat_lease(&lease.id, Duration::from_secs(7200))
+        .await
+        .unwrap();
+    assert_eq!(beat.id, lease.id);
+    assert!(beat.expires_at > lease.expires_at);
+    let active = s.active_leases("host:h1").await.unwrap();
+    assert_eq!(active, [beat]);
+    assert_eq!(s.active_leases("host:").await.unwrap().len(), 2);
+    assert!(s.active_leases("host:h9").await.unwrap().is_empty());
+
+    let stranger = LeaseId::new("l-not-mine");
+    assert!(matches!(
+        s.release_lease(&stranger).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(
+        s.acquire_lease(&scope, "server", "import", ttl)
+            .await
+            .is_err(),
+        "a release with the wrong id frees nothing"
+    );
+    s.release_lease(&lease.id).await.unwrap();
+    assert!(matches!(
+        s.heartbeat_lease(&lease.id, ttl).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(matches!(
+        s.release_lease(&lease.id).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    let next = s
+        .acquire_lease(&scope, "server", "import", ttl)
+        .await
+        .expect("a released scope is free");
+    assert_ne!(next.id, lease.id, "every acquisition gets a fresh id");
+    s.release_lease(&next.id).await.unwrap();
+    s.release_lease(&host_lease.id).await.unwrap();
+    assert!(s.active_leases("").await.unwrap().is_empty());
+}
+
+async fn audit<S: Storage + ?Sized>(s: &S) {
+    let event = |action: &str| NewAuditEvent {
+        actor: "admin".into(),
+        action: action.into(),
+        target: "batch:b-1".into(),
+        request_id: Some("req-1".into()),
+        outcome: "ok".into(),
+        detail: None,
+    };
+    let first = s.append_audit(event("import")).await.unwrap();
+    let second = s.append_audit(event("rollback")).await.unwrap();
+    assert!(second.id > first.id);
+    assert_eq!(first.action, "import");
+    let listed = s.list_audit(10).await.unwrap();
+    assert_eq!(listed, [second.clone(), first], "newest first");
+    assert_eq!(s.list_audit(1).await.unwrap(), [second]);
+}

@@ -1,0 +1,81 @@
+//! A journal intent committed before a crash is pending after reopening.
+
+use crate::support::{db_files, open, run_child, temp_db};
+use crm_domain::ports::{BatchRepo, HostRepo};
+use crm_domain::{BatchStatus, JournalOp, JournalState, ResourceKind};
+use crm_store::SqliteStore;
+use crm_store::contract::{batch, host, intent};
+use std::path::Path;
+
+const CHILD_DB: &str = "CRM_STORE_TEST_CRASH_DB";
+
+async fn commit_one_intent(store: &SqliteStore) {
+    store.add_host(host("h1", "relay-one")).await.unwrap();
+    store
+        .create_batch(batch(
+            "b-1",
+            "h1",
+            "cn-official/deepseek",
+            BatchStatus::Applying,
+            0,
+        ))
+        .await
+        .unwrap();
+    let e = store
+        .record_intent(intent(
+            "b-1",
+            "acct",
+            JournalOp::Create,
+            ResourceKind::Account,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(e.state, JournalState::Pending);
+}
+
+async fn assert_pending_after_reopen(db: &Path) {
+    let store = open(db).await;
+    let pending = store.pending_intents(None).await.unwrap();
+    assert_eq!(pending.len(), 1, "the committed intent survived");
+    assert_eq!(pending[0].intent_key, "b-1/acct");
+    assert_eq!(pending[0].state, JournalState::Pending);
+    assert_eq!(pending[0].seq, 1);
+}
+
+/// The child process commits an intent and then dies with `abort()`: no
+/// destructors, no connection close, no WAL checkpoint.
+#[tokio::test]
+async fn intent_committed_before_a_process_crash_is_pending_after_restart() {
+    if let Some(db) = std::env::var_os(CHILD_DB) {
+        let store = open(Path::new(&db)).await;
+        commit_one_intent(&store).await;
+        std::process::abort();
+    }
+    let (_dir, db) = temp_db();
+    let status = run_child(
+        "durability::intent_committed_before_a_process_crash_is_pending_after_restart",
+        &[(CHILD_DB, db.to_str().unwrap())],
+    );
+    assert!(
+        !status.success(),
+        "the child crashed rather than exiting cleanly"
+    );
+    let files = db_files(&db);
+    let wal = files.iter().find(|(name, _)| name.ends_with("-wal"));
+    assert!(
+        wal.is_some_and(|(_, bytes)| !bytes.is_empty()),
+        "the crash left the commit in the WAL, un-checkpointed"
+    );
+    assert_pending_after_reopen(&db).await;
+}
+
+/// The same in one process: the store is leaked, so its connection is never
+/// closed, and a second store opens the file beside it.
+#[tokio::test]
+async fn intent_committed_before_a_leaked_store_is_pending_after_reopen() {
+    let (_dir, db) = temp_db();
+    let store = open(&db).await;
+    commit_one_intent(&store).await;
+    std::mem::forget(store);
+    assert_pending_after_reopen(&db).await;
+}
