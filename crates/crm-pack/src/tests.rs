@@ -552,3 +552,30 @@ fn serde_and_the_reader_agree_on_the_bundled_pack() {
     assert!(d.is_empty(), "{d:#?}");
     assert_eq!(read.file, via_serde);
 }
+
+/// Damaged input never panics, and a refusal always says where: every
+/// truncation and every single-character deletion of a valid pack.
+#[test]
+fn damaged_packs_are_refused_with_positions_never_a_panic() {
+    let lines = BASE.lines().count() + 1;
+    let mut texts = Vec::new();
+    for (i, c) in BASE.char_indices() {
+        texts.push(BASE[..i].to_owned());
+        texts.push(format!("{}{}", &BASE[..i], &BASE[i + c.len_utf8()..]));
+    }
+    for text in texts {
+        match parse_pack("t.toml", &text) {
+            Ok(_) => {}
+            Err(PackError::Invalid { diagnostics, .. }) => {
+                assert!(!diagnostics.is_empty(), "refused without a reason:\n{text}");
+                for d in diagnostics {
+                    assert!(
+                        d.line >= 1 && d.line <= lines && d.column >= 1,
+                        "{d} in\n{text}"
+                    );
+                }
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
