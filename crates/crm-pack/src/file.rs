@@ -2,9 +2,9 @@
 //!
 //! These types are the file-side shape, with vocabulary words still as text
 //! so a misspelt word can be reported at its position instead of losing the
-//! whole entry. [`crate::validate`] turns them into `crm_domain::spec` types.
+//! whole entry. The validator turns them into `crm_domain::spec` types.
 //! They also derive the JSON Schema editors use (`packs/pack.schema.json`),
-//! and serde, so a second, independent reader can cross-check [`crate::read`].
+//! and serde, so a second, independent reader can cross-check the span-keeping reader.
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};

@@ -201,7 +201,7 @@ impl Checker<'_, '_> {
         let mut seen: HashMap<&str, String> = HashMap::new();
         let mut providers = Vec::new();
         for (i, p) in f.providers.iter().enumerate() {
-            let path = self.element_path("providers", i);
+            let path = format!("providers[{i}]");
             if let Some(first) = seen.get(p.id.as_str()) {
                 let line = self.line_of(first);
                 self.report(
@@ -228,15 +228,11 @@ impl Checker<'_, '_> {
         })
     }
 
-    fn element_path(&self, list: &str, i: usize) -> String {
-        format!("{list}[{i}]")
-    }
-
     fn fx_rates(&mut self, f: &PackFile) -> Vec<FxRate> {
         let mut out = Vec::new();
         let mut seen: HashMap<Currency, String> = HashMap::new();
         for (i, r) in f.fx_rates.iter().enumerate() {
-            let path = self.element_path("fx_rates", i);
+            let path = format!("fx_rates[{i}]");
             let cpath = format!("{path}.currency");
             let currency = self.word::<Currency>(&cpath, &r.currency);
             self.amount(&format!("{path}.usd_per_unit"), r.usd_per_unit, true);
@@ -333,7 +329,7 @@ impl Checker<'_, '_> {
         let mut names: HashMap<&str, String> = HashMap::new();
         let mut models = Vec::new();
         for (j, m) in p.models.iter().enumerate() {
-            let mpath = self.element_path(&at("models"), j);
+            let mpath = format!("{path}.models[{j}]");
             let npath = format!("{mpath}.name");
             self.non_empty(&npath, &m.name);
             if let Some(first) = names.get(m.name.as_str()) {
@@ -553,7 +549,7 @@ impl Checker<'_, '_> {
 
     fn signals(&mut self, path: &str, list: &[ErrorSignalFile]) {
         for (i, s) in list.iter().enumerate() {
-            let spath = self.element_path(path, i);
+            let spath = format!("{path}[{i}]");
             if self.read.poisoned_under(&spath) {
                 continue;
             }
