@@ -359,7 +359,12 @@ impl<'t> Walker<'_, '_> {
                 }
             }
         }
-        ok.then_some(out)
+        if !ok {
+            // The list as a whole is unknown now; keep checks of it quiet.
+            self.out.poisoned.insert(f.path);
+            return None;
+        }
+        Some(out)
     }
 
     fn string_map(&mut self, obj: &Obj<'t>, name: &str) -> Option<BTreeMap<String, String>> {
@@ -389,7 +394,12 @@ impl<'t> Walker<'_, '_> {
                 None => ok = false,
             }
         }
-        ok.then_some(out)
+        if !ok {
+            // The list as a whole is unknown now; keep checks of it quiet.
+            self.out.poisoned.insert(f.path);
+            return None;
+        }
+        Some(out)
     }
 
     fn object(&mut self, obj: &Obj<'t>, name: &str, required: bool) -> Option<Obj<'t>> {

@@ -579,3 +579,50 @@ fn damaged_packs_are_refused_with_positions_never_a_panic() {
         }
     }
 }
+
+#[test]
+fn a_bad_list_item_is_reported_once() {
+    let d = diags(&edit(
+        "modes = [\"self_service\", \"subscription\"]",
+        "modes = [\"self_service\", 2]",
+    ));
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert!(
+        d[0].contains("`providers[0].access.modes[1]` must be a string, found an integer"),
+        "{d:#?}"
+    );
+    let d = diags(&edit("\"pro\" = \"deepseek-v4-pro\"", "\"pro\" = 4"));
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert!(
+        d[0].contains("must be a string, found an integer"),
+        "{d:#?}"
+    );
+}
+
+#[test]
+fn an_empty_provider_lists_its_missing_fields_and_nothing_else() {
+    let text =
+        "schema_version = 1\npack_id = \"p\"\nversion = \"1.0.0\"\nname = \"P\"\n\n[[providers]]\n";
+    let d = diags(text);
+    // Same position, so ordered by path.
+    let missing: Vec<&str> = d.iter().filter_map(|d| d.split('`').nth(1)).collect();
+    assert_eq!(
+        missing,
+        [
+            "access",
+            "account_mode",
+            "display_name",
+            "id",
+            "models",
+            "openai_base_url",
+            "platform",
+            "smoke_test_model"
+        ],
+        "{d:#?}"
+    );
+    assert!(
+        d.iter()
+            .all(|d| d.starts_with("6:1: missing required field")),
+        "{d:#?}"
+    );
+}
