@@ -1,7 +1,7 @@
 //! Leases held in the database exclude other connections and processes;
 //! expired leases are taken over.
 
-use crate::support::{open, run_child, temp_db};
+use crate::support::{aborted, open, run_child, temp_db};
 use chrono::TimeDelta;
 use crm_domain::ports::{LeaseRepo, StoreError};
 use crm_store::{ManualClock, SqliteStore, StoreOptions};
@@ -80,7 +80,10 @@ async fn a_lease_held_by_another_process_names_its_holder() {
         "leases::a_lease_held_by_another_process_names_its_holder",
         &[(CHILD_DB, db.to_str().unwrap())],
     );
-    assert!(!status.success());
+    assert!(
+        aborted(status),
+        "the child crashed holding the lease: {status}"
+    );
 
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let store = SqliteStore::open(&db, StoreOptions::default().with_clock(clock.clone()))

@@ -5,6 +5,7 @@
 mod canary;
 mod contract;
 mod durability;
+mod env;
 mod leases;
 mod migrations;
 mod support;

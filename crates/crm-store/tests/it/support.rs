@@ -54,3 +54,10 @@ pub fn db_files(db: &Path) -> Vec<(String, Vec<u8>)> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Whether a child process died of `abort()` (SIGABRT), i.e. crashed where
+/// the test meant it to, rather than failing an assertion earlier.
+pub fn aborted(status: ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt as _;
+    status.signal() == Some(6)
+}
