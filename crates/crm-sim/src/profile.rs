@@ -1,0 +1,143 @@
+//! Version profiles: which sub2api release the simulator pretends to be.
+//!
+//! A profile is plain data (flags and lists) read by the route builder and the
+//! handlers, so adding a third host version is one more constructor, not a fork
+//! of the handlers.
+
+/// The behaviour switches of one simulated sub2api release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// Profile name used on the command line (`legacy-2025-12`, `current`).
+    pub name: &'static str,
+    /// Version string reported by `/api/v1/settings/public` and `/admin/system/version`.
+    pub version: &'static str,
+    /// `/admin/channels` exists.
+    pub channels: bool,
+    /// `/v1/chat/completions` (and the bare `/chat/completions` alias) exist.
+    pub chat_completions: bool,
+    /// `/admin/cn-providers/*` exists.
+    pub cn_providers: bool,
+    /// `PUT /admin/api-keys/:id` exists.
+    pub admin_key_rebind: bool,
+    /// `/admin/payment/plans` exists.
+    pub payment_plans: bool,
+    /// Platforms accepted by group create/update (enum binding).
+    pub group_platforms: &'static [&'static str],
+    /// Account types accepted by account create.
+    pub account_types: &'static [&'static str],
+    /// Account statuses accepted by account update.
+    pub account_statuses: &'static [&'static str],
+    /// Secrets are stripped from account credentials and reported as `credentials_status.has_*`.
+    pub credential_redaction: bool,
+    /// Accounts carry `notes`, `rate_multiplier`, `temp_unschedulable_*`, `expires_at`.
+    pub account_extended_fields: bool,
+    /// `GET /admin/accounts?group=` is honoured (ignored otherwise).
+    pub account_group_filter: bool,
+    /// `Idempotency-Key` is honoured on account create and balance updates.
+    pub idempotency: bool,
+    /// Largest accepted `page_size`; larger values are clamped and the clamp echoed.
+    pub max_page_size: u64,
+    /// Keys of a deleted group are refused with 403 `GROUP_DELETED` (else they still
+    /// authenticate and find no account).
+    pub group_deleted_code: bool,
+    /// `/v1/models` answers OpenAI-shaped items for openai-platform groups.
+    pub openai_shaped_models: bool,
+    /// Account-test `error` events carry the upstream status as `code`.
+    pub test_error_code: bool,
+}
+
+const LEGACY_PLATFORMS: &[&str] = &["anthropic", "openai", "gemini"];
+const CURRENT_PLATFORMS: &[&str] = &[
+    "anthropic",
+    "openai",
+    "gemini",
+    "antigravity",
+    "grok",
+    "kimi",
+    "zhipu",
+    "deepseek",
+    "minimax",
+    "opencode_go",
+];
+
+impl Profile {
+    /// A December-2025 host (sub2api around v0.1.40, source `d3e73f1`).
+    pub fn legacy_2025_12() -> Self {
+        Self {
+            name: "legacy-2025-12",
+            version: "0.1.40",
+            channels: false,
+            chat_completions: false,
+            cn_providers: false,
+            admin_key_rebind: false,
+            payment_plans: false,
+            group_platforms: LEGACY_PLATFORMS,
+            account_types: &["oauth", "setup-token", "apikey"],
+            account_statuses: &["active", "inactive"],
+            credential_redaction: false,
+            account_extended_fields: false,
+            account_group_filter: false,
+            idempotency: false,
+            max_page_size: 100,
+            group_deleted_code: false,
+            openai_shaped_models: false,
+            test_error_code: false,
+        }
+    }
+
+    /// A current host (sub2api v0.2.7, September 2026).
+    pub fn current() -> Self {
+        Self {
+            name: "current",
+            version: "0.2.7",
+            channels: true,
+            chat_completions: true,
+            cn_providers: true,
+            admin_key_rebind: true,
+            payment_plans: true,
+            group_platforms: CURRENT_PLATFORMS,
+            account_types: &[
+                "oauth",
+                "setup-token",
+                "apikey",
+                "upstream",
+                "bedrock",
+                "service_account",
+            ],
+            account_statuses: &["active", "inactive", "error"],
+            credential_redaction: true,
+            account_extended_fields: true,
+            account_group_filter: true,
+            idempotency: true,
+            max_page_size: 1000,
+            group_deleted_code: true,
+            openai_shaped_models: true,
+            test_error_code: true,
+        }
+    }
+
+    /// Every built-in profile.
+    pub fn all() -> Vec<Profile> {
+        vec![Self::legacy_2025_12(), Self::current()]
+    }
+
+    /// The built-in profile with this name.
+    pub fn by_name(name: &str) -> Option<Profile> {
+        Self::all().into_iter().find(|p| p.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_are_found_by_name() {
+        assert_eq!(Profile::by_name("current"), Some(Profile::current()));
+        assert_eq!(
+            Profile::by_name("legacy-2025-12").map(|p| p.max_page_size),
+            Some(100)
+        );
+        assert_eq!(Profile::by_name("nope"), None);
+    }
+}
