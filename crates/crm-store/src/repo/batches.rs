@@ -174,23 +174,36 @@ impl BatchRepo for SqliteStore {
     async fn list_batches(&self, filter: BatchFilter) -> StoreResult<Vec<ImportBatch>> {
         self.conn()
             .call(move |c| {
+                // Only the filters given become conditions, so SQLite can
+                // use the host, provider and status indexes.
+                let mut conds: Vec<&str> = Vec::new();
+                let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+                if let Some(h) = &filter.host_id {
+                    conds.push("host_id = ?");
+                    args.push(Box::new(h.as_str().to_owned()));
+                }
+                if let Some(p) = &filter.provider {
+                    conds.push("pack_id = ? AND provider_key = ?");
+                    args.push(Box::new(p.pack.as_str().to_owned()));
+                    args.push(Box::new(p.provider.as_str().to_owned()));
+                }
+                if let Some(st) = filter.status {
+                    conds.push("status = ?");
+                    args.push(Box::new(st.as_str()));
+                }
+                args.push(Box::new(limit(filter.limit)));
+                let where_sql = if conds.is_empty() {
+                    String::new()
+                } else {
+                    format!("WHERE {}", conds.join(" AND "))
+                };
                 query_all(
                     c,
                     &format!(
-                        "SELECT {BATCH_COLUMNS} FROM batches
-                         WHERE (?1 IS NULL OR host_id = ?1)
-                           AND (?2 IS NULL OR (pack_id = ?2 AND provider_key = ?3))
-                           AND (?4 IS NULL OR status = ?4)
-                         ORDER BY created_at DESC, id DESC
-                         LIMIT ?5"
+                        "SELECT {BATCH_COLUMNS} FROM batches {where_sql}
+                         ORDER BY created_at DESC, id DESC LIMIT ?"
                     ),
-                    params![
-                        filter.host_id.as_ref().map(|h| h.as_str()),
-                        filter.provider.as_ref().map(|p| p.pack.as_str()),
-                        filter.provider.as_ref().map(|p| p.provider.as_str()),
-                        filter.status.map(|s| s.as_str()),
-                        limit(filter.limit),
-                    ],
+                    rusqlite::params_from_iter(args.iter()),
                     batch_from_row,
                 )
             })
