@@ -40,8 +40,8 @@ pub async fn run_story<S: Storage + ?Sized>(store: &S) {
 /// A fixed instant plus `secs` seconds, so orderings are deterministic.
 pub fn at(secs: i64) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-01T08:00:00.123456789Z")
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_default()
+        .expect("a valid fixed instant")
+        .with_timezone(&Utc)
         + TimeDelta::seconds(secs)
 }
 
@@ -141,7 +141,7 @@ pub fn batch(id: &str, host: &str, provider: &str, status: BatchStatus, secs: i6
     ImportBatch {
         id: BatchId::new(id),
         host_id: HostId::new(host),
-        provider: ProviderRef::parse(provider).unwrap_or_else(|_| ProviderRef::new("p", "x")),
+        provider: ProviderRef::parse(provider).expect("fixture provider is pack/provider"),
         mode: AccessMode::SelfService,
         pack_version: "1.0.0".into(),
         pack_checksum: "sum-1".into(),
