@@ -40,7 +40,17 @@ impl ConnThread {
         std::thread::Builder::new()
             .name("crm-store-sqlite".into())
             .spawn(move || {
-                let mut conn = match open() {
+                // refinery unwraps on a damaged history table; report that as
+                // an open failure instead of a vanished thread.
+                let opened =
+                    std::panic::catch_unwind(AssertUnwindSafe(open)).unwrap_or_else(|_| {
+                        Err(Error::Open {
+                            path: PathBuf::new(),
+                            detail: "opening panicked; the migration history table may be damaged"
+                                .into(),
+                        })
+                    });
+                let mut conn = match opened {
                     Ok(c) => {
                         let _ = ready_tx.send(Ok(()));
                         c

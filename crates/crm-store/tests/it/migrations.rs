@@ -118,3 +118,20 @@ async fn a_database_from_a_newer_crm_is_refused() {
     let message = err.to_string();
     assert!(message.contains("cannot migrate"), "{message}");
 }
+
+#[tokio::test]
+async fn a_damaged_migration_history_is_an_open_error_not_a_crash() {
+    let (_dir, db) = temp_db();
+    drop(open(&db).await);
+    let conn = Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE refinery_schema_history SET applied_on = 'not a time'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&db, StoreOptions::default())
+        .await
+        .expect_err("a damaged history must stop the store");
+    assert!(err.to_string().contains("damaged"), "{err}");
+}
