@@ -2,6 +2,7 @@
 
 mod binary;
 mod chain;
+mod client;
 mod faults;
 mod profiles;
 mod support;
