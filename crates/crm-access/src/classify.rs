@@ -325,6 +325,16 @@ pub fn read_gateway(
         ));
     }
     match code.as_str() {
+        // The host client's names for a gin plain-text 404 and for an HTML
+        // page served where the API should be: either way, no such route.
+        "route_missing" | "unexpected_html" => {
+            return GatewayReading::Final(Diagnosis::fail(
+                FailureClass::RouteMissing,
+                format!(
+                    "{route}: the host has no such route ({host_said}); upgrade sub2api or use a route it serves"
+                ),
+            ));
+        }
         "upstream_error" => {
             return GatewayReading::AskUpstream {
                 suspicion: UpstreamSuspicion::UpstreamError,
@@ -728,6 +738,8 @@ mod tests {
             ("no available accounts", Chat, out(Some(503), false, Some("api_error"), None, "No available accounts: group 7"), &listed, Want::Ask(S::NoAvailableAccounts)),
             ("plain 404 route", Chat, out(Some(404), false, None, None, ""), &listed, Want::Fail(RouteMissing)),
             ("typed 404 route", Chat, out(Some(404), false, Some("not_found_error"), None, "Not found"), &listed, Want::Fail(RouteMissing)),
+            ("client route_missing", Chat, out(Some(404), false, Some("route_missing"), None, "404 page not found"), &listed, Want::Fail(RouteMissing)),
+            ("html instead of api", Models, out(Some(200), false, Some("unexpected_html"), None, "an HTML page answered instead of the API"), &listed, Want::Fail(RouteMissing)),
             ("405", Models, out(Some(405), false, None, None, ""), &listed, Want::Fail(RouteMissing)),
             ("model not allowed 400", Chat, out(Some(400), false, Some("invalid_request_error"), None, "model deepseek-v4-flash is not allowed in this channel"), &listed, Want::Fail(ModelNotExposed)),
             ("model 404", Chat, out(Some(404), false, Some("not_found_error"), None, "model not found"), &listed, Want::Fail(ModelNotExposed)),

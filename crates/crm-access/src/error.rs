@@ -14,6 +14,8 @@ pub enum Error {
     Host(#[from] HostError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Provision(#[from] crm_provision::ProvisionError),
     #[error(
         "batch {batch} has no live {kind} resource; import it (or resume the import) before closing access"
     )]

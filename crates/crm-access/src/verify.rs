@@ -1,0 +1,467 @@
+//! Verification (design brief §2 "Access check", §4 step 5): the account
+//! probe, the gateway check with the user key, and, when the host blames the
+//! upstream, a direct probe of the upstream with the upstream key. Each check
+//! is stored with its timings and redacted evidence, and the batch's access
+//! status follows it. Also the post-rollback check that a key is refused.
+//!
+//! Evidence never holds a secret: every text that came from a host or an
+//! upstream is scrubbed of the user key and the upstream keys before it is
+//! stored (hosts and providers do echo keys back), and no step records a key.
+
+use crate::Result;
+use crate::classify::{
+    Diagnosis, GatewayReading, GatewayStep, UpstreamEvidence, UpstreamReading, diagnose,
+    outcome_from_host_error, read_account_probe, read_gateway, read_upstream_key,
+};
+use crate::ports::{AccessPorts, HeldKey};
+use crate::status::{REVOKED_KEY_STEP, sync_access_status};
+use crm_domain::access::{AccessCheck, CheckStep};
+use crm_domain::batch::ImportBatch;
+use crm_domain::observed::{AccountProbe, CallOutcome};
+use crm_domain::secret::scrub;
+use crm_domain::spec::ProviderSpec;
+use crm_domain::{
+    AccessCheckId, BatchId, FailureClass, HostObjectId, ResourceKind, ResourceState, SecretString,
+    Verdict,
+};
+use serde_json::json;
+use std::time::Instant;
+
+/// How many listed model ids a step keeps as evidence.
+const MAX_MODEL_IDS: usize = 50;
+
+/// Options of one verification.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Skip the completion smoke (scheduled re-checks of `quota_limited`
+    /// providers): the check then rests on the models listing alone.
+    pub skip_completion: bool,
+    /// Upstream keys to probe directly when the host blames the upstream.
+    /// Empty when crm does not hold them (scheduled re-checks): the account
+    /// probe's answer is used instead.
+    pub upstream_keys: Vec<SecretString>,
+}
+
+struct Evidence<'s> {
+    secrets: Vec<&'s SecretString>,
+}
+
+impl Evidence<'_> {
+    fn text(&self, s: &str) -> String {
+        scrub(s, &self.secrets)
+    }
+
+    fn opt(&self, s: Option<&str>) -> Option<String> {
+        s.map(|s| self.text(s))
+    }
+
+    fn outcome(&self, o: &CallOutcome) -> serde_json::Value {
+        json!({
+            "ok": o.ok,
+            "error_type": self.opt(o.error_type.as_deref()),
+            "error_code": self.opt(o.error_code.as_deref()),
+            "message": self.opt(o.message.as_deref()),
+            "body_excerpt": self.text(&o.body_excerpt),
+            "transport_error": self.opt(o.transport_error.as_deref()),
+        })
+    }
+}
+
+fn step_verdict(o: &CallOutcome) -> Verdict {
+    if o.ok {
+        Verdict::Pass
+    } else if o.status == Some(429) {
+        Verdict::PassWithAdvisories
+    } else {
+        Verdict::Fail
+    }
+}
+
+fn ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The client-visible smoke model and the name the upstream knows it by.
+fn upstream_model(provider: &ProviderSpec) -> String {
+    let smoke = &provider.smoke_test_model;
+    provider
+        .model_mapping
+        .get(smoke)
+        .cloned()
+        .or_else(|| provider.model(smoke).map(|m| m.upstream_name.clone()))
+        .unwrap_or_else(|| smoke.clone())
+}
+
+fn advisory_class(r: &UpstreamReading) -> FailureClass {
+    match r {
+        UpstreamReading::KeyInvalid { .. } => FailureClass::UpstreamKeyInvalid,
+        UpstreamReading::Quota { .. } => FailureClass::UpstreamKeyQuotaIssue,
+        UpstreamReading::ModelUnknown { .. } => FailureClass::ModelNotExposed,
+        UpstreamReading::RateLimited { .. } | UpstreamReading::ServerError { .. } => {
+            FailureClass::TransientRateLimited
+        }
+        UpstreamReading::Unreachable { .. } => FailureClass::HostUnreachable,
+        UpstreamReading::Answers | UpstreamReading::Other { .. } => {
+            FailureClass::HostCompatibilityGap
+        }
+    }
+}
+
+/// Verifies a batch's access with a held key and stores the check.
+///
+/// Order: one account probe per live account of the batch (the host's admin
+/// test with the smoke-test model), then `/v1/models` (must list the smoke
+/// model), then a minimal completion (unless skipped). A failure the host
+/// blames on the upstream triggers a direct probe per upstream key.
+pub async fn verify_access(
+    p: &AccessPorts<'_>,
+    batch_id: &BatchId,
+    provider: &ProviderSpec,
+    key: &HeldKey,
+    opts: &VerifyOptions,
+) -> Result<AccessCheck> {
+    let batch: ImportBatch = p.batches.get_batch(batch_id).await?;
+    let smoke = provider.smoke_test_model.clone();
+    let mut secrets: Vec<&SecretString> = vec![&key.secret];
+    secrets.extend(opts.upstream_keys.iter());
+    let ev = Evidence { secrets };
+    let mut steps = Vec::new();
+    let signals = &provider.error_signals;
+
+    // 1. Account probes.
+    let accounts: Vec<HostObjectId> = p
+        .batches
+        .resources(batch_id)
+        .await?
+        .into_iter()
+        .filter(|r| r.kind == ResourceKind::Account && r.state == ResourceState::Live)
+        .map(|r| r.host_object_id)
+        .collect();
+    let mut account_readings = Vec::new();
+    for id in accounts {
+        let started = Instant::now();
+        let probe: std::result::Result<AccountProbe, _> =
+            p.host.test_account(id, Some(smoke.clone())).await;
+        let latency_ms = ms(started);
+        let (reading, verdict, status, detail) = match &probe {
+            Ok(pr) => {
+                let reading = read_account_probe(pr, signals);
+                let verdict = match &reading {
+                    UpstreamReading::Answers => Verdict::Pass,
+                    UpstreamReading::RateLimited { .. } => Verdict::PassWithAdvisories,
+                    _ => Verdict::Fail,
+                };
+                let status = pr.error_code.as_deref().and_then(|c| c.parse().ok());
+                let detail = json!({
+                    "account_id": id,
+                    "success": pr.success,
+                    "model": pr.model,
+                    "error": ev.opt(pr.error.as_deref()),
+                    "error_code": pr.error_code,
+                    "text": ev.text(&pr.text.chars().take(200).collect::<String>()),
+                });
+                (reading, verdict, status, detail)
+            }
+            Err(e) => {
+                let said = ev.text(&e.to_string());
+                (
+                    UpstreamReading::Other {
+                        status: 0,
+                        said: said.clone(),
+                    },
+                    Verdict::Fail,
+                    None,
+                    json!({ "account_id": id, "host_error": said }),
+                )
+            }
+        };
+        steps.push(CheckStep {
+            name: format!("account_probe:{id}"),
+            verdict,
+            status,
+            latency_ms,
+            detail,
+        });
+        account_readings.push((id, reading));
+    }
+
+    // 2. Models, then 3. the completion.
+    let started = Instant::now();
+    let listing = p.host.gateway_models(&key.secret).await;
+    let latency = ms(started);
+    let (models_outcome, model_ids) = match listing {
+        Ok(l) => (l.outcome, l.model_ids),
+        Err(e) => (outcome_from_host_error(&e), Vec::new()),
+    };
+    let mut detail = ev.outcome(&models_outcome);
+    detail["smoke_model"] = json!(smoke);
+    detail["smoke_model_listed"] = json!(model_ids.contains(&smoke));
+    detail["model_ids"] = json!(model_ids.iter().take(MAX_MODEL_IDS).collect::<Vec<_>>());
+    let models_reading = read_gateway(GatewayStep::Models, &models_outcome, &model_ids, &smoke);
+    steps.push(CheckStep {
+        name: "gateway_models".into(),
+        verdict: match &models_reading {
+            GatewayReading::Ok => Verdict::Pass,
+            GatewayReading::Final(d) => d.verdict,
+            GatewayReading::AskUpstream { .. } => step_verdict(&models_outcome),
+        },
+        status: models_outcome.status,
+        latency_ms: latency.max(models_outcome.latency_ms),
+        detail,
+    });
+
+    let gateway = match models_reading {
+        GatewayReading::Ok if opts.skip_completion => GatewayReading::Ok,
+        GatewayReading::Ok => {
+            let started = Instant::now();
+            let chat = p.host.gateway_chat(&key.secret, smoke.clone()).await;
+            let latency = ms(started);
+            let chat_outcome = chat.unwrap_or_else(|e| outcome_from_host_error(&e));
+            let reading = read_gateway(GatewayStep::Chat, &chat_outcome, &[], &smoke);
+            let mut detail = ev.outcome(&chat_outcome);
+            detail["model"] = json!(smoke);
+            steps.push(CheckStep {
+                name: "gateway_chat".into(),
+                verdict: match &reading {
+                    GatewayReading::Ok => Verdict::Pass,
+                    GatewayReading::Final(d) => d.verdict,
+                    GatewayReading::AskUpstream { .. } => step_verdict(&chat_outcome),
+                },
+                status: chat_outcome.status,
+                latency_ms: latency.max(chat_outcome.latency_ms),
+                detail,
+            });
+            reading
+        }
+        other => other,
+    };
+
+    // 4. Decide, probing the upstream directly when the host blames it.
+    let mut diagnosis = match gateway {
+        GatewayReading::Ok => Diagnosis::pass(if opts.skip_completion {
+            format!("/v1/models lists {smoke}; completion smoke skipped (quota-limited provider)")
+        } else {
+            format!("/v1/models lists {smoke} and a minimal completion succeeded")
+        }),
+        GatewayReading::Final(d) => d,
+        GatewayReading::AskUpstream {
+            suspicion,
+            host_said,
+        } => {
+            let host_said = ev.text(&host_said);
+            let model = upstream_model(provider);
+            let mut readings = Vec::new();
+            for (n, upstream_key) in opts.upstream_keys.iter().enumerate() {
+                let n = n + 1;
+                let started = Instant::now();
+                let models = p
+                    .upstream
+                    .models(provider.openai_base_url.clone(), upstream_key)
+                    .await;
+                steps.push(CheckStep {
+                    name: format!("upstream_models#{n}"),
+                    verdict: step_verdict(&models.outcome),
+                    status: models.outcome.status,
+                    latency_ms: ms(started).max(models.outcome.latency_ms),
+                    detail: ev.outcome(&models.outcome),
+                });
+                let started = Instant::now();
+                let chat = p
+                    .upstream
+                    .chat(
+                        provider.openai_base_url.clone(),
+                        upstream_key,
+                        model.clone(),
+                    )
+                    .await;
+                let mut detail = ev.outcome(&chat);
+                detail["model"] = json!(model);
+                steps.push(CheckStep {
+                    name: format!("upstream_chat#{n}"),
+                    verdict: step_verdict(&chat),
+                    status: chat.status,
+                    latency_ms: ms(started).max(chat.latency_ms),
+                    detail,
+                });
+                readings.push(read_upstream_key(
+                    &UpstreamEvidence {
+                        models: Some(models.outcome),
+                        chat: Some(chat),
+                    },
+                    signals,
+                ));
+            }
+            let accounts: Vec<UpstreamReading> =
+                account_readings.iter().map(|(_, r)| r.clone()).collect();
+            diagnose(suspicion, &host_said, &readings, &accounts)
+        }
+    };
+
+    // 5. A working gateway with a failing account probe is an advisory.
+    if diagnosis.verdict == Verdict::Pass
+        && let Some((id, reading)) = account_readings
+            .iter()
+            .find(|(_, r)| *r != UpstreamReading::Answers)
+    {
+        diagnosis = Diagnosis::advisory(
+            advisory_class(reading),
+            format!(
+                "{}; but account {id} failed the host's account test ({}): the host may stop scheduling it",
+                diagnosis.summary,
+                ev.text(&reading_text(reading))
+            ),
+        );
+    }
+
+    let check = AccessCheck {
+        id: AccessCheckId::new(p.ids.new_id("ac")),
+        batch_id: batch.id.clone(),
+        mode: batch.mode,
+        checked_at: p.clock.now(),
+        verdict: diagnosis.verdict,
+        failure_class: diagnosis.failure_class,
+        summary: ev.text(&diagnosis.summary),
+        steps,
+    };
+    p.checks.record_access_check(check.clone()).await?;
+    sync_access_status(p.batches, p.checks, &batch.id).await?;
+    tracing::info!(
+        batch = %batch.id,
+        verdict = %check.verdict,
+        class = ?check.failure_class.map(|c| c.as_str()),
+        "access check recorded"
+    );
+    Ok(check)
+}
+
+fn reading_text(r: &UpstreamReading) -> String {
+    match r {
+        UpstreamReading::Unreachable { detail } => detail.clone(),
+        UpstreamReading::Answers => "answers".into(),
+        UpstreamReading::Other { said, .. }
+        | UpstreamReading::RateLimited { said }
+        | UpstreamReading::ServerError { said, .. }
+        | UpstreamReading::ModelUnknown { said }
+        | UpstreamReading::Quota { said }
+        | UpstreamReading::KeyInvalid { said } => said.clone(),
+    }
+}
+
+/// Reads the batch's key back from the host and verifies with it.
+pub async fn verify_batch(
+    p: &AccessPorts<'_>,
+    batch_id: &BatchId,
+    provider: &ProviderSpec,
+    opts: &VerifyOptions,
+) -> Result<AccessCheck> {
+    let key = crate::apply::reveal_batch_key(p, batch_id).await?;
+    verify_access(p, batch_id, provider, &key, opts).await
+}
+
+/// What the host did with a key that should be dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyRefusal {
+    /// 401/403: the key no longer works.
+    Refused,
+    /// The host still accepts the key (sub2api keeps some keys alive after
+    /// their group is deleted): an operator must delete it by hand.
+    StillServed,
+    /// No verdict (host unreachable, or an answer that says neither).
+    Inconclusive,
+}
+
+/// After a rollback: checks that the (previously revealed, held in memory)
+/// key is refused by the gateway and records the check on the batch.
+pub async fn check_key_refused(
+    p: &AccessPorts<'_>,
+    batch_id: &BatchId,
+    key: &HeldKey,
+) -> Result<(KeyRefusal, AccessCheck)> {
+    let batch = p.batches.get_batch(batch_id).await?;
+    let ev = Evidence {
+        secrets: vec![&key.secret],
+    };
+    let started = Instant::now();
+    let listing = p.host.gateway_models(&key.secret).await;
+    let latency = ms(started);
+    let outcome = match listing {
+        Ok(l) => l.outcome,
+        Err(e) => outcome_from_host_error(&e),
+    };
+    let refusal = match outcome.status {
+        _ if outcome.ok => KeyRefusal::StillServed,
+        Some(401 | 403) => KeyRefusal::Refused,
+        _ => KeyRefusal::Inconclusive,
+    };
+    let key_ref = format!("key {}", key.key_id);
+    let (verdict, class, summary) = match refusal {
+        KeyRefusal::Refused => (
+            Verdict::Pass,
+            None,
+            format!(
+                "{key_ref} is refused after rollback (HTTP {})",
+                outcome.status.unwrap_or_default()
+            ),
+        ),
+        KeyRefusal::StillServed => (
+            Verdict::Fail,
+            None,
+            format!(
+                "{key_ref} is still served by the host after rollback; delete the key on the host by hand (sub2api keeps some keys alive after their group is deleted)"
+            ),
+        ),
+        KeyRefusal::Inconclusive => (
+            Verdict::Fail,
+            outcome
+                .transport_error
+                .is_some()
+                .then_some(FailureClass::HostUnreachable),
+            format!(
+                "could not tell whether {key_ref} is refused: {}",
+                ev.text(&crate_said(&outcome))
+            ),
+        ),
+    };
+    let check = AccessCheck {
+        id: AccessCheckId::new(p.ids.new_id("ac")),
+        batch_id: batch.id.clone(),
+        mode: batch.mode,
+        checked_at: p.clock.now(),
+        verdict,
+        failure_class: class,
+        summary,
+        steps: vec![CheckStep {
+            name: REVOKED_KEY_STEP.into(),
+            verdict,
+            status: outcome.status,
+            latency_ms: latency.max(outcome.latency_ms),
+            detail: {
+                let mut d = ev.outcome(&outcome);
+                d["key_id"] = json!(key.key_id);
+                d["refusal"] = json!(refusal);
+                d
+            },
+        }],
+    };
+    p.checks.record_access_check(check.clone()).await?;
+    match refusal {
+        KeyRefusal::StillServed => {
+            tracing::warn!(batch = %batch.id, key = %key.key_id, "rolled-back key is still served")
+        }
+        _ => {
+            tracing::info!(batch = %batch.id, key = %key.key_id, ?refusal, "post-rollback key check")
+        }
+    }
+    Ok((refusal, check))
+}
+
+fn crate_said(o: &CallOutcome) -> String {
+    match (&o.transport_error, o.status) {
+        (Some(t), _) => t.clone(),
+        (None, Some(s)) => format!("HTTP {s} {}", o.error_type.as_deref().unwrap_or_default())
+            .trim_end()
+            .to_owned(),
+        (None, None) => "no answer".into(),
+    }
+}
