@@ -15,6 +15,10 @@ pub enum ReconcileError {
     /// Another run, repair or import holds the scope; try again later.
     #[error("busy: {0}")]
     Busy(StoreError),
+    /// A repair step failed; the journal says how far it got, and repairing
+    /// again continues from there.
+    #[error("{0}")]
+    Repair(String),
     /// The scope names something crm does not know.
     #[error("nothing to reconcile: {0}")]
     UnknownScope(String),

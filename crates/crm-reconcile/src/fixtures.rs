@@ -170,6 +170,7 @@ impl Provider {
             "model_mapping": self.mapping(),
             "credential_fields": {"account_mode": "payg"},
             "group_ids": [],
+            "upstream_key_sealed": format!("sealed:{}", self.acct),
         })
     }
 

@@ -5,6 +5,7 @@
 //!   observation of a host.
 //! - [`desired`]: how reconcile reads the desired specs provisioning records.
 //! - [`run`]: observe, diff and persist one run of a batch, provider or host.
+//! - [`repair`]: the repair plan and its journaled application.
 //! - [`schedule`]: the pure schedule state and the driver the server ticks.
 //!
 //! This crate is written against `crm-domain`'s ports and `crm-provision`;
@@ -13,6 +14,7 @@
 pub mod desired;
 pub mod diff;
 pub mod error;
+pub mod repair;
 pub mod run;
 pub mod schedule;
 
@@ -21,4 +23,5 @@ mod fixtures;
 
 pub use diff::{Recorded, RecordedBatch, diff, status_of, unreachable};
 pub use error::{ReconcileError, Result};
+pub use repair::{RepairOptions, RepairReport, repair};
 pub use run::{Ports, RunOptions, reconcile};
