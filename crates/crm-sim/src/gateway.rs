@@ -27,6 +27,7 @@ type App = AxState<Arc<Shared>>;
 pub(crate) fn routes(p: &Profile) -> Router<Arc<Shared>> {
     let mut r = Router::new()
         .route("/v1/models", get(models))
+        .route("/v1/messages", post(messages))
         .route("/__upstream/{authority}/{*path}", any(upstream_endpoint));
     if p.chat_completions {
         r = r
@@ -203,35 +204,59 @@ fn provider_authority(base_url: &str) -> Option<String> {
     }
 }
 
+/// Which route family answers: OpenAI routes and Anthropic routes shape
+/// handler errors differently (contract §4.3).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    OpenAi,
+    Anthropic,
+}
+
+fn herr(shape: Shape, status: StatusCode, kind: &str, message: &str) -> Response {
+    match shape {
+        Shape::OpenAi => oai_err(status, kind, message),
+        Shape::Anthropic => json_response(
+            status,
+            json!({"type": "error", "error": {"type": kind, "message": message}}),
+        ),
+    }
+}
+
 /// sub2api's `mapUpstreamError`.
-fn map_upstream_error(status: u16) -> Response {
+fn map_upstream_error(shape: Shape, status: u16) -> Response {
     match status {
-        401 => oai_err(
+        401 => herr(
+            shape,
             StatusCode::BAD_GATEWAY,
             "upstream_error",
             "Upstream authentication failed, please contact administrator",
         ),
-        403 => oai_err(
+        403 => herr(
+            shape,
             StatusCode::BAD_GATEWAY,
             "upstream_error",
             "Upstream access forbidden, please contact administrator",
         ),
-        429 => oai_err(
+        429 => herr(
+            shape,
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
             "Upstream rate limit exceeded, please retry later",
         ),
-        529 => oai_err(
+        529 => herr(
+            shape,
             StatusCode::SERVICE_UNAVAILABLE,
             "upstream_error",
             "Upstream service overloaded, please retry later",
         ),
-        500 | 502 | 503 | 504 => oai_err(
+        500 | 502 | 503 | 504 => herr(
+            shape,
             StatusCode::BAD_GATEWAY,
             "upstream_error",
             "Upstream service temporarily unavailable",
         ),
-        _ => oai_err(
+        _ => herr(
+            shape,
             StatusCode::BAD_GATEWAY,
             "upstream_error",
             "Upstream request failed",
@@ -250,16 +275,21 @@ fn price(row: Option<&Value>, field: &str) -> f64 {
         .unwrap_or(0.000_001)
 }
 
-async fn chat_completions(
-    AxState(app): App,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, Response> {
+/// Auth, billing gate, model checks, account choice, forwarding with failover
+/// and charging; answers the upstream's `chat.completion` and whether the
+/// client asked for a stream.
+async fn forward(
+    app: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+    shape: Shape,
+) -> Result<(Value, bool), Response> {
     let (attempts, model, stream, group) = {
         let st = app.lock();
-        let caller = authenticate(&st, &headers)?;
-        let req: Value = serde_json::from_slice(&body).map_err(|_| {
-            oai_err(
+        let caller = authenticate(&st, headers)?;
+        let req: Value = serde_json::from_slice(body).map_err(|_| {
+            herr(
+                shape,
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
                 "Failed to parse request body",
@@ -270,7 +300,8 @@ async fn chat_completions(
             .and_then(Value::as_str)
             .filter(|m| !m.is_empty())
             .ok_or_else(|| {
-                oai_err(
+                herr(
+                    shape,
                     StatusCode::BAD_REQUEST,
                     "invalid_request_error",
                     "model is required",
@@ -290,7 +321,8 @@ async fn chat_completions(
             / 4)
         .max(1) as u64;
         let Some(group) = caller.group.clone() else {
-            return Err(oai_err(
+            return Err(herr(
+                shape,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "api_error",
                 "No available accounts: no group",
@@ -302,7 +334,8 @@ async fn chat_completions(
             .filter(|c| c.status == "active")
         {
             if ch.restrict_models && ch.prices_model(&model).is_none() {
-                return Err(oai_err(
+                return Err(herr(
+                    shape,
                     StatusCode::BAD_REQUEST,
                     "invalid_request_error",
                     &format!("Model {model} is not allowed in this channel"),
@@ -319,7 +352,8 @@ async fn chat_completions(
         }
         let in_group: Vec<&Account> = st.accounts_in_group(group.id).collect();
         if !in_group.iter().any(|a| a.supports(&routed)) {
-            return Err(oai_err(
+            return Err(herr(
+                shape,
                 StatusCode::NOT_FOUND,
                 "invalid_request_error",
                 &format!("The model `{model}` is not available in this group"),
@@ -331,7 +365,8 @@ async fn chat_completions(
             .collect();
         candidates.sort_by_key(|a| (a.priority, a.id));
         if candidates.is_empty() {
-            return Err(oai_err(
+            return Err(herr(
+                shape,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "api_error",
                 &format!("No available accounts: no available accounts supporting model {model}"),
@@ -345,13 +380,13 @@ async fn chat_completions(
                 match a.base_url().and_then(provider_authority) {
                     _ if behaviour == Behaviour::HostIncompatible => Attempt {
                         reply: None,
-                        failure: Some(oai_err(
+                        failure: Some(herr(shape,
                             StatusCode::BAD_GATEWAY,
                             "upstream_error",
                             "Upstream request failed: the host could not handle this upstream's response",
                         )),
                     },
-                    None => Attempt { reply: None, failure: Some(map_upstream_error(502)) },
+                    None => Attempt { reply: None, failure: Some(map_upstream_error(shape, 502)) },
                     Some(authority) => {
                         let op = Op::Chat { model: a.map_model(&routed), prompt_tokens, max_tokens };
                         let reply = upstream::simulate(&authority, behaviour, &op, st.slow_delay);
@@ -374,21 +409,52 @@ async fn chat_completions(
             tokio::time::sleep(reply.delay).await;
         }
         if reply.status != 200 {
-            last = Some(map_upstream_error(reply.status));
+            last = Some(map_upstream_error(shape, reply.status));
             continue;
         }
         let mut out = reply.body;
         if let Some(o) = out.as_object_mut() {
             o.insert("model".into(), json!(model));
         }
-        charge(&app, &headers, &group, &model, &out);
-        return Ok(if stream {
-            stream_response(&out)
-        } else {
-            axum::Json(out).into_response()
-        });
+        charge(app, headers, &group, &model, &out);
+        return Ok((out, stream));
     }
-    Err(last.unwrap_or_else(|| map_upstream_error(502)))
+    Err(last.unwrap_or_else(|| map_upstream_error(shape, 502)))
+}
+
+async fn chat_completions(
+    AxState(app): App,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let (out, stream) = forward(&app, &headers, &body, Shape::OpenAi).await?;
+    Ok(if stream {
+        stream_response(&out)
+    } else {
+        axum::Json(out).into_response()
+    })
+}
+
+/// `POST /v1/messages`: the same routing, answered as an Anthropic message
+/// (the only completion route a legacy host has).
+async fn messages(
+    AxState(app): App,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let (out, _) = forward(&app, &headers, &body, Shape::Anthropic).await?;
+    let text = out["choices"][0]["message"]["content"].clone();
+    Ok(axum::Json(json!({
+        "id": format!("msg_sim_{}", crate::model::random_hex(8)),
+        "type": "message",
+        "role": "assistant",
+        "model": out["model"],
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": null,
+        "usage": {"input_tokens": out["usage"]["prompt_tokens"], "output_tokens": out["usage"]["completion_tokens"]},
+    }))
+    .into_response())
 }
 
 /// Bills a successful call: standard groups pay from the user's balance,
@@ -513,17 +579,12 @@ mod tests {
 
     #[test]
     fn upstream_errors_map_like_the_host() {
-        assert_eq!(map_upstream_error(401).status(), StatusCode::BAD_GATEWAY);
-        assert_eq!(map_upstream_error(402).status(), StatusCode::BAD_GATEWAY);
-        assert_eq!(
-            map_upstream_error(429).status(),
-            StatusCode::TOO_MANY_REQUESTS
-        );
-        assert_eq!(map_upstream_error(503).status(), StatusCode::BAD_GATEWAY);
-        assert_eq!(
-            map_upstream_error(529).status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        let map = |s| map_upstream_error(Shape::OpenAi, s).status();
+        assert_eq!(map(401), StatusCode::BAD_GATEWAY);
+        assert_eq!(map(402), StatusCode::BAD_GATEWAY);
+        assert_eq!(map(429), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(map(503), StatusCode::BAD_GATEWAY);
+        assert_eq!(map(529), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]

@@ -360,26 +360,42 @@ async fn deleted_group_keys_differ_by_profile() {
         json!({"code": "GROUP_DELETED", "message": "Group has been deleted"})
     );
 
-    // Legacy: the key still authenticates but reaches no account (no models).
+    // Legacy: the key still authenticates but reaches no account.
     let sim = start(Profile::legacy_2025_12()).await;
     let http = Http::new(&sim);
     let c = chain(
         &http,
         &sim,
-        "openai",
-        "https://api.deepseek.com",
+        "anthropic",
+        "https://api.deepseek.com/anthropic",
         "sk-a",
         false,
         1.0,
     )
     .await;
+    let body = json!({"model": "chat-model", "max_tokens": 16, "messages": [{"role": "user", "content": "ping"}]});
+    let before = http
+        .gateway(Method::POST, "/v1/messages", &c.key, Some(body.clone()))
+        .await;
+    assert_eq!(before.status, StatusCode::OK, "{}", before.text);
+    assert_eq!(before.json()["type"], json!("message"));
     let deleted = http
         .admin(Method::DELETE, &format!("/groups/{}", c.group_id), None)
         .await;
     assert_eq!(deleted.status, StatusCode::OK);
-    let r = http.gateway(Method::GET, "/v1/models", &c.key, None).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    assert_eq!(r.json()["data"], json!([]));
+    let r = http
+        .gateway(Method::POST, "/v1/messages", &c.key, Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(
+        r.json(),
+        json!({"type": "error", "error": {"type": "api_error", "message": "No available accounts: no group"}})
+    );
+    let models = http.gateway(Method::GET, "/v1/models", &c.key, None).await;
+    assert_eq!(
+        (models.status, models.json()["data"].clone()),
+        (StatusCode::OK, json!([]))
+    );
 }
 
 #[tokio::test]
