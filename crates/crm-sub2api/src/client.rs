@@ -610,4 +610,36 @@ mod tests {
         assert!(normalize_base_url("ftp://relay.example.com").is_err());
         assert!(normalize_base_url("https://relay.example.com/?x=1").is_err());
     }
+
+    #[test]
+    fn auth_headers_are_marked_sensitive() {
+        let client = Sub2apiClient::new(
+            "https://relay.example.com",
+            AdminKey::new(SecretString::from("admin-CANARY-0123456789")),
+        )
+        .unwrap();
+        let admin = client
+            .request(&Call::new(
+                Method::GET,
+                "/api/v1/admin/accounts",
+                Auth::Admin,
+            ))
+            .unwrap()
+            .build()
+            .unwrap();
+        let v = admin.headers().get("x-api-key").unwrap();
+        assert!(v.is_sensitive());
+        assert!(!format!("{:?}", admin.headers()).contains("CANARY"));
+
+        let token = SecretString::from("sk-CANARY-user-key");
+        let user = client
+            .request(&Call::new(Method::GET, "/v1/models", Auth::Bearer(&token)))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert!(user.headers().get("x-api-key").is_none());
+        let v = user.headers().get(reqwest::header::AUTHORIZATION).unwrap();
+        assert!(v.is_sensitive());
+        assert!(!format!("{user:?}").contains("CANARY"));
+    }
 }

@@ -1,0 +1,227 @@
+//! Gateway and upstream calls return outcomes, errors included.
+
+use crate::support::*;
+use crm_sub2api::gateway::smoke_chat_body;
+use crm_sub2api::{SecretString, UpstreamClient, UpstreamRouting};
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const USER_KEY: &str = "sk-aaaabbbbccccddddeeeeffff00001234";
+
+async fn gateway(m: &str, p: &str, resp: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method(m))
+        .and(path(p))
+        .and(header(
+            "authorization",
+            format!("Bearer {USER_KEY}").as_str(),
+        ))
+        .respond_with(resp)
+        .expect(1)
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn models_in_openai_and_claude_shapes() {
+    for (rel, first) in [
+        ("legacy-2025-12/gateway-models-openai.json", "gpt-5"),
+        ("current/gateway-models-claude.json", "deepseek-chat"),
+    ] {
+        let server = gateway("GET", "/v1/models", json(200, rel)).await;
+        let l = client(&server)
+            .gateway_models(&SecretString::from(USER_KEY))
+            .await
+            .unwrap();
+        assert!(l.outcome.ok, "{rel}");
+        assert_eq!(l.model_ids.len(), 2);
+        assert_eq!(l.model_ids[0], first);
+        let r = &server.received_requests().await.unwrap()[0];
+        assert!(
+            r.headers.get("x-api-key").is_none(),
+            "the admin key never goes to the gateway"
+        );
+    }
+}
+
+#[tokio::test]
+async fn chat_smoke_sends_a_minimal_completion_and_reads_success() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(header(
+            "authorization",
+            format!("Bearer {USER_KEY}").as_str(),
+        ))
+        .and(body_json(serde_json::json!({
+            "model": "deepseek-chat",
+            "max_tokens": 16,
+            "stream": false,
+            "messages": [{"role": "user", "content": "Reply with the single word: pong"}]
+        })))
+        .respond_with(json(200, "current/chat-ok.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let o = client(&server)
+        .gateway_chat(&SecretString::from(USER_KEY), "deepseek-chat")
+        .await
+        .unwrap();
+    assert!(o.ok);
+    assert_eq!(o.status, Some(200));
+    assert_eq!(o.error_type, None);
+    assert_eq!(smoke_chat_body("x")["max_tokens"], 16);
+}
+
+#[tokio::test]
+async fn an_error_object_inside_a_200_is_a_failure() {
+    let server = gateway(
+        "POST",
+        "/v1/chat/completions",
+        json(200, "current/chat-error-in-200.json"),
+    )
+    .await;
+    let o = client(&server)
+        .gateway_chat(&SecretString::from(USER_KEY), "deepseek-chat")
+        .await
+        .unwrap();
+    assert!(!o.ok);
+    assert_eq!(o.status, Some(200));
+    assert_eq!(o.error_type.as_deref(), Some("upstream_error"));
+    assert_eq!(o.error_code.as_deref(), Some("empty_response"));
+}
+
+#[tokio::test]
+async fn middleware_string_codes_are_recognised() {
+    for (status, rel, code) in [
+        (
+            403,
+            "current/gateway-insufficient-balance.json",
+            "INSUFFICIENT_BALANCE",
+        ),
+        (
+            403,
+            "current/gateway-subscription-not-found.json",
+            "SUBSCRIPTION_NOT_FOUND",
+        ),
+        (
+            401,
+            "legacy-2025-12/error-invalid-api-key.json",
+            "INVALID_API_KEY",
+        ),
+    ] {
+        let server = gateway("POST", "/v1/chat/completions", json(status, rel)).await;
+        let o = client(&server)
+            .gateway_chat(&SecretString::from(USER_KEY), "deepseek-chat")
+            .await
+            .unwrap();
+        assert!(!o.ok);
+        assert_eq!(o.status, Some(status));
+        assert_eq!(o.error_type.as_deref(), Some(code));
+        assert!(crm_sub2api::gateway::is_middleware_code(code));
+    }
+    let server = gateway(
+        "POST",
+        "/v1/chat/completions",
+        json(502, "current/gateway-upstream-auth-502.json"),
+    )
+    .await;
+    let o = client(&server)
+        .gateway_chat(&SecretString::from(USER_KEY), "m")
+        .await
+        .unwrap();
+    assert_eq!(o.error_type.as_deref(), Some("upstream_error"));
+    assert!(
+        o.message
+            .unwrap()
+            .contains("Upstream authentication failed")
+    );
+}
+
+#[tokio::test]
+async fn legacy_hosts_answer_chat_completions_with_a_plain_404() {
+    let server = gateway("POST", "/v1/chat/completions", plain_404()).await;
+    let o = client(&server)
+        .gateway_chat(&SecretString::from(USER_KEY), "m")
+        .await
+        .unwrap();
+    assert!(!o.ok);
+    assert_eq!(o.status, Some(404));
+    assert_eq!(o.error_type.as_deref(), Some("route_missing"));
+}
+
+#[tokio::test]
+async fn transport_failures_are_outcomes_too() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let c = crm_sub2api::Sub2apiClient::new(
+        format!("http://{addr}"),
+        crm_sub2api::AdminKey::new(SecretString::from(ADMIN_KEY)),
+    )
+    .unwrap();
+    let o = c
+        .gateway_chat(&SecretString::from(USER_KEY), "m")
+        .await
+        .unwrap();
+    assert_eq!(o.status, None);
+    assert!(!o.ok);
+    assert_eq!(o.error_type.as_deref(), Some("connect"));
+    assert!(o.transport_error.is_some());
+}
+
+#[tokio::test]
+async fn upstream_probe_through_a_prefix_captures_provider_errors() {
+    let sim = MockServer::start().await;
+    let key = "sk-upstreamkeyabcd";
+    Mock::given(method("GET"))
+        .and(path("/__upstream/api.deepseek.com/models"))
+        .and(header("authorization", format!("Bearer {key}").as_str()))
+        .respond_with(json(200, "current/upstream-models.json"))
+        .expect(1)
+        .mount(&sim)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/__upstream/api.deepseek.com/chat/completions"))
+        .and(body_json(smoke_chat_body("deepseek-chat")))
+        .respond_with(json(401, "current/upstream-error-openai.json"))
+        .expect(1)
+        .mount(&sim)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/__upstream/api.minimaxi.com/v1/chat/completions"))
+        .respond_with(json(200, "current/upstream-error-minimax.json"))
+        .expect(1)
+        .mount(&sim)
+        .await;
+    let up = UpstreamClient::new(UpstreamRouting::ViaPrefix(format!(
+        "{}/__upstream",
+        sim.uri()
+    )))
+    .unwrap();
+    let secret = SecretString::from(key);
+    let l = up
+        .models("https://api.deepseek.com/", &secret)
+        .await
+        .unwrap();
+    assert!(l.outcome.ok);
+    assert_eq!(l.model_ids, vec!["deepseek-chat", "deepseek-reasoner"]);
+    let o = up
+        .chat("https://api.deepseek.com", &secret, "deepseek-chat")
+        .await
+        .unwrap();
+    assert!(!o.ok);
+    assert_eq!(o.status, Some(401));
+    assert_eq!(o.error_type.as_deref(), Some("authentication_error"));
+    assert_eq!(o.error_code.as_deref(), Some("invalid_request_error"));
+    assert!(o.message.unwrap().contains("Authentication Fails"));
+    let o = up
+        .chat("https://api.minimaxi.com/v1", &secret, "MiniMax-M2")
+        .await
+        .unwrap();
+    assert!(!o.ok, "MiniMax base_resp error inside a 200");
+    assert_eq!(o.error_code.as_deref(), Some("1004"));
+    assert_eq!(up.request_count(), 3);
+    assert!(up.models("not a url", &secret).await.is_err());
+}
