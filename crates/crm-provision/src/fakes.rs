@@ -18,6 +18,48 @@ pub struct FakeStore {
     pub journal: Mutex<Vec<JournalEntry>>,
     pub resources: Mutex<Vec<ManagedResource>>,
     pub leases: Mutex<Vec<Lease>>,
+    pub packs: Mutex<Vec<crm_domain::spec::InstalledPack>>,
+}
+
+#[async_trait]
+impl PackRepo for FakeStore {
+    async fn install_pack(
+        &self,
+        pack: crm_domain::spec::InstalledPack,
+    ) -> StoreResult<crm_domain::spec::InstalledPack> {
+        let mut all = self.packs.lock().unwrap();
+        for p in all.iter_mut() {
+            if p.manifest.pack_id == pack.manifest.pack_id {
+                p.current = false;
+            }
+        }
+        all.push(crm_domain::spec::InstalledPack {
+            current: true,
+            ..pack.clone()
+        });
+        Ok(pack)
+    }
+    async fn list_packs(&self) -> StoreResult<Vec<crm_domain::spec::InstalledPack>> {
+        Ok(self.packs.lock().unwrap().clone())
+    }
+    async fn get_pack(
+        &self,
+        id: &PackId,
+        version: Option<String>,
+    ) -> StoreResult<crm_domain::spec::InstalledPack> {
+        self.packs
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|p| {
+                &p.manifest.pack_id == id
+                    && version
+                        .as_ref()
+                        .map_or(p.current, |v| &p.manifest.version == v)
+            })
+            .cloned()
+            .ok_or_else(|| nf("pack"))
+    }
 }
 
 pub fn t0() -> DateTime<Utc> {

@@ -182,6 +182,26 @@ pub struct Applied<T> {
     pub how: AppliedHow,
     /// The host's answer, only when `how == Called`.
     pub value: Option<T>,
+    /// The error that made the outcome unknown, when `how == Adopted` right
+    /// after a failed call. Import stops on it (resume continues).
+    pub host_error: Option<HostError>,
+}
+
+impl<T> Applied<T> {
+    /// `Err(StepFailed)` (entry `applied`) when the step was adopted after a
+    /// host error: a batch apply stops there, like on any host error.
+    pub fn stop_on_host_error(self, kind: ResourceKind, name: &str) -> Result<Self> {
+        match self.host_error {
+            Some(source) => Err(ProvisionError::StepFailed {
+                seq: self.seq,
+                kind,
+                name: name.to_owned(),
+                state: JournalState::Applied,
+                source,
+            }),
+            None => Ok(self),
+        }
+    }
 }
 
 /// Runs [`Step`]s against the batch journal.
@@ -223,7 +243,7 @@ impl<'a> JournalExecutor<'a> {
     /// Errors: [`ProvisionError::StepFailed`] (the entry is `failed`, or still
     /// `pending` when even the lookup failed), [`ProvisionError::NeedsOperator`]
     /// (the entry is `needs_operator`), [`ProvisionError::Store`].
-    pub async fn run<T: HostObject + Send>(&self, step: Step<'a, T>) -> Result<Applied<T>> {
+    pub async fn run<T: HostObject + Send>(&self, step: Step<'_, T>) -> Result<Applied<T>> {
         let Step {
             intent,
             call,
@@ -236,6 +256,7 @@ impl<'a> JournalExecutor<'a> {
                     host_object_id: a.host_object_id,
                     how: a.how,
                     value: None,
+                    host_error: None,
                 });
             }
             Slot::Call(e) => e,
@@ -252,6 +273,7 @@ impl<'a> JournalExecutor<'a> {
                     host_object_id: id,
                     how: AppliedHow::Called,
                     value: Some(v),
+                    host_error: None,
                 })
             }
             Err(e) => {
@@ -263,6 +285,7 @@ impl<'a> JournalExecutor<'a> {
                     host_object_id: a.host_object_id,
                     how: a.how,
                     value: None,
+                    host_error: a.host_error,
                 })
             }
         }
@@ -279,6 +302,7 @@ impl<'a> JournalExecutor<'a> {
                 host_object_id: done.host_object_id,
                 how: AppliedHow::Replayed,
                 value: None,
+                host_error: None,
             });
         }
         let entry = self.record(&intent, prior.len()).await?;
@@ -294,6 +318,7 @@ impl<'a> JournalExecutor<'a> {
             host_object_id: intent.host_object_id,
             how: AppliedHow::Recorded,
             value: None,
+            host_error: None,
         })
     }
 
@@ -303,7 +328,7 @@ impl<'a> JournalExecutor<'a> {
     pub async fn recover_pending(
         &self,
         entry: &JournalEntry,
-        lookup: Option<&LookupFn<'a>>,
+        lookup: Option<&LookupFn<'_>>,
     ) -> Result<JournalEntry> {
         let create_like = matches!(entry.op, JournalOp::Create | JournalOp::GrantBalance);
         if !create_like {
@@ -344,7 +369,7 @@ impl<'a> JournalExecutor<'a> {
             .collect())
     }
 
-    async fn prepare(&self, intent: &Intent, lookup: Option<&LookupFn<'a>>) -> Result<Slot> {
+    async fn prepare(&self, intent: &Intent, lookup: Option<&LookupFn<'_>>) -> Result<Slot> {
         let prior = self.prior(intent).await?;
         if intent.is_create_like()
             && let Some(done) = prior.iter().find(|e| e.state == JournalState::Applied)
@@ -354,6 +379,7 @@ impl<'a> JournalExecutor<'a> {
                 host_object_id: done.host_object_id,
                 how: AppliedHow::Replayed,
                 value: None,
+                host_error: None,
             }));
         }
         if let Some(stuck) = prior
@@ -384,6 +410,7 @@ impl<'a> JournalExecutor<'a> {
                         host_object_id: resolved.host_object_id,
                         how: AppliedHow::Adopted,
                         value: None,
+                        host_error: None,
                     }));
                 }
                 JournalState::NeedsOperator => {
@@ -405,6 +432,7 @@ impl<'a> JournalExecutor<'a> {
                 host_object_id: entry.host_object_id,
                 how: AppliedHow::Replayed,
                 value: None,
+                host_error: None,
             })),
             other => Err(ProvisionError::NeedsOperator {
                 seq: Some(entry.seq),
@@ -467,7 +495,7 @@ impl<'a> JournalExecutor<'a> {
         intent: &Intent,
         entry: &JournalEntry,
         err: HostError,
-        lookup: Option<&LookupFn<'a>>,
+        lookup: Option<&LookupFn<'_>>,
     ) -> Result<Applied<()>> {
         let failed = |state| ProvisionError::StepFailed {
             seq: entry.seq,
@@ -489,6 +517,7 @@ impl<'a> JournalExecutor<'a> {
                 host_object_id: intent.host_object_id,
                 how: AppliedHow::Called,
                 value: None,
+                host_error: None,
             });
         }
         if err.is_refusal() {
@@ -538,6 +567,7 @@ impl<'a> JournalExecutor<'a> {
                 host_object_id: id,
                 how: AppliedHow::Adopted,
                 value: None,
+                host_error: Some(err.clone()),
             }),
             JournalState::NeedsOperator => Err(ProvisionError::NeedsOperator {
                 seq: Some(entry.seq),

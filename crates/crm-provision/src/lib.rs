@@ -10,16 +10,26 @@
 pub mod desired;
 pub mod error;
 pub mod journal;
+pub mod lease;
 pub mod observe;
 pub mod planner;
+pub mod provisioner;
+pub mod rollback;
 
+#[cfg(test)]
+mod fakehost;
 #[cfg(test)]
 mod fakes;
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod tests;
 
 pub use desired::PackProvider;
 pub use error::{ProvisionError, Result};
 pub use journal::{Applied, AppliedHow, HostObject, Intent, JournalExecutor, Step};
+pub use lease::HeldLease;
 pub use observe::observe;
 pub use planner::{PlanInput, Planned, plan, plan_detailed};
+pub use provisioner::{ApplyReport, ImportRequest, Preview, Provisioner};
+pub use rollback::RollbackReport;

@@ -1,0 +1,455 @@
+//! Rollback (design brief §4 step 7): by batch, or by provider (every live
+//! batch of that pack-scoped provider on the host).
+//!
+//! Closure resources go first (user API key, subscription, balance grant,
+//! user), then the reverse of the apply order (channel, group, accounts).
+//! Every delete is journaled (op `delete`); a 404 counts as done; nothing
+//! without crm's marker is deleted (on hosts without account notes: crm's
+//! name plus the recorded id); every deletion is confirmed by a final
+//! observation. A batch ends `rolled_back`, or `rollback_incomplete` with the
+//! resources left and why. `rolling_back` acts as a finalizer meanwhile.
+
+use crate::error::{ProvisionError, Result};
+use crate::journal::{Intent, Step};
+use crate::lease::HeldLease;
+use crate::observe::{is_crm_user, observe};
+use crate::provisioner::{Leftovers, Provisioner};
+use crm_domain::batch::{BatchFilter, ImportBatch, ManagedResource};
+use crm_domain::host::SealedSecret;
+use crm_domain::observed::{AccountPatch, BalanceOp, HostSnapshot, UserLogin};
+use crm_domain::ownership;
+use crm_domain::{
+    BatchId, BatchStatus, HostObjectId, JournalOp, ProviderRef, ResourceKind, ResourceState,
+};
+use futures::FutureExt;
+use serde_json::{Value, json};
+
+/// How a rollback ended.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RollbackReport {
+    pub batch: BatchId,
+    pub status: BatchStatus,
+    /// `kind name (id)` of each deleted (or already absent) object.
+    pub deleted: Vec<String>,
+    /// Objects kept on purpose (adopted users, accounts other batches use).
+    pub kept: Vec<String>,
+    /// Objects left behind, each with why.
+    pub left: Vec<String>,
+    pub host_requests: u32,
+}
+
+enum Fate {
+    Deleted,
+    Kept(String),
+    Left(String),
+}
+
+fn label(r: &ManagedResource) -> String {
+    format!("{} {} ({})", r.kind, r.name, r.host_object_id)
+}
+
+impl Provisioner {
+    /// Rolls one batch back under a fresh lease.
+    pub async fn rollback(&self, batch: &BatchId) -> Result<RollbackReport> {
+        let b = self.batches.get_batch(batch).await?;
+        let lease = self.acquire(&b.provider, "rollback").await?;
+        let r = self.rollback_holding(&lease, batch).await;
+        let released = lease.release().await;
+        let report = r?;
+        released?;
+        Ok(report)
+    }
+
+    /// Rolls back every live batch of `provider` (pack-scoped: another pack's
+    /// provider with the same id is untouched) on this host.
+    pub async fn rollback_provider(&self, provider: &ProviderRef) -> Result<Vec<RollbackReport>> {
+        let lease = self.acquire(provider, "rollback").await?;
+        let r = async {
+            let mut batches = self
+                .batches
+                .list_batches(BatchFilter {
+                    host_id: Some(self.host_id.clone()),
+                    provider: Some(provider.clone()),
+                    status: None,
+                    limit: None,
+                })
+                .await?;
+            batches.retain(|b| &b.provider == provider && b.status.is_live());
+            batches.sort_by(|a, b| a.id.cmp(&b.id));
+            let mut out = Vec::new();
+            for b in batches {
+                out.push(self.rollback_holding(&lease, &b.id).await?);
+            }
+            Ok::<_, ProvisionError>(out)
+        }
+        .await;
+        let released = lease.release().await;
+        let reports = r?;
+        released?;
+        Ok(reports)
+    }
+
+    /// Rolls one batch back under a lease the caller holds.
+    pub async fn rollback_holding(
+        &self,
+        lease: &HeldLease,
+        batch: &BatchId,
+    ) -> Result<RollbackReport> {
+        let before = self.host.request_count();
+        let b = self.batches.get_batch(batch).await?;
+        if b.status == BatchStatus::RolledBack {
+            return Ok(RollbackReport {
+                batch: b.id,
+                status: BatchStatus::RolledBack,
+                deleted: vec![],
+                kept: vec![],
+                left: vec![],
+                host_requests: 0,
+            });
+        }
+        if b.status == BatchStatus::Planned {
+            return Err(ProvisionError::BatchState {
+                batch: b.id,
+                status: b.status,
+                hint: "nothing was applied".into(),
+            });
+        }
+        self.batches
+            .set_batch_status(batch, BatchStatus::RollingBack, None)
+            .await?;
+        // Crash leftovers: a create that did happen must be found (and deleted).
+        let mut left = Vec::new();
+        match self.resolve_leftovers(&b).await? {
+            Leftovers::Clear { closure } => {
+                for seq in closure {
+                    left.push(format!(
+                        "journal entry {seq} (access closure) is unresolved; resolve it with crm-access, then roll back again"
+                    ));
+                }
+            }
+            Leftovers::Stuck(reason) => left.push(reason),
+        }
+        let snapshot = observe(&*self.host, &self.caps).await?;
+        let mut resources: Vec<ManagedResource> = self
+            .batches
+            .resources(batch)
+            .await?
+            .into_iter()
+            .filter(|r| r.state != ResourceState::Deleted)
+            .collect();
+        resources.sort_by(|x, y| {
+            y.kind
+                .apply_rank()
+                .cmp(&x.kind.apply_rank())
+                .then(y.journal_seq.cmp(&x.journal_seq))
+        });
+        let others: Vec<ManagedResource> = self
+            .batches
+            .live_resources_on_host(&self.host_id)
+            .await?
+            .into_iter()
+            .filter(|r| &r.batch_id != batch)
+            .collect();
+        let group_ids: Vec<HostObjectId> = resources
+            .iter()
+            .filter(|r| r.kind == ResourceKind::Group)
+            .map(|r| r.host_object_id)
+            .collect();
+
+        let (mut deleted, mut kept) = (Vec::new(), Vec::new());
+        let mut gone: Vec<&ManagedResource> = Vec::new();
+        let mut failed: Vec<(&ManagedResource, String)> = Vec::new();
+        for r in &resources {
+            lease.heartbeat().await?;
+            match self
+                .remove(&b, r, &resources, &others, &group_ids, &snapshot)
+                .await
+            {
+                Ok(Fate::Deleted) => {
+                    deleted.push(label(r));
+                    gone.push(r);
+                }
+                Ok(Fate::Kept(why)) => kept.push(format!("{}: {why}", label(r))),
+                Ok(Fate::Left(why)) => left.push(format!("{}: {why}", label(r))),
+                Err(e) => failed.push((r, e.to_string())),
+            }
+        }
+
+        // Confirm: every deleted object is absent now.
+        match observe(&*self.host, &self.caps).await {
+            Ok(after) => {
+                for r in &gone {
+                    if present(&after, r) {
+                        left.push(format!(
+                            "{}: still present after its delete was accepted",
+                            label(r)
+                        ));
+                        self.batches
+                            .set_resource_state(
+                                batch,
+                                r.kind,
+                                r.host_object_id,
+                                ResourceState::Live,
+                            )
+                            .await?;
+                    }
+                }
+                // A delete whose answer was lost may still have happened.
+                for (r, why) in failed {
+                    if present(&after, r) {
+                        left.push(format!("{}: {why}", label(r)));
+                    } else {
+                        self.batches
+                            .set_resource_state(
+                                batch,
+                                r.kind,
+                                r.host_object_id,
+                                ResourceState::Deleted,
+                            )
+                            .await?;
+                        deleted.push(format!("{} (confirmed absent after: {why})", label(r)));
+                    }
+                }
+            }
+            Err(e) => {
+                left.push(format!("deletions could not be confirmed: {e}"));
+                for (r, why) in failed {
+                    left.push(format!("{}: {why}", label(r)));
+                }
+            }
+        }
+        let (status, reason) = if left.is_empty() {
+            (BatchStatus::RolledBack, None)
+        } else {
+            (
+                BatchStatus::RollbackIncomplete,
+                Some(format!("left on the host: {}", left.join("; "))),
+            )
+        };
+        self.batches.set_batch_status(batch, status, reason).await?;
+        Ok(RollbackReport {
+            batch: batch.clone(),
+            status,
+            deleted,
+            kept,
+            left,
+            host_requests: self.host.request_count().saturating_sub(before),
+        })
+    }
+
+    /// Deletes (or releases) one managed resource.
+    async fn remove(
+        &self,
+        b: &ImportBatch,
+        r: &ManagedResource,
+        all: &[ManagedResource],
+        others: &[ManagedResource],
+        our_groups: &[HostObjectId],
+        snap: &HostSnapshot,
+    ) -> Result<Fate> {
+        let host = &*self.host;
+        let id = r.host_object_id;
+        let intent = Intent {
+            batch_id: b.id.clone(),
+            op: JournalOp::Delete,
+            kind: r.kind,
+            natural_key: r.natural_key.clone(),
+            name: r.name.clone(),
+            host_object_id: Some(id),
+            desired: json!({ "rollback_of": r.journal_seq }),
+        };
+        let exec = self.exec_for_rollback();
+        let done = |fate| async move {
+            self.batches
+                .set_resource_state(&b.id, r.kind, id, ResourceState::Deleted)
+                .await?;
+            Ok::<_, ProvisionError>(fate)
+        };
+        match r.kind {
+            ResourceKind::Account => {
+                let observed = snap.accounts.iter().find(|a| a.id == id);
+                if let Some(a) = observed {
+                    let marked = a
+                        .notes
+                        .as_deref()
+                        .and_then(ownership::parse_marker)
+                        .is_some()
+                        || (a.notes.is_none() && ownership::has_crm_name(&a.name));
+                    if !marked {
+                        return Ok(Fate::Left(
+                            "carries no crm marker (edited by someone?); not deleted".into(),
+                        ));
+                    }
+                }
+                if let Some(user) = others
+                    .iter()
+                    .find(|o| o.kind == ResourceKind::Account && o.host_object_id == id)
+                {
+                    // Shared with another live batch (same upstream key): unbind ours only.
+                    if let Some(a) = observed {
+                        let keep: Vec<HostObjectId> = a
+                            .group_ids
+                            .iter()
+                            .copied()
+                            .filter(|g| !our_groups.contains(g))
+                            .collect();
+                        if keep != a.group_ids {
+                            let patch = AccountPatch {
+                                group_ids: Some(keep),
+                                ..AccountPatch::default()
+                            };
+                            let p = &patch;
+                            let mut i = intent.clone();
+                            i.op = JournalOp::Update;
+                            exec.run(Step::new(i, move |_| host.update_account(id, p)))
+                                .await?;
+                        }
+                    }
+                    self.batches
+                        .set_resource_state(&b.id, r.kind, id, ResourceState::Deleted)
+                        .await?;
+                    return Ok(Fate::Kept(format!(
+                        "still used by batch {}; unbound from this batch's group",
+                        user.batch_id
+                    )));
+                }
+                exec.run(Step::new(intent, move |_| host.delete_account(id)))
+                    .await?;
+                done(Fate::Deleted).await
+            }
+            ResourceKind::Group => {
+                if let Some(g) = snap.groups.iter().find(|g| g.id == id)
+                    && g.description
+                        .as_deref()
+                        .and_then(ownership::parse_marker)
+                        .is_none()
+                {
+                    return Ok(Fate::Left("carries no crm marker; not deleted".into()));
+                }
+                exec.run(Step::new(intent, move |_| host.delete_group(id)))
+                    .await?;
+                done(Fate::Deleted).await
+            }
+            ResourceKind::Channel => {
+                if let Some(c) = snap
+                    .channels
+                    .as_deref()
+                    .unwrap_or(&[])
+                    .iter()
+                    .find(|c| c.id == id)
+                    && c.description
+                        .as_deref()
+                        .and_then(ownership::parse_marker)
+                        .is_none()
+                {
+                    return Ok(Fate::Left("carries no crm marker; not deleted".into()));
+                }
+                exec.run(Step::new(intent, move |_| host.delete_channel(id)))
+                    .await?;
+                done(Fate::Deleted).await
+            }
+            ResourceKind::User => {
+                if r.origin != JournalOp::Create {
+                    self.batches
+                        .set_resource_state(&b.id, r.kind, id, ResourceState::Deleted)
+                        .await?;
+                    return Ok(Fate::Kept("adopted, not created by crm; kept".into()));
+                }
+                if let Some(u) = snap.users.iter().find(|u| u.id == id)
+                    && !is_crm_user(u)
+                {
+                    return Ok(Fate::Left(
+                        "carries no crm name or marker; not deleted".into(),
+                    ));
+                }
+                exec.run(Step::new(intent, move |_| host.delete_user(id)))
+                    .await?;
+                done(Fate::Deleted).await
+            }
+            ResourceKind::UserApiKey => {
+                let email = r.desired.get("login_email").and_then(Value::as_str);
+                let sealed = r
+                    .desired
+                    .get("login_password_sealed")
+                    .and_then(|v| serde_json::from_value::<SealedSecret>(v.clone()).ok());
+                let (Some(email), Some(sealed)) = (email, sealed) else {
+                    return Ok(Fate::Left(
+                        "no user login recorded (login_email, login_password_sealed); delete the key by hand".into(),
+                    ));
+                };
+                let login = UserLogin {
+                    email: email.to_owned(),
+                    password: self.sealer.open(&sealed)?,
+                };
+                let l = &login;
+                exec.run(Step::new(intent, move |_| host.delete_user_api_key(l, id)))
+                    .await?;
+                done(Fate::Deleted).await
+            }
+            ResourceKind::Subscription => {
+                exec.run(Step::new(intent, move |_| host.revoke_subscription(id)))
+                    .await?;
+                done(Fate::Deleted).await
+            }
+            ResourceKind::BalanceGrant => {
+                let user = r
+                    .desired
+                    .get("user_id")
+                    .and_then(Value::as_i64)
+                    .map(HostObjectId);
+                let amount = r.desired.get("amount").and_then(Value::as_f64);
+                let user_goes = all.iter().any(|u| {
+                    u.kind == ResourceKind::User
+                        && Some(u.host_object_id) == user
+                        && u.origin == JournalOp::Create
+                });
+                if user_goes {
+                    // Deleting the user crm created takes its balance with it.
+                    exec.run(Step::new(intent, |_| async { Ok(()) }.boxed()))
+                        .await?;
+                    return done(Fate::Deleted).await;
+                }
+                let (Some(user), Some(amount)) = (user, amount) else {
+                    return Ok(Fate::Left(
+                        "grant records no user_id/amount; adjust the balance by hand".into(),
+                    ));
+                };
+                let note = Some(format!("crm rollback of batch {}", b.id));
+                exec.run(Step::new(intent, move |_| {
+                    async move {
+                        host.update_user_balance(user, amount, BalanceOp::Subtract, note)
+                            .await
+                            .map(|_| ())
+                    }
+                    .boxed()
+                }))
+                .await?;
+                done(Fate::Deleted).await
+            }
+        }
+    }
+
+    fn exec_for_rollback(&self) -> crate::journal::JournalExecutor<'_> {
+        // Deletes never carry an idempotency key; the flag only affects creates.
+        crate::journal::JournalExecutor::new(&*self.batches, false)
+    }
+}
+
+/// Whether a managed resource's object is still on the host.
+fn present(s: &HostSnapshot, r: &ManagedResource) -> bool {
+    let id = r.host_object_id;
+    match r.kind {
+        ResourceKind::Account => s.accounts.iter().any(|a| a.id == id),
+        ResourceKind::Group => s.groups.iter().any(|g| g.id == id),
+        ResourceKind::Channel => s
+            .channels
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .any(|c| c.id == id),
+        ResourceKind::User => s.users.iter().any(|u| u.id == id),
+        ResourceKind::UserApiKey => s.api_keys.iter().any(|k| k.id == id),
+        ResourceKind::Subscription => s.subscriptions.iter().any(|x| x.id == id && x.is_active()),
+        ResourceKind::BalanceGrant => false,
+    }
+}
