@@ -1,1 +1,179 @@
-//! crm-app (under construction).
+//! `crm-app`: the application core shared by crm's three faces (the CLI, the
+//! HTTP server and the acceptance harness).
+//!
+//! Each use case is one method on [`App`]: the faces parse their input, call
+//! it, and render the result. Nothing here knows about terminals or HTTP.
+//! [`App`] wires the adapters (`crm-store`, `crm-sub2api`) into the use-case
+//! crates (`crm-provision`, `crm-access`, `crm-reconcile`) and records an
+//! audit event for every mutation.
+
+pub mod credentials;
+pub mod error;
+pub mod hosts;
+pub mod ids;
+pub mod packs;
+
+pub use error::{AppError, Result};
+pub use hosts::HostView;
+
+use crm_domain::KeyFingerprinter;
+use crm_domain::ops::NewAuditEvent;
+use crm_domain::ports::{AuditRepo, Clock, IdSource};
+use crm_store::{SqliteStore, StoreOptions, SystemClock};
+use crm_sub2api::{Sub2apiConnector, UpstreamClient, UpstreamRouting};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to build an [`App`].
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The SQLite database file.
+    pub db_path: PathBuf,
+    /// Route direct upstream probes through this prefix instead of the
+    /// providers' real base URLs (`{prefix}/{authority}/{path}`): used with the
+    /// simulator, or behind an egress relay.
+    pub upstream_via: Option<String>,
+    /// Timeout of one host request.
+    pub host_timeout: Duration,
+    /// Who the audit trail names for this process (e.g. `cli:alice`).
+    pub actor: String,
+}
+
+impl AppConfig {
+    pub fn new(db_path: impl Into<PathBuf>) -> Self {
+        AppConfig {
+            db_path: db_path.into(),
+            upstream_via: None,
+            host_timeout: Duration::from_secs(30),
+            actor: "cli".into(),
+        }
+    }
+}
+
+/// The application core. Cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub(crate) store: SqliteStore,
+    pub(crate) connector: Sub2apiConnector,
+    pub(crate) upstream: Arc<UpstreamClient>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<dyn IdSource>,
+    pub(crate) fingerprinter: Arc<KeyFingerprinter>,
+    pub(crate) actor: String,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("store", &self.store)
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Opens (creating if needed) the database and its keys, honouring
+    /// `CRM_PEPPER_FILE`, `CRM_SEAL_KEY` and `CRM_SEAL_KEY_FILE`.
+    pub async fn open(config: AppConfig) -> Result<App> {
+        let options = StoreOptions::from_env().map_err(|e| AppError::Open(e.to_string()))?;
+        Self::open_with(config, options, Arc::new(ids::UuidIds)).await
+    }
+
+    /// Opens with explicit store options and id source (tests).
+    pub async fn open_with(
+        config: AppConfig,
+        options: StoreOptions,
+        ids: Arc<dyn IdSource>,
+    ) -> Result<App> {
+        if let Some(parent) = config
+            .db_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| AppError::Open(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let clock: Arc<dyn Clock> = options.clock.clone();
+        let store = SqliteStore::open(&config.db_path, options)
+            .await
+            .map_err(|e| AppError::Open(format!("{}: {e}", config.db_path.display())))?;
+        let routing = match &config.upstream_via {
+            Some(prefix) => UpstreamRouting::ViaPrefix(prefix.clone()),
+            None => UpstreamRouting::Direct,
+        };
+        let upstream = UpstreamClient::new(routing)
+            .map_err(|e| AppError::invalid(format!("upstream routing: {e}")))?
+            .with_timeout(config.host_timeout);
+        let connector = Sub2apiConnector {
+            timeout: config.host_timeout,
+            ..Sub2apiConnector::default()
+        };
+        Ok(App {
+            fingerprinter: Arc::new(store.fingerprinter()),
+            store,
+            connector,
+            upstream: Arc::new(upstream),
+            clock,
+            ids,
+            actor: config.actor,
+        })
+    }
+
+    /// The same core acting for another principal (the server sets the token id).
+    pub fn with_actor(&self, actor: impl Into<String>) -> App {
+        App {
+            actor: actor.into(),
+            ..self.clone()
+        }
+    }
+
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Records an audit event; a failure to audit is logged, never hidden
+    /// behind the outcome of the action itself.
+    pub(crate) async fn audit(
+        &self,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        detail: Option<String>,
+    ) {
+        let event = NewAuditEvent {
+            actor: self.actor.clone(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            request_id: current_request_id(),
+            outcome: outcome.to_owned(),
+            detail,
+        };
+        if let Err(e) = self.store.append_audit(event).await {
+            tracing::error!(error = %e, action, target, "could not write the audit event");
+        }
+    }
+
+    /// The audit trail, newest first.
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<crm_domain::ops::AuditEvent>> {
+        Ok(self.store.list_audit(limit).await?)
+    }
+}
+
+tokio::task_local! {
+    /// The request id of the HTTP request being served, for audit events.
+    pub static REQUEST_ID: String;
+}
+
+fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(|id| id.clone()).ok()
+}
+
+/// Default clock for callers that build their own store options.
+pub fn system_clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}

@@ -1,0 +1,249 @@
+//! Host use cases: register, list, show, probe, remove, and connecting to a
+//! registered host for the other use cases.
+
+use crate::App;
+use crate::credentials;
+use crate::error::{AppError, Result};
+use crm_domain::HostId;
+use crm_domain::SecretString;
+use crm_domain::host::{AdminAuth, Capabilities, CredentialRef, HostRecord};
+use crm_domain::ports::SecretSealer;
+use crm_domain::ports::{HostApi, HostConnector, HostRepo};
+use std::sync::Arc;
+
+/// A host as shown to operators: no credential value, ever.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HostView {
+    pub id: String,
+    pub name: String,
+    pub base_url: String,
+    /// `env:VAR`, `file:PATH` or `sealed`.
+    pub admin_credential: String,
+    pub version: Option<String>,
+    pub probed_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub reconcile_every_secs: Option<u64>,
+    pub capabilities: Option<Capabilities>,
+}
+
+impl From<&HostRecord> for HostView {
+    fn from(h: &HostRecord) -> Self {
+        HostView {
+            id: h.id.to_string(),
+            name: h.name.clone(),
+            base_url: h.base_url.clone(),
+            admin_credential: describe_credential(&h.admin_credential),
+            version: h.capabilities.as_ref().and_then(|c| c.version.clone()),
+            probed_at: h.capabilities.as_ref().map(|c| c.probed_at),
+            reconcile_every_secs: h.reconcile_every_secs,
+            capabilities: h.capabilities.clone(),
+        }
+    }
+}
+
+fn describe_credential(c: &CredentialRef) -> String {
+    match c {
+        CredentialRef::Env { var } => format!("env:{var}"),
+        CredentialRef::File { path } => format!("file:{path}"),
+        CredentialRef::Sealed { .. } => "sealed".into(),
+    }
+}
+
+/// Where a new host's admin key comes from.
+#[derive(Debug)]
+pub enum AdminKeySource {
+    /// Keep a reference to an environment variable.
+    Env(String),
+    /// Keep a reference to a file.
+    File(String),
+    /// Seal this value into the database (e.g. read from stdin once).
+    Value(SecretString),
+}
+
+/// Input of [`App::add_host`].
+#[derive(Debug)]
+pub struct NewHost {
+    pub name: String,
+    pub base_url: String,
+    pub admin_key: AdminKeySource,
+    pub reconcile_every_secs: Option<u64>,
+}
+
+fn validate_base_url(raw: &str) -> Result<String> {
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| AppError::invalid(format!("host URL {raw:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(AppError::invalid(format!(
+            "host URL {raw:?} must be http(s)://HOST[:PORT], e.g. https://relay.example.com"
+        )));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::invalid(format!(
+            "host name {name:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+impl App {
+    /// Registers a host. The admin key is checked to be readable now, but
+    /// only its reference (or its sealed form) is stored.
+    pub async fn add_host(&self, new: NewHost) -> Result<HostView> {
+        validate_name(&new.name)?;
+        let base_url = validate_base_url(&new.base_url)?;
+        let credential = match new.admin_key {
+            AdminKeySource::Env(var) => {
+                credentials::from_env(&var, "admin key")?;
+                CredentialRef::Env { var }
+            }
+            AdminKeySource::File(path) => {
+                credentials::from_file(&path, "admin key")?;
+                CredentialRef::File { path }
+            }
+            AdminKeySource::Value(secret) => CredentialRef::Sealed {
+                sealed: self.store.sealer().seal(&secret)?,
+            },
+        };
+        let record = HostRecord {
+            id: HostId::new(self.ids.new_id("h")),
+            name: new.name,
+            base_url,
+            admin_credential: credential,
+            capabilities: None,
+            reconcile_every_secs: new.reconcile_every_secs,
+            created_at: self.clock.now(),
+        };
+        let target = format!("host:{}", record.name);
+        let stored = self.store.add_host(record).await;
+        self.audit(
+            "host.add",
+            &target,
+            if stored.is_ok() { "ok" } else { "error" },
+            None,
+        )
+        .await;
+        Ok(HostView::from(&stored?))
+    }
+
+    pub async fn list_hosts(&self) -> Result<Vec<HostView>> {
+        Ok(self
+            .store
+            .list_hosts()
+            .await?
+            .iter()
+            .map(HostView::from)
+            .collect())
+    }
+
+    pub async fn host(&self, id_or_name: &str) -> Result<HostRecord> {
+        self.store.get_host(id_or_name).await.map_err(|e| match e {
+            crm_domain::ports::StoreError::NotFound { .. } => AppError::NotFound {
+                what: format!("host {id_or_name:?}"),
+                hint: Some(
+                    "list hosts with `crm host list`, register one with `crm host add`".into(),
+                ),
+            },
+            other => other.into(),
+        })
+    }
+
+    pub async fn show_host(&self, id_or_name: &str) -> Result<HostView> {
+        Ok(HostView::from(&self.host(id_or_name).await?))
+    }
+
+    pub async fn remove_host(&self, id_or_name: &str) -> Result<()> {
+        let host = self.host(id_or_name).await?;
+        let result = self.store.remove_host(&host.id).await;
+        self.audit(
+            "host.remove",
+            &format!("host:{}", host.name),
+            if result.is_ok() { "ok" } else { "error" },
+            result.as_ref().err().map(|e| e.to_string()),
+        )
+        .await;
+        Ok(result?)
+    }
+
+    /// Reads a host's admin key from wherever its reference points.
+    pub(crate) fn admin_key(&self, host: &HostRecord) -> Result<SecretString> {
+        credentials::resolve(
+            &host.admin_credential,
+            self.store.sealer().as_ref(),
+            &format!("admin key of host {}", host.name),
+        )
+    }
+
+    /// A connected host handle (with the stored capabilities).
+    pub async fn connect(&self, host: &HostRecord) -> Result<Arc<dyn HostApi>> {
+        let key = self.admin_key(host)?;
+        Ok(self.connector.connect(host, key).await?)
+    }
+
+    /// Probes a host and stores what it found.
+    pub async fn probe_host(&self, id_or_name: &str) -> Result<HostView> {
+        let mut host = self.host(id_or_name).await?;
+        let api = self.connect(&host).await?;
+        let target = format!("host:{}", host.name);
+        let caps = match api.probe().await {
+            Ok(c) => c,
+            Err(e) => {
+                self.audit("host.probe", &target, "error", Some(e.to_string()))
+                    .await;
+                return Err(e.into());
+            }
+        };
+        self.store.save_capabilities(&host.id, caps.clone()).await?;
+        let outcome = match &caps.admin_auth {
+            AdminAuth::Ok => "ok",
+            AdminAuth::ComplianceGate { .. } => "compliance_gate",
+            AdminAuth::Rejected { .. } => "auth_rejected",
+        };
+        self.audit("host.probe", &target, outcome, caps.version.clone())
+            .await;
+        host.capabilities = Some(caps);
+        Ok(HostView::from(&host))
+    }
+
+    /// Capabilities of a host, probing first if it was never probed.
+    pub(crate) async fn capabilities(&self, host: &mut HostRecord) -> Result<Capabilities> {
+        if let Some(c) = &host.capabilities {
+            return Ok(c.clone());
+        }
+        let view = self.probe_host(host.id.as_str()).await?;
+        let caps = view
+            .capabilities
+            .ok_or_else(|| AppError::invalid("probe stored nothing"))?;
+        host.capabilities = Some(caps.clone());
+        Ok(caps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_names_are_checked_with_actionable_messages() {
+        assert_eq!(
+            validate_base_url("https://relay.example.com/").unwrap(),
+            "https://relay.example.com"
+        );
+        assert!(
+            validate_base_url("ftp://x")
+                .unwrap_err()
+                .to_string()
+                .contains("http(s)")
+        );
+        assert!(validate_name("prod-1").is_ok());
+        assert!(validate_name("../etc").is_err());
+    }
+}
