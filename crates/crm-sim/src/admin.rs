@@ -64,7 +64,21 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
             "/subscriptions/{id}",
             get(get_subscription).delete(revoke_subscription),
         )
-        .route("/system/version", get(version));
+        .route("/system/version", get(version))
+        .route(
+            "/settings/admin-api-key",
+            get(admin_key_status).delete(delete_admin_key),
+        )
+        .route(
+            "/settings/admin-api-key/regenerate",
+            post(regenerate_admin_key),
+        );
+    if p.account_extended_fields {
+        admin = admin.route(
+            "/accounts/{id}/temp-unschedulable",
+            get(get_temp_unschedulable).delete(clear_temp_unschedulable),
+        );
+    }
     if p.channels {
         admin = admin
             .route("/channels", get(list_channels).post(create_channel))
@@ -107,7 +121,11 @@ async fn admin_auth(AxState(app): App, req: Request, next: Next) -> Response {
     let verdict = {
         let st = app.lock();
         if let Some(k) = req.headers().get("x-api-key") {
-            if k.as_bytes() == st.admin_key.as_bytes() {
+            if st
+                .admin_key
+                .as_ref()
+                .is_some_and(|a| a.as_bytes() == k.as_bytes())
+            {
                 Ok(())
             } else {
                 Err(mw_err(
@@ -167,6 +185,36 @@ async fn public_settings(AxState(app): App) -> Response {
         "site_name": "Sub2API", "site_subtitle": "", "registration_enabled": false,
         "email_verify_enabled": false, "version": app.profile.version,
     }))
+}
+
+// ---------- admin API key ----------
+
+async fn admin_key_status(AxState(app): App) -> Response {
+    let st = app.lock();
+    let masked = st.admin_key.as_deref().map(|k| {
+        let head: String = k.chars().take(10).collect();
+        let tail: String = k
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!("{head}...{tail}")
+    });
+    ok(json!({"exists": masked.is_some(), "masked_key": masked.unwrap_or_default()}))
+}
+
+async fn regenerate_admin_key(AxState(app): App) -> Response {
+    let key = format!("admin-{}", crate::model::random_hex(32));
+    app.lock().admin_key = Some(key.clone());
+    ok(json!({"key": key}))
+}
+
+async fn delete_admin_key(AxState(app): App) -> Response {
+    app.lock().admin_key = None;
+    ok(json!({"message": "Admin API key deleted"}))
 }
 
 // ---------- accounts ----------
@@ -438,6 +486,34 @@ async fn delete_account(AxState(app): App, Path(id): Path<String>) -> HResult {
     let mut st = app.lock();
     st.accounts.remove(&id).ok_or_else(account_not_found)?;
     Ok(ok(json!({"message": "Account deleted successfully"})))
+}
+
+async fn get_temp_unschedulable(AxState(app): App, Path(id): Path<String>) -> HResult {
+    let id = path_id(&id, "account")?;
+    let st = app.lock();
+    let a = st.accounts.get(&id).ok_or_else(account_not_found)?;
+    Ok(ok(
+        match a.temp_unschedulable_until.filter(|t| *t > now()) {
+            None => json!({"active": false}),
+            Some(until) => json!({"active": true, "state": {
+                "until_unix": until.timestamp(), "triggered_at_unix": a.updated_at.timestamp(),
+                "status_code": 429, "matched_keyword": "", "rule_index": 0,
+                "error_message": a.temp_unschedulable_reason,
+            }}),
+        },
+    ))
+}
+
+async fn clear_temp_unschedulable(AxState(app): App, Path(id): Path<String>) -> HResult {
+    let id = path_id(&id, "account")?;
+    let mut st = app.lock();
+    let a = st.accounts.get_mut(&id).ok_or_else(account_not_found)?;
+    a.temp_unschedulable_until = None;
+    a.temp_unschedulable_reason.clear();
+    a.updated_at = now();
+    Ok(ok(
+        json!({"message": "Temporary unschedulable state cleared"}),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -489,7 +489,7 @@ mod tests {
 
     #[test]
     fn faults_fire_on_the_nth_match_only() {
-        let mut st = State::new(Profile::current(), "k".into(), "a@b", "pw");
+        let mut st = State::new(Profile::current(), Some("k".into()), "a@b", "pw");
         st.faults.push(Fault {
             id: 1,
             spec: FaultSpec {

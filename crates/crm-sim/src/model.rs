@@ -221,7 +221,8 @@ pub(crate) struct IdemRecord {
 /// Everything the simulated host knows, behind one mutex.
 pub(crate) struct State {
     pub profile: Profile,
-    pub admin_key: String,
+    /// `None` after `DELETE /admin/settings/admin-api-key`.
+    pub admin_key: Option<String>,
     pub next_id: i64,
     pub accounts: BTreeMap<i64, Account>,
     pub groups: BTreeMap<i64, Group>,
@@ -244,7 +245,7 @@ pub(crate) struct State {
 impl State {
     pub fn new(
         profile: Profile,
-        admin_key: String,
+        admin_key: Option<String>,
         admin_email: &str,
         admin_password: &str,
     ) -> Self {
@@ -512,7 +513,7 @@ mod tests {
 
     #[test]
     fn current_profile_redacts_credentials() {
-        let mut st = State::new(Profile::current(), "admin-x".into(), "a@b.c", "pw");
+        let mut st = State::new(Profile::current(), Some("admin-x".into()), "a@b.c", "pw");
         let mut creds = Map::new();
         creds.insert("api_key".into(), json!("sk-secret-1234"));
         creds.insert("base_url".into(), json!("https://api.deepseek.com"));

@@ -105,7 +105,7 @@ impl SimServer {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(
                 config.profile.clone(),
-                admin_key.clone(),
+                Some(admin_key),
                 &config.admin_email,
                 &config.admin_password,
             )),
@@ -130,7 +130,6 @@ impl SimServer {
         Ok(SimHandle {
             shared,
             addr,
-            admin_key,
             shutdown: tx,
             task: Some(task),
         })
@@ -155,7 +154,13 @@ async fn accept_loop(listener: TcpListener, router: Router, mut shutdown: watch:
         tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "crm-sim: accept failed");
+                        continue;
+                    }
+                };
                 conns.spawn(serve_connection(stream, router.clone(), shutdown.clone()));
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -199,7 +204,6 @@ async fn serve_connection(
 pub struct SimHandle {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    admin_key: String,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
@@ -225,9 +229,10 @@ impl SimHandle {
         self.addr
     }
 
-    /// The admin API key (`admin-` + 64 hex).
-    pub fn admin_key(&self) -> &str {
-        &self.admin_key
+    /// The current admin API key (`admin-` + 64 hex); it changes when a client
+    /// regenerates it through the API, and is empty once deleted.
+    pub fn admin_key(&self) -> String {
+        self.shared.lock().admin_key.clone().unwrap_or_default()
     }
 
     /// Email and password of the first admin user.

@@ -574,3 +574,75 @@ async fn admin_rebind_and_listings() {
         .await;
     assert_eq!(settings.data()["version"], json!("0.2.7"));
 }
+
+#[tokio::test]
+async fn admin_jwt_bootstraps_a_new_admin_key() {
+    let sim = start(Profile::current()).await;
+    let http = Http::new(&sim);
+    // An ordinary user's JWT is not an admin credential.
+    http.admin(
+        Method::POST,
+        "/users",
+        Some(json!({"email": "u@example.com", "password": "hunter22"})),
+    )
+    .await;
+    let old = sim.admin_key();
+    let (email, password) = sim.admin_login();
+    let token = http.login(email, password).await;
+    let status = http
+        .user(
+            Method::GET,
+            "/api/v1/admin/settings/admin-api-key",
+            &token,
+            None,
+        )
+        .await
+        .data();
+    assert_eq!(status["exists"], json!(true));
+    assert!(
+        !status["masked_key"]
+            .as_str()
+            .unwrap()
+            .contains(&old[10..old.len() - 4])
+    );
+    let new = http
+        .user(
+            Method::POST,
+            "/api/v1/admin/settings/admin-api-key/regenerate",
+            &token,
+            None,
+        )
+        .await
+        .data();
+    let new = new["key"].as_str().unwrap().to_owned();
+    assert!(new.starts_with("admin-") && new.len() == 70 && new != old);
+    assert_eq!(sim.admin_key(), new);
+    let stale = http
+        .send(
+            http.req(Method::GET, "/api/v1/admin/system/version")
+                .header("x-api-key", &old),
+        )
+        .await;
+    assert_eq!(stale.json()["code"], json!("INVALID_ADMIN_KEY"));
+    let fresh = http
+        .send(
+            http.req(Method::GET, "/api/v1/admin/system/version")
+                .header("x-api-key", &new),
+        )
+        .await;
+    assert_eq!(fresh.status, StatusCode::OK);
+    let user_token = http.login("u@example.com", "hunter22").await;
+    let forbidden = http
+        .user(
+            Method::GET,
+            "/api/v1/admin/system/version",
+            &user_token,
+            None,
+        )
+        .await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        forbidden.json(),
+        json!({"code": "FORBIDDEN", "message": "Admin access required"})
+    );
+}

@@ -244,6 +244,16 @@ async fn edits_behind_crms_back_show_up_in_the_api() {
         .await
         .data();
     assert_eq!(acc["temp_unschedulable_reason"], json!("429 from upstream"));
+    let temp = http
+        .admin(
+            Method::GET,
+            &format!("/accounts/{}/temp-unschedulable", c.account_id),
+            None,
+        )
+        .await
+        .data();
+    assert_eq!(temp["active"], json!(true));
+    assert_eq!(temp["state"]["error_message"], json!("429 from upstream"));
     assert_eq!(
         http.chat(&c.key, "chat-model").await.status,
         StatusCode::SERVICE_UNAVAILABLE
@@ -301,7 +311,7 @@ async fn the_state_dump_never_holds_secrets_in_clear() {
     )
     .await;
     let dump = http.send(http.req(Method::GET, "/__sim/state")).await.text;
-    for secret in [canary, c.key.as_str(), "secret-pw", sim.admin_key()] {
+    for secret in [canary, c.key.as_str(), "secret-pw", &sim.admin_key()] {
         assert!(!dump.contains(secret), "dump leaks a secret");
     }
     assert!(dump.contains("****9a0c"));
