@@ -335,6 +335,7 @@ impl Sub2apiClient {
         self.list_all(&admin("/accounts"), &filter.query()).await
     }
 
+    /// `GET /accounts/:id`.
     pub async fn get_account(&self, id: i64) -> Result<Account> {
         self.typed(self.admin_call(Method::GET, format!("/accounts/{id}")), &[])
             .await
@@ -354,6 +355,7 @@ impl Sub2apiClient {
         self.typed(call, &[&account.api_key]).await
     }
 
+    /// `PUT /accounts/:id`. Never retried.
     pub async fn update_account(&self, id: i64, update: &AccountUpdate) -> Result<Account> {
         let secrets: Vec<&SecretString> = update
             .credentials
@@ -366,6 +368,7 @@ impl Sub2apiClient {
         self.typed(call, &secrets).await
     }
 
+    /// `DELETE /accounts/:id` (retried on transient failures).
     pub async fn delete_account(&self, id: i64) -> Result<()> {
         self.admin_unit(self.admin_call(Method::DELETE, format!("/accounts/{id}")))
             .await
@@ -401,11 +404,13 @@ impl Sub2apiClient {
         self.typed(call, &[]).await
     }
 
+    /// `GET /groups/:id`.
     pub async fn get_group(&self, id: i64) -> Result<Group> {
         self.typed(self.admin_call(Method::GET, format!("/groups/{id}")), &[])
             .await
     }
 
+    /// `POST /groups`. Never retried.
     pub async fn create_group(&self, group: &GroupInput) -> Result<Group> {
         let call = self
             .admin_call(Method::POST, "/groups")
@@ -413,6 +418,7 @@ impl Sub2apiClient {
         self.typed(call, &[]).await
     }
 
+    /// `PUT /groups/:id`. Never retried.
     pub async fn update_group(&self, id: i64, group: &GroupInput) -> Result<Group> {
         let call = self
             .admin_call(Method::PUT, format!("/groups/{id}"))
@@ -420,6 +426,7 @@ impl Sub2apiClient {
         self.typed(call, &[]).await
     }
 
+    /// `DELETE /groups/:id`.
     pub async fn delete_group(&self, id: i64) -> Result<()> {
         self.admin_unit(self.admin_call(Method::DELETE, format!("/groups/{id}")))
             .await
@@ -439,15 +446,18 @@ impl Sub2apiClient {
 
     // channels (newer hosts; `RouteMissing` on older ones)
 
+    /// Every channel, all pages (`RouteMissing` on hosts without channels).
     pub async fn list_channels(&self) -> Result<Vec<Channel>> {
         self.list_all(&admin("/channels"), &[]).await
     }
 
+    /// `GET /channels/:id`.
     pub async fn get_channel(&self, id: i64) -> Result<Channel> {
         self.typed(self.admin_call(Method::GET, format!("/channels/{id}")), &[])
             .await
     }
 
+    /// `POST /channels`. Never retried.
     pub async fn create_channel(&self, channel: &ChannelInput) -> Result<Channel> {
         let call = self
             .admin_call(Method::POST, "/channels")
@@ -455,6 +465,7 @@ impl Sub2apiClient {
         self.typed(call, &[]).await
     }
 
+    /// `PUT /channels/:id`. Never retried.
     pub async fn update_channel(&self, id: i64, channel: &ChannelInput) -> Result<Channel> {
         let call = self
             .admin_call(Method::PUT, format!("/channels/{id}"))
@@ -462,6 +473,7 @@ impl Sub2apiClient {
         self.typed(call, &[]).await
     }
 
+    /// `DELETE /channels/:id`.
     pub async fn delete_channel(&self, id: i64) -> Result<()> {
         self.admin_unit(self.admin_call(Method::DELETE, format!("/channels/{id}")))
             .await
@@ -478,16 +490,19 @@ impl Sub2apiClient {
         self.list_all(&admin("/users"), &filters).await
     }
 
+    /// `GET /users/:id`.
     pub async fn get_user(&self, id: i64) -> Result<User> {
         self.typed(self.admin_call(Method::GET, format!("/users/{id}")), &[])
             .await
     }
 
+    /// `POST /users`. Never retried.
     pub async fn create_user(&self, user: &NewUser) -> Result<User> {
         let call = self.admin_call(Method::POST, "/users").json(user.to_body());
         self.typed(call, &[&user.password]).await
     }
 
+    /// `PUT /users/:id`. Never retried.
     pub async fn update_user(&self, id: i64, update: &UserUpdate) -> Result<User> {
         let call = self
             .admin_call(Method::PUT, format!("/users/{id}"))
@@ -495,6 +510,7 @@ impl Sub2apiClient {
         self.typed(call, &[]).await
     }
 
+    /// `DELETE /users/:id`.
     pub async fn delete_user(&self, id: i64) -> Result<()> {
         self.admin_unit(self.admin_call(Method::DELETE, format!("/users/{id}")))
             .await

@@ -32,10 +32,12 @@ pub const DEFAULT_SSE_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct AdminKey(SecretString);
 
 impl AdminKey {
+    /// Wraps the key.
     pub fn new(key: SecretString) -> Self {
         AdminKey(key)
     }
 
+    /// The key, for the HTTP layer.
     pub fn secret(&self) -> &SecretString {
         &self.0
     }
@@ -127,6 +129,7 @@ impl ClientBuilder {
         self
     }
 
+    /// `User-Agent` sent with every request.
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.user_agent = ua.into();
         self
@@ -138,6 +141,7 @@ impl ClientBuilder {
         self
     }
 
+    /// Validates the base URL and builds the client.
     pub fn build(self) -> Result<Sub2apiClient> {
         let base = normalize_base_url(&self.base_url)?;
         let http = reqwest::Client::builder()

@@ -299,6 +299,7 @@ pub struct UpstreamClient {
 }
 
 impl UpstreamClient {
+    /// A client with the default timeout.
     pub fn new(routing: UpstreamRouting) -> Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("crm-sub2api/", env!("CARGO_PKG_VERSION")))
@@ -317,11 +318,13 @@ impl UpstreamClient {
         })
     }
 
+    /// Per-call timeout.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
+    /// Where calls go.
     pub fn routing(&self) -> &UpstreamRouting {
         &self.routing
     }

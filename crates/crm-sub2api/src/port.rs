@@ -126,6 +126,7 @@ fn limit(v: Option<f64>) -> Option<f64> {
     v.filter(|l| *l >= 0.0)
 }
 
+/// An observed group; negative limits read as unlimited.
 pub fn group_from_wire(g: wire::Group) -> HostGroup {
     HostGroup {
         id: oid(g.id),
@@ -145,6 +146,7 @@ pub fn group_from_wire(g: wire::Group) -> HostGroup {
     }
 }
 
+/// An observed channel.
 pub fn channel_from_wire(c: wire::Channel) -> HostChannel {
     HostChannel {
         id: oid(c.id),
@@ -171,6 +173,7 @@ pub fn channel_from_wire(c: wire::Channel) -> HostChannel {
     }
 }
 
+/// An observed user.
 pub fn user_from_wire(u: wire::User) -> HostUser {
     HostUser {
         id: oid(u.id),
@@ -184,6 +187,7 @@ pub fn user_from_wire(u: wire::User) -> HostUser {
     }
 }
 
+/// An observed key: only the last four characters of the key survive.
 pub fn api_key_from_wire(k: &wire::ApiKey) -> HostApiKey {
     HostApiKey {
         id: oid(k.id),
@@ -195,6 +199,7 @@ pub fn api_key_from_wire(k: &wire::ApiKey) -> HostApiKey {
     }
 }
 
+/// An observed subscription.
 pub fn subscription_from_wire(s: wire::Subscription) -> HostSubscription {
     HostSubscription {
         id: oid(s.id),
@@ -207,6 +212,7 @@ pub fn subscription_from_wire(s: wire::Subscription) -> HostSubscription {
     }
 }
 
+/// The port's view of an account test.
 pub fn probe_from_result(r: AccountTestResult) -> AccountProbe {
     AccountProbe {
         success: r.success,
@@ -253,6 +259,7 @@ impl HostProfile {
     }
 }
 
+/// The create body for a draft; `notes` only where the host keeps them.
 pub fn new_account(draft: &AccountDraft, profile: HostProfile) -> NewAccount {
     NewAccount {
         name: draft.name.clone(),
@@ -272,6 +279,7 @@ pub fn new_account(draft: &AccountDraft, profile: HostProfile) -> NewAccount {
     }
 }
 
+/// The create/update body for a group draft.
 pub fn group_input(d: &GroupDraft) -> GroupInput {
     GroupInput {
         name: d.name.clone(),
@@ -287,6 +295,7 @@ pub fn group_input(d: &GroupDraft) -> GroupInput {
     }
 }
 
+/// The create/update body for a channel draft.
 pub fn channel_input(d: &ChannelDraft) -> ChannelInput {
     ChannelInput {
         name: d.name.clone(),
@@ -316,6 +325,7 @@ pub fn channel_input(d: &ChannelDraft) -> ChannelInput {
     }
 }
 
+/// The create body for a user draft.
 pub fn new_user(d: &UserDraft) -> NewUser {
     NewUser {
         email: d.email.clone(),
@@ -338,6 +348,7 @@ pub struct Sub2apiHost {
 }
 
 impl Sub2apiHost {
+    /// A host whose capabilities are not known yet.
     pub fn new(client: Sub2apiClient) -> Self {
         Sub2apiHost {
             client,
@@ -361,16 +372,19 @@ impl Sub2apiHost {
         }
     }
 
+    /// The capabilities last probed or set.
     pub fn capabilities(&self) -> Option<Capabilities> {
         self.caps.read().ok().and_then(|c| c.clone())
     }
 
+    /// The write choices the capabilities imply.
     pub fn profile(&self) -> HostProfile {
         self.capabilities()
             .map(|c| HostProfile::from_capabilities(&c))
             .unwrap_or_else(HostProfile::unknown)
     }
 
+    /// The underlying client.
     pub fn client(&self) -> &Sub2apiClient {
         &self.client
     }

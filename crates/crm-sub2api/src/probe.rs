@@ -106,6 +106,36 @@ impl Sub2apiClient {
         self.send(&call).await
     }
 
+    /// Probes one admin route and records the verdict; skipped (absent)
+    /// when admin auth failed, since every admin route would then refuse.
+    async fn probe_route(
+        &self,
+        rec: &mut Recorder,
+        admin_ok: bool,
+        cap: &str,
+        method: Method,
+        path: String,
+        body: Option<Value>,
+    ) -> Result<bool> {
+        let req = format!("{method} {path}");
+        if !admin_ok {
+            rec.add(
+                cap,
+                false,
+                &req,
+                None,
+                "not probed: admin auth did not succeed",
+            );
+            return Ok(false);
+        }
+        let mut call = Call::new(method, path, Auth::Admin);
+        call.body = body;
+        let raw = self.probe_send(call).await?;
+        let (verdict, detail) = route_verdict(&raw);
+        rec.add(cap, verdict, &req, Some(raw.status), detail);
+        Ok(verdict)
+    }
+
     /// Probes the host's version and capabilities. Never mutates the host.
     ///
     /// `Err` only when the host cannot be reached or fails (5xx) on a step
@@ -215,68 +245,19 @@ impl Sub2apiClient {
         };
         let admin_ok = admin_auth == AdminAuth::Ok;
 
-        // 4. Optional admin routes: JSON answer = present, plain 404 = absent.
-        let mut admin_route =
-            async |cap: &str, method: Method, path: String, body: Option<Value>| -> Result<bool> {
-                let req = format!("{method} {path}");
-                if !admin_ok {
-                    rec.add(
-                        cap,
-                        false,
-                        &req,
-                        None,
-                        "not probed: admin auth did not succeed",
-                    );
-                    return Ok(false);
-                }
-                let mut call = Call::new(method, path, Auth::Admin);
-                call.body = body;
-                let raw = self.probe_send(call).await?;
-                let (verdict, detail) = route_verdict(&raw);
-                rec.add(cap, verdict, &req, Some(raw.status), detail);
-                Ok(verdict)
-            };
-        let channels = admin_route(
-            "channels",
-            Method::GET,
-            format!("{ADMIN}/channels?page=1&page_size=1"),
-            None,
-        )
-        .await?;
-        let payment_plans = admin_route(
-            "payment_plans",
-            Method::GET,
-            format!("{ADMIN}/payment/plans"),
-            None,
-        )
-        .await?;
-        let subscriptions = admin_route(
-            "subscriptions",
-            Method::GET,
-            format!("{ADMIN}/subscriptions?page=1&page_size=1"),
-            None,
-        )
-        .await?;
-        // Id 0 never exists, so this PUT is refused whatever the body.
-        let admin_key_rebind = admin_route(
-            "admin_key_rebind",
-            Method::PUT,
-            format!("{ADMIN}/api-keys/0"),
-            Some(json!({})),
-        )
-        .await?;
-        // An enveloped error for account 0 means the CN provider routes exist,
-        // which came with the kimi/zhipu/deepseek platforms (v0.1.178).
-        let cn = admin_route(
-            "cn_platforms",
-            Method::GET,
-            format!("{ADMIN}/cn-providers/accounts/0/quota"),
-            None,
-        )
-        .await?;
-
-        // 5. `/v1/chat/completions` with no key: the auth middleware answers
-        // 401 JSON when the route exists; gin answers a plain 404 when not.
+        // 4. Optional admin routes: a JSON answer means present, a plain 404
+        // absent. `/v1/chat/completions` is asked with no key: the auth
+        // middleware answers 401 JSON when the route exists.
+        let channels = self
+            .probe_route(
+                &mut rec,
+                admin_ok,
+                "channels",
+                Method::GET,
+                format!("{ADMIN}/channels?page=1&page_size=1"),
+                None,
+            )
+            .await?;
         let raw = self
             .probe_send(Call::new(Method::POST, "/v1/chat/completions", Auth::None).json(json!({})))
             .await?;
@@ -288,6 +269,49 @@ impl Sub2apiClient {
             Some(raw.status),
             detail,
         );
+        let payment_plans = self
+            .probe_route(
+                &mut rec,
+                admin_ok,
+                "payment_plans",
+                Method::GET,
+                format!("{ADMIN}/payment/plans"),
+                None,
+            )
+            .await?;
+        let subscriptions = self
+            .probe_route(
+                &mut rec,
+                admin_ok,
+                "subscriptions",
+                Method::GET,
+                format!("{ADMIN}/subscriptions?page=1&page_size=1"),
+                None,
+            )
+            .await?;
+        // Id 0 never exists, so this PUT is refused whatever the body.
+        let admin_key_rebind = self
+            .probe_route(
+                &mut rec,
+                admin_ok,
+                "admin_key_rebind",
+                Method::PUT,
+                format!("{ADMIN}/api-keys/0"),
+                Some(json!({})),
+            )
+            .await?;
+        // An enveloped error for account 0 means the CN provider routes exist,
+        // which came with the kimi/zhipu/deepseek platforms (v0.1.178).
+        let cn = self
+            .probe_route(
+                &mut rec,
+                admin_ok,
+                "cn_platforms",
+                Method::GET,
+                format!("{ADMIN}/cn-providers/accounts/0/quota"),
+                None,
+            )
+            .await?;
 
         let mut native_platforms: Vec<Platform> = Vec::new();
         if cn {
@@ -309,7 +333,7 @@ impl Sub2apiClient {
             }
         }
 
-        // 6. Page size and redaction, from one read of the account list.
+        // 5. Page size and redaction, from one read of the account list.
         let (max_page_size, credential_redaction) = if admin_ok {
             let req = format!("GET {ADMIN}/accounts?page=1&page_size={MAX_PAGE_SIZE}");
             let page: Result<Page<Value>> = self
@@ -405,7 +429,7 @@ impl Sub2apiClient {
             (DEFAULT_PAGE_SIZE, false)
         };
 
-        // 7. Idempotency-Key cannot be observed without a write.
+        // 6. Idempotency-Key cannot be observed without a write.
         let idempotency_key = at_least(version.as_deref(), IDEMPOTENCY_SINCE).unwrap_or(false);
         rec.add(
             "idempotency_key",

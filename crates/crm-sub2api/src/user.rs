@@ -84,6 +84,7 @@ impl Sub2apiClient {
 }
 
 impl UserSession {
+    /// The user this session belongs to.
     pub fn email(&self) -> &str {
         &self.email
     }
@@ -114,6 +115,7 @@ impl UserSession {
         self.client.typed(call, &[]).await
     }
 
+    /// `PUT /api/v1/keys/:id` (e.g. rebind to a group). Never retried.
     pub async fn update_key(&self, id: i64, update: &KeyUpdate) -> Result<ApiKey> {
         let call = self
             .call(Method::PUT, format!("{KEYS}/{id}"))
@@ -121,6 +123,7 @@ impl UserSession {
         self.client.typed(call, &[]).await
     }
 
+    /// `DELETE /api/v1/keys/:id`.
     pub async fn delete_key(&self, id: i64) -> Result<()> {
         self.client
             .data(self.call(Method::DELETE, format!("{KEYS}/{id}")), &[])

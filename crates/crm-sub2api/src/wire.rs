@@ -45,6 +45,7 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// The upstream base URL.
     pub fn base_url(&self) -> Option<&str> {
         self.fields.get("base_url").and_then(Value::as_str)
     }
