@@ -28,7 +28,7 @@ pub mod verify;
 
 pub use apply::{
     AssignHow, Assigned, ClosureOutcome, UserRef, assign_subscriptions, close_access,
-    preview_access, reveal_batch_key,
+    preview_access, recover_closure_intents, reveal_batch_key,
 };
 pub use closure::{ClosurePlan, ClosureRequest, KeyChoice, UserChoice};
 pub use error::{Error, Result};

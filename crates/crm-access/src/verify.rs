@@ -11,7 +11,7 @@
 use crate::Result;
 use crate::classify::{
     Diagnosis, GatewayReading, GatewayStep, UpstreamEvidence, UpstreamReading, diagnose,
-    outcome_from_host_error, read_account_probe, read_gateway, read_upstream_key,
+    outcome_from_host_error, read_account_probe, read_gateway, read_upstream, read_upstream_key,
 };
 use crate::ports::{AccessPorts, HeldKey};
 use crate::status::{REVOKED_KEY_STEP, sync_access_status};
@@ -74,6 +74,16 @@ fn step_verdict(o: &CallOutcome) -> Verdict {
         Verdict::PassWithAdvisories
     } else {
         Verdict::Fail
+    }
+}
+
+/// A direct upstream answer as a step verdict: a quota 429 is a failure,
+/// a plain rate limit an advisory.
+fn upstream_verdict(r: &UpstreamReading) -> Verdict {
+    match r {
+        UpstreamReading::Answers => Verdict::Pass,
+        UpstreamReading::RateLimited { .. } => Verdict::PassWithAdvisories,
+        _ => Verdict::Fail,
     }
 }
 
@@ -146,11 +156,7 @@ pub async fn verify_access(
         let (reading, verdict, status, detail) = match &probe {
             Ok(pr) => {
                 let reading = read_account_probe(pr, signals);
-                let verdict = match &reading {
-                    UpstreamReading::Answers => Verdict::Pass,
-                    UpstreamReading::RateLimited { .. } => Verdict::PassWithAdvisories,
-                    _ => Verdict::Fail,
-                };
+                let verdict = upstream_verdict(&reading);
                 let status = pr.error_code.as_deref().and_then(|c| c.parse().ok());
                 let detail = json!({
                     "account_id": id,
@@ -260,7 +266,7 @@ pub async fn verify_access(
                     .await;
                 steps.push(CheckStep {
                     name: format!("upstream_models#{n}"),
-                    verdict: step_verdict(&models.outcome),
+                    verdict: upstream_verdict(&read_upstream(&models.outcome, signals)),
                     status: models.outcome.status,
                     latency_ms: ms(started).max(models.outcome.latency_ms),
                     detail: ev.outcome(&models.outcome),
@@ -278,7 +284,7 @@ pub async fn verify_access(
                 detail["model"] = json!(model);
                 steps.push(CheckStep {
                     name: format!("upstream_chat#{n}"),
-                    verdict: step_verdict(&chat),
+                    verdict: upstream_verdict(&read_upstream(&chat, signals)),
                     status: chat.status,
                     latency_ms: ms(started).max(chat.latency_ms),
                     detail,

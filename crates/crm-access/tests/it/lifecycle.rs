@@ -1,0 +1,1 @@
+//! Lifecycle against the simulator: re-running, fully_ready, rollback.

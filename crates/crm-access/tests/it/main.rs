@@ -1,0 +1,7 @@
+//! crm-access against the simulator: closures, checks and classification
+//! through the real host adapter, the real store and the real journal.
+
+mod lifecycle;
+mod scenarios;
+mod secrets;
+mod support;

@@ -1,0 +1,1 @@
+//! Secrets never reach evidence, the journal or logs.
