@@ -100,6 +100,9 @@ impl AccountTestResult {
             TestEvent::Image { .. } | TestEvent::Unknown => {}
             TestEvent::TestComplete { success } => {
                 self.success = success.unwrap_or(true) && self.error.is_none();
+                if !self.success && self.error.is_none() {
+                    self.error = Some("the host reported test_complete without success".into());
+                }
             }
             TestEvent::Error { error, code } => {
                 self.success = false;

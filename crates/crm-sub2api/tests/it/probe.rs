@@ -292,3 +292,16 @@ async fn an_unreachable_host_is_an_error() {
         Err(crm_sub2api::Error::Connect { .. })
     ));
 }
+
+#[tokio::test]
+async fn probing_through_the_port_adopts_the_page_size() {
+    use crm_domain::ports::HostApi;
+    let server = new_host().await;
+    let host = crm_sub2api::Sub2apiHost::new(client(&server));
+    assert_eq!(host.client().page_size(), 100);
+    let caps = host.probe().await.unwrap();
+    assert_eq!(caps.max_page_size, 1000);
+    assert_eq!(host.client().page_size(), 1000);
+    assert!(host.profile().idempotency_key && host.profile().send_notes);
+    assert_eq!(host.request_count() as usize, requests(&server).await.len());
+}

@@ -127,3 +127,53 @@ async fn errors_without_events_are_errors() {
     .unwrap_err();
     assert!(matches!(e, Error::UnexpectedHtml { .. }), "{e:?}");
 }
+
+#[tokio::test]
+async fn the_account_test_gets_its_own_longer_timeout() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/admin/accounts/101/test"))
+        .respond_with(
+            sse("current/account-test-success.sse")
+                .set_delay(std::time::Duration::from_millis(400)),
+        )
+        .mount(&server)
+        .await;
+    let c = crm_sub2api::Sub2apiClient::builder(
+        server.uri(),
+        crm_sub2api::AdminKey::new(crm_sub2api::SecretString::from(ADMIN_KEY)),
+    )
+    .timeout(std::time::Duration::from_millis(100))
+    .sse_timeout(std::time::Duration::from_secs(5))
+    .build()
+    .unwrap();
+    let r = c.test_account(101, None).await.unwrap();
+    assert!(r.success);
+    assert_eq!(c.request_count(), 1);
+
+    let short = crm_sub2api::Sub2apiClient::builder(
+        server.uri(),
+        crm_sub2api::AdminKey::new(crm_sub2api::SecretString::from(ADMIN_KEY)),
+    )
+    .sse_timeout(std::time::Duration::from_millis(100))
+    .build()
+    .unwrap();
+    let e = short.test_account(101, None).await.unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        2,
+        "a test is never retried"
+    );
+}
+
+#[tokio::test]
+async fn test_complete_without_success_is_a_failure() {
+    let resp = ResponseTemplate::new(200).set_body_raw(
+        "data: {\"type\":\"test_complete\",\"success\":false}\n\n",
+        "text/event-stream",
+    );
+    let r = run(resp, None).await.unwrap();
+    assert!(!r.success);
+    assert!(r.error.is_some());
+}
