@@ -100,6 +100,11 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
             .route("/payment/plans", get(list_plans).post(create_plan))
             .route("/payment/plans/{id}", put(update_plan).delete(delete_plan));
     }
+    if p.compliance_gate {
+        admin = admin
+            .route("/compliance", get(compliance_status))
+            .route("/compliance/accept", post(accept_compliance));
+    }
     let admin = admin.route_layer(from_fn_with_state(shared, admin_auth));
     Router::new()
         .nest("/api/v1/admin", admin)
@@ -161,10 +166,62 @@ async fn admin_auth(AxState(app): App, req: Request, next: Next) -> Response {
             ))
         }
     };
-    match verdict {
-        Ok(()) => next.run(req).await,
-        Err(r) => r,
+    if let Err(r) = verdict {
+        return r;
     }
+    let path = req.uri().path();
+    let compliance_route =
+        path.starts_with("/compliance") || path.starts_with("/api/v1/admin/compliance");
+    let gated = {
+        let st = app.lock();
+        st.profile.compliance_gate && !st.compliance_accepted && !compliance_route
+    };
+    if gated {
+        return json_response(
+            StatusCode::LOCKED,
+            json!({
+                "code": "ADMIN_COMPLIANCE_ACK_REQUIRED",
+                "message": "An administrator must read and accept the compliance notice before using the admin API",
+                "metadata": {
+                    "version": COMPLIANCE_VERSION,
+                    "document_path_zh": "/compliance/zh", "document_path_en": "/compliance/en",
+                    "document_url_zh": "https://example.invalid/compliance/zh",
+                    "document_url_en": "https://example.invalid/compliance/en",
+                },
+            }),
+        );
+    }
+    next.run(req).await
+}
+
+const COMPLIANCE_VERSION: &str = "2026-09";
+/// The phrase a human types to accept the notice.
+pub(crate) const COMPLIANCE_PHRASE: &str = "I have read and accept the compliance notice";
+
+async fn compliance_status(AxState(app): App) -> Response {
+    let st = app.lock();
+    ok(
+        json!({"accepted": st.compliance_accepted, "version": COMPLIANCE_VERSION, "phrase": COMPLIANCE_PHRASE}),
+    )
+}
+
+#[derive(Deserialize)]
+struct AcceptBody {
+    phrase: Option<String>,
+}
+
+async fn accept_compliance(AxState(app): App, body: Bytes) -> HResult {
+    let req: AcceptBody = parse(&body)?;
+    let phrase = required(&req.phrase, "AcceptComplianceRequest", "Phrase")?;
+    if phrase.trim() != COMPLIANCE_PHRASE {
+        return Err(app_err(
+            StatusCode::BAD_REQUEST,
+            "COMPLIANCE_PHRASE_MISMATCH",
+            "the confirmation phrase does not match",
+        ));
+    }
+    app.lock().compliance_accepted = true;
+    Ok(ok(json!({"accepted": true, "version": COMPLIANCE_VERSION})))
 }
 
 pub(crate) fn bearer(h: &HeaderMap) -> Option<&str> {

@@ -135,11 +135,24 @@ fn authenticate(st: &State, headers: &HeaderMap) -> Result<Caller, Response> {
     };
     match &group {
         Some(g) if g.subscription_type == "subscription" => {
-            if st.active_subscription(user.id, g.id).is_none() {
+            let Some(sub) = st.active_subscription(user.id, g.id) else {
                 return Err(mw_err(
                     StatusCode::FORBIDDEN,
                     "SUBSCRIPTION_NOT_FOUND",
                     "No active subscription found for this group",
+                ));
+            };
+            // The simulator keeps one usage figure and checks it against the smallest limit.
+            let limit = [g.daily_limit_usd, g.weekly_limit_usd, g.monthly_limit_usd]
+                .into_iter()
+                .flatten()
+                .filter(|l| *l > 0.0)
+                .reduce(f64::min);
+            if limit.is_some_and(|l| sub.usage_usd >= l) {
+                return Err(mw_err(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "USAGE_LIMIT_EXCEEDED",
+                    "Subscription usage limit exceeded",
                 ));
             }
         }

@@ -44,6 +44,10 @@ pub struct Profile {
     pub openai_shaped_models: bool,
     /// Account-test `error` events carry the upstream status as `code`.
     pub test_error_code: bool,
+    /// Admin routes answer 423 `ADMIN_COMPLIANCE_ACK_REQUIRED` until an admin
+    /// accepts the compliance notice (seen only in some newer builds; off in the
+    /// built-in profiles, on via `Profile { compliance_gate: true, ..Profile::current() }`).
+    pub compliance_gate: bool,
 }
 
 const LEGACY_PLATFORMS: &[&str] = &["anthropic", "openai", "gemini"];
@@ -82,6 +86,7 @@ impl Profile {
             group_deleted_code: false,
             openai_shaped_models: false,
             test_error_code: false,
+            compliance_gate: false,
         }
     }
 
@@ -113,6 +118,7 @@ impl Profile {
             group_deleted_code: true,
             openai_shaped_models: true,
             test_error_code: true,
+            compliance_gate: false,
         }
     }
 

@@ -319,6 +319,11 @@ impl SimHandle {
             .count() as u64
     }
 
+    /// Accepts the compliance notice as an admin would (profiles with `compliance_gate`).
+    pub fn accept_compliance(&self) {
+        self.shared.lock().compliance_accepted = true;
+    }
+
     /// Back to the empty host (the admin user and admin key stay).
     pub fn reset(&self) {
         self.shared.reset();

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crm_domain::host::AdminAuth;
 use crm_sim::{Profile, SimHandle};
 use crm_sub2api::{
     AdminKey, AssignSubscription, ChannelInput, GroupInput, NewAccount, NewKey, NewUser,
@@ -91,6 +92,25 @@ async fn probe_reads_each_profiles_capabilities_in_a_counted_number_of_requests(
             sim.counters()
         );
     }
+}
+
+#[tokio::test]
+async fn probe_reports_the_compliance_gate_until_accepted() {
+    let sim = start(Profile {
+        compliance_gate: true,
+        ..Profile::current()
+    })
+    .await;
+    let c = client(&sim);
+    let caps = c.probe_capabilities().await.expect("probe");
+    assert!(
+        matches!(caps.admin_auth, AdminAuth::ComplianceGate { .. }),
+        "{:?}",
+        caps.admin_auth
+    );
+    sim.accept_compliance();
+    let caps = c.probe_capabilities().await.expect("probe");
+    assert_eq!(caps.admin_auth, AdminAuth::Ok);
 }
 
 #[tokio::test]

@@ -248,3 +248,78 @@ async fn models_are_openai_shaped_for_openai_groups_on_current_only() {
         assert_eq!(item.get("object").is_some(), openai, "{item}");
     }
 }
+
+#[tokio::test]
+async fn a_third_profile_is_a_struct_update_compliance_gate() {
+    let sim = start(Profile {
+        name: "current-compliance",
+        compliance_gate: true,
+        ..Profile::current()
+    })
+    .await;
+    let http = Http::new(&sim);
+    let locked = http.admin(Method::GET, "/accounts", None).await;
+    assert_eq!(locked.status, StatusCode::LOCKED);
+    assert_eq!(
+        locked.json()["code"],
+        json!("ADMIN_COMPLIANCE_ACK_REQUIRED")
+    );
+    assert!(locked.json()["metadata"]["document_url_en"].is_string());
+    let status = http.admin(Method::GET, "/compliance", None).await.data();
+    assert_eq!(status["accepted"], json!(false));
+    let wrong = http
+        .admin(
+            Method::POST,
+            "/compliance/accept",
+            Some(json!({"phrase": "ok"})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    let phrase = status["phrase"].clone();
+    let accepted = http
+        .admin(
+            Method::POST,
+            "/compliance/accept",
+            Some(json!({"phrase": phrase, "language": "en"})),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK);
+    assert_eq!(
+        http.admin(Method::GET, "/accounts", None).await.status,
+        StatusCode::OK
+    );
+    // Auth still comes first.
+    let anon = http
+        .send(http.req(Method::GET, "/api/v1/admin/accounts"))
+        .await;
+    assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn subscription_usage_limits_close_the_gateway() {
+    let sim = start(Profile::current()).await;
+    let http = Http::new(&sim);
+    let c = crate::support::chain(
+        &http,
+        &sim,
+        "deepseek",
+        "https://api.deepseek.com",
+        "sk-a",
+        true,
+        0.0,
+    )
+    .await;
+    let limited = http
+        .admin(
+            Method::PUT,
+            &format!("/groups/{}", c.group_id),
+            Some(json!({"daily_limit_usd": 0.000001})),
+        )
+        .await;
+    assert_eq!(limited.status, StatusCode::OK);
+    // A subscription group ignores the (zero) balance; the first call spends past the limit.
+    assert_eq!(http.chat(&c.key, "chat-model").await.status, StatusCode::OK);
+    let over = http.chat(&c.key, "chat-model").await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(over.json()["code"], json!("USAGE_LIMIT_EXCEEDED"));
+}
