@@ -678,8 +678,8 @@ impl<'a> Cx<'a> {
     /// Whether this host keeps notes on accounts (older hosts do not, and
     /// then crm's name is the only mark).
     fn account_notes(&self) -> bool {
-        self.caps.credential_redaction
-            || self.caps.channels
+        // Same rule as provisioning uses when it decides to write notes.
+        crm_provision::desired::account_notes_supported(self.caps)
             || self.observed.accounts.iter().any(|a| a.notes.is_some())
     }
 

@@ -1,0 +1,310 @@
+//! The drift scenario of issue 8 against the simulator: five kinds of
+//! drift made behind crm's back, one host-scope run that reports exactly
+//! them, a repair with prune, an in-sync run, and a repair that is a no-op.
+
+use crate::env::{World, brief, redacted};
+use crm_domain::observed::{ChannelDraft, GroupDraft};
+use crm_domain::ownership::marked_text;
+use crm_domain::{BatchId, GroupBilling, Platform, ProviderKey, ReconcileStatus};
+use crm_provision::PackProvider;
+use crm_provision::desired::{AccountSpec, choose_platform};
+use crm_reconcile::{RepairOptions, RunOptions, reconcile, repair};
+use crm_sim::AccountMutation;
+use crm_testkit::sim_key;
+
+#[tokio::test]
+async fn five_kinds_of_drift_are_found_repaired_and_stay_repaired() {
+    let w = World::current().await;
+    let ds_key = sim_key("ok", "ds1");
+    let ds = w.import("deepseek", std::slice::from_ref(&ds_key)).await;
+    let kimi = w
+        .import("kimi", &[sim_key("ok", "k1"), sim_key("ok", "k2")])
+        .await;
+    let api = w.api();
+    let host = &w.env.host_record;
+
+    let first = reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.status, first.items.len()),
+        (ReconcileStatus::InSync, 0),
+        "a fresh import is in sync: {:?}",
+        brief(&first.items)
+    );
+
+    // 1. An account deleted behind crm's back.
+    w.env
+        .sim
+        .delete_object("accounts", kimi.accounts[1].0)
+        .unwrap();
+    // 2. A channel price changed by hand.
+    let chans = api.list_channels().await.unwrap();
+    let c = chans.iter().find(|c| Some(c.id) == ds.channel).unwrap();
+    let mut pricing = c.model_pricing.clone();
+    pricing[0].input_price = pricing[0].input_price.map(|p| p * 3.0);
+    api.update_channel(
+        c.id,
+        &ChannelDraft {
+            name: c.name.clone(),
+            description: c.description.clone(),
+            group_ids: c.group_ids.clone(),
+            model_pricing: pricing,
+            model_mapping: c.model_mapping.clone(),
+            billing_model_source: c.billing_model_source.clone(),
+            restrict_models: c.restrict_models,
+        },
+    )
+    .await
+    .unwrap();
+    // 3. A second account with the same upstream key (what a retried create
+    //    without idempotency leaves behind).
+    let pp = PackProvider::from_pack(&w.env.pack, &ProviderKey::new("deepseek")).unwrap();
+    let choice = choose_platform(&pp.spec, &w.env.caps).unwrap();
+    let spec = AccountSpec::new(
+        &pp,
+        &choice,
+        &w.env.caps,
+        &w.env.fingerprinter().fingerprint(&ds_key),
+    );
+    let dup = api
+        .create_account(
+            &spec.draft(
+                &ds.batch,
+                &pp.spec.display_name,
+                ds_key.clone(),
+                vec![ds.group],
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    // 4. A crm-marked group of a batch that is not live (residue).
+    let old = api
+        .create_group(&GroupDraft {
+            name: "crm-cn-official.zhipu-self_service".into(),
+            description: Some(marked_text(&BatchId::new("b-gone"), "Zhipu (self_service)")),
+            platform: Platform::openai(),
+            billing: GroupBilling::Standard,
+            rate_multiplier: 1.0,
+            daily_limit_usd: None,
+            weekly_limit_usd: None,
+            monthly_limit_usd: None,
+            is_exclusive: false,
+        })
+        .await
+        .unwrap();
+    // 5. An account the host put in error.
+    w.env
+        .sim
+        .mutate_account(
+            kimi.accounts[0].0,
+            &AccountMutation {
+                status: Some("error".into()),
+                error_message: Some("API returned 401: invalid api key".into()),
+                ..AccountMutation::default()
+            },
+        )
+        .unwrap();
+    // And one object that is not crm's at all: never reported.
+    api.create_group(&GroupDraft {
+        name: "operator-vip".into(),
+        description: Some("hand-made".into()),
+        platform: Platform::openai(),
+        billing: GroupBilling::Standard,
+        rate_multiplier: 2.0,
+        daily_limit_usd: None,
+        weekly_limit_usd: None,
+        monthly_limit_usd: None,
+        is_exclusive: false,
+    })
+    .await
+    .unwrap();
+
+    w.clock.advance(std::time::Duration::from_secs(1));
+    let drifted = reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(drifted.status, ReconcileStatus::Drifted);
+    let cats: Vec<String> = drifted
+        .items
+        .iter()
+        .map(|i| format!("{} {} #{}", i.category, i.kind, i.host_object_id.unwrap()))
+        .collect();
+    assert_eq!(
+        cats,
+        [
+            format!("missing account #{}", kimi.accounts[1]),
+            format!("changed channel #{}", ds.channel.unwrap()),
+            format!("duplicate account #{}", dup.id),
+            format!("unmanaged_leftover group #{}", old.id),
+            format!("unhealthy account #{}", kimi.accounts[0]),
+        ]
+    );
+    insta::assert_json_snapshot!("drift_items", redacted(&drifted.items));
+
+    w.clock.advance(std::time::Duration::from_secs(1));
+    let fixed = repair(
+        &w.ports,
+        Some(w.sealer()),
+        host,
+        api,
+        w.host_scope(),
+        RepairOptions {
+            apply: true,
+            prune: true,
+            clear_unhealthy: true,
+            ..RepairOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(fixed.run.error, None);
+    assert!(fixed.run.repaired);
+    assert_eq!(fixed.applied.len(), 5, "{:?}", fixed.applied);
+    insta::assert_json_snapshot!("repair_plan", redacted(&fixed.plan));
+
+    w.clock.advance(std::time::Duration::from_secs(1));
+    let after = reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (after.status, brief(&after.items)),
+        (ReconcileStatus::InSync, vec![])
+    );
+    // The duplicate is disabled, not deleted; the residue is gone.
+    let accounts = api.list_accounts().await.unwrap();
+    let d = accounts.iter().find(|a| a.id == dup.id).unwrap();
+    assert_eq!((d.status.as_str(), d.schedulable), ("inactive", false));
+    assert!(
+        !api.list_groups()
+            .await
+            .unwrap()
+            .iter()
+            .any(|g| g.id == old.id)
+    );
+
+    w.clock.advance(std::time::Duration::from_secs(1));
+    let again = repair(
+        &w.ports,
+        Some(w.sealer()),
+        host,
+        api,
+        w.host_scope(),
+        RepairOptions {
+            apply: true,
+            prune: true,
+            clear_unhealthy: true,
+            ..RepairOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(again.plan.items.is_empty() && again.applied.is_empty());
+    assert!(!again.run.repaired);
+    assert_eq!(again.run.status, ReconcileStatus::InSync);
+
+    // Every run is in the host's history, newest first.
+    let history = w.ports.runs.runs_for_host(&host.id, 10).await.unwrap();
+    let statuses: Vec<ReconcileStatus> = history.iter().map(|r| r.status).collect();
+    use ReconcileStatus::*;
+    assert_eq!(statuses, [InSync, InSync, Drifted, Drifted, InSync]);
+}
+
+#[tokio::test]
+async fn batch_and_provider_scoped_runs_only_report_their_objects() {
+    let w = World::current().await;
+    let ds = w.import("deepseek", &[sim_key("ok", "ds1")]).await;
+    let kimi = w.import("kimi", &[sim_key("ok", "k1")]).await;
+    w.env
+        .sim
+        .delete_object("accounts", kimi.accounts[0].0)
+        .unwrap();
+    let host = &w.env.host_record;
+    let api = w.api();
+    let batch_scope = crm_domain::reconcile::ReconcileScope {
+        batch_id: Some(ds.batch.clone()),
+        ..w.host_scope()
+    };
+    let run = reconcile(&w.ports, host, api, batch_scope, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(run.status, ReconcileStatus::InSync);
+    let provider_scope = crm_domain::reconcile::ReconcileScope {
+        provider: Some(w.env.provider_ref("kimi")),
+        ..w.host_scope()
+    };
+    let run = reconcile(&w.ports, host, api, provider_scope, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(run.status, ReconcileStatus::Drifted);
+    assert_eq!(brief(&run.items).len(), 1);
+    // Batch history holds the batch-scoped run only.
+    let ds_runs = w.ports.runs.runs_for_batch(&ds.batch, 10).await.unwrap();
+    assert_eq!(ds_runs.len(), 1);
+    assert_eq!(ds_runs[0].status, ReconcileStatus::InSync);
+}
+
+#[tokio::test]
+async fn on_an_old_host_without_notes_the_name_is_the_mark() {
+    let w = World::legacy().await;
+    assert!(!w.env.caps.channels && !w.env.caps.credential_redaction);
+    let ds_key = sim_key("ok", "ds1");
+    w.import("deepseek", std::slice::from_ref(&ds_key)).await;
+    let host = &w.env.host_record;
+    let api = w.api();
+    let run = reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (run.status, brief(&run.items)),
+        (ReconcileStatus::InSync, vec![]),
+        "raw credentials and missing notes are not drift"
+    );
+    // A crm-named account no batch records (an import's residue) is a
+    // leftover; an operator's account is nobody's business.
+    let pp = PackProvider::from_pack(&w.env.pack, &ProviderKey::new("kimi")).unwrap();
+    let choice = choose_platform(&pp.spec, &w.env.caps).unwrap();
+    let key = sim_key("ok", "k9");
+    let spec = AccountSpec::new(
+        &pp,
+        &choice,
+        &w.env.caps,
+        &w.env.fingerprinter().fingerprint(&key),
+    );
+    let stray = api
+        .create_account(
+            &spec.draft(&BatchId::new("b-x"), "Kimi", key.clone(), vec![]),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut mine = spec.draft(&BatchId::new("b-x"), "Kimi", key, vec![]);
+    mine.name = "operator-kimi".into();
+    api.create_account(&mine, None).await.unwrap();
+    w.clock.advance(std::time::Duration::from_secs(1));
+    let run = reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        brief(&run.items),
+        [format!("unmanaged_leftover account {} []", stray.name)]
+    );
+    // Without a marker, prune does not delete it: the name alone is enough to
+    // report, not to destroy.
+    let report = repair(
+        &w.ports,
+        Some(w.sealer()),
+        host,
+        api,
+        w.host_scope(),
+        RepairOptions {
+            apply: true,
+            prune: true,
+            ..RepairOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(report.applied.is_empty() && report.plan.is_noop());
+}

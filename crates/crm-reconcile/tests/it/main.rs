@@ -1,0 +1,7 @@
+//! Cross-crate tests of crm-reconcile against the simulator (crm-testkit).
+
+mod cost;
+mod drift;
+mod env;
+mod scheduler;
+mod unreachable;

@@ -1,0 +1,249 @@
+//! The scheduler driver over real ports with a controllable clock: two
+//! hosts, their intervals, no overlapping runs, busy hosts skipped, one
+//! event for one drift transition, and the quota-limited re-check rule.
+
+use crate::env::World;
+use async_trait::async_trait;
+use crm_domain::access::AccessCheck;
+use crm_domain::batch::ImportBatch;
+use crm_domain::host::HostRecord;
+use crm_domain::ports::{Clock, HostApi, HostError, HostRepo, LeaseRepo};
+use crm_domain::{HostId, ReconcileStatus};
+use crm_reconcile::schedule::{
+    AccessRecheck, EventSink, HostOpener, Outcome, RecheckPlan, ScheduleConfig, Scheduler,
+    SchedulerDriver, StatusChange,
+};
+use crm_sim::{Profile, SimConfig, SimServer};
+use crm_sub2api::Sub2apiConnector;
+use crm_testkit::{admin_key, sim_key};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+struct Events(Mutex<Vec<StatusChange>>);
+
+#[async_trait]
+impl EventSink for Events {
+    async fn status_changed(&self, change: &StatusChange) {
+        self.0.lock().unwrap().push(change.clone());
+    }
+}
+
+/// Opens pre-connected hosts and counts how many runs are open per host at once.
+struct Opener {
+    hosts: BTreeMap<HostId, Arc<dyn HostApi>>,
+}
+
+#[async_trait]
+impl HostOpener for Opener {
+    async fn open(&self, host: &HostRecord) -> Result<Arc<dyn HostApi>, HostError> {
+        self.hosts
+            .get(&host.id)
+            .cloned()
+            .ok_or_else(|| HostError::Unreachable {
+                detail: format!("no connection for {}", host.id),
+            })
+    }
+}
+
+#[derive(Default)]
+struct Rechecks(Mutex<Vec<(String, bool)>>);
+
+#[async_trait]
+impl AccessRecheck for Rechecks {
+    async fn recheck(
+        &self,
+        _host: &HostRecord,
+        _api: &dyn HostApi,
+        batch: &ImportBatch,
+        plan: RecheckPlan,
+    ) -> Option<AccessCheck> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((batch.provider.to_string(), plan.skip_completion));
+        None
+    }
+}
+
+struct Setup {
+    w: World,
+    driver: SchedulerDriver,
+    events: Arc<Events>,
+    a: HostId,
+    b: HostId,
+    _sim_b: crm_sim::SimHandle,
+}
+
+async fn setup(recheck: Option<Arc<dyn AccessRecheck>>) -> Setup {
+    let w = World::current().await;
+    let a = w.env.host_record.id.clone();
+    w.env
+        .store
+        .set_reconcile_interval(&a, Some(60))
+        .await
+        .unwrap();
+    // A second host on its own simulator, every five minutes.
+    let sim_b = SimServer::start(SimConfig::with_profile(Profile::current()))
+        .await
+        .unwrap();
+    let mut rec_b = HostRecord {
+        id: HostId::new("h-b"),
+        name: "second".into(),
+        base_url: sim_b.base_url(),
+        reconcile_every_secs: Some(300),
+        ..w.env.host_record.clone()
+    };
+    let api_b = Sub2apiConnector::default()
+        .open(&rec_b, admin_key(&sim_b))
+        .unwrap();
+    rec_b.capabilities = Some(api_b.probe().await.unwrap());
+    w.env.store.add_host(rec_b.clone()).await.unwrap();
+    let events = Arc::new(Events::default());
+    let opener = Opener {
+        hosts: BTreeMap::from([
+            (a.clone(), w.env.host_api()),
+            (rec_b.id.clone(), Arc::new(api_b) as Arc<dyn HostApi>),
+        ]),
+    };
+    let driver = SchedulerDriver {
+        sched: Mutex::new(Scheduler::new(ScheduleConfig::default())),
+        ports: w.ports.clone(),
+        hosts: Arc::new(w.env.store.clone()),
+        packs: Arc::new(w.env.store.clone()),
+        opener: Arc::new(opener),
+        events: events.clone(),
+        recheck,
+        holder: "test-scheduler".into(),
+    };
+    Setup {
+        w,
+        driver,
+        events,
+        a,
+        b: rec_b.id,
+        _sim_b: sim_b,
+    }
+}
+
+fn ran(reports: &[crm_reconcile::schedule::TickReport]) -> Vec<(HostId, ReconcileStatus)> {
+    reports
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            Outcome::Ran { status, .. } => Some((r.host.clone(), *status)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn intervals_no_overlap_and_one_event_per_drift_transition() {
+    let s = setup(None).await;
+    let ds = s.w.import("deepseek", &[sim_key("ok", "ds1")]).await;
+    let jitter = Scheduler::new(ScheduleConfig::default());
+    let (ja, jb) = (
+        jitter.jitter(&s.a, Duration::from_secs(60)),
+        jitter.jitter(&s.b, Duration::from_secs(300)),
+    );
+    let start = s.w.clock.now();
+
+    // Ten-second ticks for twenty minutes; the drift appears after eight.
+    let mut runs: BTreeMap<HostId, Vec<i64>> = BTreeMap::new();
+    for step in 0..=120 {
+        if step == 48 {
+            s.w.env
+                .sim
+                .delete_object("accounts", ds.accounts[0].0)
+                .unwrap();
+        }
+        // Two ticks at the same instant: a host still runs once.
+        let (r1, r2) = tokio::join!(s.driver.tick(), s.driver.tick());
+        for (host, _) in ran(&r1.unwrap()).into_iter().chain(ran(&r2.unwrap())) {
+            runs.entry(host)
+                .or_default()
+                .push((s.w.clock.now() - start).num_seconds());
+        }
+        s.w.clock.advance(Duration::from_secs(10));
+    }
+    for (host, every, jit) in [(&s.a, 60, ja), (&s.b, 300, jb)] {
+        let times = &runs[host];
+        for pair in times.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap > 0, "{host} ran twice at {}", pair[0]);
+            assert!(
+                gap >= every && gap <= every + jit.as_secs() as i64 + 10,
+                "{host}: gap {gap}s for an interval of {every}s (+{jit:?} jitter): {times:?}"
+            );
+        }
+        println!("{host} ran at {times:?}");
+    }
+    assert!(runs[&s.a].len() >= 17 && runs[&s.b].len() >= 4, "{runs:?}");
+
+    let events = s.events.0.lock().unwrap().clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (&events[0].host, events[0].from, events[0].to),
+        (
+            &s.a,
+            Some(ReconcileStatus::InSync),
+            ReconcileStatus::Drifted
+        )
+    );
+    assert!(events[0].is_new_drift());
+}
+
+#[tokio::test]
+async fn hosts_with_an_apply_in_progress_are_skipped() {
+    let s = setup(None).await;
+    // The first tick registers the hosts (each first runs after its jitter).
+    s.driver.tick().await.unwrap();
+    let provider = s.w.env.provider_ref("deepseek");
+    let lease =
+        s.w.env
+            .store
+            .acquire_lease(
+                &crm_domain::ops::Lease::provider_scope(&s.a, &provider),
+                "import",
+                "import",
+                Duration::from_secs(3600),
+            )
+            .await
+            .unwrap();
+    s.w.clock.advance(Duration::from_secs(400));
+    let reports = s.driver.tick().await.unwrap();
+    let a = reports.iter().find(|r| r.host == s.a).unwrap();
+    assert!(matches!(a.outcome, Outcome::Busy { .. }), "{:?}", a.outcome);
+    assert!(
+        crm_domain::ports::ReconcileRepo::latest_for_host(&s.w.env.store, &s.a)
+            .await
+            .unwrap()
+            .is_none(),
+        "a busy host gets no run"
+    );
+    s.w.env.store.release_lease(&lease.id).await.unwrap();
+    s.w.clock.advance(Duration::from_secs(60));
+    let reports = s.driver.tick().await.unwrap();
+    assert_eq!(ran(&reports), [(s.a.clone(), ReconcileStatus::InSync)]);
+}
+
+#[tokio::test]
+async fn quota_limited_providers_are_rechecked_without_a_completion() {
+    let hook = Arc::new(Rechecks::default());
+    let s = setup(Some(hook.clone())).await;
+    s.w.import("deepseek", &[sim_key("ok", "ds1")]).await;
+    s.w.import("zhipu-coding", &[sim_key("ok", "z1")]).await;
+    s.driver.tick().await.unwrap();
+    s.w.clock.advance(Duration::from_secs(400));
+    s.driver.tick().await.unwrap();
+    let mut seen = hook.0.lock().unwrap().clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        [
+            ("cn-official/deepseek".to_owned(), false),
+            ("cn-official/zhipu-coding".to_owned(), true),
+        ]
+    );
+}
