@@ -95,9 +95,10 @@ pub fn normalize_url(url: &str) -> String {
 
 /// Whether the host keeps account `notes` (newer hosts). The capability
 /// probe has no field of its own for it; notes arrived with credential
-/// redaction (contract §5), so that verdict stands in for it.
+/// redaction and channels (contract §5), so those verdicts stand in for it
+/// (the same rule crm-sub2api uses to decide whether to send notes).
 pub fn account_notes_supported(caps: &Capabilities) -> bool {
-    caps.credential_redaction
+    caps.credential_redaction || caps.channels
 }
 
 /// Whether an observed account is the one of `key` for `platform` and `base_url`:

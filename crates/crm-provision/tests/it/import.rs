@@ -1,0 +1,179 @@
+//! Import leaves exactly the planned objects, each marked; importing again is
+//! a no-op; two packs' `deepseek` providers are disjoint and roll back apart.
+
+use crate::support::*;
+use crm_domain::ports::{BatchRepo, PackRepo};
+use crm_domain::spec::InstalledPack;
+use crm_domain::{BatchStatus, PackId, PlanAction, ProviderRef};
+use crm_testkit::TestEnv;
+
+#[tokio::test]
+async fn import_leaves_exactly_the_plan_marked_and_reimport_is_a_noop() {
+    for profile in PROFILES {
+        let env = TestEnv::named(profile).await;
+        let prov = provisioner(&env, env.host_api(), "test");
+        let req = request(env.provider_ref("deepseek"), &["a", "b"]);
+        env.sim.clear_requests();
+        let before = objects(&env);
+        let preview = prov.preview(&req).await.unwrap();
+        assert_eq!(objects(&env), before, "{profile}: preview wrote nothing");
+        assert!(mutations(&env).is_empty(), "{profile}: preview only lists");
+
+        let r = prov.import(req.clone()).await.unwrap();
+        assert_eq!(
+            r.batch.status,
+            BatchStatus::Applied,
+            "{profile}: {:?}",
+            r.error
+        );
+        assert_eq!(r.plan, preview.plan);
+        assert_eq!(r.batch.pack_version, env.pack.manifest.version);
+        assert_eq!(r.batch.pack_checksum, env.pack.checksum);
+
+        // Exactly the planned objects: one per create item, nothing else crm's.
+        let planned = planned_names(&r.plan);
+        assert!(r.plan.items.iter().all(|i| i.action == PlanAction::Create));
+        assert_eq!(crm_names(&env), planned, "{profile}");
+        let current = profile == "current";
+        assert_eq!(planned.len(), if current { 4 } else { 3 });
+
+        let d = env.dump();
+        let marker = crm_domain::ownership::marker(&r.batch.id);
+        let group_id = d["groups"][0]["id"].as_i64().unwrap();
+        for a in d["accounts"].as_array().unwrap() {
+            if current {
+                assert!(a["notes"].as_str().unwrap().contains(&marker), "{a}");
+                assert_eq!(a["platform"], "deepseek");
+                assert_eq!(a["credentials"]["api_protocol"], "chat_completions");
+                assert_eq!(a["credentials"]["account_mode"], "payg");
+            } else {
+                // Legacy hosts keep no notes: name + recorded id are the mark.
+                assert!(a["name"].as_str().unwrap().starts_with("crm-"));
+                assert_eq!(a["platform"], "openai");
+                assert_eq!(
+                    a["extra"]["openai_responses_mode"],
+                    "force_chat_completions"
+                );
+            }
+            assert_eq!(a["credentials"]["base_url"], "https://api.deepseek.com");
+            assert_eq!(
+                a["credentials"]["model_mapping"]["deepseek-v4-flash"],
+                "deepseek-flash"
+            );
+            assert_eq!(a["group_ids"], serde_json::json!([group_id]));
+        }
+        for g in d["groups"].as_array().unwrap() {
+            assert!(g["description"].as_str().unwrap().contains(&marker));
+            assert_eq!(g["subscription_type"], "standard");
+        }
+        for c in d["channels"].as_array().unwrap() {
+            assert!(c["description"].as_str().unwrap().contains(&marker));
+            assert_eq!(c["billing_model_source"], "channel_mapped");
+            assert_eq!(c["restrict_models"], true);
+            assert_eq!(c["group_ids"], serde_json::json!([group_id]));
+        }
+        if !current {
+            assert!(r.plan.notes.iter().any(|n| n.contains("no channels")));
+        }
+
+        // Again: no-op, same dump, no mutation.
+        let dump = objects(&env);
+        let n = mutations(&env).len();
+        let again = prov.import(req.clone()).await.unwrap();
+        assert!(again.noop, "{profile}: {:#?}", again.plan);
+        assert_eq!(again.batch.id, r.batch.id);
+        assert_eq!(objects(&env), dump, "{profile}");
+        assert_eq!(mutations(&env).len(), n);
+
+        // A new key creates only its account (bound at creation).
+        let more = prov
+            .import(request(env.provider_ref("deepseek"), &["c"]))
+            .await
+            .unwrap();
+        assert_eq!(more.batch.status, BatchStatus::Applied);
+        assert_eq!(more.plan.count(PlanAction::Create), 1);
+        assert_eq!(more.plan.count(PlanAction::NoOp), more.plan.items.len() - 1);
+        assert_eq!(
+            mutations(&env).len(),
+            n + 1,
+            "{profile}: {:?}",
+            mutations(&env)
+        );
+
+        // Rollback removes everything crm made.
+        let rb = prov.rollback(&r.batch.id).await.unwrap();
+        assert_eq!(rb.status, BatchStatus::RolledBack, "{profile}: {rb:?}");
+        assert!(
+            crm_marked(&env).is_empty(),
+            "{profile}: {:?}",
+            crm_marked(&env)
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_packs_with_deepseek_are_two_disjoint_batches() {
+    for profile in PROFILES {
+        let env = TestEnv::named(profile).await;
+        let mut manifest = env.pack.manifest.clone();
+        manifest.pack_id = PackId::new("my-pack");
+        manifest.version = "0.1.0".into();
+        manifest.providers.retain(|p| p.id.as_str() == "deepseek");
+        manifest.providers[0].display_name = "DeepSeek (my pack)".into();
+        env.store
+            .install_pack(InstalledPack {
+                manifest,
+                checksum: "sha256-my-pack".into(),
+                installed_at: chrono::Utc::now(),
+                origin: "test".into(),
+                current: true,
+            })
+            .await
+            .unwrap();
+        let prov = provisioner(&env, env.host_api(), "test");
+        let mine = ProviderRef::new("my-pack", "deepseek");
+        let a = prov
+            .import(request(env.provider_ref("deepseek"), &["official"]))
+            .await
+            .unwrap();
+        let b = prov.import(request(mine.clone(), &["mine"])).await.unwrap();
+        assert_ne!(a.batch.id, b.batch.id);
+        assert_eq!(
+            (a.batch.status, b.batch.status),
+            (BatchStatus::Applied, BatchStatus::Applied)
+        );
+        let all = crm_names(&env);
+        let official: Vec<&String> = all
+            .iter()
+            .filter(|n| n.contains("crm-cn-official."))
+            .collect();
+        let other: Vec<&String> = all.iter().filter(|n| n.contains("crm-my-pack.")).collect();
+        assert_eq!(official.len() + other.len(), all.len());
+        assert_eq!(official.len(), other.len());
+        let a_ids: Vec<_> = env.store.resources(&a.batch.id).await.unwrap();
+        let b_ids: Vec<_> = env.store.resources(&b.batch.id).await.unwrap();
+        assert!(
+            a_ids.iter().all(|x| !b_ids
+                .iter()
+                .any(|y| y.kind == x.kind && y.host_object_id == x.host_object_id)),
+            "{profile}: object sets overlap"
+        );
+
+        let reports = prov.rollback_provider(&mine).await.unwrap();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].status, BatchStatus::RolledBack);
+        let left = crm_names(&env);
+        assert_eq!(left.len(), official.len(), "{profile}: {left:?}");
+        assert!(left.iter().all(|n| n.contains("crm-cn-official.")));
+        assert_eq!(
+            env.store.get_batch(&a.batch.id).await.unwrap().status,
+            BatchStatus::Applied
+        );
+        // The untouched batch is still in sync: importing it again changes nothing.
+        let again = prov
+            .import(request(env.provider_ref("deepseek"), &[]))
+            .await
+            .unwrap();
+        assert!(again.noop, "{profile}: {:#?}", again.plan);
+    }
+}

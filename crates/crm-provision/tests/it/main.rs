@@ -1,0 +1,8 @@
+//! crm-provision against crm-sim through the real crm-sub2api adapter and a
+//! temporary crm-store, on both host profiles.
+
+mod concurrency;
+mod crash;
+mod faults;
+mod import;
+mod support;
