@@ -123,6 +123,7 @@ pub struct Account {
     pub status: String,
     #[serde(deserialize_with = "non_empty")]
     pub error_message: Option<String>,
+    #[serde(deserialize_with = "null_default")]
     pub schedulable: bool,
     pub temp_unschedulable_until: Option<Value>,
     #[serde(deserialize_with = "non_empty")]
@@ -161,6 +162,7 @@ pub struct Group {
     #[serde(deserialize_with = "null_default")]
     pub platform: String,
     pub rate_multiplier: Option<f64>,
+    #[serde(deserialize_with = "null_default")]
     pub is_exclusive: bool,
     #[serde(deserialize_with = "null_default")]
     pub status: String,
@@ -221,6 +223,7 @@ pub struct Channel {
     pub model_mapping: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(deserialize_with = "null_default")]
     pub billing_model_source: String,
+    #[serde(deserialize_with = "null_default")]
     pub restrict_models: bool,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
@@ -239,6 +242,7 @@ pub struct User {
     pub notes: Option<String>,
     #[serde(deserialize_with = "null_default")]
     pub role: String,
+    #[serde(deserialize_with = "null_default")]
     pub balance: f64,
     pub concurrency: Option<i64>,
     #[serde(deserialize_with = "null_default")]
@@ -253,6 +257,7 @@ pub struct User {
 #[serde(default)]
 pub struct ApiKey {
     pub id: i64,
+    #[serde(deserialize_with = "null_default")]
     pub user_id: i64,
     #[serde(deserialize_with = "secret_opt")]
     pub key: Option<SecretString>,
@@ -286,6 +291,7 @@ impl ApiKey {
 #[serde(default)]
 pub struct RebindResult {
     pub api_key: ApiKey,
+    #[serde(deserialize_with = "null_default")]
     pub auto_granted_group_access: bool,
     pub granted_group_id: Option<i64>,
     pub granted_group_name: Option<String>,
@@ -296,7 +302,9 @@ pub struct RebindResult {
 #[serde(default)]
 pub struct Subscription {
     pub id: i64,
+    #[serde(deserialize_with = "null_default")]
     pub user_id: i64,
+    #[serde(deserialize_with = "null_default")]
     pub group_id: i64,
     #[serde(deserialize_with = "null_default")]
     pub status: String,
@@ -357,6 +365,20 @@ mod tests {
         assert_eq!(a.credentials.base_url(), Some("https://api.deepseek.com"));
         assert_eq!(a.credentials.model_mapping()["x"], "y");
         assert!(!format!("{a:?}").contains("CANARY"));
+    }
+
+    #[test]
+    fn nulls_and_unknown_fields_are_tolerated() {
+        let u: User = serde_json::from_str(
+            r#"{"id":1,"email":null,"balance":null,"allowed_groups":null,"status":"active","brand_new_field":{"x":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(u.balance, 0.0);
+        assert!(u.allowed_groups.is_empty());
+        let a: Account =
+            serde_json::from_str(r#"{"id":2,"schedulable":null,"extra":null,"credentials":null}"#)
+                .unwrap();
+        assert!(!a.schedulable && a.extra.is_empty() && !a.has_api_key());
     }
 
     #[test]
