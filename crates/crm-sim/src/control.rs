@@ -119,6 +119,9 @@ pub struct AccountMutation {
     pub model_mapping: Option<serde_json::Map<String, Value>>,
 }
 
+/// How many request records the log keeps.
+pub const LOG_CAP: usize = 10_000;
+
 /// Object kinds that `delete_object` can remove behind crm's back.
 pub const OBJECT_KINDS: &[&str] = &[
     "accounts",
@@ -169,8 +172,10 @@ impl State {
         status: Option<u16>,
         outcome: &str,
     ) {
+        // Paths and route templates carry no secrets; bodies and headers are never logged.
+        tracing::debug!(%method, %route, ?status, %outcome, "sim request");
         self.seq += 1;
-        self.log.push(RequestRecord {
+        let rec = RequestRecord {
             seq: self.seq,
             at: ts(&now()),
             method: method.to_owned(),
@@ -178,15 +183,36 @@ impl State {
             route: route.to_owned(),
             status,
             outcome: outcome.to_owned(),
-        });
+        };
+        *self.counts.entry(rec.counter_key()).or_insert(0) += 1;
+        // A long-running simulator (quickstart) must not grow without bound;
+        // the counters stay exact, the log keeps the most recent requests.
+        if self.log.len() >= LOG_CAP {
+            self.log.drain(..LOG_CAP / 10);
+        }
+        self.log.push(rec);
     }
 
     pub(crate) fn counters(&self) -> BTreeMap<String, u64> {
-        let mut out = BTreeMap::new();
-        for r in &self.log {
-            *out.entry(r.counter_key()).or_insert(0) += 1;
+        self.counts.clone()
+    }
+
+    pub(crate) fn clear_requests(&mut self) {
+        self.log.clear();
+        self.counts.clear();
+    }
+
+    /// Requests for `METHOD route-template` (exact), or else for a concrete path (from the log).
+    pub(crate) fn count(&self, method: &str, route: &str) -> u64 {
+        let key = format!("{} {route}", method.to_ascii_uppercase());
+        match self.counts.get(&key) {
+            Some(n) => *n,
+            None => self
+                .log
+                .iter()
+                .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path == route)
+                .count() as u64,
         }
-        out
     }
 
     pub(crate) fn mutate_account(&mut self, id: i64, m: &AccountMutation) -> Result<()> {
@@ -402,7 +428,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/__sim/requests",
             get(|AxState(app): AxState<Arc<Shared>>| async move { axum::Json(json!(app.lock().log)) })
                 .delete(|AxState(app): AxState<Arc<Shared>>| async move {
-                    app.lock().log.clear();
+                    app.lock().clear_requests();
                     axum::Json(json!({"cleared": true}))
                 }),
         )
@@ -509,6 +535,18 @@ mod tests {
             Some(FaultAction::Drop)
         );
         assert_eq!(st.take_fault("POST", "/x/3", "/x/{id}"), None);
+    }
+
+    #[test]
+    fn counters_stay_exact_when_the_log_is_trimmed() {
+        let mut st = State::new(Profile::current(), None, "a@b", "pw");
+        for _ in 0..LOG_CAP + 5 {
+            st.record("GET", "/health", "/health", Some(200), "answered");
+        }
+        assert!(st.log.len() <= LOG_CAP);
+        assert_eq!(st.count("GET", "/health"), (LOG_CAP + 5) as u64);
+        st.clear_requests();
+        assert_eq!(st.count("get", "/health"), 0);
     }
 
     #[test]

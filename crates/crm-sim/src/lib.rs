@@ -10,7 +10,7 @@ mod server;
 mod upstream;
 mod user;
 
-pub use control::{AccountMutation, FaultAction, FaultSpec, OBJECT_KINDS, RequestRecord};
+pub use control::{AccountMutation, FaultAction, FaultSpec, LOG_CAP, OBJECT_KINDS, RequestRecord};
 pub use profile::Profile;
 pub use server::{SimConfig, SimHandle, SimServer};
 pub use upstream::Behaviour;

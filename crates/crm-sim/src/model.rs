@@ -240,6 +240,7 @@ pub(crate) struct State {
     pub latency: Duration,
     pub faults: Vec<Fault>,
     pub log: Vec<RequestRecord>,
+    pub counts: BTreeMap<String, u64>,
     pub seq: u64,
 }
 
@@ -289,6 +290,7 @@ impl State {
             latency: Duration::ZERO,
             faults: Vec::new(),
             log: Vec::new(),
+            counts: BTreeMap::new(),
             seq: 0,
         }
     }

@@ -299,7 +299,7 @@ impl SimHandle {
 
     /// Forgets the request log.
     pub fn clear_requests(&self) {
-        self.shared.lock().log.clear();
+        self.shared.lock().clear_requests();
     }
 
     /// Request counts keyed `METHOD /route/{template}`.
@@ -307,16 +307,10 @@ impl SimHandle {
         self.shared.lock().counters()
     }
 
-    /// How many requests hit `method` + route template (or concrete path).
+    /// How many requests hit `method` + route template (exact), or else a
+    /// concrete path (counted from the log, which keeps the latest [`crate::LOG_CAP`]).
     pub fn count(&self, method: &str, route: &str) -> u64 {
-        self.shared
-            .lock()
-            .log
-            .iter()
-            .filter(|r| {
-                r.method.eq_ignore_ascii_case(method) && (r.route == route || r.path == route)
-            })
-            .count() as u64
+        self.shared.lock().count(method, route)
     }
 
     /// Accepts the compliance notice as an admin would (profiles with `compliance_gate`).
