@@ -7,11 +7,15 @@
 //! crates (`crm-provision`, `crm-access`, `crm-reconcile`) and records an
 //! audit event for every mutation.
 
+pub mod batches;
 pub mod credentials;
 pub mod error;
 pub mod hosts;
 pub mod ids;
 pub mod packs;
+pub mod providers;
+pub mod quickstart;
+pub mod reconcile;
 
 pub use error::{AppError, Result};
 pub use hosts::HostView;

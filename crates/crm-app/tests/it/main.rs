@@ -1,0 +1,3 @@
+//! crm-app end to end against the simulator.
+
+mod quickstart;
