@@ -335,6 +335,19 @@ impl Sub2apiClient {
         self.list_all(&admin("/accounts"), &filter.query()).await
     }
 
+    /// Accounts bound to `group`. Newer hosts filter with `group=`; legacy
+    /// hosts ignore the parameter and list everything, so the result is
+    /// filtered on `group_ids` as well.
+    pub async fn list_group_accounts(&self, group: i64) -> Result<Vec<Account>> {
+        let filter = AccountFilter {
+            group: Some(group),
+            ..Default::default()
+        };
+        let mut list = self.list_accounts(&filter).await?;
+        list.retain(|a| a.group_ids.contains(&group));
+        Ok(list)
+    }
+
     /// `GET /accounts/:id`.
     pub async fn get_account(&self, id: i64) -> Result<Account> {
         self.typed(self.admin_call(Method::GET, format!("/accounts/{id}")), &[])

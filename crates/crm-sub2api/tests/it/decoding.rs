@@ -242,3 +242,18 @@ async fn success_without_json_content_type_or_with_bad_json_is_decode() {
     let e = error_for(ok_envelope(serde_json::json!({"id": "not-a-number"}))).await;
     assert!(matches!(e, Error::Decode { .. }), "{e:?}");
 }
+
+#[tokio::test]
+async fn group_account_listing_filters_client_side_on_legacy_hosts() {
+    let server = MockServer::start().await;
+    // The legacy fixture ignores `group=` and returns every account.
+    Mock::given(method("GET"))
+        .and(path("/api/v1/admin/accounts"))
+        .and(wiremock::matchers::query_param("group", "3"))
+        .respond_with(json(200, "legacy-2025-12/accounts-page.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let accounts = client(&server).list_group_accounts(3).await.unwrap();
+    assert_eq!(accounts.iter().map(|a| a.id).collect::<Vec<_>>(), vec![11]);
+}
