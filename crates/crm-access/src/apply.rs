@@ -677,8 +677,12 @@ impl<'a> Run<'a, '_> {
     ) -> Result<()> {
         let host = self.p.host;
         let notes = Some(self.notes("starting balance"));
+        // Journaled as a `create` of a balance_grant rather than
+        // `grant_balance`: the store records a managed resource only for
+        // applied creates and adoptions, and rollback needs the resource to
+        // take the grant back. Both ops are create-like for the executor.
         let intent = self.intent(
-            JournalOp::GrantBalance,
+            JournalOp::Create,
             ResourceKind::BalanceGrant,
             natural_key,
             name,

@@ -1,1 +1,481 @@
-//! Lifecycle against the simulator: re-running, fully_ready, rollback.
+//! Lifecycle against the simulator: re-running, both modes, preview,
+//! extra subscriptions, crash recovery, rollback and the refused key.
+
+use crate::support::World;
+use crm_access::{
+    AssignHow, ClosureRequest, KeyRefusal, UserRef, VerifyOptions, assign_subscriptions,
+    check_key_refused, close_access, preview_access, recover_closure_intents, verify_access,
+    verify_batch,
+};
+use crm_domain::batch::NewJournalEntry;
+use crm_domain::observed::UserDraft;
+use crm_domain::ports::{AccessCheckRepo, BatchRepo, HostApi, SecretSealer};
+use crm_domain::{
+    AccessMode, AccessStatus, BatchStatus, JournalOp, JournalState, PlanAction, ResourceKind,
+    SecretString, Verdict,
+};
+use crm_testkit::sim_key;
+
+#[tokio::test]
+async fn closing_twice_changes_nothing_and_never_duplicates() {
+    let w = World::new().await;
+    let batch = w
+        .import("deepseek", AccessMode::SelfService, &sim_key("ok", "twice"))
+        .await;
+    let first = close_access(
+        &w.ports(),
+        w.caps(),
+        &batch,
+        &w.provider("deepseek"),
+        &ClosureRequest::probe(),
+    )
+    .await
+    .unwrap();
+    assert!(!first.plan.is_noop());
+    let journal_len = w.env.store.journal(&batch).await.unwrap().len();
+
+    let second = close_access(
+        &w.ports(),
+        w.caps(),
+        &batch,
+        &w.provider("deepseek"),
+        &ClosureRequest::probe(),
+    )
+    .await
+    .unwrap();
+    assert!(second.plan.is_noop(), "{:?}", second.plan.to_plan());
+    assert_eq!(
+        w.env.store.journal(&batch).await.unwrap().len(),
+        journal_len
+    );
+    assert_eq!(second.key.key_id, first.key.key_id);
+    use crm_domain::secret::ExposeSecret;
+    assert_eq!(
+        second.key.secret.expose_secret(),
+        first.key.secret.expose_secret(),
+        "read back, same key"
+    );
+
+    let email = crm_access::closure::probe_email(&batch, &w.env.provider_ref("deepseek"));
+    let users = w.env.host.list_users(Some(email.clone())).await.unwrap();
+    assert_eq!(users.iter().filter(|u| u.email == email).count(), 1);
+    assert_eq!(users[0].balance, 5.0, "pack's starting balance");
+    assert_eq!(
+        w.env
+            .host
+            .list_user_api_keys(users[0].id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let kinds: Vec<ResourceKind> = w
+        .env
+        .store
+        .resources(&batch)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.kind)
+        .filter(|k| k.apply_rank() >= ResourceKind::User.apply_rank())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ResourceKind::User,
+            ResourceKind::BalanceGrant,
+            ResourceKind::UserApiKey
+        ]
+    );
+    // Not verified yet: closed but not ready.
+    assert_eq!(w.access_status(&batch).await, AccessStatus::NotConfigured);
+}
+
+#[tokio::test]
+async fn fully_ready_after_closing_both_modes() {
+    let w = World::new().await;
+    let key = sim_key("ok", "both");
+    let ss = w.import("deepseek", AccessMode::SelfService, &key).await;
+    let sub = w.import("deepseek", AccessMode::Subscription, &key).await;
+    assert_ne!(ss, sub);
+    let provider = w.provider("deepseek");
+
+    let k1 = w.close(&ss, "deepseek", None).await;
+    verify_access(&w.ports(), &ss, &provider, &k1, &VerifyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(w.access_status(&ss).await, AccessStatus::SelfServiceReady);
+
+    let k2 = w.close(&sub, "deepseek", None).await;
+    let check = verify_access(&w.ports(), &sub, &provider, &k2, &VerifyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(check.verdict, Verdict::Pass, "{}", check.summary);
+    assert_eq!(w.access_status(&ss).await, AccessStatus::FullyReady);
+    assert_eq!(w.access_status(&sub).await, AccessStatus::FullyReady);
+
+    // A scheduled re-check (key read back from the host, no completion) keeps it.
+    let again = verify_batch(
+        &w.ports(),
+        &sub,
+        &provider,
+        &VerifyOptions {
+            skip_completion: true,
+            upstream_keys: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.verdict, Verdict::Pass);
+    assert!(!again.steps.iter().any(|s| s.name == "gateway_chat"));
+    assert_eq!(w.access_status(&sub).await, AccessStatus::FullyReady);
+
+    // One mode breaking takes fully_ready away from both.
+    let email = crm_access::closure::probe_email(&ss, &w.env.provider_ref("deepseek"));
+    let user = w.env.host.list_users(Some(email)).await.unwrap().remove(0);
+    w.env
+        .host
+        .update_user_balance(
+            user.id,
+            user.balance,
+            crm_domain::observed::BalanceOp::Subtract,
+            None,
+        )
+        .await
+        .unwrap();
+    verify_access(&w.ports(), &ss, &provider, &k1, &VerifyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(w.access_status(&ss).await, AccessStatus::Broken);
+    assert_eq!(w.access_status(&sub).await, AccessStatus::SubscriptionReady);
+}
+
+#[tokio::test]
+async fn preview_says_what_is_missing_for_the_target_mode() {
+    let w = World::new().await;
+    let batch = w
+        .import(
+            "deepseek",
+            AccessMode::SelfService,
+            &sim_key("ok", "preview"),
+        )
+        .await;
+    let provider = w.provider("deepseek");
+    let req = ClosureRequest::probe();
+    let before = preview_access(
+        &w.ports(),
+        w.caps(),
+        &batch,
+        &provider,
+        AccessMode::SelfService,
+        &req,
+    )
+    .await
+    .unwrap();
+    let actions: Vec<_> = before
+        .items
+        .iter()
+        .map(|i| (i.item.kind, i.item.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (ResourceKind::Group, PlanAction::NoOp),
+            (ResourceKind::User, PlanAction::Create),
+            (ResourceKind::BalanceGrant, PlanAction::Create),
+            (ResourceKind::UserApiKey, PlanAction::Create),
+        ]
+    );
+    let other = preview_access(
+        &w.ports(),
+        w.caps(),
+        &batch,
+        &provider,
+        AccessMode::Subscription,
+        &req,
+    )
+    .await
+    .unwrap();
+    assert_eq!(other.items[0].item.action, PlanAction::Blocked);
+    assert!(
+        other
+            .items
+            .iter()
+            .any(|i| i.item.kind == ResourceKind::Subscription)
+    );
+    // Read-only: nothing was journaled.
+    let journal = w.env.store.journal(&batch).await.unwrap();
+    assert!(
+        journal
+            .iter()
+            .all(|e| e.kind.apply_rank() < ResourceKind::User.apply_rank())
+    );
+
+    w.close(&batch, "deepseek", None).await;
+    let after = preview_access(
+        &w.ports(),
+        w.caps(),
+        &batch,
+        &provider,
+        AccessMode::SelfService,
+        &req,
+    )
+    .await
+    .unwrap();
+    assert!(after.is_noop());
+}
+
+#[tokio::test]
+async fn extra_subscriptions_are_assigned_once_and_reused() {
+    let w = World::new().await;
+    let batch = w
+        .import("deepseek", AccessMode::Subscription, &sim_key("ok", "subs"))
+        .await;
+    w.close(&batch, "deepseek", None).await;
+    let provider = w.provider("deepseek");
+    let bob = w
+        .env
+        .host
+        .create_user(&UserDraft {
+            email: "bob@example.com".into(),
+            password: SecretString::from("bob-password-123"),
+            username: None,
+            notes: None,
+            balance: None,
+            allowed_groups: vec![],
+        })
+        .await
+        .unwrap();
+    let users = [UserRef::Email("bob@example.com".into())];
+    let first = assign_subscriptions(&w.ports(), w.caps(), &batch, &provider, &users, Some(7))
+        .await
+        .unwrap();
+    assert_eq!(first[0].how, AssignHow::Created);
+    assert_eq!(first[0].user_id, bob.id);
+    let again = assign_subscriptions(
+        &w.ports(),
+        w.caps(),
+        &batch,
+        &provider,
+        &[UserRef::Id(bob.id)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again[0].how, AssignHow::AlreadyRecorded);
+    assert_eq!(again[0].subscription_id, first[0].subscription_id);
+    let subs = w.env.host.list_user_subscriptions(bob.id).await.unwrap();
+    assert_eq!(subs.len(), 1, "assign never duplicates");
+
+    // A subscription assigned outside crm is reused, not extended.
+    let carol = w
+        .env
+        .host
+        .create_user(&UserDraft {
+            email: "carol@example.com".into(),
+            password: SecretString::from("carol-password-123"),
+            username: None,
+            notes: None,
+            balance: None,
+            allowed_groups: vec![],
+        })
+        .await
+        .unwrap();
+    let group = subs[0].group_id;
+    let theirs = w
+        .env
+        .host
+        .assign_subscription(carol.id, group, 90, None)
+        .await
+        .unwrap();
+    let reused = assign_subscriptions(
+        &w.ports(),
+        w.caps(),
+        &batch,
+        &provider,
+        &[UserRef::Id(carol.id)],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(reused[0].how, AssignHow::Reused);
+    assert_eq!(reused[0].subscription_id, theirs.id);
+    assert_eq!(
+        w.env.host.list_user_subscriptions(carol.id).await.unwrap()[0].expires_at,
+        theirs.expires_at
+    );
+
+    let unknown = assign_subscriptions(
+        &w.ports(),
+        w.caps(),
+        &batch,
+        &provider,
+        &[UserRef::Email("nobody@example.com".into())],
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        unknown.to_string().contains("nobody@example.com"),
+        "{unknown}"
+    );
+    let wrong_mode = w
+        .import("deepseek", AccessMode::SelfService, &sim_key("ok", "subs"))
+        .await;
+    assert!(
+        assign_subscriptions(&w.ports(), w.caps(), &wrong_mode, &provider, &users, None)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_user_create_interrupted_by_a_crash_is_found_and_adopted() {
+    let w = World::new().await;
+    let batch = w
+        .import("deepseek", AccessMode::SelfService, &sim_key("ok", "crash"))
+        .await;
+    let email = crm_access::closure::probe_email(&batch, &w.env.provider_ref("deepseek"));
+    // What close_access commits before its first host call, then the host
+    // applies it, then the process dies before recording the result.
+    let password = SecretString::from("crashed-run-password-0001");
+    let sealed = w.env.store.seal(&password).unwrap();
+    let entry = w
+        .env
+        .store
+        .record_intent(NewJournalEntry {
+            batch_id: batch.clone(),
+            intent_key: format!("{batch}/create/user/{email}"),
+            op: JournalOp::Create,
+            kind: ResourceKind::User,
+            natural_key: email.clone(),
+            name: email.clone(),
+            host_object_id: None,
+            spec_digest: String::new(),
+            desired: serde_json::json!({"email": email, "probe": true, "login_password_sealed": sealed}),
+        })
+        .await
+        .unwrap();
+    let created = w
+        .env
+        .host
+        .create_user(&UserDraft {
+            email: email.clone(),
+            password,
+            username: None,
+            notes: None,
+            balance: None,
+            allowed_groups: vec![],
+        })
+        .await
+        .unwrap();
+
+    let held = w.close(&batch, "deepseek", None).await;
+    let journal = w.env.store.journal(&batch).await.unwrap();
+    let resolved = journal.iter().find(|e| e.seq == entry.seq).unwrap();
+    assert_eq!(resolved.state, JournalState::Applied);
+    assert_eq!(resolved.host_object_id, Some(created.id));
+    assert_eq!(
+        w.env
+            .host
+            .list_users(Some(email.clone()))
+            .await
+            .unwrap()
+            .iter()
+            .filter(|u| u.email == email)
+            .count(),
+        1,
+        "no second user"
+    );
+    // The crashed run's password still logs in: the key was created with it.
+    let check = verify_access(
+        &w.ports(),
+        &batch,
+        &w.provider("deepseek"),
+        &held,
+        &VerifyOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(check.verdict, Verdict::Pass, "{}", check.summary);
+    assert_eq!(
+        recover_closure_intents(&w.ports(), w.caps(), &batch)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_rolled_back_batch_key_is_refused_and_recorded() {
+    let w = World::new().await;
+    let batch = w
+        .import(
+            "deepseek",
+            AccessMode::SelfService,
+            &sim_key("ok", "rollback"),
+        )
+        .await;
+    let held = w.close(&batch, "deepseek", None).await;
+    verify_access(
+        &w.ports(),
+        &batch,
+        &w.provider("deepseek"),
+        &held,
+        &VerifyOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        w.access_status(&batch).await,
+        AccessStatus::SelfServiceReady
+    );
+
+    let report = w.rollback(&batch).await;
+    assert_eq!(report.status, BatchStatus::RolledBack, "{:?}", report.left);
+    let (refusal, check) = check_key_refused(&w.ports(), &batch, &held).await.unwrap();
+    assert_eq!(refusal, KeyRefusal::Refused, "{}", check.summary);
+    assert_eq!(check.verdict, Verdict::Pass);
+    let stored = w.env.store.access_checks(&batch).await.unwrap();
+    assert!(stored.iter().any(|c| c.id == check.id));
+    crm_access::status::sync_access_status(&w.env.store, &w.env.store, &batch)
+        .await
+        .unwrap();
+    assert_eq!(w.access_status(&batch).await, AccessStatus::NotConfigured);
+    let email = crm_access::closure::probe_email(&batch, &w.env.provider_ref("deepseek"));
+    assert!(
+        !w.env
+            .host
+            .list_users(Some(email.clone()))
+            .await
+            .unwrap()
+            .iter()
+            .any(|u| u.email == email),
+        "the probe user went with the batch"
+    );
+}
+
+#[tokio::test]
+async fn a_key_the_host_still_serves_is_reported() {
+    // Legacy hosts keep a key working after its group is deleted.
+    let env = crm_testkit::TestEnv::legacy().await;
+    let w = World::from_env(env);
+    let batch = w
+        .import("deepseek", AccessMode::SelfService, &sim_key("ok", "alive"))
+        .await;
+    let held = w.close(&batch, "deepseek", None).await;
+    let group = w
+        .env
+        .store
+        .resources(&batch)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == ResourceKind::Group)
+        .unwrap();
+    w.env.host.delete_group(group.host_object_id).await.unwrap();
+    let (refusal, check) = check_key_refused(&w.ports(), &batch, &held).await.unwrap();
+    assert_eq!(refusal, KeyRefusal::StillServed);
+    assert_eq!(check.verdict, Verdict::Fail);
+    assert!(check.summary.contains("still served"), "{}", check.summary);
+}
