@@ -2,19 +2,10 @@
 //! ports over them with a manual clock, and an import of pack providers.
 
 use chrono::{TimeZone, Utc};
-use crm_domain::batch::ImportBatch;
-use crm_domain::plan::Plan;
 use crm_domain::ports::{BatchRepo, HostApi, SecretSealer};
 use crm_domain::reconcile::{DriftItem, ReconcileScope};
-use crm_domain::{
-    AccessMode, AccessStatus, BatchId, BatchStatus, HostObjectId, JournalOp, ProviderKey,
-    ResourceKind, SecretString,
-};
-use crm_provision::desired::{
-    AccountSpec, channel_draft, choose_platform, group_draft, to_desired,
-};
-use crm_provision::journal::spec_digest;
-use crm_provision::{Intent, JournalExecutor, PackProvider, Step};
+use crm_domain::{AccessMode, BatchId, HostObjectId, ResourceKind, ResourceState, SecretString};
+use crm_provision::{ImportRequest, Provisioner};
 use crm_reconcile::Ports;
 use crm_store::ManualClock;
 use crm_testkit::TestEnv;
@@ -70,151 +61,64 @@ impl World {
         Arc::new(self.env.store.clone())
     }
 
-    /// Imports a provider of the bundled pack the way crm-provision does
-    /// (its names, desired specs and journal executor, in the brief's order:
-    /// accounts, group, binding, channel), one account per key.
-    pub async fn import(&self, provider: &str, keys: &[SecretString]) -> Imported {
-        let env = &self.env;
-        let store = &env.store;
-        let pp = PackProvider::from_pack(&env.pack, &ProviderKey::new(provider)).unwrap();
-        let choice = choose_platform(&pp.spec, &env.caps).unwrap();
-        let mode = AccessMode::SelfService;
-        let batch = BatchId::new(format!("b-{provider}"));
-        let now = self.clock_now();
-        let fpr = env.fingerprinter();
-        store
-            .create_batch(ImportBatch {
-                id: batch.clone(),
-                host_id: env.host_record.id.clone(),
-                provider: pp.provider.clone(),
-                mode,
-                pack_version: pp.pack_version.clone(),
-                pack_checksum: pp.pack_checksum.clone(),
-                status: BatchStatus::Applying,
-                status_reason: None,
-                access_status: AccessStatus::NotConfigured,
-                plan: Plan::default(),
-                upstream_keys: keys.iter().map(|k| fpr.fingerprint(k)).collect(),
-                created_at: now,
-                updated_at: now,
-            })
-            .await
-            .unwrap();
-        let exec = JournalExecutor::new(store, env.caps.idempotency_key);
-        let api = self.api();
-        let display = pp.spec.display_name.clone();
-        let mut accounts = Vec::new();
-        for key in keys {
-            let fp = fpr.fingerprint(key);
-            let spec = AccountSpec::new(&pp, &choice, &env.caps, &fp);
-            let sealed = store.seal(key).unwrap();
-            let draft = spec.draft(&batch, &display, key.clone(), vec![]);
-            let intent = Intent {
-                batch_id: batch.clone(),
-                op: JournalOp::Create,
-                kind: ResourceKind::Account,
-                natural_key: spec.natural_key.clone(),
-                name: spec.name.clone(),
-                host_object_id: None,
-                desired: spec.desired(&batch, &display, &[], Some(&sealed)),
-            };
-            let d = &draft;
-            let a = exec
-                .run(Step::new(intent, move |k| api.create_account(d, k)))
-                .await
-                .unwrap();
-            accounts.push((spec, a.host_object_id.unwrap(), sealed));
-        }
-        let gdraft = group_draft(&pp, &choice, mode, &batch);
-        let gd = &gdraft;
-        let g = exec
-            .run(Step::new(
-                Intent {
-                    batch_id: batch.clone(),
-                    op: JournalOp::Create,
-                    kind: ResourceKind::Group,
-                    natural_key: gdraft.name.clone(),
-                    name: gdraft.name.clone(),
-                    host_object_id: None,
-                    desired: to_desired(&gdraft),
-                },
-                move |_| api.create_group(gd),
-            ))
-            .await
-            .unwrap()
-            .host_object_id
-            .unwrap();
-        for (spec, id, sealed) in &accounts {
-            let desired = spec.desired(&batch, &display, &[g], Some(sealed));
-            let patch = crm_domain::observed::AccountPatch {
-                group_ids: Some(vec![g]),
-                ..Default::default()
-            };
-            let (p, id) = (&patch, *id);
-            exec.run(Step::new(
-                Intent {
-                    batch_id: batch.clone(),
-                    op: JournalOp::Bind,
-                    kind: ResourceKind::Account,
-                    natural_key: spec.natural_key.clone(),
-                    name: spec.name.clone(),
-                    host_object_id: Some(id),
-                    desired: desired.clone(),
-                },
-                move |_| api.update_account(id, p),
-            ))
-            .await
-            .unwrap();
-            store
-                .update_resource_desired(
-                    &batch,
-                    ResourceKind::Account,
-                    id,
-                    spec_digest(&desired),
-                    desired,
-                )
-                .await
-                .unwrap();
-        }
-        let channel = if env.caps.channels {
-            let cdraft = channel_draft(&pp, &choice, mode, &batch, Some(g)).unwrap();
-            let cd = &cdraft;
-            Some(
-                exec.run(Step::new(
-                    Intent {
-                        batch_id: batch.clone(),
-                        op: JournalOp::Create,
-                        kind: ResourceKind::Channel,
-                        natural_key: cdraft.name.clone(),
-                        name: cdraft.name.clone(),
-                        host_object_id: None,
-                        desired: to_desired(&cdraft),
-                    },
-                    move |_| api.create_channel(cd),
-                ))
-                .await
-                .unwrap()
-                .host_object_id
-                .unwrap(),
-            )
-        } else {
-            None
-        };
-        store
-            .set_batch_status(&batch, BatchStatus::Applied, None)
-            .await
-            .unwrap();
-        Imported {
-            batch,
-            accounts: accounts.iter().map(|(_, id, _)| *id).collect(),
-            group: g,
-            channel,
+    /// crm-provision's provisioner for this host, on reconcile's clock.
+    pub fn provisioner(&self) -> Provisioner {
+        let store = Arc::new(self.env.store.clone());
+        Provisioner {
+            host_id: self.env.host_record.id.clone(),
+            host: self.env.host_api(),
+            caps: self.env.caps.clone(),
+            batches: store.clone(),
+            leases: store.clone(),
+            packs: store.clone(),
+            clock: self.clock.clone(),
+            ids: self.env.ids.clone(),
+            sealer: store,
+            fingerprinter: Arc::new(self.env.fingerprinter()),
+            holder: "reconcile-tests".into(),
+            lease_ttl: std::time::Duration::from_secs(60),
         }
     }
 
-    fn clock_now(&self) -> chrono::DateTime<Utc> {
-        use crm_domain::ports::Clock;
-        self.clock.now()
+    /// Imports a provider of the bundled pack with crm-provision (one
+    /// account per key) and returns what the batch recorded.
+    pub async fn import(&self, provider: &str, keys: &[SecretString]) -> Imported {
+        self.import_in(provider, AccessMode::SelfService, keys)
+            .await
+    }
+
+    /// [`Self::import`] in a given access mode.
+    pub async fn import_in(
+        &self,
+        provider: &str,
+        mode: AccessMode,
+        keys: &[SecretString],
+    ) -> Imported {
+        let report = self
+            .provisioner()
+            .import(ImportRequest {
+                provider: self.env.provider_ref(provider),
+                pack_version: None,
+                mode,
+                upstream_keys: keys.to_vec(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(report.error, None, "import of {provider} failed");
+        let batch = report.batch.id.clone();
+        let resources = self.env.store.resources(&batch).await.unwrap();
+        let of = |kind: ResourceKind| {
+            resources
+                .iter()
+                .filter(move |r| r.kind == kind && r.state == ResourceState::Live)
+                .map(|r| r.host_object_id)
+        };
+        Imported {
+            accounts: of(ResourceKind::Account).collect(),
+            group: of(ResourceKind::Group).next().unwrap(),
+            channel: of(ResourceKind::Channel).next(),
+            batch,
+        }
     }
 }
 

@@ -232,7 +232,12 @@ async fn quota_limited_providers_are_rechecked_without_a_completion() {
     let hook = Arc::new(Rechecks::default());
     let s = setup(Some(hook.clone())).await;
     s.w.import("deepseek", &[sim_key("ok", "ds1")]).await;
-    s.w.import("zhipu-coding", &[sim_key("ok", "z1")]).await;
+    s.w.import_in(
+        "zhipu-coding",
+        crm_domain::AccessMode::Subscription,
+        &[sim_key("ok", "z1")],
+    )
+    .await;
     s.driver.tick().await.unwrap();
     s.w.clock.advance(Duration::from_secs(400));
     s.driver.tick().await.unwrap();
