@@ -58,7 +58,8 @@ pub enum FaultAction {
         #[serde(default)]
         body: Value,
     },
-    /// Wait, then handle normally (the handler does not run if the client gave up).
+    /// Wait, then handle normally. The handler runs even if the client gave up
+    /// meanwhile: the request is processed late, and its mutation lands after the timeout.
     Delay { ms: u64 },
     /// Close the connection without handling the request or answering.
     Drop,
@@ -360,10 +361,28 @@ pub(crate) async fn sim_layer(
             }
         }
         Some(FaultAction::Delay { ms }) => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            let resp = next.run(req).await;
-            record(Some(resp.status().as_u16()), "delayed");
-            resp
+            // A task of its own: the host still processes the request late even
+            // when the client has given up and the connection is gone.
+            let (app, method, path, route) =
+                (app.clone(), method.clone(), path.clone(), route.clone());
+            let task = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                let resp = next.run(req).await;
+                app.lock().record(
+                    &method,
+                    &path,
+                    &route,
+                    Some(resp.status().as_u16()),
+                    "delayed",
+                );
+                resp
+            });
+            task.await.unwrap_or_else(|_| {
+                json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"code": 500, "message": "internal error"}),
+                )
+            })
         }
         Some(FaultAction::Drop) => {
             record(None, "dropped");

@@ -316,3 +316,39 @@ async fn the_state_dump_never_holds_secrets_in_clear() {
     }
     assert!(dump.contains("****9a0c"));
 }
+
+#[tokio::test]
+async fn a_delayed_request_is_processed_late_even_after_the_client_gave_up() {
+    let sim = start(Profile::current()).await;
+    let http = Http::new(&sim);
+    sim.inject_fault(fault(
+        "POST",
+        "/api/v1/admin/accounts",
+        FaultAction::Delay { ms: 300 },
+    ));
+    let err = http
+        .req(Method::POST, "/api/v1/admin/accounts")
+        .header("x-api-key", sim.admin_key())
+        .timeout(Duration::from_millis(50))
+        .json(&account_body("late"))
+        .send()
+        .await
+        .expect_err("client timeout");
+    assert!(err.is_timeout(), "{err}");
+    assert!(
+        dump_names(&sim.state_dump()).is_empty(),
+        "not yet processed"
+    );
+    // Poll the simulator's own state (no network) until the late create lands.
+    let landed = tokio::time::timeout(Duration::from_secs(5), async {
+        while dump_names(&sim.state_dump()).is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(landed.is_ok(), "the delayed create never landed");
+    assert_eq!(
+        sim.requests().last().map(|r| r.outcome.clone()),
+        Some("delayed".to_owned())
+    );
+}
