@@ -344,3 +344,45 @@ async fn blocked_plans_write_nothing() {
     assert_eq!(e.host.mutations(), 0);
     assert!(e.store.batches.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn both_modes_share_one_account_per_key_and_roll_back_independently() {
+    let e = env(true).await;
+    let a = e.prov.import(req(&[1])).await.unwrap();
+    let mut sub = req(&[1]);
+    sub.mode = AccessMode::Subscription;
+    let b = e.prov.import(sub).await.unwrap();
+    assert_eq!(b.batch.status, BatchStatus::Applied, "{:?}", b.error);
+    assert_eq!(
+        b.plan.items[0].action,
+        crm_domain::PlanAction::Adopt,
+        "same key, same natural key: adopted, never duplicated"
+    );
+    {
+        let s = e.host.state.lock().unwrap();
+        assert_eq!(s.accounts.len(), 1);
+        assert_eq!(s.groups.len(), 2);
+        assert_eq!(s.accounts[0].group_ids.len(), 2);
+    }
+    let rb = e.prov.rollback(&a.batch.id).await.unwrap();
+    assert_eq!(rb.status, BatchStatus::RolledBack, "{rb:?}");
+    assert_eq!(rb.kept.len(), 1, "{rb:?}");
+    {
+        let s = e.host.state.lock().unwrap();
+        assert_eq!(s.accounts.len(), 1, "still used by the subscription batch");
+        assert_eq!(s.accounts[0].group_ids, vec![s.groups[0].id]);
+    }
+    let again = e.prov.import({
+        let mut r = req(&[]);
+        r.mode = AccessMode::Subscription;
+        r
+    });
+    assert!(again.await.unwrap().noop);
+    let rb = e.prov.rollback(&b.batch.id).await.unwrap();
+    assert_eq!(rb.status, BatchStatus::RolledBack, "{rb:?}");
+    assert!(
+        e.host.crm_objects().is_empty(),
+        "{:?}",
+        e.host.crm_objects()
+    );
+}

@@ -5,4 +5,5 @@ mod concurrency;
 mod crash;
 mod faults;
 mod import;
+mod lifecycle;
 mod support;
