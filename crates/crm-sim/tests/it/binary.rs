@@ -40,3 +40,38 @@ async fn binary_prints_address_and_admin_key_then_serves() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"]["version"], "0.1.40");
 }
+
+#[tokio::test]
+async fn shutdown_stops_serving_even_with_a_held_request() {
+    let sim = crate::support::start(crm_sim::Profile::current()).await;
+    let base = sim.base_url();
+    sim.inject_fault(crm_sim::FaultSpec {
+        method: None,
+        path: "/health".into(),
+        nth: 1,
+        times: 1,
+        action: crm_sim::FaultAction::CommitThenDelay { ms: 60_000 },
+    });
+    let client = reqwest::Client::new();
+    let held = tokio::spawn({
+        let client = client.clone();
+        let url = format!("{base}/health");
+        async move { client.get(url).send().await }
+    });
+    // Wait until the held request reached the simulator.
+    while sim.requests().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(5), sim.shutdown())
+        .await
+        .expect("shutdown does not wait for held requests forever");
+    assert!(
+        held.await.expect("task").is_err(),
+        "the held request is cut off"
+    );
+    let after = client.get(format!("{base}/health")).send().await;
+    assert!(
+        after.is_err_and(|e| e.is_connect()),
+        "nothing listens any more"
+    );
+}
