@@ -18,7 +18,7 @@
 //! - `unhealthy`: a recorded account with `status=error`, temporarily
 //!   unschedulable, or not schedulable.
 //! - `access_broken`: a supplied access re-check that failed.
-//! - `unknown`: produced only by [`unreachable`], when the host cannot be read.
+//! - `unknown`: produced only by [`unreachable()`], when the host cannot be read.
 
 use crate::desired::{
     self, DesiredAccount, DesiredApiKey, DesiredChannel, DesiredGroup, DesiredSubscription,

@@ -1,11 +1,11 @@
 //! `crm-reconcile`: drift detection, repair planning and the scheduling logic
 //! the server runs (design brief §3 drift categories, §4 step 6).
 //!
-//! - [`diff`]: the pure comparison of recorded desired state with one
+//! - [`mod@diff`]: the pure comparison of recorded desired state with one
 //!   observation of a host.
 //! - [`desired`]: how reconcile reads the desired specs provisioning records.
 //! - [`run`]: observe, diff and persist one run of a batch, provider or host.
-//! - [`repair`]: the repair plan and its journaled application.
+//! - [`mod@repair`]: the repair plan and its journaled application.
 //! - [`schedule`]: the pure schedule state and the driver the server ticks.
 //!
 //! This crate is written against `crm-domain`'s ports and `crm-provision`;

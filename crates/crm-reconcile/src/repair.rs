@@ -187,7 +187,7 @@ fn created_order(a: &crm_domain::observed::HostAccount) -> (String, HostObjectId
     (a.created_at.clone().unwrap_or_default(), a.id)
 }
 
-/// Plans the repair of `items` (from [`diff::diff`] of the same inputs).
+/// Plans the repair of `items` (from [`crate::diff::diff`] of the same inputs).
 /// Pure and deterministic.
 pub fn plan(
     recorded: &Recorded,
@@ -1000,7 +1000,6 @@ async fn repair_locked(
         caps: &caps,
         host,
         remap: BTreeMap::new(),
-        run_tag: ports.ids.new_id("repair"),
     };
     let mut applied = Vec::new();
     let mut error = None;
@@ -1031,9 +1030,6 @@ struct Exec<'a> {
     host: &'a HostRecord,
     /// Recreated groups: old host id -> new host id.
     remap: BTreeMap<HostObjectId, HostObjectId>,
-    /// Distinguishes this repair's recreations from the batch's original
-    /// creates in the journal (a replayed create would otherwise be skipped).
-    run_tag: String,
 }
 
 fn provision(e: ProvisionError) -> ReconcileError {
@@ -1091,7 +1087,7 @@ impl Exec<'_> {
             Op::Nothing => Ok(()),
             Op::RecreateGroup { old, draft } => {
                 let mut intent = self.intent(old, JournalOp::Create, None, json!(draft));
-                intent.natural_key = format!("{}~{}", old.natural_key, self.run_tag);
+                intent.natural_key = recreation_key(old);
                 let name = draft.name.clone();
                 let batch = old.batch_id.clone();
                 let step =
@@ -1123,7 +1119,7 @@ impl Exec<'_> {
                 let mut draft = draft.clone();
                 draft.group_ids = self.remap(&draft.group_ids);
                 let mut intent = self.intent(old, JournalOp::Create, None, json!(draft));
-                intent.natural_key = format!("{}~{}", old.natural_key, self.run_tag);
+                intent.natural_key = recreation_key(old);
                 let name = draft.name.clone();
                 let d = &draft;
                 let step =
@@ -1171,7 +1167,7 @@ impl Exec<'_> {
                     priority: d.priority.unwrap_or(1),
                 };
                 let mut intent = self.intent(old, JournalOp::Create, None, spec);
-                intent.natural_key = format!("{}~{}", old.natural_key, self.run_tag);
+                intent.natural_key = recreation_key(old);
                 let identity =
                     account_identity(&draft.name, draft.platform.as_str(), Some(&draft.base_url));
                 let dr = &draft;
@@ -1201,7 +1197,7 @@ impl Exec<'_> {
             Op::AdoptAccount { old, found } => {
                 let mut intent =
                     self.intent(old, JournalOp::Adopt, Some(*found), old.desired.clone());
-                intent.natural_key = format!("{}~{}", old.natural_key, self.run_tag);
+                intent.natural_key = recreation_key(old);
                 self.exec()
                     .adopt(
                         intent,
@@ -1428,6 +1424,22 @@ impl Exec<'_> {
             .await?;
         Ok(())
     }
+}
+
+/// The journal natural key of a recreation of `old`.
+///
+/// The executor replays (skips) a create whose intent already ended
+/// `applied`, which the original create of `old` did; a recreation is a new
+/// intent, so its key names the object it replaces. It is deterministic: a
+/// repair interrupted after committing the intent finds the same intent
+/// again and resolves it by natural-key lookup instead of creating twice.
+pub fn recreation_key(old: &ManagedResource) -> String {
+    let base = old
+        .natural_key
+        .split('~')
+        .next()
+        .unwrap_or(&old.natural_key);
+    format!("{base}~recreated-from-{}", old.host_object_id)
 }
 
 /// `crm-<pack>.<provider>-<suffix>` -> `pack/provider`, for residue records.

@@ -411,7 +411,14 @@ impl SchedulerDriver {
             return Err(ReconcileError::UnknownScope(host.id.to_string()));
         }
         if self.lock().last_status(&host.id).is_none() {
-            let last = self.ports.runs.latest_for_host(&host.id).await?;
+            // Only host-scope runs say what the schedule last saw.
+            let last = self
+                .ports
+                .runs
+                .runs_for_host(&host.id, 50)
+                .await?
+                .into_iter()
+                .find(|r| r.scope.batch_id.is_none() && r.scope.provider.is_none());
             self.lock().seed(&host.id, last.map(|r| r.status));
         }
         // Imports hold `host:<id>/provider:...`; reconcile waits for them.

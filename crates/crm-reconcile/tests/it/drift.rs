@@ -5,6 +5,7 @@
 use crate::env::{World, brief, redacted};
 use crm_domain::observed::{ChannelDraft, GroupDraft};
 use crm_domain::ownership::marked_text;
+use crm_domain::ports::BatchRepo;
 use crm_domain::{BatchId, GroupBilling, Platform, ProviderKey, ReconcileStatus};
 use crm_provision::PackProvider;
 use crm_provision::desired::{AccountSpec, choose_platform};
@@ -307,4 +308,146 @@ async fn on_an_old_host_without_notes_the_name_is_the_mark() {
     .await
     .unwrap();
     assert!(report.applied.is_empty() && report.plan.is_noop());
+}
+
+#[tokio::test]
+async fn a_deleted_group_is_recreated_and_its_account_and_channel_follow() {
+    let w = World::current().await;
+    let ds = w.import("deepseek", &[sim_key("ok", "ds1")]).await;
+    // Deleting a group on the host also unbinds its accounts and channel.
+    w.env.sim.delete_object("groups", ds.group.0).unwrap();
+    let host = &w.env.host_record;
+    let api = w.api();
+    let run = reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default())
+        .await
+        .unwrap();
+    let mut cats: Vec<String> = run
+        .items
+        .iter()
+        .map(|i| format!("{} {}", i.category, i.kind))
+        .collect();
+    cats.sort();
+    assert_eq!(
+        cats,
+        ["changed account", "changed channel", "missing group"],
+        "{:?}",
+        brief(&run.items)
+    );
+    w.clock.advance(std::time::Duration::from_secs(1));
+    let fixed = repair(
+        &w.ports,
+        Some(w.sealer()),
+        host,
+        api,
+        w.host_scope(),
+        RepairOptions {
+            apply: true,
+            ..RepairOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(fixed.run.error, None, "{:?}", fixed.applied);
+    w.clock.advance(std::time::Duration::from_secs(1));
+    let after = reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (after.status, brief(&after.items)),
+        (ReconcileStatus::InSync, vec![])
+    );
+    let groups = api.list_groups().await.unwrap();
+    let new_group = groups
+        .iter()
+        .find(|g| g.name == "crm-cn-official.deepseek-self_service")
+        .unwrap();
+    assert_ne!(new_group.id, ds.group);
+    let accounts = api.list_accounts().await.unwrap();
+    let a = accounts.iter().find(|a| a.id == ds.accounts[0]).unwrap();
+    assert_eq!(a.group_ids, [new_group.id]);
+}
+
+#[tokio::test]
+async fn a_host_that_refuses_crm_gives_an_error_run_without_items() {
+    let w = World::current().await;
+    w.import("deepseek", &[sim_key("ok", "ds1")]).await;
+    let api = crm_sub2api::Sub2apiConnector::default()
+        .open(
+            &w.env.host_record,
+            crm_domain::SecretString::from(format!("admin-{}", "0".repeat(64))),
+        )
+        .unwrap();
+    let run = reconcile(
+        &w.ports,
+        &w.env.host_record,
+        &api,
+        w.host_scope(),
+        RunOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.status, ReconcileStatus::Error);
+    assert!(run.items.is_empty());
+    assert!(
+        run.error.as_deref().unwrap().contains("credentials"),
+        "{:?}",
+        run.error
+    );
+}
+
+#[tokio::test]
+async fn a_recreate_whose_answer_is_lost_is_adopted_not_duplicated() {
+    let w = World::current().await;
+    let ds = w.import("deepseek", &[sim_key("ok", "ds1")]).await;
+    w.env
+        .sim
+        .delete_object("accounts", ds.accounts[0].0)
+        .unwrap();
+    w.env.sim.inject_fault(crm_sim::FaultSpec {
+        method: Some("POST".into()),
+        path: "/api/v1/admin/accounts".into(),
+        nth: 1,
+        times: 1,
+        action: crm_sim::FaultAction::CommitThenDrop,
+    });
+    let host = &w.env.host_record;
+    let api = w.api();
+    let fixed = repair(
+        &w.ports,
+        Some(w.sealer()),
+        host,
+        api,
+        w.host_scope(),
+        RepairOptions {
+            apply: true,
+            ..RepairOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(fixed.run.error, None);
+    let journal = w.env.store.journal(&ds.batch).await.unwrap();
+    let last = journal.last().unwrap();
+    assert_eq!(last.state, crm_domain::JournalState::Applied);
+    assert!(
+        last.detail.as_deref().unwrap_or_default().contains("adopt"),
+        "{:?}",
+        last.detail
+    );
+    let accounts = api.list_accounts().await.unwrap();
+    assert_eq!(
+        accounts.len(),
+        1,
+        "exactly one account after the lost answer"
+    );
+    w.clock.advance(std::time::Duration::from_secs(1));
+    let after = reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status,
+        ReconcileStatus::InSync,
+        "{:?}",
+        brief(&after.items)
+    );
 }
