@@ -932,7 +932,7 @@ pub async fn repair(
         .acquire_lease(&lease_scope, &opts.holder, "repair", RUN_LEASE_TTL)
         .await
         .map_err(busy)?;
-    let result = repair_locked(ports, sealer, host, api, &recorded, &opts).await;
+    let result = repair_locked(ports, sealer, host, api, &recorded, &opts, &lease.id).await;
     let run_id = ReconcileRunId::new(ports.ids.new_id("rr"));
     let (status, items, plan, applied, error) = match result {
         Ok(r) => r,
@@ -975,6 +975,7 @@ async fn repair_locked(
     api: &dyn HostApi,
     recorded: &Recorded,
     opts: &RepairOptions,
+    lease: &crm_domain::LeaseId,
 ) -> Result<Locked> {
     let obs = run::observe(host, api).await;
     let (status, items) = run::assess(recorded, &obs);
@@ -1007,7 +1008,13 @@ async fn repair_locked(
         .iter()
         .filter(|p| p.op != Op::Nothing && p.item.action != PlanAction::Blocked)
     {
-        match ex.apply(&p.op).await {
+        // Keep the lease alive between steps; a lost lease means someone else
+        // may be writing to this scope, so stop.
+        let step = match ports.leases.heartbeat_lease(lease, RUN_LEASE_TTL).await {
+            Ok(_) => ex.apply(&p.op).await,
+            Err(e) => Err(e.into()),
+        };
+        match step {
             Ok(()) => applied.push(format!("{} {} {}", p.item.action, p.item.kind, p.item.name)),
             Err(e) => {
                 // Stop like an import does: later steps may depend on this one.

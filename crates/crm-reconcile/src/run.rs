@@ -261,3 +261,41 @@ pub(crate) fn busy(e: StoreError) -> ReconcileError {
         other => ReconcileError::Store(other),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hosts_that_do_not_answer_are_unreachable() {
+        let host = |e: HostError| classify_failure(&ProvisionError::Host(e));
+        for e in [
+            HostError::Unreachable {
+                detail: "refused".into(),
+            },
+            HostError::Timeout {
+                operation: "GET".into(),
+            },
+            HostError::Unavailable {
+                status: 502,
+                message: "bad gateway".into(),
+            },
+            HostError::RateLimited {
+                retry_after_secs: Some(5),
+            },
+        ] {
+            assert_eq!(host(e), ReconcileStatus::Unreachable);
+        }
+        for e in [
+            HostError::Unauthorized {
+                reason: "bad key".into(),
+            },
+            HostError::ComplianceGate { document_url: None },
+            HostError::Decode {
+                detail: "html".into(),
+            },
+        ] {
+            assert_eq!(host(e), ReconcileStatus::Error);
+        }
+    }
+}

@@ -63,7 +63,17 @@ impl AccessRecheck for Rechecks {
             .lock()
             .unwrap()
             .push((batch.provider.to_string(), plan.skip_completion));
-        None
+        // DeepSeek's key stopped working: the re-check says so.
+        (batch.provider.provider.as_str() == "deepseek").then(|| AccessCheck {
+            id: crm_domain::AccessCheckId::new("ac-1"),
+            batch_id: batch.id.clone(),
+            mode: batch.mode,
+            checked_at: chrono::Utc::now(),
+            verdict: crm_domain::Verdict::Fail,
+            failure_class: Some(crm_domain::FailureClass::UpstreamKeyInvalid),
+            summary: "the completion failed: upstream key rejected".into(),
+            steps: vec![],
+        })
     }
 }
 
@@ -240,7 +250,32 @@ async fn quota_limited_providers_are_rechecked_without_a_completion() {
     .await;
     s.driver.tick().await.unwrap();
     s.w.clock.advance(Duration::from_secs(400));
-    s.driver.tick().await.unwrap();
+    let reports = s.driver.tick().await.unwrap();
+    let a = reports.iter().find(|r| r.host == s.a).unwrap();
+    assert!(
+        matches!(
+            a.outcome,
+            Outcome::Ran {
+                status: ReconcileStatus::Drifted,
+                items: 1,
+                ..
+            }
+        ),
+        "{:?}",
+        a.outcome
+    );
+    let run = crm_domain::ports::ReconcileRepo::latest_for_host(&s.w.env.store, &s.a)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        run.items[0].category,
+        crm_domain::DriftCategory::AccessBroken
+    );
+    assert_eq!(
+        run.items[0].detail,
+        "the completion failed: upstream key rejected"
+    );
     let mut seen = hook.0.lock().unwrap().clone();
     seen.sort();
     seen.dedup();
