@@ -1,8 +1,15 @@
 //! Canary: user passwords, user keys and upstream keys never appear in
 //! stored checks, the journal, managed resources, batch records or logs,
 //! even when the upstream echoes the key back in its error body.
+//!
+//! Its own test binary (not a module of `it`): capturing logs needs a
+//! subscriber, and tracing caches per-callsite interest process-wide, so
+//! tests running in parallel threads of one process can make the capture miss
+//! events.
 
-use crate::support::World;
+#[path = "it/support.rs"]
+mod support;
+
 use crm_access::{
     ClosureRequest, KeyChoice, UserChoice, VerifyOptions, check_key_refused, close_access,
     verify_access,
@@ -16,6 +23,7 @@ use crm_testkit::sim_key;
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use support::World;
 
 /// A provider that echoes the key it was given in its error bodies (real
 /// providers do: "Incorrect API key provided: sk-...").

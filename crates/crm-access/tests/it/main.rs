@@ -3,5 +3,4 @@
 
 mod lifecycle;
 mod scenarios;
-mod secrets;
 mod support;

@@ -1,6 +1,9 @@
 //! One isolated world per test (own simulator, own store), with
 //! crm-provision's real import and rollback around the access use cases.
 
+// Shared with the `canary` test binary, which uses only part of it.
+#![allow(dead_code)]
+
 use chrono::{DateTime, Utc};
 use crm_access::{AccessPorts, ClosureRequest, HeldKey};
 use crm_domain::batch::ImportBatch;
