@@ -1152,7 +1152,7 @@ fn hmac_of_nk(nk: &str) -> &str {
 }
 
 /// `platform|base_url|hmac` back into its parts.
-fn split_account_nk(nk: &str) -> Option<(crm_domain::Platform, String, Fingerprint)> {
+pub(crate) fn split_account_nk(nk: &str) -> Option<(crm_domain::Platform, String, Fingerprint)> {
     let (rest, hmac) = nk.rsplit_once('|')?;
     let (platform, base) = rest.split_once('|')?;
     Some((

@@ -9,11 +9,12 @@
 //! observation. A batch ends `rolled_back`, or `rollback_incomplete` with the
 //! resources left and why. `rolling_back` acts as a finalizer meanwhile.
 
+use crate::desired::account_matches;
 use crate::error::{ProvisionError, Result};
 use crate::journal::{Intent, Step};
 use crate::lease::HeldLease;
 use crate::observe::{is_crm_user, observe};
-use crate::provisioner::{Leftovers, Provisioner};
+use crate::provisioner::{Leftovers, Provisioner, split_account_nk};
 use crm_domain::batch::{BatchFilter, ImportBatch, ManagedResource};
 use crm_domain::host::SealedSecret;
 use crm_domain::observed::{AccountPatch, BalanceOp, HostSnapshot, UserLogin};
@@ -129,7 +130,13 @@ impl Provisioner {
             }
             Leftovers::Stuck(reason) => left.push(reason),
         }
-        let snapshot = observe(&*self.host, &self.caps).await?;
+        let mut snapshot = observe(&*self.host, &self.caps).await?;
+        // A create whose lookup found nothing may still land later (a host
+        // that processes a request after the client gave up). Adopt such
+        // late arrivals now so they are deleted like the rest.
+        if self.adopt_late_arrivals(&b, &snapshot).await? > 0 {
+            snapshot = observe(&*self.host, &self.caps).await?;
+        }
         let mut resources: Vec<ManagedResource> = self
             .batches
             .resources(batch)
@@ -427,6 +434,81 @@ impl Provisioner {
                 done(Fate::Deleted).await
             }
         }
+    }
+
+    /// Adopts objects that match a `failed` create of this batch by natural
+    /// key, carry this batch's marker (or, for accounts on hosts without
+    /// notes, crm's name) and belong to no live batch. Returns how many.
+    async fn adopt_late_arrivals(&self, b: &ImportBatch, snap: &HostSnapshot) -> Result<usize> {
+        let managed: Vec<(ResourceKind, HostObjectId)> = self
+            .batches
+            .resources(&b.id)
+            .await?
+            .into_iter()
+            .chain(self.batches.live_resources_on_host(&self.host_id).await?)
+            .filter(|r| r.state != ResourceState::Deleted)
+            .map(|r| (r.kind, r.host_object_id))
+            .collect();
+        let ours =
+            |text: Option<&str>| text.and_then(ownership::parse_marker).as_ref() == Some(&b.id);
+        let mut adopted = 0;
+        for e in self.batches.journal(&b.id).await? {
+            if e.op != JournalOp::Create || e.state != crm_domain::JournalState::Failed {
+                continue;
+            }
+            let found: Vec<HostObjectId> = match e.kind {
+                ResourceKind::Account => {
+                    let Some((platform, base, key)) = split_account_nk(&e.natural_key) else {
+                        continue;
+                    };
+                    snap.accounts
+                        .iter()
+                        .filter(|a| account_matches(a, &platform, &base, &key))
+                        .filter(|a| ours(a.notes.as_deref()) || a.notes.is_none())
+                        .map(|a| a.id)
+                        .collect()
+                }
+                ResourceKind::Group => snap
+                    .groups
+                    .iter()
+                    .filter(|g| g.name == e.name && ours(g.description.as_deref()))
+                    .map(|g| g.id)
+                    .collect(),
+                ResourceKind::Channel => snap
+                    .channels
+                    .as_deref()
+                    .unwrap_or(&[])
+                    .iter()
+                    .filter(|c| c.name == e.name && ours(c.description.as_deref()))
+                    .map(|c| c.id)
+                    .collect(),
+                _ => continue,
+            };
+            for id in found {
+                if managed.contains(&(e.kind, id)) {
+                    continue;
+                }
+                self.exec_for_rollback()
+                    .adopt(
+                        Intent {
+                            batch_id: b.id.clone(),
+                            op: JournalOp::Adopt,
+                            kind: e.kind,
+                            natural_key: e.natural_key.clone(),
+                            name: e.name.clone(),
+                            host_object_id: Some(id),
+                            desired: e.desired.clone(),
+                        },
+                        &format!(
+                            "found by natural key after journal entry {} failed: the create landed late",
+                            e.seq
+                        ),
+                    )
+                    .await?;
+                adopted += 1;
+            }
+        }
+        Ok(adopted)
     }
 
     fn exec_for_rollback(&self) -> crate::journal::JournalExecutor<'_> {

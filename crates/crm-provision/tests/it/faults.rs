@@ -16,13 +16,15 @@ enum Kind {
     Timeout,
     Dropped,
     CommitThenLost,
+    CommitThenTimeout,
 }
 
-const KINDS: [Kind; 4] = [
+const KINDS: [Kind; 5] = [
     Kind::Status5xx,
     Kind::Timeout,
     Kind::Dropped,
     Kind::CommitThenLost,
+    Kind::CommitThenTimeout,
 ];
 
 fn action(kind: Kind) -> FaultAction {
@@ -32,10 +34,11 @@ fn action(kind: Kind) -> FaultAction {
             body: serde_json::Value::Null,
         },
         // Longer than the short-timeout handle's 600 ms: the client gives up
-        // first and the simulator then drops the request unhandled.
-        Kind::Timeout => FaultAction::Delay { ms: 2_000 },
+        // first, and the simulator processes the request late anyway.
+        Kind::Timeout => FaultAction::Delay { ms: 1_000 },
         Kind::Dropped => FaultAction::Drop,
         Kind::CommitThenLost => FaultAction::CommitThenDrop,
+        Kind::CommitThenTimeout => FaultAction::CommitThenDelay { ms: 1_000 },
     }
 }
 
@@ -86,6 +89,11 @@ async fn every_mutation_and_fault_ends_clean_after_resume_or_rollback() {
                         .import(request(provider.clone(), &["a", "b"]))
                         .await
                         .unwrap();
+                    if kind == Kind::Timeout {
+                        // Time passes before the operator resumes: the late
+                        // request lands (poll the simulator's own log, bounded).
+                        wait_for_late_request(&env).await;
+                    }
                     env.sim.clear_faults();
                     let j = env.store.journal(&r.batch.id).await.unwrap();
                     let states: Vec<JournalState> = j.iter().map(|e| e.state).collect();
@@ -94,7 +102,9 @@ async fn every_mutation_and_fault_ends_clean_after_resume_or_rollback() {
                     let want_faulted = match kind {
                         // A create that happened is found by natural key and adopted;
                         // an update's unknown outcome is "failed, re-issue".
-                        Kind::CommitThenLost if method == "POST" => JournalState::Applied,
+                        Kind::CommitThenLost | Kind::CommitThenTimeout if method == "POST" => {
+                            JournalState::Applied
+                        }
                         _ => JournalState::Failed,
                     };
                     if states.len() != k
@@ -149,5 +159,16 @@ async fn every_mutation_and_fault_ends_clean_after_resume_or_rollback() {
         violations.len()
     );
     assert!(violations.is_empty(), "{violations:#?}");
-    assert!(cases >= 2 * 4 * 2 * 5, "{cases}");
+    assert!(cases >= 2 * 5 * 2 * 5, "{cases}");
+}
+
+/// Waits (at most 10 s) until the simulator has processed the delayed request.
+async fn wait_for_late_request(env: &TestEnv) {
+    let landed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !env.sim.requests().iter().any(|r| r.outcome == "delayed") {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(landed.is_ok(), "the delayed request never landed");
 }
