@@ -26,8 +26,8 @@ use crm_domain::ownership::marked_text;
 use crm_domain::ports::{HostApi, HostError, HostResult};
 use crm_domain::spec::ProviderSpec;
 use crm_domain::{
-    AccessMode, AccessStatus, BatchId, HostObjectId, JournalOp, PlanAction, ResourceKind,
-    ResourceState, SecretString,
+    AccessMode, AccessStatus, BatchId, BatchStatus, HostObjectId, JournalOp, PlanAction,
+    ResourceKind, ResourceState, SecretString,
 };
 use crm_provision::{Intent, JournalExecutor, Step};
 use serde_json::json;
@@ -321,6 +321,7 @@ pub async fn close_access(
     req: &ClosureRequest,
 ) -> Result<ClosureOutcome> {
     let batch = p.batches.get_batch(batch_id).await?;
+    ensure_open(&batch)?;
     recover_closure_intents(p, caps, batch_id).await?;
     let email = user_email(&batch, req);
     let g = gather(p, batch_id, &email).await?;
@@ -504,6 +505,24 @@ pub async fn close_access(
         key,
         statuses,
     })
+}
+
+/// Closures are added only to batches that own live objects and are not
+/// being (or have been) rolled back.
+fn ensure_open(batch: &ImportBatch) -> Result<()> {
+    match batch.status {
+        BatchStatus::Planned
+        | BatchStatus::RollingBack
+        | BatchStatus::RolledBack
+        | BatchStatus::RollbackIncomplete => Err(Error::Blocked {
+            batch: batch.id.clone(),
+            reason: format!(
+                "the batch is {}; import (or resume) the provider to get a live batch",
+                batch.status
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn bad(batch: &BatchId, detail: &str) -> Error {
@@ -965,6 +984,7 @@ pub async fn assign_subscriptions(
     validity_days: Option<u32>,
 ) -> Result<Vec<Assigned>> {
     let batch = p.batches.get_batch(batch_id).await?;
+    ensure_open(&batch)?;
     if batch.mode != AccessMode::Subscription {
         return Err(Error::ModeMismatch {
             batch: batch.id.clone(),

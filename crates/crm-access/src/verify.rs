@@ -42,6 +42,17 @@ pub struct VerifyOptions {
     pub upstream_keys: Vec<SecretString>,
 }
 
+impl VerifyOptions {
+    /// A scheduled re-check: no upstream keys in hand, and no completion
+    /// smoke for providers whose upstream quota is tight (`quota_limited`).
+    pub fn scheduled(provider: &ProviderSpec) -> Self {
+        VerifyOptions {
+            skip_completion: provider.quota_limited,
+            upstream_keys: Vec::new(),
+        }
+    }
+}
+
 struct Evidence<'s> {
     secrets: Vec<&'s SecretString>,
 }
@@ -451,6 +462,8 @@ pub async fn check_key_refused(
         }],
     };
     p.checks.record_access_check(check.clone()).await?;
+    // A rolled-back batch is no longer ready, and its sibling loses fully_ready.
+    sync_access_status(p.batches, p.checks, &batch.id).await?;
     match refusal {
         KeyRefusal::StillServed => {
             tracing::warn!(batch = %batch.id, key = %key.key_id, "rolled-back key is still served")

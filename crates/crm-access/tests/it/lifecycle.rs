@@ -438,10 +438,17 @@ async fn a_rolled_back_batch_key_is_refused_and_recorded() {
     assert_eq!(check.verdict, Verdict::Pass);
     let stored = w.env.store.access_checks(&batch).await.unwrap();
     assert!(stored.iter().any(|c| c.id == check.id));
-    crm_access::status::sync_access_status(&w.env.store, &w.env.store, &batch)
-        .await
-        .unwrap();
     assert_eq!(w.access_status(&batch).await, AccessStatus::NotConfigured);
+    let reclose = close_access(
+        &w.ports(),
+        w.caps(),
+        &batch,
+        &w.provider("deepseek"),
+        &ClosureRequest::probe(),
+    )
+    .await
+    .unwrap_err();
+    assert!(reclose.to_string().contains("rolled_back"), "{reclose}");
     let email = crm_access::closure::probe_email(&batch, &w.env.provider_ref("deepseek"));
     assert!(
         !w.env
@@ -478,4 +485,32 @@ async fn a_key_the_host_still_serves_is_reported() {
     assert_eq!(refusal, KeyRefusal::StillServed);
     assert_eq!(check.verdict, Verdict::Fail);
     assert!(check.summary.contains("still served"), "{}", check.summary);
+}
+
+#[tokio::test]
+async fn legacy_host_without_chat_completions_is_route_missing() {
+    let w = World::from_env(crm_testkit::TestEnv::legacy().await);
+    let batch = w
+        .import(
+            "deepseek",
+            AccessMode::SelfService,
+            &sim_key("ok", "legacy"),
+        )
+        .await;
+    let held = w.close(&batch, "deepseek", None).await;
+    let check = verify_access(
+        &w.ports(),
+        &batch,
+        &w.provider("deepseek"),
+        &held,
+        &VerifyOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        check.failure_class,
+        Some(crm_domain::FailureClass::RouteMissing),
+        "{}",
+        check.summary
+    );
 }
