@@ -514,3 +514,146 @@ async fn legacy_host_without_chat_completions_is_route_missing() {
         check.summary
     );
 }
+
+#[tokio::test]
+async fn one_bad_account_of_two_is_an_advisory() {
+    let w = World::new().await;
+    let good = sim_key("ok", "pair");
+    let bad = sim_key("invalid_key", "pair");
+    let report = w
+        .provisioner
+        .import(crm_provision::ImportRequest {
+            provider: w.env.provider_ref("deepseek"),
+            pack_version: None,
+            mode: AccessMode::SelfService,
+            upstream_keys: vec![good, bad],
+        })
+        .await
+        .unwrap();
+    let batch = report.batch.id;
+    let held = w.close(&batch, "deepseek", None).await;
+    let check = verify_access(
+        &w.ports(),
+        &batch,
+        &w.provider("deepseek"),
+        &held,
+        &VerifyOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        check.verdict,
+        Verdict::PassWithAdvisories,
+        "{}",
+        check.summary
+    );
+    assert_eq!(
+        check.failure_class,
+        Some(crm_domain::FailureClass::UpstreamKeyInvalid)
+    );
+    assert!(
+        check.summary.contains("failed the host's account test"),
+        "{}",
+        check.summary
+    );
+    assert_eq!(w.access_status(&batch).await, AccessStatus::Degraded);
+}
+
+#[tokio::test]
+async fn a_gateway_that_drops_connections_is_unreachable() {
+    let w = World::new().await;
+    let batch = w
+        .import("deepseek", AccessMode::SelfService, &sim_key("ok", "drop"))
+        .await;
+    let held = w.close(&batch, "deepseek", None).await;
+    w.env.sim.inject_fault(crm_testkit::crm_sim::FaultSpec {
+        method: Some("GET".into()),
+        path: "/v1/models".into(),
+        nth: 1,
+        times: 10,
+        action: crm_testkit::crm_sim::FaultAction::Drop,
+    });
+    let check = verify_access(
+        &w.ports(),
+        &batch,
+        &w.provider("deepseek"),
+        &held,
+        &VerifyOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        check.failure_class,
+        Some(crm_domain::FailureClass::HostUnreachable),
+        "{}",
+        check.summary
+    );
+    assert_eq!(w.access_status(&batch).await, AccessStatus::Broken);
+}
+
+#[tokio::test]
+async fn a_key_create_whose_answer_is_lost_is_found_not_duplicated() {
+    let w = World::new().await;
+    let batch = w
+        .import("deepseek", AccessMode::Subscription, &sim_key("ok", "lost"))
+        .await;
+    for (method, path) in [
+        ("POST", "/api/v1/keys"),
+        ("POST", "/api/v1/admin/subscriptions/assign"),
+    ] {
+        w.env.sim.inject_fault(crm_testkit::crm_sim::FaultSpec {
+            method: Some(method.into()),
+            path: path.into(),
+            nth: 1,
+            times: 1,
+            action: crm_testkit::crm_sim::FaultAction::CommitThenDrop,
+        });
+    }
+    let held = w.close(&batch, "deepseek", None).await;
+    let lost = w
+        .env
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.outcome == "committed_then_dropped")
+        .count();
+    assert_eq!(lost, 2, "both answers were lost after the host committed");
+    let email = crm_access::closure::probe_email(&batch, &w.env.provider_ref("deepseek"));
+    let user = w.env.host.list_users(Some(email)).await.unwrap().remove(0);
+    assert_eq!(
+        w.env.host.list_user_api_keys(user.id).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        w.env
+            .host
+            .list_user_subscriptions(user.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let journal = w.env.store.journal(&batch).await.unwrap();
+    let adopted: Vec<_> = journal
+        .iter()
+        .filter(|e| e.kind == ResourceKind::UserApiKey || e.kind == ResourceKind::Subscription)
+        .map(|e| (e.kind, e.state, e.host_object_id.is_some()))
+        .collect();
+    assert_eq!(
+        adopted,
+        [
+            (ResourceKind::Subscription, JournalState::Applied, true),
+            (ResourceKind::UserApiKey, JournalState::Applied, true),
+        ]
+    );
+    let check = verify_access(
+        &w.ports(),
+        &batch,
+        &w.provider("deepseek"),
+        &held,
+        &VerifyOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(check.verdict, Verdict::Pass, "{}", check.summary);
+}
