@@ -6,4 +6,5 @@ mod crash;
 mod faults;
 mod import;
 mod lifecycle;
+mod rollback;
 mod support;
