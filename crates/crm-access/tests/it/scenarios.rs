@@ -214,3 +214,79 @@ async fn a_model_missing_from_the_mappings_is_not_exposed() {
         "no completion after a failed listing"
     );
 }
+
+/// Providers report an empty wallet differently (Kimi and Zhipu as a 429,
+/// MiniMax inside a 500 or a 200, Qwen as `Arrearage`): the pack's error
+/// signals tell a quota problem from a rate limit for each of them.
+#[tokio::test]
+async fn provider_specific_signals_classify_through_the_host() {
+    let rows = [
+        (
+            "kimi",
+            "quota_exhausted",
+            Some(FailureClass::UpstreamKeyQuotaIssue),
+            AccessStatus::Broken,
+        ),
+        (
+            "kimi",
+            "rate_limited",
+            Some(FailureClass::TransientRateLimited),
+            AccessStatus::Degraded,
+        ),
+        (
+            "kimi",
+            "invalid_key",
+            Some(FailureClass::UpstreamKeyInvalid),
+            AccessStatus::Broken,
+        ),
+        (
+            "zhipu",
+            "quota_exhausted",
+            Some(FailureClass::UpstreamKeyQuotaIssue),
+            AccessStatus::Broken,
+        ),
+        (
+            "zhipu",
+            "rate_limited",
+            Some(FailureClass::TransientRateLimited),
+            AccessStatus::Degraded,
+        ),
+        (
+            "minimax",
+            "quota_exhausted",
+            Some(FailureClass::UpstreamKeyQuotaIssue),
+            AccessStatus::Broken,
+        ),
+        (
+            "qwen",
+            "quota_exhausted",
+            Some(FailureClass::UpstreamKeyQuotaIssue),
+            AccessStatus::Broken,
+        ),
+        ("qwen", "ok", None, AccessStatus::SelfServiceReady),
+    ];
+    for (provider, behaviour, class, status) in rows {
+        let w = World::new().await;
+        let key = sim_key(behaviour, provider);
+        let batch = w.import(provider, AccessMode::SelfService, &key).await;
+        let held = w.close(&batch, provider, None).await;
+        let check = verify_access(
+            &w.ports(),
+            &batch,
+            &w.provider(provider),
+            &held,
+            &VerifyOptions {
+                skip_completion: false,
+                upstream_keys: vec![key],
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (check.failure_class, w.access_status(&batch).await),
+            (class, status),
+            "{provider} {behaviour}: {}",
+            check.summary
+        );
+    }
+}
