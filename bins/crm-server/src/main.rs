@@ -1,1 +1,169 @@
-fn main() {}
+//! `crm-server`: reads the configuration (defaults < `--config` file <
+//! `CRM_*` environment < flags), opens the application core, and runs the
+//! HTTP API and the reconcile scheduler until SIGINT/SIGTERM.
+
+use anyhow::Context;
+use clap::Parser;
+use crm_domain::SecretString;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const TOKENS_HELP: &str = "Tokens are never flag values: set CRM_ADMIN_TOKEN (at least 20 characters) \
+or --admin-token-file, and optionally CRM_READ_ONLY_TOKEN or --read-only-token-file (GET only). \
+Logs are JSON on stderr; RUST_LOG sets the level (default info).";
+
+#[derive(Debug, Parser)]
+#[command(version, about = "crm HTTP API server and reconcile scheduler", after_help = TOKENS_HELP)]
+struct Flags {
+    /// TOML file with any of the settings below (snake_case keys).
+    #[arg(long, env = "CRM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "CRM_LISTEN")]
+    listen: Option<String>,
+    /// SQLite database file [default: crm.db].
+    #[arg(long, env = "CRM_DB")]
+    db: Option<PathBuf>,
+    /// File holding the admin token (instead of CRM_ADMIN_TOKEN).
+    #[arg(long, env = "CRM_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<String>,
+    /// File holding the read-only token (instead of CRM_READ_ONLY_TOKEN).
+    #[arg(long, env = "CRM_READ_ONLY_TOKEN_FILE")]
+    read_only_token_file: Option<String>,
+    /// Directory that POST /api/packs/from-path may read pack files from.
+    #[arg(long, env = "CRM_PACKS_DIR")]
+    packs_dir: Option<PathBuf>,
+    /// Send direct upstream probes through this prefix (simulator, egress relay).
+    #[arg(long, env = "CRM_UPSTREAM_VIA")]
+    upstream_via: Option<String>,
+    /// Run the reconcile scheduler for hosts with an interval [default: true].
+    #[arg(long, env = "CRM_SCHEDULER")]
+    scheduler: Option<bool>,
+    /// POST reconcile status changes to this URL as JSON.
+    #[arg(long, env = "CRM_WEBHOOK_URL")]
+    webhook_url: Option<url::Url>,
+    /// Longest wait for running operations at shutdown, in seconds [default: 30].
+    #[arg(long, env = "CRM_DRAIN_SECS")]
+    drain_secs: Option<u64>,
+    /// Print the OpenAPI document and exit.
+    #[arg(long)]
+    print_openapi: bool,
+}
+
+/// The `--config` file: the same settings, all optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    db: Option<PathBuf>,
+    admin_token_file: Option<String>,
+    read_only_token_file: Option<String>,
+    packs_dir: Option<PathBuf>,
+    upstream_via: Option<String>,
+    scheduler: Option<bool>,
+    webhook_url: Option<url::Url>,
+    drain_secs: Option<u64>,
+}
+
+fn token(env: &str, file: Option<String>, what: &str) -> anyhow::Result<Option<SecretString>> {
+    Ok(match file {
+        Some(path) => Some(crm_app::credentials::from_file(&path, what)?),
+        None if std::env::var_os(env).is_some() => Some(crm_app::credentials::from_env(env, what)?),
+        None => None,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let f = Flags::parse();
+    if f.print_openapi {
+        print!("{}", crm_api::openapi::document_json());
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let file: FileConfig = match &f.config {
+        Some(p) => toml::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("parsing {}", p.display()))?,
+        None => FileConfig::default(),
+    };
+    let admin = token(
+        "CRM_ADMIN_TOKEN",
+        f.admin_token_file.or(file.admin_token_file),
+        "admin token",
+    )?
+    .context("no admin token: set CRM_ADMIN_TOKEN or --admin-token-file")?;
+    let read_only = token(
+        "CRM_READ_ONLY_TOKEN",
+        f.read_only_token_file.or(file.read_only_token_file),
+        "read-only token",
+    )?;
+    let mut app_cfg = crm_app::AppConfig::new(f.db.or(file.db).unwrap_or_else(|| "crm.db".into()));
+    app_cfg.upstream_via = f.upstream_via.or(file.upstream_via);
+    app_cfg.actor = "crm-server".into();
+    let app = crm_app::App::open(app_cfg).await?;
+    let mut api_cfg = crm_api::ApiConfig::new(admin);
+    api_cfg.read_only_token = read_only;
+    api_cfg.packs_dir = f.packs_dir.or(file.packs_dir);
+    let state = crm_api::ApiState::new(app.clone(), api_cfg).await?;
+
+    let listen = f
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listener = crm_api::bind(&listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "crm-server listening");
+    let shutdown = CancellationToken::new();
+    let scheduler = f.scheduler.or(file.scheduler).unwrap_or(true).then(|| {
+        let cfg = crm_api::scheduler::SchedulerConfig {
+            webhook: f.webhook_url.or(file.webhook_url),
+            ..Default::default()
+        };
+        tokio::spawn(crm_api::scheduler::run(
+            app.with_actor("scheduler"),
+            cfg,
+            shutdown.clone(),
+        ))
+    });
+    let signals = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: no new requests, finishing running work");
+        signals.cancel();
+    });
+    let drain = Duration::from_secs(f.drain_secs.or(file.drain_secs).unwrap_or(30));
+    crm_api::serve(listener, state, shutdown.clone(), drain).await?;
+    shutdown.cancel();
+    if let Some(task) = scheduler {
+        let _ = tokio::time::timeout(drain, task).await;
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

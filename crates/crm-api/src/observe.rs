@@ -1,0 +1,101 @@
+//! Observability: request ids (accepted or generated, echoed, and handed to
+//! the audit trail through `crm_app::REQUEST_ID`), one structured access-log
+//! line per API request, and the Prometheus metrics the server exports.
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderName;
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Instant;
+use tower_http::request_id::{MakeRequestId, RequestId};
+
+/// The request id header (accepted from the client when present).
+pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Generates request ids for requests that arrive without one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MakeUuid;
+
+impl MakeRequestId for MakeUuid {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        axum::http::HeaderValue::from_str(&id)
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// The id of the request being served, if any.
+pub fn current_request_id() -> Option<String> {
+    crm_app::REQUEST_ID.try_with(|id| id.clone()).ok()
+}
+
+/// Runs the rest of the stack inside `crm_app::REQUEST_ID`, so audit events
+/// and problem bodies name the request.
+pub async fn scope_request_id(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(128).collect::<String>())
+        .unwrap_or_default();
+    crm_app::REQUEST_ID.scope(id, next.run(req)).await
+}
+
+/// One INFO line per API request (request id, route, status, latency) and
+/// the request counters and latency histogram.
+pub async fn access_log(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let latency = started.elapsed();
+    let status = resp.status().as_u16();
+    tracing::info!(
+        request_id = current_request_id().unwrap_or_default(),
+        method,
+        route,
+        status,
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request"
+    );
+    metrics::counter!("crm_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.to_string()).increment(1);
+    metrics::histogram!("crm_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(latency.as_secs_f64());
+    resp
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide Prometheus recorder (installed on first use; the
+/// `metrics` facade has one global recorder, so every server in a process
+/// shares it). Histograms get explicit buckets so they render as
+/// aggregatable Prometheus histograms, not summaries.
+pub fn prometheus() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("_duration_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics shows only this one's metrics");
+            }
+            handle
+        })
+        .clone()
+}

@@ -1,0 +1,137 @@
+//! `/api/import-batches/{id}`: detail, rollback, resume, reconcile.
+
+use super::providers::ReconcileBody;
+use super::{ApiJson, ApiPath, ApiQuery, ApiResult, WaitQuery, idempotency_key};
+use crate::ApiState;
+use crate::auth::Principal;
+use crate::ops::{OperationView, outcome, requested_wait};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use crm_app::reconcile::ReconcileRequest;
+use crm_domain::{BatchStatus, OperationKind, SecretString};
+use serde_json::json;
+
+/// Resume input: upstream keys are never stored, so accounts still to be
+/// created need them again.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeBody {
+    /// Upstream API keys (write-only).
+    #[schema(value_type = Vec<String>, write_only)]
+    #[serde(default)]
+    pub upstream_keys: Vec<SecretString>,
+}
+
+#[utoipa::path(get, path = "/api/import-batches/{id}", tag = "batches",
+    params(("id" = String, Path, description = "Batch id")),
+    responses((status = 200, description = "The batch with resources, journal, access checks and latest reconcile", body = serde_json::Value)))]
+pub async fn get_batch(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    Ok(Json(st.app_for(p).batch_detail(&id).await?).into_response())
+}
+
+#[utoipa::path(post, path = "/api/import-batches/{id}/rollback", tag = "batches",
+    params(("id" = String, Path, description = "Batch id"), WaitQuery),
+    responses(
+        (status = 202, description = "Started; poll the Location", body = OperationView,
+            headers(("location" = String, description = "/api/operations/{id}"))),
+        (status = 200, description = "Finished while the client waited", body = OperationView)))]
+pub async fn rollback_batch(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(w): ApiQuery<WaitQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let app = st.app_for(p);
+    let batch = app.batch(&id).await?;
+    let target = format!("batch:{}", batch.id);
+    let request = json!({ "batch": batch.id.to_string() });
+    let op = st
+        .start_operation(
+            &app,
+            OperationKind::Rollback,
+            target,
+            request,
+            idempotency_key(&headers),
+            move |app| async move {
+                outcome(app.rollback_batch(batch.id.as_str()).await, |v| {
+                    v.report.status == BatchStatus::RolledBack
+                })
+            },
+        )
+        .await?;
+    let wait = requested_wait(w.wait, &headers, st.inner.config.max_wait);
+    Ok(st.operation_response(op, wait).await)
+}
+
+#[utoipa::path(post, path = "/api/import-batches/{id}/resume", tag = "batches",
+    params(("id" = String, Path, description = "Batch id"), WaitQuery), request_body = ResumeBody,
+    responses(
+        (status = 202, description = "Started; poll the Location", body = OperationView,
+            headers(("location" = String, description = "/api/operations/{id}"))),
+        (status = 200, description = "Finished while the client waited", body = OperationView)))]
+pub async fn resume_batch(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(w): ApiQuery<WaitQuery>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ResumeBody>,
+) -> ApiResult<Response> {
+    let app = st.app_for(p);
+    let batch = app.batch(&id).await?;
+    let target = format!("batch:{}", batch.id);
+    let request =
+        json!({ "batch": batch.id.to_string(), "upstream_keys": body.upstream_keys.len() });
+    let keys = body.upstream_keys;
+    let op = st
+        .start_operation(
+            &app,
+            OperationKind::Resume,
+            target,
+            request,
+            idempotency_key(&headers),
+            move |app| async move {
+                outcome(app.resume_batch(batch.id.as_str(), keys).await, |r| {
+                    r.batch.status == BatchStatus::Applied
+                })
+            },
+        )
+        .await?;
+    let wait = requested_wait(w.wait, &headers, st.inner.config.max_wait);
+    Ok(st.operation_response(op, wait).await)
+}
+
+#[utoipa::path(post, path = "/api/import-batches/{id}/reconcile", tag = "batches",
+    params(("id" = String, Path, description = "Batch id"), WaitQuery), request_body = ReconcileBody,
+    responses(
+        (status = 200, description = "The run (read-only), or the finished repair operation", body = serde_json::Value),
+        (status = 202, description = "Repair started; poll the Location", body = OperationView,
+            headers(("location" = String, description = "/api/operations/{id}")))))]
+pub async fn reconcile_batch(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(w): ApiQuery<WaitQuery>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ReconcileBody>,
+) -> ApiResult<Response> {
+    let app = st.app_for(p);
+    let batch = app.batch(&id).await?;
+    let target = format!("batch:{}", batch.id);
+    let req = ReconcileRequest {
+        host: batch.host_id.to_string(),
+        provider: None,
+        batch: Some(batch.id),
+        apply: body.apply,
+        prune: body.prune,
+        clear_unhealthy: body.clear_unhealthy,
+    };
+    super::providers::reconcile_request(&st, p, req, target, w.wait, &headers).await
+}

@@ -1,0 +1,154 @@
+//! `/api/hosts`: register, list, show, remove, probe; a host's reconcile runs.
+
+use super::{ApiJson, ApiPath, ApiQuery, ApiResult};
+use crate::ApiState;
+use crate::auth::Principal;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use crm_app::hosts::{AdminKeySource, NewHost};
+use crm_domain::SecretString;
+
+/// A host to register. Give exactly one of `admin_key_env`,
+/// `admin_key_file` (references the server keeps) or `admin_key` (sealed
+/// into the database; never echoed).
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewHostBody {
+    /// 1-64 letters, digits, `-`, `_` or `.`.
+    pub name: String,
+    /// `http(s)://HOST[:PORT]` of the sub2api host.
+    pub base_url: String,
+    /// Environment variable of the server process that holds the admin key.
+    pub admin_key_env: Option<String>,
+    /// File on the server that holds the admin key.
+    pub admin_key_file: Option<String>,
+    /// The admin key itself (write-only).
+    #[schema(value_type = Option<String>, format = Password, write_only)]
+    pub admin_key: Option<SecretString>,
+    /// Reconcile this host every N seconds (the server's scheduler).
+    #[schema(minimum = 1)]
+    pub reconcile_every_secs: Option<u64>,
+}
+
+#[utoipa::path(get, path = "/api/hosts", tag = "hosts",
+    responses((status = 200, description = "Registered hosts (no credential values)", body = serde_json::Value)))]
+pub async fn list_hosts(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Response> {
+    Ok(Json(st.app_for(p).list_hosts().await?).into_response())
+}
+
+#[utoipa::path(post, path = "/api/hosts", tag = "hosts", request_body = NewHostBody,
+    responses((status = 201, description = "Registered", body = serde_json::Value,
+        headers(("location" = String, description = "The host's URL")))))]
+pub async fn create_host(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiJson(body): ApiJson<NewHostBody>,
+) -> ApiResult<Response> {
+    let admin_key = match (body.admin_key_env, body.admin_key_file, body.admin_key) {
+        (Some(var), None, None) => AdminKeySource::Env(var),
+        (None, Some(path), None) => AdminKeySource::File(path),
+        (None, None, Some(value)) => AdminKeySource::Value(value),
+        _ => {
+            return Err(crate::ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "Invalid request",
+                "give exactly one of admin_key_env, admin_key_file or admin_key",
+            ));
+        }
+    };
+    if body.reconcile_every_secs == Some(0) {
+        return Err(crate::ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "Invalid request",
+            "reconcile_every_secs must be at least 1 (leave it out to not schedule reconciles)",
+        ));
+    }
+    let view = st
+        .app_for(p)
+        .add_host(NewHost {
+            name: body.name,
+            base_url: body.base_url,
+            admin_key,
+            reconcile_every_secs: body.reconcile_every_secs,
+        })
+        .await?;
+    let location = format!("/api/hosts/{}", view.id);
+    let mut resp = (StatusCode::CREATED, Json(view)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+#[utoipa::path(get, path = "/api/hosts/{id}", tag = "hosts",
+    params(("id" = String, Path, description = "Host id or name")),
+    responses((status = 200, description = "The host", body = serde_json::Value)))]
+pub async fn get_host(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    Ok(Json(st.app_for(p).show_host(&id).await?).into_response())
+}
+
+#[utoipa::path(delete, path = "/api/hosts/{id}", tag = "hosts",
+    params(("id" = String, Path, description = "Host id or name")),
+    responses((status = 204, description = "Removed from crm (nothing on the host is touched)")))]
+pub async fn delete_host(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    st.app_for(p).remove_host(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/hosts/{id}/probe", tag = "hosts",
+    params(("id" = String, Path, description = "Host id or name")),
+    responses((status = 200, description = "The host with fresh capabilities", body = serde_json::Value)))]
+pub async fn probe_host(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    Ok(Json(st.app_for(p).probe_host(&id).await?).into_response())
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LimitQuery {
+    /// At most this many (default 50, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/hosts/{id}/reconcile-runs", tag = "reconcile",
+    params(("id" = String, Path, description = "Host id or name"), LimitQuery),
+    responses((status = 200, description = "Reconcile runs of the host, newest first", body = serde_json::Value)))]
+pub async fn host_reconcile_runs(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> ApiResult<Response> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    Ok(Json(st.app_for(p).reconcile_runs_for_host(&id, limit).await?).into_response())
+}
+
+#[utoipa::path(get, path = "/api/reconcile-runs/{id}", tag = "reconcile",
+    params(("id" = String, Path, description = "Reconcile run id")),
+    responses((status = 200, description = "The run and its drift items", body = serde_json::Value)))]
+pub async fn get_reconcile_run(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    Ok(Json(st.app_for(p).reconcile_run(&id).await?).into_response())
+}

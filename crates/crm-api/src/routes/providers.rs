@@ -1,0 +1,431 @@
+//! `/api/providers`: list and show (pack-scoped ids: `{pack}/{provider}`),
+//! and the per-host use cases: preview, import, rollback, reconcile,
+//! access-check, assign-subscriptions, batches. The host is named in the
+//! body (or the query, for GETs); upstream keys come in the body and are
+//! never echoed, stored in an operation or logged.
+
+use super::{ApiJson, ApiPath, ApiQuery, ApiResult, WaitQuery, idempotency_key};
+use crate::ApiState;
+use crate::auth::Principal;
+use crate::ops::{OperationView, outcome, requested_wait};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use crm_app::batches::BatchQuery;
+use crm_app::providers::ImportInput;
+use crm_app::reconcile::ReconcileRequest;
+use crm_domain::{AccessMode, BatchStatus, OperationKind, ProviderRef, SecretString};
+use serde_json::json;
+
+/// How ordinary users reach the provider (design brief "access closure").
+#[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    SelfService,
+    Subscription,
+}
+
+impl From<Mode> for AccessMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::SelfService => AccessMode::SelfService,
+            Mode::Subscription => AccessMode::Subscription,
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PackQuery {
+    /// Only this pack's providers.
+    pub pack: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HostQuery {
+    /// Host id or name.
+    pub host: Option<String>,
+}
+
+/// Preview or import input.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    /// Host id or name.
+    pub host: String,
+    pub mode: Mode,
+    /// Upstream API keys (write-only; only fingerprints are stored).
+    #[schema(value_type = Vec<String>, write_only)]
+    #[serde(default)]
+    pub upstream_keys: Vec<SecretString>,
+    /// Email of an existing host user for the access closure (import only).
+    pub user_email: Option<String>,
+    /// That user's password (write-only).
+    #[schema(value_type = Option<String>, format = Password, write_only)]
+    pub user_password: Option<SecretString>,
+    /// Self-service starting balance (import only).
+    pub starting_balance: Option<f64>,
+    /// Verify access after closing it (import only; default true).
+    pub verify: Option<bool>,
+}
+
+/// Names the host a provider use case runs on.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostBody {
+    /// Host id or name.
+    pub host: String,
+}
+
+/// Reconcile input.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileBody {
+    /// Host id or name (provider route only).
+    pub host: Option<String>,
+    /// Repair drift (a recorded operation) instead of only reporting it.
+    #[serde(default)]
+    pub apply: bool,
+    /// With `apply`: also delete crm-marked leftovers of no live batch.
+    #[serde(default)]
+    pub prune: bool,
+    /// With `apply`: return errored accounts to active.
+    #[serde(default)]
+    pub clear_unhealthy: bool,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessCheckBody {
+    /// Host id or name.
+    pub host: String,
+    /// List models only; spend no upstream quota on a completion.
+    #[serde(default)]
+    pub skip_completion: bool,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// Host id or name.
+    pub host: String,
+    /// Host user ids or emails.
+    #[schema(min_items = 1)]
+    pub users: Vec<String>,
+    /// Validity in days (default: the pack's).
+    #[schema(minimum = 1)]
+    pub days: Option<u32>,
+}
+
+fn provider_ref(pack: &str, provider: &str) -> ProviderRef {
+    ProviderRef::new(pack, provider)
+}
+
+#[utoipa::path(get, path = "/api/providers", tag = "providers", params(PackQuery),
+    responses((status = 200, description = "Providers of the current pack versions", body = serde_json::Value)))]
+pub async fn list_providers(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<PackQuery>,
+) -> ApiResult<Response> {
+    Ok(Json(st.app_for(p).list_providers(q.pack.as_deref()).await?).into_response())
+}
+
+#[utoipa::path(get, path = "/api/providers/{pack}/{provider}", tag = "providers",
+    params(("pack" = String, Path), ("provider" = String, Path)),
+    responses((status = 200, description = "The provider as its current pack declares it", body = serde_json::Value)))]
+pub async fn get_provider(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath((pack, provider)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    let spec = st
+        .app_for(p)
+        .provider_spec(&provider_ref(&pack, &provider), None)
+        .await?;
+    Ok(Json(spec).into_response())
+}
+
+#[utoipa::path(post, path = "/api/providers/{pack}/{provider}/preview", tag = "providers",
+    params(("pack" = String, Path), ("provider" = String, Path)), request_body = ImportBody,
+    responses((status = 200, description = "The plan; nothing is changed", body = serde_json::Value)))]
+pub async fn preview(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath((pack, provider)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<ImportBody>,
+) -> ApiResult<Response> {
+    let report = st
+        .app_for(p)
+        .preview(
+            &body.host,
+            &provider_ref(&pack, &provider),
+            body.mode.into(),
+            body.upstream_keys,
+        )
+        .await?;
+    Ok(Json(report).into_response())
+}
+
+#[utoipa::path(post, path = "/api/providers/{pack}/{provider}/import", tag = "providers",
+    params(("pack" = String, Path), ("provider" = String, Path), WaitQuery), request_body = ImportBody,
+    responses(
+        (status = 202, description = "Started; poll the Location", body = OperationView,
+            headers(("location" = String, description = "/api/operations/{id}"))),
+        (status = 200, description = "Finished while the client waited", body = OperationView)))]
+pub async fn import(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath((pack, provider)): ApiPath<(String, String)>,
+    ApiQuery(w): ApiQuery<WaitQuery>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ImportBody>,
+) -> ApiResult<Response> {
+    let app = st.app_for(p);
+    let provider = provider_ref(&pack, &provider);
+    let mode: AccessMode = body.mode.into();
+    // Fail fast on what can be checked now, before a 202.
+    app.provider_spec(&provider, None).await?;
+    let host = app.host(&body.host).await?;
+    let user = match (body.user_email, body.user_password) {
+        (Some(e), Some(pw)) => Some((e, pw)),
+        (None, None) => None,
+        _ => {
+            return Err(crate::ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "Invalid request",
+                "give both user_email and user_password, or neither",
+            ));
+        }
+    };
+    let request = json!({
+        "host": host.name,
+        "provider": provider.to_string(),
+        "mode": mode.as_str(),
+        "upstream_keys": body.upstream_keys.len(),
+        "user_email": user.as_ref().map(|u| u.0.clone()),
+        "starting_balance": body.starting_balance,
+        "verify": body.verify.unwrap_or(true),
+    });
+    let input = ImportInput {
+        host: host.id.to_string(),
+        provider: provider.clone(),
+        mode,
+        upstream_keys: body.upstream_keys,
+        user,
+        starting_balance: body.starting_balance,
+        verify: body.verify.unwrap_or(true),
+    };
+    let target = format!("host:{}/provider:{provider}", host.name);
+    let op = st
+        .start_operation(
+            &app,
+            OperationKind::Import,
+            target,
+            request,
+            idempotency_key(&headers),
+            |app| async move { outcome(app.import(input).await, |r| r.succeeded()) },
+        )
+        .await?;
+    let wait = requested_wait(w.wait, &headers, st.inner.config.max_wait);
+    Ok(st.operation_response(op, wait).await)
+}
+
+#[utoipa::path(post, path = "/api/providers/{pack}/{provider}/rollback", tag = "providers",
+    params(("pack" = String, Path), ("provider" = String, Path), WaitQuery), request_body = HostBody,
+    responses(
+        (status = 202, description = "Started; poll the Location", body = OperationView,
+            headers(("location" = String, description = "/api/operations/{id}"))),
+        (status = 200, description = "Finished while the client waited", body = OperationView)))]
+pub async fn rollback(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath((pack, provider)): ApiPath<(String, String)>,
+    ApiQuery(w): ApiQuery<WaitQuery>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<HostBody>,
+) -> ApiResult<Response> {
+    let app = st.app_for(p);
+    let provider = provider_ref(&pack, &provider);
+    let host = app.host(&body.host).await?;
+    let target = format!("host:{}/provider:{provider}", host.name);
+    let request = json!({ "host": host.name, "provider": provider.to_string() });
+    let host_id = host.id.to_string();
+    let op = st
+        .start_operation(
+            &app,
+            OperationKind::Rollback,
+            target,
+            request,
+            idempotency_key(&headers),
+            |app| async move {
+                outcome(app.rollback_provider(&host_id, &provider).await, |views| {
+                    views
+                        .iter()
+                        .all(|v| v.report.status == BatchStatus::RolledBack)
+                })
+            },
+        )
+        .await?;
+    let wait = requested_wait(w.wait, &headers, st.inner.config.max_wait);
+    Ok(st.operation_response(op, wait).await)
+}
+
+/// A reconcile: reported at once (200) when read-only, a recorded
+/// operation when it repairs.
+pub(crate) async fn reconcile_request(
+    st: &ApiState,
+    p: Principal,
+    req: ReconcileRequest,
+    target: String,
+    wait: Option<bool>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let app = st.app_for(p);
+    if !req.apply {
+        let report = app.reconcile(req).await?;
+        crate::scheduler::record_run_metrics(&app, &report.run).await;
+        return Ok(Json(report).into_response());
+    }
+    let request = json!({
+        "host": req.host,
+        "provider": req.provider.as_ref().map(|p| p.to_string()),
+        "batch": req.batch.as_ref().map(|b| b.to_string()),
+        "apply": req.apply,
+        "prune": req.prune,
+        "clear_unhealthy": req.clear_unhealthy,
+    });
+    let op = st
+        .start_operation(
+            &app,
+            OperationKind::Reconcile,
+            target,
+            request,
+            idempotency_key(headers),
+            |app| async move {
+                let result = app.reconcile(req).await;
+                if let Ok(r) = &result {
+                    crate::scheduler::record_run_metrics(&app, &r.run).await;
+                }
+                outcome(result, |r| {
+                    matches!(
+                        r.run.status,
+                        crm_domain::ReconcileStatus::InSync | crm_domain::ReconcileStatus::Drifted
+                    )
+                })
+            },
+        )
+        .await?;
+    let wait = requested_wait(wait, headers, st.inner.config.max_wait);
+    Ok(st.operation_response(op, wait).await)
+}
+
+#[utoipa::path(post, path = "/api/providers/{pack}/{provider}/reconcile", tag = "providers",
+    params(("pack" = String, Path), ("provider" = String, Path), WaitQuery), request_body = ReconcileBody,
+    responses(
+        (status = 200, description = "The run (read-only), or the finished repair operation", body = serde_json::Value),
+        (status = 202, description = "Repair started; poll the Location", body = OperationView,
+            headers(("location" = String, description = "/api/operations/{id}")))))]
+pub async fn reconcile(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath((pack, provider)): ApiPath<(String, String)>,
+    ApiQuery(w): ApiQuery<WaitQuery>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ReconcileBody>,
+) -> ApiResult<Response> {
+    let Some(host) = body.host else {
+        return Err(crate::ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "Invalid request",
+            "name the host in the body: {\"host\": \"<id or name>\"}",
+        ));
+    };
+    let app = st.app_for(p);
+    let record = app.host(&host).await?;
+    let provider = provider_ref(&pack, &provider);
+    let target = format!("host:{}/provider:{provider}", record.name);
+    let req = ReconcileRequest {
+        host: record.id.to_string(),
+        provider: Some(provider),
+        batch: None,
+        apply: body.apply,
+        prune: body.prune,
+        clear_unhealthy: body.clear_unhealthy,
+    };
+    reconcile_request(&st, p, req, target, w.wait, &headers).await
+}
+
+#[utoipa::path(post, path = "/api/providers/{pack}/{provider}/access-check", tag = "providers",
+    params(("pack" = String, Path), ("provider" = String, Path)), request_body = AccessCheckBody,
+    responses((status = 200, description = "One access check per live batch", body = serde_json::Value)))]
+pub async fn access_check(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath((pack, provider)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<AccessCheckBody>,
+) -> ApiResult<Response> {
+    let checks = st
+        .app_for(p)
+        .verify_provider_access(
+            &body.host,
+            &provider_ref(&pack, &provider),
+            body.skip_completion,
+        )
+        .await?;
+    Ok(Json(checks).into_response())
+}
+
+#[utoipa::path(post, path = "/api/providers/{pack}/{provider}/assign-subscriptions", tag = "providers",
+    params(("pack" = String, Path), ("provider" = String, Path)), request_body = AssignBody,
+    responses((status = 200, description = "The subscriptions given", body = serde_json::Value)))]
+pub async fn assign_subscriptions(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath((pack, provider)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<AssignBody>,
+) -> ApiResult<Response> {
+    if body.users.is_empty() {
+        return Err(crate::ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "Invalid request",
+            "name at least one host user (id or email) in users",
+        ));
+    }
+    let assigned = st
+        .app_for(p)
+        .assign_subscriptions(
+            &body.host,
+            &provider_ref(&pack, &provider),
+            &body.users,
+            body.days,
+        )
+        .await?;
+    Ok(Json(assigned).into_response())
+}
+
+#[utoipa::path(get, path = "/api/providers/{pack}/{provider}/import-batches", tag = "providers",
+    params(("pack" = String, Path), ("provider" = String, Path), HostQuery),
+    responses((status = 200, description = "Import batches of the provider, newest first", body = serde_json::Value)))]
+pub async fn provider_batches(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath((pack, provider)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<HostQuery>,
+) -> ApiResult<Response> {
+    let batches = st
+        .app_for(p)
+        .list_batches(BatchQuery {
+            host: q.host,
+            provider: Some(provider_ref(&pack, &provider).to_string()),
+            status: None,
+            limit: None,
+        })
+        .await?;
+    Ok(Json(batches).into_response())
+}

@@ -1,0 +1,72 @@
+//! The console's error, and how each one becomes a page: a redirect to the
+//! login form, or an error page with the right status and a message an
+//! operator can act on (crm-app's messages never carry secrets).
+
+use crate::html::{self, esc};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use crm_app::AppError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error("sign in first")]
+    SignIn,
+    #[error("this action needs the admin token; you are signed in read-only")]
+    Forbidden,
+    #[error("the form was stale or came from another site; reload the page and submit it again")]
+    Csrf,
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+pub type Result<T, E = ConsoleError> = std::result::Result<T, E>;
+
+impl ConsoleError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ConsoleError::SignIn => StatusCode::SEE_OTHER,
+            ConsoleError::Forbidden | ConsoleError::Csrf => StatusCode::FORBIDDEN,
+            ConsoleError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ConsoleError::App(e) => match e {
+                AppError::NotFound { .. }
+                | AppError::Store(crm_domain::ports::StoreError::NotFound { .. }) => {
+                    StatusCode::NOT_FOUND
+                }
+                e if e.is_client_error() => StatusCode::BAD_REQUEST,
+                AppError::Host(_) => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        if let ConsoleError::SignIn = self {
+            return (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
+        }
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "console request failed");
+        }
+        let body = format!(
+            "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"/\">Back to the overview</a></p>",
+            esc(&self.to_string())
+        );
+        let title = match status {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::BAD_REQUEST => "Cannot do that",
+            StatusCode::BAD_GATEWAY => "The host did not answer as expected",
+            _ => "Something went wrong",
+        };
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html::layout(None, title, &body, Default::default()),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,240 @@
+//! Login sessions: token check, in-memory sessions with expiry, the session
+//! cookie and the per-session CSRF token.
+//!
+//! The browser never holds an API token: after a login the cookie carries a
+//! random session id that only this process knows, so a stolen cookie dies
+//! with the process or at expiry, and logging out really ends it. Tokens are
+//! compared in constant time (HMAC verification under a per-process key).
+
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Name of the session cookie.
+pub const COOKIE: &str = "crm_console_session";
+
+/// How long a session lives after login.
+pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
+
+/// What a session may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    ReadOnly,
+}
+
+impl Role {
+    /// The principal the audit trail names.
+    pub fn actor(self) -> &'static str {
+        match self {
+            Role::Admin => "console:admin",
+            Role::ReadOnly => "console:read-only",
+        }
+    }
+}
+
+/// One signed-in browser.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub role: Role,
+    /// Must come back in the `csrf` field of every POST.
+    pub csrf: String,
+    pub expires: Instant,
+}
+
+/// Random 256-bit value as hex.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Checks presented tokens against the configured ones.
+pub struct TokenCheck {
+    key: [u8; 32],
+    admin: Vec<u8>,
+    read_only: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for TokenCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenCheck([redacted])")
+    }
+}
+
+impl TokenCheck {
+    pub fn new(admin: &SecretString, read_only: Option<&SecretString>) -> Self {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        let mac = |t: &str| mac_of(&key, t.as_bytes());
+        TokenCheck {
+            admin: mac(admin.expose_secret()),
+            read_only: read_only
+                .map(|t| t.expose_secret())
+                .filter(|t| !t.is_empty())
+                .map(mac),
+            key,
+        }
+    }
+
+    /// The role a presented token grants, if any.
+    pub fn role_for(&self, presented: &str) -> Option<Role> {
+        if presented.is_empty() {
+            return None;
+        }
+        // Both comparisons always run so timing does not tell which token matched.
+        let admin = verify(&self.key, presented.as_bytes(), &self.admin);
+        let read_only = self
+            .read_only
+            .as_ref()
+            .is_some_and(|expected| verify(&self.key, presented.as_bytes(), expected));
+        if admin {
+            Some(Role::Admin)
+        } else if read_only {
+            Some(Role::ReadOnly)
+        } else {
+            None
+        }
+    }
+}
+
+fn mac_of(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut m = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
+}
+
+/// Constant-time check that `data` has the MAC `expected`.
+fn verify(key: &[u8], data: &[u8], expected: &[u8]) -> bool {
+    let mut m = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+    m.update(data);
+    m.verify_slice(expected).is_ok()
+}
+
+/// Constant-time equality of two short strings (CSRF tokens).
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let key = [0x5au8; 32];
+    verify(&key, a.as_bytes(), &mac_of(&key, b.as_bytes()))
+}
+
+/// The live sessions of this process.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+}
+
+impl Sessions {
+    /// Starts a session for `role` (and forgets expired ones).
+    pub fn create(&self, role: Role) -> Session {
+        let session = Session {
+            id: random_token(),
+            role,
+            csrf: random_token(),
+            expires: Instant::now() + SESSION_TTL,
+        };
+        let mut map = self.lock();
+        let now = Instant::now();
+        map.retain(|_, s| s.expires > now);
+        map.insert(session.id.clone(), session.clone());
+        session
+    }
+
+    /// The live session with this id.
+    pub fn get(&self, id: &str) -> Option<Session> {
+        let mut map = self.lock();
+        match map.get(id) {
+            Some(s) if s.expires > Instant::now() => Some(s.clone()),
+            Some(_) => {
+                map.remove(id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        // A panic while holding the lock cannot leave the map half-updated
+        // (every update is a single insert/remove), so keep serving.
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The session id from a `Cookie` header value.
+pub fn session_id_from_cookie(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .map(str::trim)
+        .find_map(|pair| pair.strip_prefix(COOKIE)?.strip_prefix('='))
+        .filter(|v| !v.is_empty())
+}
+
+/// `Set-Cookie` value that stores the session id.
+pub fn set_cookie(session: &Session, secure: bool) -> String {
+    format!(
+        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        session.id,
+        SESSION_TTL.as_secs(),
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// `Set-Cookie` value that deletes the session cookie.
+pub fn clear_cookie(secure: bool) -> String {
+    format!(
+        "{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_map_to_roles_and_nothing_else_passes() {
+        let check = TokenCheck::new(
+            &SecretString::from("admin-token-1"),
+            Some(&SecretString::from("viewer-token-2")),
+        );
+        assert_eq!(check.role_for("admin-token-1"), Some(Role::Admin));
+        assert_eq!(check.role_for("viewer-token-2"), Some(Role::ReadOnly));
+        assert_eq!(check.role_for("admin-token-"), None);
+        assert_eq!(check.role_for(""), None);
+        let no_viewer = TokenCheck::new(&SecretString::from("a"), Some(&SecretString::from("")));
+        assert_eq!(no_viewer.role_for(""), None);
+    }
+
+    #[test]
+    fn cookie_parsing_finds_only_our_cookie() {
+        assert_eq!(
+            session_id_from_cookie("a=1; crm_console_session=abc; b=2"),
+            Some("abc")
+        );
+        assert_eq!(session_id_from_cookie("crm_console_session_x=abc"), None);
+        assert_eq!(session_id_from_cookie("crm_console_session="), None);
+    }
+
+    #[test]
+    fn sessions_end_on_logout_and_cookies_are_http_only_strict() {
+        let sessions = Sessions::default();
+        let s = sessions.create(Role::ReadOnly);
+        assert_eq!(sessions.get(&s.id).map(|x| x.role), Some(Role::ReadOnly));
+        sessions.remove(&s.id);
+        assert!(sessions.get(&s.id).is_none());
+        let cookie = set_cookie(&s, false);
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+        assert!(same_secret(&s.csrf, &s.csrf.clone()));
+        assert!(!same_secret(&s.csrf, "x"));
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the console: the router in-process (status codes,
+//! sessions, CSRF, read-only refusal, secrets), and the whole console in a
+//! real headless Chromium (`e2e`, gated by `CRM_CONSOLE_E2E=1`).
+
+mod router;
+mod support;
