@@ -12,10 +12,12 @@ pub mod credentials;
 pub mod error;
 pub mod hosts;
 pub mod ids;
+pub mod operations;
 pub mod packs;
 pub mod providers;
 pub mod quickstart;
 pub mod reconcile;
+pub mod scheduler;
 
 pub use error::{AppError, Result};
 pub use hosts::HostView;
