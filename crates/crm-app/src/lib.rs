@@ -7,6 +7,7 @@
 //! crates (`crm-provision`, `crm-access`, `crm-reconcile`) and records an
 //! audit event for every mutation.
 
+pub mod acceptance;
 pub mod batches;
 pub mod credentials;
 pub mod error;

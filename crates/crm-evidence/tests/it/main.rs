@@ -1,0 +1,3 @@
+//! crm-evidence end to end against in-process simulators.
+
+mod sim_runs;

@@ -1,0 +1,323 @@
+//! Acceptance runs against both simulator profiles and both modes: the
+//! folder's file list, the verdict, and zero secret hits across every file.
+
+use crm_domain::secret::ExposeSecret;
+use crm_domain::{AccessMode, BatchStatus, FailureClass, SecretString, Verdict};
+use crm_evidence::folder::SecretKind;
+use crm_evidence::verdict::StepVerdict;
+use crm_evidence::{Modes, PackSource, RunOutcome, RunSpec, Step, Target, UpstreamKeys};
+use std::path::Path;
+
+/// Every file a full run writes, in chain order.
+const FULL_RUN: &[&str] = &[
+    "01-probe.json",
+    "02-pack.json",
+    "03-preview.json",
+    "05-import.json",
+    "07-access-status.json",
+    "09-reconcile.json",
+    "11-rollback.json",
+    "13-post-rollback-access.json",
+    "17-upstream-models.json",
+    "19-upstream-completion.json",
+    "21-summary.json",
+    "21-summary.md",
+];
+
+fn spec(profile: &str, modes: Modes, keys: UpstreamKeys, out: &Path) -> RunSpec {
+    RunSpec {
+        target: Target::Sim {
+            profile: profile.into(),
+        },
+        pack: PackSource::Bundled("cn-official".into()),
+        provider: "deepseek".into(),
+        modes,
+        upstream_keys: keys,
+        user: None,
+        out: out.to_owned(),
+        keep: false,
+        label: None,
+    }
+}
+
+fn canary() -> String {
+    format!("sim-ok-CANARY{}", uuid::Uuid::new_v4().simple())
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Every file of the folder, raw.
+fn contents(dir: &Path) -> Vec<(String, String)> {
+    listing(dir)
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(dir.join(&f)).unwrap();
+            (f, text)
+        })
+        .collect()
+}
+
+fn json(dir: &Path, file: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap()
+}
+
+/// The canary and every secret the run knew (the closure users' keys and
+/// passwords included) appear in no file; the canary's fingerprint does.
+fn assert_no_secrets(o: &RunOutcome, canary: &str) {
+    let kinds: Vec<SecretKind> = o.secrets.kinds().into_iter().map(|(k, _)| k).collect();
+    for kind in [
+        SecretKind::AdminKey,
+        SecretKind::UpstreamKey,
+        SecretKind::UserKey,
+        SecretKind::UserPassword,
+    ] {
+        assert!(kinds.contains(&kind), "the run did not learn its {kind:?}");
+    }
+    let files = contents(&o.folder);
+    assert_eq!(files.len(), FULL_RUN.len());
+    for (file, text) in &files {
+        assert!(!text.contains(canary), "canary in {file}");
+        assert!(!text.contains("CANARY"), "canary fragment in {file}");
+        for kind in [
+            SecretKind::AdminKey,
+            SecretKind::UpstreamKey,
+            SecretKind::UserKey,
+            SecretKind::UserPassword,
+        ] {
+            for s in o.secrets.of_kind(kind) {
+                assert!(
+                    !text.contains(s.expose_secret()),
+                    "a {kind:?} appears in {file}"
+                );
+            }
+        }
+    }
+    let last4 = &canary[canary.len() - 4..];
+    let summary = json(&o.folder, "21-summary.json");
+    let keys = summary["upstream_keys"].as_array().unwrap();
+    assert!(
+        keys.iter()
+            .any(|k| k.as_str().unwrap().ends_with(&format!("…{last4}"))),
+        "the canary's fingerprint is listed: {keys:?}"
+    );
+    assert_eq!(
+        summary["secret_scan"]["scan"]["hits"],
+        serde_json::json!([])
+    );
+}
+
+fn step_verdict(o: &RunOutcome, step: Step) -> StepVerdict {
+    o.summary
+        .steps
+        .iter()
+        .find(|s| s.step == step)
+        .unwrap()
+        .verdict
+}
+
+/// Every file carries the run's identity.
+fn assert_headers(o: &RunOutcome, version: &str) {
+    let pack_checksum = o.summary.header.pack.as_ref().unwrap().checksum.clone();
+    for file in FULL_RUN.iter().filter(|f| f.ends_with(".json")) {
+        let v = json(&o.folder, file);
+        assert_eq!(v["host"]["version"], version, "{file}");
+        assert_eq!(v["pack"]["version"], "2026.11.1", "{file}");
+        assert_eq!(v["pack"]["checksum"], pack_checksum.as_str(), "{file}");
+        assert!(v["run_started_at"].is_string(), "{file}");
+        assert_eq!(v["file"], *file);
+    }
+}
+
+#[tokio::test]
+async fn current_profile_passes_in_each_mode_without_leaking_a_secret() {
+    let out = tempfile::tempdir().unwrap();
+    for modes in [Modes::SelfService, Modes::Subscription] {
+        let canary = canary();
+        let o = crm_evidence::run(spec(
+            "current",
+            modes,
+            UpstreamKeys::Given(vec![SecretString::from(canary.clone())]),
+            out.path(),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(listing(&o.folder), FULL_RUN, "{modes:?}");
+        assert_eq!(
+            o.summary.verdict,
+            Verdict::Pass,
+            "{modes:?}: {:#?}",
+            o.summary.steps
+        );
+        assert_eq!(o.summary.failure_class, None);
+        assert_eq!(o.exit_code(), 0);
+        assert_headers(&o, "0.2.7");
+        assert_no_secrets(&o, &canary);
+        let batch = &o.summary.batches[0];
+        assert_eq!(batch.mode, modes.list()[0]);
+        assert_eq!(batch.batch_status, BatchStatus::RolledBack);
+        let post = json(&o.folder, "13-post-rollback-access.json");
+        assert_eq!(post["data"]["batches"][0]["key_refusal"], "refused");
+    }
+}
+
+#[tokio::test]
+async fn legacy_profile_fails_with_route_missing_because_completions_do_not_work() {
+    let out = tempfile::tempdir().unwrap();
+    for modes in [Modes::SelfService, Modes::Subscription] {
+        let canary = canary();
+        let o = crm_evidence::run(spec(
+            "legacy-2025-12",
+            modes,
+            UpstreamKeys::Given(vec![SecretString::from(canary.clone())]),
+            out.path(),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(listing(&o.folder), FULL_RUN, "{modes:?}");
+        // The host imports and lists models, but an OpenAI client cannot
+        // complete: the host is not ready, and the run says why.
+        assert_eq!(o.summary.verdict, Verdict::Fail);
+        assert_eq!(o.summary.failure_class, Some(FailureClass::RouteMissing));
+        assert_eq!(o.exit_code(), 1);
+        assert_eq!(o.summary.failing_steps, vec!["07-access-status.json"]);
+        assert_eq!(step_verdict(&o, Step::Import), StepVerdict::Pass);
+        assert_eq!(
+            step_verdict(&o, Step::Probe),
+            StepVerdict::PassWithAdvisories
+        );
+        // The upstream itself answers: the gap is the host's.
+        assert_eq!(
+            step_verdict(&o, Step::UpstreamCompletion),
+            StepVerdict::Pass
+        );
+        assert_eq!(step_verdict(&o, Step::Rollback), StepVerdict::Pass);
+        assert_headers(&o, "0.1.40");
+        assert_no_secrets(&o, &canary);
+        let md = std::fs::read_to_string(o.folder.join("21-summary.md")).unwrap();
+        assert!(
+            md.contains("Verdict: **fail** (route_missing), exit code 1"),
+            "{md}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn both_modes_in_one_run_pass_with_a_simulated_key_per_mode() {
+    let out = tempfile::tempdir().unwrap();
+    let o = crm_evidence::run(spec(
+        "current",
+        Modes::Both,
+        UpstreamKeys::Simulated {
+            behaviour: "ok".into(),
+        },
+        out.path(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(listing(&o.folder), FULL_RUN);
+    assert_eq!(o.summary.verdict, Verdict::Pass, "{:#?}", o.summary.steps);
+    let modes: Vec<AccessMode> = o.summary.batches.iter().map(|b| b.mode).collect();
+    assert_eq!(modes, [AccessMode::SelfService, AccessMode::Subscription]);
+    assert_eq!(o.summary.upstream_keys.len(), 2);
+    let access = json(&o.folder, "07-access-status.json");
+    for check in access["data"]["checks"].as_array().unwrap() {
+        assert_eq!(check["access_status"], "fully_ready");
+    }
+}
+
+#[tokio::test]
+async fn keep_leaves_the_host_provisioned_and_says_so() {
+    let out = tempfile::tempdir().unwrap();
+    let mut s = spec(
+        "current",
+        Modes::SelfService,
+        UpstreamKeys::Simulated {
+            behaviour: "ok".into(),
+        },
+        out.path(),
+    );
+    s.keep = true;
+    let o = crm_evidence::run(s).await.unwrap();
+    assert_eq!(listing(&o.folder), FULL_RUN);
+    assert_eq!(o.summary.verdict, Verdict::Pass);
+    assert_eq!(step_verdict(&o, Step::Rollback), StepVerdict::Skipped);
+    assert_eq!(
+        step_verdict(&o, Step::PostRollbackAccess),
+        StepVerdict::Skipped
+    );
+    assert_eq!(o.summary.batches[0].batch_status, BatchStatus::Applied);
+    let rollback = json(&o.folder, "11-rollback.json");
+    assert_eq!(rollback["verdict"], "skipped");
+    assert!(
+        rollback["summary"].as_str().unwrap().contains("--keep"),
+        "{rollback}"
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_upstream_key_fails_with_the_quota_class() {
+    let out = tempfile::tempdir().unwrap();
+    let o = crm_evidence::run(spec(
+        "current",
+        Modes::SelfService,
+        UpstreamKeys::Simulated {
+            behaviour: "quota_exhausted".into(),
+        },
+        out.path(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(listing(&o.folder), FULL_RUN);
+    assert_eq!(o.summary.verdict, Verdict::Fail);
+    assert_eq!(
+        o.summary.failure_class,
+        Some(FailureClass::UpstreamKeyQuotaIssue),
+        "{:#?}",
+        o.summary.steps
+    );
+    assert_eq!(o.exit_code(), 1);
+    let access = json(&o.folder, "07-access-status.json");
+    assert_eq!(access["failure_class"], "upstream_key_quota_issue");
+    // The direct probe is the classification evidence: status and error type per key.
+    let completion = json(&o.folder, "19-upstream-completion.json");
+    let probe = &completion["data"]["probes"][0];
+    assert_eq!(probe["status"], 429);
+    assert_eq!(probe["failure_class"], "upstream_key_quota_issue");
+    assert!(probe["key"]["last4"].is_string());
+    // Everything was still cleaned up.
+    assert_eq!(step_verdict(&o, Step::Rollback), StepVerdict::Pass);
+}
+
+#[tokio::test]
+async fn an_unknown_provider_fails_at_the_pack_and_touches_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    let mut s = spec(
+        "current",
+        Modes::SelfService,
+        UpstreamKeys::Simulated {
+            behaviour: "ok".into(),
+        },
+        out.path(),
+    );
+    s.provider = "nonesuch".into();
+    let o = crm_evidence::run(s).await.unwrap();
+    assert_eq!(listing(&o.folder), FULL_RUN);
+    assert_eq!(o.summary.verdict, Verdict::Fail);
+    assert_eq!(o.summary.failing_steps, vec!["02-pack.json"]);
+    for step in [
+        Step::Preview,
+        Step::Import,
+        Step::Rollback,
+        Step::UpstreamModels,
+    ] {
+        assert_eq!(step_verdict(&o, step), StepVerdict::Skipped, "{step:?}");
+    }
+    assert!(o.summary.batches.is_empty());
+}
