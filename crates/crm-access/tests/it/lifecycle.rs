@@ -657,3 +657,129 @@ async fn a_key_create_whose_answer_is_lost_is_found_not_duplicated() {
     .unwrap();
     assert_eq!(check.verdict, Verdict::Pass, "{}", check.summary);
 }
+
+#[tokio::test]
+async fn an_operator_user_and_key_are_adopted_and_rebound() {
+    let w = World::new().await;
+    let batch = w
+        .import(
+            "deepseek",
+            AccessMode::SelfService,
+            &sim_key("ok", "operator"),
+        )
+        .await;
+    let password = SecretString::from("operator-password-123");
+    let alice = w
+        .env
+        .host
+        .create_user(&UserDraft {
+            email: "alice@example.com".into(),
+            password: password.clone(),
+            username: None,
+            notes: None,
+            balance: Some(1.0),
+            allowed_groups: vec![],
+        })
+        .await
+        .unwrap();
+    let login = crm_domain::observed::UserLogin {
+        email: "alice@example.com".into(),
+        password: password.clone(),
+    };
+    let laptop = w
+        .env
+        .host
+        .create_user_api_key(
+            &login,
+            &crm_domain::observed::ApiKeyDraft {
+                name: "alice-laptop".into(),
+                group_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    let req = ClosureRequest {
+        user: crm_access::UserChoice::Existing {
+            email: "alice@example.com".into(),
+            password,
+        },
+        key: crm_access::KeyChoice::Rebind {
+            key_id: laptop.key.id,
+        },
+        starting_balance: Some(2.0),
+        validity_days: None,
+    };
+    let out = close_access(&w.ports(), w.caps(), &batch, &w.provider("deepseek"), &req)
+        .await
+        .unwrap();
+    let actions: Vec<_> = out
+        .plan
+        .items
+        .iter()
+        .map(|i| (i.item.kind, i.item.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (ResourceKind::Group, PlanAction::NoOp),
+            (ResourceKind::User, PlanAction::Adopt),
+            (ResourceKind::BalanceGrant, PlanAction::Create),
+            (ResourceKind::UserApiKey, PlanAction::Adopt),
+            (ResourceKind::UserApiKey, PlanAction::Update),
+        ]
+    );
+    assert_eq!(out.key.key_id, laptop.key.id);
+    let keys = w.env.host.list_user_api_keys(alice.id).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    let group = w
+        .env
+        .store
+        .resources(&batch)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == ResourceKind::Group)
+        .unwrap();
+    assert_eq!(keys[0].group_id, Some(group.host_object_id));
+    let user = w
+        .env
+        .host
+        .list_users(Some("alice@example.com".into()))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(user.balance, 3.0, "2 USD added to her 1 USD");
+    let check = verify_access(
+        &w.ports(),
+        &batch,
+        &w.provider("deepseek"),
+        &out.key,
+        &VerifyOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(check.verdict, Verdict::Pass, "{}", check.summary);
+    // The rebound key's desired spec names the new group and the sealed login.
+    let key_res = w
+        .env
+        .store
+        .resources(&batch)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == ResourceKind::UserApiKey)
+        .unwrap();
+    assert_eq!(key_res.origin, JournalOp::Adopt);
+    assert_eq!(
+        key_res.desired["group_id"],
+        serde_json::json!(group.host_object_id)
+    );
+    assert!(key_res.desired["login_password_sealed"].is_string());
+    assert!(
+        !key_res
+            .desired
+            .to_string()
+            .contains("operator-password-123"),
+        "sealed, never clear"
+    );
+}
