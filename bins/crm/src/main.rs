@@ -1,1 +1,156 @@
-fn main() {}
+//! `crm`: the command-line face of crm. Parses arguments and configuration,
+//! sets up logging on stderr, opens the application core, runs one command
+//! and turns its outcome into an exit code (0 nothing to change, 2 changes or
+//! drift present, 1 error).
+
+mod cli;
+mod commands;
+mod config;
+mod render;
+mod secrets;
+
+use clap::{CommandFactory, Parser};
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+use commands::{Ctx, Outcome};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.global);
+    if let Err(e) = secrets::refuse_literals(&cli.command) {
+        return report(&anyhow::Error::new(e));
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return report(&anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(Outcome::Unchanged) => ExitCode::SUCCESS,
+        Ok(Outcome::Changed) => ExitCode::from(2),
+        Ok(Outcome::Failed { message, hint }) => {
+            eprintln!("error: {message}");
+            if let Some(h) = hint {
+                eprintln!("hint: {h}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(e) => report(&e),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "crm", &mut std::io::stdout());
+            Ok(Outcome::Unchanged)
+        }
+        Command::Quickstart(args) => commands::quickstart::run(args, &cli.global).await,
+        command => {
+            let config = config::resolve(&cli.global)?;
+            tracing::debug!(db = %config.db_path.display(), "opening the database");
+            let ctx = Ctx {
+                app: crm_app::App::open(config).await?,
+                output: cli.global.output,
+                quiet: cli.global.quiet,
+            };
+            commands::run(&ctx, command).await
+        }
+    }
+}
+
+/// Logs go to stderr: warnings by default, `-v` info, `-vv` debug, `-vvv`
+/// trace for crm's own crates, `-q` errors only; `RUST_LOG` overrides all.
+fn init_tracing(g: &cli::GlobalArgs) {
+    let level = match (g.quiet, g.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| {
+        let crates = [
+            "crm",
+            "crm_app",
+            "crm_access",
+            "crm_domain",
+            "crm_pack",
+            "crm_provision",
+            "crm_reconcile",
+            "crm_sim",
+            "crm_store",
+            "crm_sub2api",
+        ];
+        let base = if g.verbose >= 3 { "info" } else { level };
+        std::iter::once(base.to_owned())
+            .chain(crates.iter().map(|c| format!("{c}={level}")))
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let filter = tracing_subscriber::EnvFilter::try_new(directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(render::stderr_is_tty())
+        .with_env_filter(filter)
+        .init();
+}
+
+/// Prints an error as `error: what happened` plus a `hint:` line when crm
+/// knows what to try; returns exit code 1.
+fn report(e: &anyhow::Error) -> ExitCode {
+    // Some errors repeat their source in their own message: print each
+    // cause only when it adds something.
+    let mut message = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !message.contains(&c) {
+            message.push_str(": ");
+            message.push_str(&c);
+        }
+    }
+    eprintln!("error: {message}");
+    if let Some(h) = hint(e) {
+        eprintln!("hint: {h}");
+    }
+    ExitCode::FAILURE
+}
+
+fn hint(e: &anyhow::Error) -> Option<String> {
+    use crm_app::AppError;
+    use crm_domain::ports::{HostError, StoreError};
+    use crm_provision::ProvisionError;
+    let app = e.downcast_ref::<AppError>()?;
+    // Host and store errors reach here directly or through provisioning.
+    let (host, store) = match app {
+        AppError::Host(h) | AppError::Provision(ProvisionError::Host(h)) => (Some(h), None),
+        AppError::Store(s) | AppError::Provision(ProvisionError::Store(s)) => (None, Some(s)),
+        _ => (None, None),
+    };
+    Some(match (app, host, store) {
+        (_, Some(HostError::Unreachable { .. } | HostError::Timeout { .. }), _) => {
+            "check the host's URL with `crm host show HOST` and that it is running; \
+             --host-timeout raises the per-request timeout"
+                .into()
+        }
+        (_, Some(HostError::Unauthorized { .. }), _) => {
+            "the admin key crm read is not accepted; `crm host show HOST` says where it comes from"
+                .into()
+        }
+        (_, Some(HostError::ComplianceGate { .. }), _) => {
+            "log in to the host's admin console, accept the notice, then `crm host probe HOST`"
+                .into()
+        }
+        (_, _, Some(StoreError::LeaseHeld { .. })) => {
+            "if that process is gone (killed, crashed), release its lease with \
+             `crm lease release LEASE_ID`, then `crm batch resume BATCH_ID` or `crm batch rollback BATCH_ID`"
+                .into()
+        }
+        (AppError::Open(_), _, _) => "check --db (or CRM_DB) and the directory's permissions".into(),
+        _ => return None,
+    })
+}

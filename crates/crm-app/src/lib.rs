@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod error;
 pub mod hosts;
 pub mod ids;
+pub mod leases;
 pub mod operations;
 pub mod packs;
 pub mod providers;

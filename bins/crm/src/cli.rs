@@ -1,0 +1,373 @@
+//! The command-line interface: argument definitions only.
+//!
+//! Command names and flags are part of crm's interface (scripts and CI use
+//! them), so renaming one is a breaking change.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success and nothing to change, 2 success with changes or drift present, 1 error.
+
+Secrets (admin keys, upstream keys, passwords) are never accepted as argument
+values, because arguments show up in process lists and shell history. Pass them
+with --*-env VAR, --*-file PATH, or --*-file - to read standard input.
+
+Examples:
+  crm quickstart
+  crm host add prod --url https://relay.example.com --admin-key-env SUB2API_ADMIN_KEY
+  crm host probe prod
+  crm provider preview cn-official/deepseek --host prod --mode self_service --upstream-keys-file keys.txt
+  crm provider import cn-official/deepseek --host prod --mode self_service --upstream-keys-file keys.txt
+  crm reconcile --host prod --apply";
+
+/// crm: declarative, verified and reversible provider imports for sub2api hosts.
+#[derive(Debug, Parser)]
+#[command(name = "crm", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// SQLite database file [default: crm.db, or `db` in the config file].
+    #[arg(long, global = true, env = "CRM_DB")]
+    pub db: Option<PathBuf>,
+    /// Send direct upstream probes through this prefix (`{prefix}/{authority}/{path}`),
+    /// e.g. a simulator's `http://127.0.0.1:PORT/__upstream` or an egress relay.
+    #[arg(long, global = true, env = "CRM_UPSTREAM_VIA", value_name = "URL")]
+    pub upstream_via: Option<String>,
+    /// Timeout of one host request, in seconds [default: 30].
+    #[arg(long, global = true, env = "CRM_HOST_TIMEOUT", value_name = "SECS")]
+    pub host_timeout: Option<u64>,
+    /// Output format: human tables, or JSON on stdout (logs and progress go to stderr).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table, env = "CRM_OUTPUT")]
+    pub output: OutputFormat,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Optional TOML configuration file (values below flags and CRM_* environment).
+    #[arg(long, global = true, env = "CRM_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole chain against a built-in simulated sub2api host (no network).
+    Quickstart(QuickstartArgs),
+    /// Install, inspect and lint provider packs.
+    #[command(subcommand)]
+    Pack(PackCommand),
+    /// Register and probe sub2api hosts.
+    #[command(subcommand)]
+    Host(HostCommand),
+    /// Preview, import, verify, reconcile and roll back providers on hosts.
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+    /// Inspect, resume and roll back import batches.
+    #[command(subcommand)]
+    Batch(BatchCommand),
+    /// Compare a whole host with crm's records; optionally repair.
+    Reconcile(ReconcileHostArgs),
+    /// Show the audit trail.
+    Audit(AuditArgs),
+    /// List or release leases (e.g. one left by a killed process).
+    #[command(subcommand)]
+    Lease(LeaseCommand),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Directory for the quickstart database and keys.
+    #[arg(long, default_value = "./crm-quickstart")]
+    pub dir: PathBuf,
+    /// Simulated host version profile.
+    #[arg(long, default_value = "current")]
+    pub profile: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PackCommand {
+    /// Install a pack file (or the bundled pack) and make it current.
+    Install {
+        /// Path of a pack TOML file.
+        #[arg(required_unless_present = "bundled")]
+        path: Option<PathBuf>,
+        /// Install a pack shipped inside crm (e.g. cn-official).
+        #[arg(long, conflicts_with = "path")]
+        bundled: Option<String>,
+    },
+    /// List installed packs.
+    List,
+    /// Show a pack's providers, models and prices.
+    Show {
+        pack: String,
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Validate pack files and print every problem with file:line:column.
+    Lint {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of the pack format.
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Register a host. The admin key is referenced, never stored in clear.
+    Add {
+        name: String,
+        /// Base URL, e.g. https://relay.example.com
+        #[arg(long)]
+        url: String,
+        #[command(flatten)]
+        admin_key: AdminKeyArgs,
+        /// Reconcile this host on a schedule (seconds) when crm-server runs.
+        #[arg(long)]
+        reconcile_every: Option<u64>,
+    },
+    List,
+    Show {
+        host: String,
+    },
+    /// Detect version and capabilities.
+    Probe {
+        host: String,
+    },
+    Remove {
+        host: String,
+    },
+}
+
+/// Where the host admin key comes from.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct AdminKeyArgs {
+    /// Environment variable holding the admin key (kept as a reference).
+    #[arg(long, value_name = "VAR")]
+    pub admin_key_env: Option<String>,
+    /// File holding the admin key (kept as a reference; `-` reads stdin and stores it sealed).
+    #[arg(long, value_name = "PATH")]
+    pub admin_key_file: Option<String>,
+    /// Refused: secrets are never accepted as argument values.
+    #[arg(long, hide = true, value_name = "SECRET")]
+    pub admin_key: Option<String>,
+}
+
+/// Upstream keys for an import.
+#[derive(Debug, Args, Default)]
+pub struct UpstreamKeyArgs {
+    /// File with one upstream key per line (`-` reads stdin).
+    #[arg(long, value_name = "PATH")]
+    pub upstream_keys_file: Option<String>,
+    /// Environment variable holding one upstream key (repeatable).
+    #[arg(long, value_name = "VAR")]
+    pub upstream_key_env: Vec<String>,
+    /// Refused: secrets are never accepted as argument values.
+    #[arg(long, hide = true, value_name = "SECRET")]
+    pub upstream_key: Vec<String>,
+}
+
+/// An existing host user for the access closure (else crm creates a probe user).
+#[derive(Debug, Args, Default)]
+pub struct UserLoginArgs {
+    #[arg(long)]
+    pub user_email: Option<String>,
+    /// Environment variable holding the user's password.
+    #[arg(long, value_name = "VAR", requires = "user_email")]
+    pub user_password_env: Option<String>,
+    /// File holding the user's password (`-` reads stdin).
+    #[arg(long, value_name = "PATH", requires = "user_email")]
+    pub user_password_file: Option<String>,
+    /// Refused: secrets are never accepted as argument values.
+    #[arg(long, hide = true, value_name = "SECRET")]
+    pub user_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// A user with a balance and a key bound to a standard group.
+    #[value(name = "self_service")]
+    SelfService,
+    /// A subscription-type group, an active subscription and a key bound to it.
+    Subscription,
+}
+
+#[derive(Debug, Args)]
+pub struct Target {
+    /// Pack-scoped provider, e.g. cn-official/deepseek.
+    pub provider: String,
+    #[arg(long)]
+    pub host: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// List providers of installed packs.
+    List {
+        #[arg(long)]
+        pack: Option<String>,
+    },
+    Show {
+        provider: String,
+    },
+    /// Show what an import would do. Exit 0 when nothing would change, 2 otherwise.
+    Preview {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_enum)]
+        mode: ModeArg,
+        #[command(flatten)]
+        keys: UpstreamKeyArgs,
+    },
+    /// Import a provider onto a host, close access and verify it.
+    Import {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_enum)]
+        mode: ModeArg,
+        #[command(flatten)]
+        keys: UpstreamKeyArgs,
+        #[command(flatten)]
+        user: UserLoginArgs,
+        /// Starting balance (USD) for a self-service user, instead of the pack's.
+        #[arg(long)]
+        balance: Option<f64>,
+        /// Skip the access verification after the import.
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Verify access of a provider's batches on a host.
+    Access {
+        #[command(flatten)]
+        target: Target,
+        /// Only list models; skip the completion smoke.
+        #[arg(long)]
+        skip_completion: bool,
+    },
+    /// Reconcile one provider on a host.
+    Reconcile {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        apply: bool,
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Roll back every live batch of a provider on a host.
+    Rollback {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Replace one upstream key in place (no downtime).
+    RotateKey {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_enum)]
+        mode: ModeArg,
+        /// Fingerprint (short form or last four characters) of the key to replace.
+        #[arg(long)]
+        old: String,
+        #[arg(long, value_name = "VAR")]
+        new_key_env: Option<String>,
+        #[arg(long, value_name = "PATH")]
+        new_key_file: Option<String>,
+        /// Refused: secrets are never accepted as argument values.
+        #[arg(long, hide = true, value_name = "SECRET")]
+        new_key: Option<String>,
+    },
+    /// Give more host users a subscription to the provider's subscription group.
+    AssignSubscriptions {
+        #[command(flatten)]
+        target: Target,
+        /// Host user ids or emails.
+        #[arg(long = "user", required = true)]
+        users: Vec<String>,
+        #[arg(long)]
+        days: Option<u32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    List {
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+    },
+    Show {
+        batch: String,
+    },
+    /// Finish a partially applied or interrupted batch.
+    ///
+    /// crm stores only fingerprints of upstream keys, so accounts still to be
+    /// created need the batch's keys again (the same file the import used).
+    Resume {
+        batch: String,
+        #[command(flatten)]
+        keys: UpstreamKeyArgs,
+    },
+    Rollback {
+        batch: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileHostArgs {
+    #[arg(long)]
+    pub host: String,
+    /// Repair what drifted.
+    #[arg(long)]
+    pub apply: bool,
+    /// With --apply: also delete crm-marked leftovers of dead batches.
+    #[arg(long, requires = "apply")]
+    pub prune: bool,
+    /// With --apply: also clear error states of crm accounts.
+    #[arg(long, requires = "apply")]
+    pub clear_unhealthy: bool,
+    /// Show the host's past runs instead of running one.
+    #[arg(long, conflicts_with_all = ["apply", "run"])]
+    pub history: bool,
+    /// Show one past run by id instead of running one.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "apply")]
+    pub run: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LeaseCommand {
+    /// Active leases (scope, holder, operation, expiry).
+    List {
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Release one lease by id, when its holder is known to be gone.
+    Release { lease: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+}

@@ -1,0 +1,463 @@
+//! `crm provider list|show|preview|import|access|reconcile|rollback|rotate-key|assign-subscriptions`.
+
+use crm_app::providers::{ImportInput, ImportReport, PreviewReport, RollbackView};
+use crm_app::reconcile::ReconcileRequest;
+use crm_domain::access::AccessCheck;
+use crm_domain::plan::Plan;
+use crm_domain::{BatchStatus, Verdict};
+
+use super::{Ctx, Outcome, mode, provider_ref};
+use crate::cli::ProviderCommand;
+use crate::render::{emit, fields, opt, table, word};
+use crate::secrets;
+
+pub async fn run(ctx: &Ctx, cmd: ProviderCommand) -> anyhow::Result<Outcome> {
+    match cmd {
+        ProviderCommand::List { pack } => {
+            let list = ctx.app.list_providers(pack.as_deref()).await?;
+            emit(ctx.output, &list, |ps| {
+                table(
+                    &[
+                        "Provider",
+                        "Name",
+                        "Platform",
+                        "Models",
+                        "Smoke model",
+                        "Modes",
+                    ],
+                    ps.iter()
+                        .map(|p| {
+                            vec![
+                                p.provider.to_string(),
+                                p.display_name.clone(),
+                                format!("{} / {}", p.native_platform, p.fallback_platform),
+                                p.models.to_string(),
+                                p.smoke_test_model.clone(),
+                                p.modes
+                                    .iter()
+                                    .map(|m| m.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
+            Ok(Outcome::Unchanged)
+        }
+        ProviderCommand::Show { provider } => {
+            let spec = ctx
+                .app
+                .provider_spec(&provider_ref(&provider)?, None)
+                .await?;
+            emit(ctx.output, &spec, |s| {
+                let head = fields(&[
+                    ("provider", provider.clone()),
+                    ("name", s.display_name.clone()),
+                    ("base url", s.openai_base_url.clone()),
+                    ("anthropic url", opt(&s.anthropic_base_url)),
+                    (
+                        "platform",
+                        format!("{} (fallback {})", s.platform.native, s.platform.fallback),
+                    ),
+                    ("account mode", s.account_mode.to_string()),
+                    ("smoke model", s.smoke_test_model.clone()),
+                    (
+                        "modes",
+                        s.access
+                            .modes
+                            .iter()
+                            .map(|m| m.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                    (
+                        "rate multiplier",
+                        s.access.group_rate_multiplier.to_string(),
+                    ),
+                ]);
+                let models = table(
+                    &["Model", "Upstream", "Input", "Output", "Unit", "As of"],
+                    s.models
+                        .iter()
+                        .map(|m| {
+                            vec![
+                                m.name.clone(),
+                                m.upstream_name.clone(),
+                                m.price.input.to_string(),
+                                m.price.output.to_string(),
+                                format!("{} {}", m.price.currency, m.price.unit),
+                                m.price.as_of.clone(),
+                            ]
+                        })
+                        .collect(),
+                );
+                format!("{head}\n\n{models}")
+            });
+            Ok(Outcome::Unchanged)
+        }
+        ProviderCommand::Preview {
+            target,
+            mode: m,
+            keys,
+        } => {
+            let keys = secrets::upstream_keys(&keys)?;
+            let pb = ctx.progress("observing the host");
+            let report = ctx
+                .app
+                .preview(
+                    &target.host,
+                    &provider_ref(&target.provider)?,
+                    mode(m),
+                    keys,
+                )
+                .await;
+            pb.finish_and_clear();
+            let report = report?;
+            emit(ctx.output, &report, render_preview);
+            Ok(Outcome::changed_if(report.changes))
+        }
+        ProviderCommand::Import {
+            target,
+            mode: m,
+            keys,
+            user,
+            balance,
+            no_verify,
+        } => {
+            let input = ImportInput {
+                host: target.host.clone(),
+                provider: provider_ref(&target.provider)?,
+                mode: mode(m),
+                upstream_keys: secrets::upstream_keys(&keys)?,
+                user: secrets::user_login(&user)?,
+                starting_balance: balance,
+                verify: !no_verify,
+            };
+            let pb = ctx.progress(&format!(
+                "importing {} onto {}",
+                target.provider, target.host
+            ));
+            let report = ctx.app.import(input).await;
+            pb.finish_and_clear();
+            let report = report?;
+            emit(ctx.output, &report, render_import);
+            Ok(import_outcome(&report))
+        }
+        ProviderCommand::Access {
+            target,
+            skip_completion,
+        } => {
+            let pb = ctx.progress("verifying access");
+            let checks = ctx
+                .app
+                .verify_provider_access(
+                    &target.host,
+                    &provider_ref(&target.provider)?,
+                    skip_completion,
+                )
+                .await;
+            pb.finish_and_clear();
+            let checks = checks?;
+            emit(ctx.output, &checks, |cs| render_checks(cs));
+            let failed: Vec<&AccessCheck> = checks
+                .iter()
+                .filter(|c| c.verdict == Verdict::Fail)
+                .collect();
+            if let Some(first) = failed.first() {
+                return Ok(Outcome::Failed {
+                    message: format!(
+                        "access is broken for {} of {} batches: {}",
+                        failed.len(),
+                        checks.len(),
+                        first.summary
+                    ),
+                    hint: first.failure_class.map(|c| format!("failure class: {c}")),
+                });
+            }
+            Ok(Outcome::Unchanged)
+        }
+        ProviderCommand::Reconcile {
+            target,
+            apply,
+            prune,
+        } => {
+            let pb = ctx.progress("reconciling");
+            let report = ctx
+                .app
+                .reconcile(ReconcileRequest {
+                    host: target.host,
+                    provider: Some(provider_ref(&target.provider)?),
+                    apply,
+                    prune,
+                    ..ReconcileRequest::default()
+                })
+                .await;
+            pb.finish_and_clear();
+            let report = report?;
+            emit(ctx.output, &report, super::misc::render_reconcile);
+            Ok(super::misc::reconcile_outcome(&report))
+        }
+        ProviderCommand::Rollback { target } => {
+            let pb = ctx.progress("rolling back");
+            let views = ctx
+                .app
+                .rollback_provider(&target.host, &provider_ref(&target.provider)?)
+                .await;
+            pb.finish_and_clear();
+            let views = views?;
+            emit(ctx.output, &views, |vs| {
+                if vs.is_empty() {
+                    "no live batch to roll back".into()
+                } else {
+                    vs.iter()
+                        .map(render_rollback)
+                        .collect::<Vec<_>>()
+                        .join("\n\n")
+                }
+            });
+            Ok(rollback_outcome(&views))
+        }
+        ProviderCommand::RotateKey {
+            target,
+            mode: m,
+            old,
+            new_key_env,
+            new_key_file,
+            new_key: _,
+        } => {
+            let new = secrets::new_key(new_key_env.as_deref(), new_key_file.as_deref())?;
+            let batch = ctx
+                .app
+                .rotate_key(
+                    &target.host,
+                    &provider_ref(&target.provider)?,
+                    mode(m),
+                    &old,
+                    new,
+                )
+                .await?;
+            emit(ctx.output, &batch, |b| {
+                fields(&[
+                    ("batch", b.id.to_string()),
+                    ("status", b.status.to_string()),
+                    (
+                        "upstream keys",
+                        b.upstream_keys
+                            .iter()
+                            .map(|f| f.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ),
+                ])
+            });
+            Ok(Outcome::Changed)
+        }
+        ProviderCommand::AssignSubscriptions {
+            target,
+            users,
+            days,
+        } => {
+            let assigned = ctx
+                .app
+                .assign_subscriptions(&target.host, &provider_ref(&target.provider)?, &users, days)
+                .await?;
+            emit(ctx.output, &assigned, |a| {
+                table(
+                    &["User", "Subscription", "How"],
+                    a.iter()
+                        .map(|x| {
+                            vec![
+                                x.user_id.to_string(),
+                                x.subscription_id.to_string(),
+                                word(&x.how),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
+            Ok(Outcome::changed_if(!assigned.is_empty()))
+        }
+    }
+}
+
+pub fn render_plan(plan: &Plan) -> String {
+    let mut out = table(
+        &["Action", "Kind", "Name", "Host id", "Changes / reason"],
+        plan.items
+            .iter()
+            .map(|i| {
+                let mut why: Vec<String> = i
+                    .changes
+                    .iter()
+                    .map(|c| format!("{}: {} -> {}", c.field, c.from, c.to))
+                    .collect();
+                if let Some(r) = &i.reason {
+                    why.push(r.clone());
+                }
+                vec![
+                    i.action.to_string(),
+                    i.kind.to_string(),
+                    i.name.clone(),
+                    opt(&i.host_object_id),
+                    why.join("; "),
+                ]
+            })
+            .collect(),
+    );
+    for n in &plan.notes {
+        out.push_str(&format!("\nnote: {n}"));
+    }
+    out
+}
+
+fn render_preview(r: &PreviewReport) -> String {
+    let mut out = fields(&[
+        ("host", r.host.clone()),
+        ("provider", r.provider.to_string()),
+        ("mode", r.mode.to_string()),
+        ("pack version", r.pack_version.clone()),
+        ("batch", opt(&r.batch)),
+        ("host requests", r.host_requests.to_string()),
+    ]);
+    out.push_str("\n\n");
+    out.push_str(&render_plan(&r.plan));
+    if let Some(a) = &r.access_plan {
+        out.push_str("\n\naccess closure:\n");
+        out.push_str(&render_plan(a));
+    }
+    out.push_str(if r.changes {
+        "\n\nimporting would change the host"
+    } else {
+        "\n\nnothing to change"
+    });
+    out
+}
+
+fn render_import(r: &ImportReport) -> String {
+    let mut out = fields(&[
+        ("host", r.host.clone()),
+        ("provider", r.batch.provider.to_string()),
+        ("mode", r.batch.mode.to_string()),
+        ("batch", r.batch.id.to_string()),
+        ("status", r.batch.status.to_string()),
+        ("reason", opt(&r.batch.status_reason)),
+        ("access", r.access_status.to_string()),
+        ("host requests", r.host_requests.to_string()),
+    ]);
+    out.push_str("\n\n");
+    out.push_str(&render_plan(&r.plan));
+    if let Some(a) = &r.access_plan {
+        out.push_str("\n\naccess closure:\n");
+        out.push_str(&render_plan(a));
+    }
+    if let Some(c) = &r.access_check {
+        out.push_str("\n\n");
+        out.push_str(&render_checks(std::slice::from_ref(c)));
+    }
+    out
+}
+
+fn import_outcome(r: &ImportReport) -> Outcome {
+    if !r.succeeded() {
+        let id = &r.batch.id;
+        return Outcome::Failed {
+            message: format!(
+                "import ended {}: {}",
+                r.batch.status,
+                r.error
+                    .as_deref()
+                    .or(r.batch.status_reason.as_deref())
+                    .unwrap_or("no reason recorded")
+            ),
+            hint: Some(format!(
+                "finish it with `crm batch resume {id} --upstream-keys-file FILE`, or undo it \
+                 with `crm batch rollback {id}`"
+            )),
+        };
+    }
+    if r.access_check
+        .as_ref()
+        .is_some_and(|c| c.verdict == Verdict::Fail)
+    {
+        let c = r
+            .access_check
+            .as_ref()
+            .map(|c| c.summary.clone())
+            .unwrap_or_default();
+        return Outcome::Failed {
+            message: format!(
+                "the provider was imported but access is {}: {c}",
+                r.access_status
+            ),
+            hint: Some("see `crm batch show` for the check's evidence".into()),
+        };
+    }
+    let access_changed = r.access_plan.as_ref().is_some_and(|p| !p.is_noop());
+    Outcome::changed_if(!r.noop || access_changed)
+}
+
+pub fn render_checks(checks: &[AccessCheck]) -> String {
+    table(
+        &["Batch", "Mode", "Verdict", "Failure class", "Summary"],
+        checks
+            .iter()
+            .map(|c| {
+                vec![
+                    c.batch_id.to_string(),
+                    c.mode.to_string(),
+                    c.verdict.to_string(),
+                    opt(&c.failure_class),
+                    c.summary.clone(),
+                ]
+            })
+            .collect(),
+    )
+}
+
+pub fn render_rollback(v: &RollbackView) -> String {
+    let r = &v.report;
+    let list = |xs: &[String]| {
+        if xs.is_empty() {
+            "-".into()
+        } else {
+            xs.join("\n")
+        }
+    };
+    fields(&[
+        ("batch", r.batch.to_string()),
+        ("status", r.status.to_string()),
+        ("deleted", list(&r.deleted)),
+        ("kept", list(&r.kept)),
+        ("left", list(&r.left)),
+        (
+            "user key",
+            v.key_refusal
+                .as_ref()
+                .map(word)
+                .unwrap_or_else(|| "-".into()),
+        ),
+        ("host requests", r.host_requests.to_string()),
+    ])
+}
+
+pub fn rollback_outcome(views: &[RollbackView]) -> Outcome {
+    if let Some(bad) = views
+        .iter()
+        .find(|v| v.report.status != BatchStatus::RolledBack)
+    {
+        return Outcome::Failed {
+            message: format!(
+                "rollback of {} ended {}: {}",
+                bad.report.batch,
+                bad.report.status,
+                bad.report.left.join("; ")
+            ),
+            hint: Some(format!(
+                "fix what is listed, then run `crm batch rollback {}` again",
+                bad.report.batch
+            )),
+        };
+    }
+    Outcome::changed_if(views.iter().any(|v| !v.report.deleted.is_empty()))
+}
