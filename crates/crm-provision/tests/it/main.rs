@@ -6,5 +6,6 @@ mod crash;
 mod faults;
 mod import;
 mod lifecycle;
+mod preview;
 mod rollback;
 mod support;
