@@ -24,6 +24,9 @@ pub enum Fault {
     Dropped,
     /// The host committed, then the response was lost.
     CommitThenLost,
+    /// Something between crm and the host sent the request twice: two
+    /// objects committed, the response lost.
+    CommitTwiceThenLost,
 }
 
 impl Fault {
@@ -39,9 +42,11 @@ impl Fault {
                 status: 502,
                 message: "bad gateway".into(),
             },
-            Fault::Timeout | Fault::CommitThenLost => HostError::Timeout {
-                operation: "admin write".into(),
-            },
+            Fault::Timeout | Fault::CommitThenLost | Fault::CommitTwiceThenLost => {
+                HostError::Timeout {
+                    operation: "admin write".into(),
+                }
+            }
             Fault::Dropped => HostError::Unreachable {
                 detail: "connection reset".into(),
             },
@@ -102,7 +107,7 @@ impl FakeHost {
     }
 
     /// Runs a mutation under the fault rule.
-    fn mutate<T>(&self, f: impl FnOnce(&mut State) -> HostResult<T>) -> HostResult<T> {
+    fn mutate<T>(&self, f: impl Fn(&mut State) -> HostResult<T>) -> HostResult<T> {
         self.requests.fetch_add(1, Ordering::SeqCst);
         let n = self.mutations.fetch_add(1, Ordering::SeqCst) + 1;
         let fault = match *self.fault.lock().unwrap() {
@@ -114,6 +119,11 @@ impl FakeHost {
             Some(Fault::CommitThenLost) => {
                 let _ = f(&mut self.state.lock().unwrap());
                 Err(Fault::CommitThenLost.error())
+            }
+            Some(Fault::CommitTwiceThenLost) => {
+                let _ = f(&mut self.state.lock().unwrap());
+                let _ = f(&mut self.state.lock().unwrap());
+                Err(Fault::CommitTwiceThenLost.error())
             }
             Some(other) => Err(other.error()),
         }
@@ -183,7 +193,7 @@ impl HostApi for FakeHost {
             let a = HostAccount {
                 id: HostObjectId(s.next),
                 name: d.name.clone(),
-                notes,
+                notes: notes.clone(),
                 platform: d.platform.clone(),
                 account_type: d.account_type.clone(),
                 base_url: Some(d.base_url.clone()),
@@ -394,7 +404,7 @@ impl HostApi for FakeHost {
                 .iter_mut()
                 .find(|u| u.id == id)
                 .ok_or_else(|| nf("user", id))?;
-            u.allowed_groups = groups;
+            u.allowed_groups = groups.clone();
             Ok(u.clone())
         })
     }
@@ -558,7 +568,7 @@ impl HostApi for FakeHost {
                 status: "active".into(),
                 starts_at: None,
                 expires_at: None,
-                notes,
+                notes: notes.clone(),
             };
             s.next += 1;
             s.subscriptions.push(x.clone());

@@ -386,3 +386,47 @@ async fn both_modes_share_one_account_per_key_and_roll_back_independently() {
         e.host.crm_objects()
     );
 }
+
+#[tokio::test]
+async fn several_matches_need_an_operator_and_resume_adopts_after_the_fix() {
+    for current in [true, false] {
+        let e = env(current).await;
+        e.host.fail_mutation(1, Fault::CommitTwiceThenLost);
+        let r = e.prov.import(req(&[1])).await.unwrap();
+        assert_eq!(r.batch.status, BatchStatus::NeedsOperator, "{:?}", r.error);
+        assert!(
+            r.error.as_deref().unwrap().contains("2 objects match"),
+            "{:?}",
+            r.error
+        );
+        assert_eq!(
+            journal_states(&e.store),
+            vec![(
+                JournalOp::Create,
+                ResourceKind::Account,
+                JournalState::NeedsOperator
+            )]
+        );
+        // Resume without a fix changes nothing on the host.
+        let m = e.host.mutations();
+        let stuck = e.prov.resume(&r.batch.id, vec![key(1)]).await.unwrap();
+        assert_eq!(stuck.batch.status, BatchStatus::NeedsOperator);
+        assert_eq!(e.host.mutations(), m);
+        // The operator deletes one copy; resume adopts the other and finishes.
+        e.host.state.lock().unwrap().accounts.pop();
+        let done = e.prov.resume(&r.batch.id, vec![]).await.unwrap();
+        assert_eq!(done.batch.status, BatchStatus::Applied, "{:?}", done.error);
+        let s = e.host.state.lock().unwrap();
+        assert_eq!(s.accounts.len(), 1);
+        assert_eq!(s.accounts[0].group_ids, vec![s.groups[0].id]);
+        drop(s);
+        let j = e.store.journal.lock().unwrap();
+        assert_eq!(j[0].state, JournalState::Applied);
+        assert!(
+            j[0].detail
+                .as_deref()
+                .unwrap()
+                .contains("adopted the single object")
+        );
+    }
+}
