@@ -1,0 +1,144 @@
+//! The operator's chain over HTTP: probe, preview, import (202 + poll),
+//! batch detail, reconcile, rollback, with the brief's status words.
+
+use super::spawn_server;
+use serde_json::json;
+
+#[tokio::test]
+async fn probe_preview_import_detail_reconcile_rollback() {
+    let srv = spawn_server().await;
+    srv.setup_host_and_pack().await;
+
+    let (s, host) = srv.post("/api/hosts/sim/probe", json!({})).await;
+    assert_eq!(s, 200, "{host}");
+    assert!(host["version"].is_string(), "{host}");
+
+    let body = json!({"host": "sim", "mode": "self_service",
+        "upstream_keys": ["sim-ok-kimi-1-abcdef0123"]});
+    let (s, preview) = srv
+        .post("/api/providers/cn-official/kimi/preview", body.clone())
+        .await;
+    assert_eq!(s, 200, "{preview}");
+    assert_eq!(preview["changes"], true);
+
+    let r = srv
+        .http
+        .post(srv.url("/api/providers/cn-official/kimi/import"))
+        .bearer_auth(super::ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/api/operations/op-"), "{location}");
+    let op = srv.finish(&location).await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    assert_eq!(op["kind"], "import");
+    assert_eq!(op["request"]["upstream_keys"], 1);
+    let batch = op["result"]["batch"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(op["result"]["batch"]["status"], "applied");
+    assert_eq!(op["result"]["access_status"], "self_service_ready");
+
+    let (s, detail) = srv.get(&format!("/api/import-batches/{batch}")).await;
+    assert_eq!(s, 200, "{detail}");
+    assert_eq!(detail["batch"]["status"], "applied");
+    assert!(!detail["resources"].as_array().unwrap().is_empty());
+    assert!(!detail["journal"].as_array().unwrap().is_empty());
+    assert!(!detail["access_checks"].as_array().unwrap().is_empty());
+
+    let (s, listed) = srv
+        .get("/api/providers/cn-official/kimi/import-batches?host=sim")
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(listed[0]["id"], batch.as_str());
+
+    let (s, rec) = srv
+        .post(&format!("/api/import-batches/{batch}/reconcile"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{rec}");
+    assert_eq!(rec["run"]["status"], "in_sync", "{rec}");
+    let run = rec["run"]["id"].as_str().unwrap();
+    let (s, got) = srv.get(&format!("/api/reconcile-runs/{run}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(got["status"], "in_sync");
+    let (s, runs) = srv.get("/api/hosts/sim/reconcile-runs").await;
+    assert_eq!(s, 200);
+    assert_eq!(runs[0]["id"], run);
+
+    // Waiting for the result instead of polling.
+    let r = srv
+        .http
+        .post(srv.url(&format!("/api/import-batches/{batch}/rollback")))
+        .bearer_auth(super::ADMIN)
+        .header("prefer", "wait=60")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let op: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(op["status"], "succeeded", "{op}");
+    assert_eq!(op["result"]["report"]["status"], "rolled_back", "{op}");
+
+    let (_, detail) = srv.get(&format!("/api/import-batches/{batch}")).await;
+    assert_eq!(detail["batch"]["status"], "rolled_back");
+
+    let (s, audit) = srv.get("/api/audit?limit=100").await;
+    assert_eq!(s, 200);
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "host.add",
+        "pack.install",
+        "host.probe",
+        "provider.import",
+        "batch.rollback",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    for e in audit.as_array().unwrap() {
+        assert_eq!(e["actor"], "token:admin", "{e}");
+        assert!(
+            e["request_id"].as_str().is_some_and(|r| !r.is_empty()),
+            "{e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_are_problem_json_with_the_request_id() {
+    let srv = spawn_server().await;
+    let r = srv
+        .http
+        .get(srv.url("/api/hosts/nope"))
+        .bearer_auth(super::ADMIN)
+        .header("x-request-id", "req-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["x-request-id"], "req-123");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "/problems/not-found");
+    assert_eq!(p["status"], 404);
+    assert_eq!(p["request_id"], "req-123");
+    assert!(p["detail"].as_str().unwrap().contains("nope"));
+
+    let r = srv
+        .http
+        .post(srv.url("/api/hosts"))
+        .bearer_auth(super::ADMIN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().contains_key("x-request-id"));
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}

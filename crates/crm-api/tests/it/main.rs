@@ -1,0 +1,10 @@
+//! crm-api end to end: a real server on port 0 over a temp database, driving
+//! a crm-sim host, spoken to through HTTP only.
+
+mod auth;
+mod chain;
+mod idempotency;
+mod openapi;
+mod support;
+
+pub use support::*;
