@@ -695,7 +695,13 @@ impl Provisioner {
         };
 
         // 1. accounts
-        let mut accounts: Vec<(&AccountSpec, HostObjectId, Vec<HostObjectId>)> = Vec::new();
+        // (spec, host id, bound groups, notes kept as observed)
+        let mut accounts: Vec<(
+            &AccountSpec,
+            HostObjectId,
+            Vec<HostObjectId>,
+            Option<String>,
+        )> = Vec::new();
         for (item, spec) in planned.account_items() {
             lease.heartbeat().await?;
             let observed = item
@@ -729,7 +735,7 @@ impl Provisioner {
                     let id = a.host_object_id.ok_or_else(|| {
                         ProvisionError::Invalid("host returned no account id".into())
                     })?;
-                    accounts.push((spec, id, groups));
+                    accounts.push((spec, id, groups, None));
                 }
                 PlanAction::Adopt | PlanAction::Update | PlanAction::NoOp => {
                     let (id, current) = match observed {
@@ -745,7 +751,10 @@ impl Provisioner {
                                 natural_key: spec.natural_key.clone(),
                                 name: spec.name.clone(),
                                 host_object_id: Some(id),
-                                desired: spec.desired(batch, display, &current.group_ids, seal),
+                                desired: keep_notes(
+                                    spec.desired(batch, display, &current.group_ids, seal),
+                                    current.notes.as_deref(),
+                                ),
                             },
                             item.reason.as_deref().unwrap_or("found by natural key"),
                         )
@@ -755,7 +764,7 @@ impl Provisioner {
                         self.update_account(batch, spec, &current, display, seal)
                             .await?;
                     }
-                    accounts.push((spec, id, current.group_ids.clone()));
+                    accounts.push((spec, id, current.group_ids.clone(), current.notes.clone()));
                 }
                 PlanAction::Delete | PlanAction::Blocked => {}
             }
@@ -855,14 +864,17 @@ impl Provisioner {
         })?;
 
         // 3. account group binding
-        for (spec, id, groups) in &accounts {
+        for (spec, id, groups, notes) in &accounts {
             if groups.contains(&group_id) {
                 continue;
             }
             lease.heartbeat().await?;
             let mut bound = groups.clone();
             bound.push(group_id);
-            let desired = spec.desired(batch, display, &bound, sealed.get(&spec.key.hmac));
+            let desired = keep_notes(
+                spec.desired(batch, display, &bound, sealed.get(&spec.key.hmac)),
+                notes.as_deref(),
+            );
             let intent = Intent {
                 batch_id: batch.clone(),
                 op: JournalOp::Bind,
@@ -1018,7 +1030,10 @@ impl Provisioner {
             ..AccountPatch::default()
         };
         let id = current.id;
-        let desired = spec.desired(batch, display, &current.group_ids, seal);
+        let desired = keep_notes(
+            spec.desired(batch, display, &current.group_ids, seal),
+            current.notes.as_deref(),
+        );
         let intent = Intent {
             batch_id: batch.clone(),
             op: JournalOp::Update,
@@ -1133,6 +1148,17 @@ impl Provisioner {
 pub(crate) enum Leftovers {
     Clear { closure: Vec<u32> },
     Stuck(String),
+}
+
+/// crm never rewrites the notes of an account it found (they may carry the
+/// marker of another live batch sharing it), so its desired spec keeps them.
+fn keep_notes(mut desired: Value, observed: Option<&str>) -> Value {
+    if let Some(n) = observed
+        && desired.get("notes").is_some()
+    {
+        desired["notes"] = json!(n);
+    }
+    desired
 }
 
 fn needs_account_update(item: &PlanItem) -> bool {

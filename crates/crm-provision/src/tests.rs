@@ -364,6 +364,14 @@ async fn both_modes_share_one_account_per_key_and_roll_back_independently() {
         assert_eq!(s.groups.len(), 2);
         assert_eq!(s.accounts[0].group_ids.len(), 2);
     }
+    // B recorded the account as it is: notes still name A (crm never rewrites them).
+    let shared = e.store.resources(&b.batch.id).await.unwrap();
+    let acct = shared
+        .iter()
+        .find(|r| r.kind == ResourceKind::Account)
+        .unwrap();
+    let a_marker = crm_domain::ownership::marker(&a.batch.id);
+    assert!(acct.desired["notes"].as_str().unwrap().contains(&a_marker));
     let rb = e.prov.rollback(&a.batch.id).await.unwrap();
     assert_eq!(rb.status, BatchStatus::RolledBack, "{rb:?}");
     assert_eq!(rb.kept.len(), 1, "{rb:?}");
