@@ -74,6 +74,10 @@ pub struct RunArgs {
     /// Skip the rollback: leave the host provisioned after acceptance.
     #[arg(long)]
     pub keep: bool,
+    /// crm's database for the run (default: a temporary one, deleted after
+    /// the run). With --keep, lets `crm --db PATH` manage the kept batches.
+    #[arg(long, conflicts_with = "matrix")]
+    pub db: Option<PathBuf>,
     /// A TOML or JSON file of provider x mode cells to run one after the other.
     #[arg(long)]
     pub matrix: Option<PathBuf>,
@@ -141,6 +145,7 @@ impl RunArgs {
             user: self.user()?,
             out: self.out.clone(),
             keep: self.keep,
+            db: self.db.clone(),
             label: None,
         })
     }

@@ -328,7 +328,11 @@ pub async fn run(spec: RunSpec) -> Result<RunOutcome> {
         path: std::env::temp_dir(),
         detail: e.to_string(),
     })?;
-    let mut config = AppConfig::new(db_dir.path().join("crm.db"));
+    let db_path = spec
+        .db
+        .clone()
+        .unwrap_or_else(|| db_dir.path().join("crm.db"));
+    let mut config = AppConfig::new(db_path);
     config.upstream_via = resolved.upstream_via.clone();
     config.actor = "crm-acceptance".into();
     let app = App::open(config).await?;
@@ -801,17 +805,33 @@ impl Runner {
     }
 
     async fn probe(&mut self, c: &Chain) -> Concluded {
-        let added = self
-            .app
-            .add_host(NewHost {
-                name: HOST_NAME.into(),
-                base_url: c.url.clone(),
-                admin_key: AdminKeySource::Value(c.admin_key.clone()),
-                reconcile_every_secs: None,
-            })
-            .await;
-        if let Err(e) = added {
-            return Concluded::error(&e, "the host could not be registered");
+        // A database kept from an earlier run (`--db`) may know the host.
+        match self.app.host(HOST_NAME).await {
+            Ok(known) if same_url(&known.base_url, &c.url) => {}
+            Ok(known) => {
+                return Concluded::new(
+                    Verdict::Fail,
+                    format!(
+                        "this database registers host {HOST_NAME:?} at {}, not {}; use another --db",
+                        known.base_url, c.url
+                    ),
+                    json!({ "registered_url": known.base_url }),
+                );
+            }
+            Err(_) => {
+                let added = self
+                    .app
+                    .add_host(NewHost {
+                        name: HOST_NAME.into(),
+                        base_url: c.url.clone(),
+                        admin_key: AdminKeySource::Value(c.admin_key.clone()),
+                        reconcile_every_secs: None,
+                    })
+                    .await;
+                if let Err(e) = added {
+                    return Concluded::error(&e, "the host could not be registered");
+                }
+            }
         }
         let view = match self.app.probe_host(HOST_NAME).await {
             Ok(v) => v,
@@ -1263,6 +1283,10 @@ impl Runner {
         );
         (models, completion)
     }
+}
+
+fn same_url(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim().trim_end_matches('/')
 }
 
 fn short(checksum: &str) -> &str {

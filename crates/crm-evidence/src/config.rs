@@ -128,6 +128,10 @@ pub struct RunSpec {
     pub out: PathBuf,
     /// Skip the rollback and leave the host provisioned.
     pub keep: bool,
+    /// crm's database for the run. `None`: a temporary one, deleted after
+    /// the run. Give one with `keep` to manage the kept batches with `crm`
+    /// afterwards (`crm --db PATH batch list`).
+    pub db: Option<PathBuf>,
     /// The folder's exact name (matrix cells); by default
     /// `<UTC timestamp>-[sim-<profile>-]<provider>-<modes>`.
     pub label: Option<String>,

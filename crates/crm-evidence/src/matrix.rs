@@ -290,6 +290,8 @@ pub async fn run_matrix(matrix_path: &Path, m: MatrixRun) -> Result<MatrixOutcom
             }),
             out: folder.path().to_owned(),
             keep: cell.keep.unwrap_or(m.keep),
+            // Cells never share a database: each is its own evidence.
+            db: None,
             label: Some(name.clone()),
         };
         tracing::info!(cell = %name, "matrix cell");

@@ -36,6 +36,7 @@ fn spec(profile: &str, modes: Modes, keys: UpstreamKeys, out: &Path) -> RunSpec 
         user: None,
         out: out.to_owned(),
         keep: false,
+        db: None,
         label: None,
     }
 }
@@ -320,4 +321,64 @@ async fn an_unknown_provider_fails_at_the_pack_and_touches_nothing() {
         assert_eq!(step_verdict(&o, step), StepVerdict::Skipped, "{step:?}");
     }
     assert!(o.summary.batches.is_empty());
+}
+
+/// `--keep` with `--db`: the kept batch is in a database `crm` can open,
+/// and a later run on the same database finds it, re-checks it (no changes)
+/// and rolls it back.
+#[tokio::test]
+async fn a_kept_run_with_a_database_is_managed_by_the_next_run() {
+    let sim = crm_sim::SimServer::start(crm_sim::SimConfig::default())
+        .await
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let db = out.path().join("state").join("crm.db");
+    let key = format!("sim-ok-{}", uuid::Uuid::new_v4().simple());
+    let host_spec = |keep: bool| RunSpec {
+        target: Target::Host {
+            url: sim.base_url(),
+            admin_key: SecretString::from(sim.admin_key()),
+            upstream_via: Some(sim.upstream_prefix()),
+        },
+        pack: PackSource::Bundled("cn-official".into()),
+        provider: "cn-official/minimax".into(),
+        modes: Modes::SelfService,
+        upstream_keys: UpstreamKeys::Given(vec![SecretString::from(key.clone())]),
+        user: None,
+        out: out.path().join("evidence"),
+        keep,
+        db: Some(db.clone()),
+        label: None,
+    };
+    let first = crm_evidence::run(host_spec(true)).await.unwrap();
+    assert_eq!(
+        first.summary.verdict,
+        Verdict::Pass,
+        "{:#?}",
+        first.summary.steps
+    );
+    let kept_batch = first.summary.batches[0].batch_id.clone();
+
+    let app = crm_app::App::open(crm_app::AppConfig::new(&db))
+        .await
+        .unwrap();
+    let live = app.batch(&kept_batch).await.unwrap();
+    assert_eq!(live.status, BatchStatus::Applied);
+    drop(app);
+
+    let second = crm_evidence::run(host_spec(false)).await.unwrap();
+    assert_eq!(
+        second.summary.verdict,
+        Verdict::Pass,
+        "{:#?}",
+        second.summary.steps
+    );
+    let import = json(&second.folder, "05-import.json");
+    assert_eq!(import["data"]["imports"][0]["report"]["noop"], true);
+    assert_eq!(second.summary.batches[0].batch_id, kept_batch);
+    assert_eq!(
+        second.summary.batches[0].batch_status,
+        BatchStatus::RolledBack
+    );
+    assert_eq!(sim.state_dump()["accounts"], serde_json::json!([]));
 }
