@@ -8,4 +8,5 @@ mod import;
 mod lifecycle;
 mod preview;
 mod rollback;
+mod secrets;
 mod support;
