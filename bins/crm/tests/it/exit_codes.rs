@@ -1,0 +1,136 @@
+//! Exit codes (design brief §3): 0 nothing to change, 2 changes or drift, 1 error.
+
+use crate::support::*;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_says_2_before_an_import_and_0_after_it() {
+    let env = HostEnv::start(Duration::ZERO).await;
+    let keys = env.keys_file("k", &["sim-ok-deepseek-exit-1"]);
+    let preview = [
+        "provider",
+        "preview",
+        "cn-official/deepseek",
+        "--host",
+        "sim",
+        "--mode",
+        "self_service",
+        "--upstream-keys-file",
+        &keys,
+    ];
+    let before = env.sim.state_dump();
+    env.run(&preview).expect(2);
+    assert_eq!(
+        env.sim.state_dump(),
+        before,
+        "preview writes nothing to the host"
+    );
+
+    let mut import = preview.to_vec();
+    import[1] = "import";
+    env.run(&import).expect(2);
+    env.run(&preview).expect(0);
+    // Importing again changes nothing.
+    env.run(&import).expect(0);
+
+    // Drift: an account deleted behind crm's back.
+    let dump = env.sim.state_dump();
+    let id = dump["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"].as_str().unwrap_or_default().starts_with("crm-"))
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    env.run(&["reconcile", "--host", "sim"]).expect(0);
+    env.sim.delete_object("accounts", id).unwrap();
+    env.run(&["reconcile", "--host", "sim"]).expect(2);
+    env.run(&preview).expect(2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_or_refusing_host_is_exit_1_with_an_actionable_message() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let envs = [("DEAD_KEY", "admin-0000")];
+    crm(
+        dir.path(),
+        &[
+            "host",
+            "add",
+            "dead",
+            "--url",
+            &url,
+            "--admin-key-env",
+            "DEAD_KEY",
+        ],
+        &envs,
+    )
+    .expect(0);
+    let run = crm(dir.path(), &["host", "probe", "dead"], &envs).expect(1);
+    assert!(
+        run.stderr.starts_with("error: host unreachable"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint: "), "{}", run.stderr);
+    crm(
+        dir.path(),
+        &["pack", "install", "--bundled", "cn-official"],
+        &envs,
+    )
+    .expect(0);
+    let run = crm(
+        dir.path(),
+        &[
+            "--host-timeout",
+            "2",
+            "provider",
+            "preview",
+            "cn-official/kimi",
+            "--host",
+            "dead",
+            "--mode",
+            "self_service",
+        ],
+        &envs,
+    )
+    .expect(1);
+    assert!(run.stderr.contains("unreachable"), "{}", run.stderr);
+
+    // A live host that refuses the admin key.
+    let env = HostEnv::start(Duration::ZERO).await;
+    let wrong = [(
+        "WRONG_KEY",
+        "admin-1111111111111111111111111111111111111111111111111111111111111111",
+    )];
+    crm(
+        env.path(),
+        &[
+            "host",
+            "add",
+            "wrong",
+            "--url",
+            &env.sim.base_url(),
+            "--admin-key-env",
+            "WRONG_KEY",
+        ],
+        &wrong,
+    )
+    .expect(0);
+    let run = crm(env.path(), &["host", "probe", "wrong"], &wrong).expect(1);
+    assert!(run.stderr.contains("error: "), "{}", run.stderr);
+
+    // Unknown names are errors that say what to do.
+    let run = env.run(&["batch", "show", "b-nope"]).expect(1);
+    assert!(run.stderr.contains("crm batch list"), "{}", run.stderr);
+    let run = env.run(&["host", "show", "nope"]).expect(1);
+    assert!(run.stderr.contains("crm host list"), "{}", run.stderr);
+}
