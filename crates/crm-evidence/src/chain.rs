@@ -162,7 +162,7 @@ pub struct BatchLine {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SecretScanReport {
     /// How many secrets of each kind were checked (values never appear).
-    pub checked: Vec<(crate::folder::SecretKind, usize)>,
+    pub checked: std::collections::BTreeMap<&'static str, usize>,
     /// Secrets removed from evidence on its way to the disk (a host or
     /// provider echoed one back); each is a finding worth a look.
     pub redacted_before_write: usize,
@@ -665,7 +665,12 @@ impl Runner {
             batches,
             upstream_keys,
             secret_scan: SecretScanReport {
-                checked: self.secrets.kinds(),
+                checked: self
+                    .secrets
+                    .kinds()
+                    .into_iter()
+                    .map(|(k, n)| (k.as_str(), n))
+                    .collect(),
                 redacted_before_write: self.redactions_seen,
                 scan,
                 unchecked,

@@ -102,7 +102,7 @@ pub fn summary_markdown(s: &Summary) -> String {
     let checked: Vec<String> = scan
         .checked
         .iter()
-        .map(|(k, n)| format!("{n} {}", k.as_str()))
+        .map(|(k, n)| format!("{n} {k}"))
         .collect();
     let _ = writeln!(
         out,
