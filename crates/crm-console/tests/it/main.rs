@@ -2,5 +2,7 @@
 //! sessions, CSRF, read-only refusal, secrets), and the whole console in a
 //! real headless Chromium (`e2e`, gated by `CRM_CONSOLE_E2E=1`).
 
+mod e2e;
 mod router;
 mod support;
+mod webdriver;

@@ -152,6 +152,17 @@ async fn posts_without_the_session_csrf_token_or_from_another_origin_are_refused
     let r = crate::support::send(&w.router, cross).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
+    // `Origin: null` (sandboxed frames, data: pages) is refused too.
+    let null_origin = Request::post("/hosts/sim/probe")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, &cookie)
+        .header(header::HOST, "console.local:8080")
+        .header(header::ORIGIN, "null")
+        .body(Body::from(format!("csrf={csrf}")))
+        .unwrap();
+    let r = crate::support::send(&w.router, null_origin).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
     // Nothing was started by any refused request.
     w.launcher.wait_idle().await;
     let host = w.app.show_host("sim").await.unwrap();
