@@ -382,3 +382,61 @@ async fn a_kept_run_with_a_database_is_managed_by_the_next_run() {
     );
     assert_eq!(sim.state_dump()["accounts"], serde_json::json!([]));
 }
+
+/// What the harness concludes for each simulated upstream behaviour: the
+/// run's verdict and class, and what the direct completion (19) saw.
+#[tokio::test]
+async fn each_upstream_behaviour_gets_its_verdict_and_class() {
+    let cases: &[(&str, Verdict, Option<FailureClass>, StepVerdict)] = &[
+        ("ok", Verdict::Pass, None, StepVerdict::Pass),
+        (
+            "invalid_key",
+            Verdict::Fail,
+            Some(FailureClass::UpstreamKeyInvalid),
+            StepVerdict::Fail,
+        ),
+        (
+            "insufficient_balance",
+            Verdict::Fail,
+            Some(FailureClass::UpstreamKeyQuotaIssue),
+            StepVerdict::Fail,
+        ),
+        (
+            "host_incompatible",
+            Verdict::Fail,
+            Some(FailureClass::HostCompatibilityGap),
+            StepVerdict::Pass,
+        ),
+        (
+            "rate_limited",
+            Verdict::PassWithAdvisories,
+            None,
+            StepVerdict::PassWithAdvisories,
+        ),
+    ];
+    let out = tempfile::tempdir().unwrap();
+    let mut seen = Vec::new();
+    for (behaviour, _, _, _) in cases {
+        let o = crm_evidence::run(spec(
+            "current",
+            Modes::SelfService,
+            UpstreamKeys::Simulated {
+                behaviour: (*behaviour).into(),
+            },
+            out.path(),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(
+            o.exit_code(),
+            crm_evidence::exit_code_for(o.summary.verdict)
+        );
+        seen.push((
+            *behaviour,
+            o.summary.verdict,
+            o.summary.failure_class,
+            step_verdict(&o, Step::UpstreamCompletion),
+        ));
+    }
+    assert_eq!(seen, cases);
+}
