@@ -46,6 +46,9 @@ struct Flags {
     /// Longest wait for running operations at shutdown, in seconds [default: 30].
     #[arg(long, env = "CRM_DRAIN_SECS")]
     drain_secs: Option<u64>,
+    /// Wrong tokens one client address may send per minute before 429 [default: 20].
+    #[arg(long, env = "CRM_AUTH_FAILURES_PER_MINUTE")]
+    auth_failures_per_minute: Option<u32>,
     /// Print the OpenAPI document and exit.
     #[arg(long)]
     print_openapi: bool,
@@ -64,6 +67,7 @@ struct FileConfig {
     scheduler: Option<bool>,
     webhook_url: Option<url::Url>,
     drain_secs: Option<u64>,
+    auth_failures_per_minute: Option<u32>,
 }
 
 fn token(env: &str, file: Option<String>, what: &str) -> anyhow::Result<Option<SecretString>> {
@@ -114,6 +118,9 @@ async fn main() -> anyhow::Result<()> {
     let mut api_cfg = crm_api::ApiConfig::new(admin);
     api_cfg.read_only_token = read_only;
     api_cfg.packs_dir = f.packs_dir.or(file.packs_dir);
+    if let Some(n) = f.auth_failures_per_minute.or(file.auth_failures_per_minute) {
+        api_cfg.auth_failures_per_minute = n;
+    }
     let state = crm_api::ApiState::new(app.clone(), api_cfg).await?;
 
     let listen = f

@@ -10,8 +10,8 @@ use crate::ApiState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use crm_domain::ops::{IdempotencyBegin, StoredResponse};
@@ -61,7 +61,18 @@ fn replay(stored: StoredResponse) -> Response {
 
 /// Middleware of every `/api` route (after authentication).
 pub async fn idempotent(State(st): State<ApiState>, req: Request, next: Next) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    // Only documented mutating operations; any other method goes on to the
+    // router, which answers 405.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    if !st
+        .inner
+        .mutating
+        .contains(&(req.method().as_str().to_owned(), route))
+    {
         return next.run(req).await;
     }
     let Some(key) = req.headers().get(&IDEMPOTENCY_KEY) else {

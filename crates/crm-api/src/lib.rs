@@ -71,6 +71,8 @@ pub(crate) struct Inner {
     pub limiter: auth::FailureLimiter,
     pub ops: ops::Operations,
     pub metrics: PrometheusHandle,
+    /// `(METHOD, route template)` of every documented mutating operation.
+    pub mutating: std::collections::HashSet<(String, String)>,
 }
 
 /// Shared state of every handler. Cheap to clone.
@@ -108,6 +110,7 @@ impl ApiState {
                 tokens,
                 ops: ops::Operations::default(),
                 metrics: observe::prometheus(),
+                mutating: openapi::mutating_operations(),
             }),
         })
     }

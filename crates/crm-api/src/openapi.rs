@@ -159,6 +159,26 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// `(METHOD, route template)` of every documented operation that changes
+/// something: the ones `Idempotency-Key` applies to.
+pub fn mutating_operations() -> std::collections::HashSet<(String, String)> {
+    let doc = api_router().into_openapi();
+    let mut out = std::collections::HashSet::new();
+    for (path, item) in &doc.paths.paths {
+        for (method, present) in [
+            ("POST", item.post.is_some()),
+            ("PUT", item.put.is_some()),
+            ("PATCH", item.patch.is_some()),
+            ("DELETE", item.delete.is_some()),
+        ] {
+            if present {
+                out.insert((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
 /// The document as served and committed (`docs/openapi.json`).
 pub fn document() -> utoipa::openapi::OpenApi {
     finish(api_router().into_openapi())

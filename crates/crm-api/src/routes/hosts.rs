@@ -129,6 +129,19 @@ pub struct LimitQuery {
     pub limit: Option<u32>,
 }
 
+impl LimitQuery {
+    /// The limit asked for, or `default`; out of range is refused, not clamped.
+    pub fn limit(&self, default: u32) -> ApiResult<u32> {
+        match self.limit {
+            None => Ok(default),
+            Some(n @ 1..=1000) => Ok(n),
+            Some(n) => Err(crate::ApiError::bad_request(format!(
+                "limit must be between 1 and 1000, not {n}"
+            ))),
+        }
+    }
+}
+
 #[utoipa::path(get, path = "/api/hosts/{id}/reconcile-runs", tag = "reconcile",
     params(("id" = String, Path, description = "Host id or name"), LimitQuery),
     responses((status = 200, description = "Reconcile runs of the host, newest first", body = serde_json::Value)))]
@@ -138,7 +151,7 @@ pub async fn host_reconcile_runs(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<LimitQuery>,
 ) -> ApiResult<Response> {
-    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let limit = q.limit(50)?;
     Ok(Json(st.app_for(p).reconcile_runs_for_host(&id, limit).await?).into_response())
 }
 

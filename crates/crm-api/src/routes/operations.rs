@@ -26,6 +26,6 @@ pub async fn list_audit(
     Extension(p): Extension<Principal>,
     ApiQuery(q): ApiQuery<crate::routes::hosts::LimitQuery>,
 ) -> ApiResult<Json<Vec<crm_domain::ops::AuditEvent>>> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = q.limit(100)?;
     Ok(Json(st.app_for(p).audit_log(limit).await?))
 }
