@@ -4,6 +4,7 @@
 mod auth;
 mod chain;
 mod idempotency;
+mod lifecycle;
 mod openapi;
 mod support;
 

@@ -34,9 +34,9 @@ impl Drop for TestServer {
     }
 }
 
-pub async fn spawn_server_with(tune: impl FnOnce(&mut ApiConfig)) -> TestServer {
+/// A simulator and an application core over a fresh database in `dir`.
+pub async fn open_app(dir: &tempfile::TempDir) -> (SimHandle, App) {
     let sim = SimServer::start(SimConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let mut cfg = AppConfig::new(dir.path().join("crm.db"));
     cfg.upstream_via = Some(sim.upstream_prefix());
     cfg.actor = "crm-server".into();
@@ -47,13 +47,27 @@ pub async fn spawn_server_with(tune: impl FnOnce(&mut ApiConfig)) -> TestServer 
     )
     .await
     .unwrap();
+    (sim, app)
+}
+
+/// Serves `app` on port 0 (and runs the scheduler when given a config).
+pub async fn start(
+    dir: tempfile::TempDir,
+    sim: SimHandle,
+    app: App,
+    tune: impl FnOnce(&mut ApiConfig),
+    scheduler: Option<crm_api::scheduler::SchedulerConfig>,
+) -> TestServer {
     let mut api = ApiConfig::new(SecretString::from(ADMIN));
     api.read_only_token = Some(SecretString::from(READ_ONLY));
     tune(&mut api);
-    let state = ApiState::new(app, api).await.unwrap();
+    let state = ApiState::new(app.clone(), api).await.unwrap();
     let listener = crm_api::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = CancellationToken::new();
+    if let Some(cfg) = scheduler {
+        tokio::spawn(crm_api::scheduler::run(app, cfg, shutdown.clone()));
+    }
     tokio::spawn(crm_api::serve(
         listener,
         state,
@@ -67,6 +81,12 @@ pub async fn spawn_server_with(tune: impl FnOnce(&mut ApiConfig)) -> TestServer 
         shutdown,
         _dir: dir,
     }
+}
+
+pub async fn spawn_server_with(tune: impl FnOnce(&mut ApiConfig)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, app) = open_app(&dir).await;
+    start(dir, sim, app, tune, None).await
 }
 
 pub async fn spawn_server() -> TestServer {

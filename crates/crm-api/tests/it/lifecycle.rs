@@ -1,0 +1,130 @@
+//! What happens around requests: operations a crash left running, the
+//! scheduler, metrics, and the packs directory guard.
+
+use super::{ADMIN, open_app, spawn_server_with, start};
+use crm_domain::OperationKind;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn operations_left_running_by_a_crash_are_interrupted_with_a_way_to_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, app) = open_app(&dir).await;
+    // What a process killed mid-resume leaves behind.
+    let op = app
+        .begin_operation(
+            OperationKind::Resume,
+            "batch:b-123",
+            json!({"batch": "b-123", "upstream_keys": 1}),
+            None,
+        )
+        .await
+        .unwrap();
+    let srv = start(dir, sim, app, |_| {}, None).await;
+    let (s, got) = srv.get(&format!("/api/operations/{}", op.id)).await;
+    assert_eq!(s, 200, "{got}");
+    assert_eq!(got["status"], "interrupted");
+    assert!(
+        got["error"]
+            .as_str()
+            .unwrap()
+            .contains("POST /api/import-batches/b-123/resume"),
+        "{got}"
+    );
+}
+
+#[tokio::test]
+async fn the_scheduler_reconciles_hosts_with_an_interval_and_exports_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, app) = open_app(&dir).await;
+    let cfg = crm_api::scheduler::SchedulerConfig {
+        tick: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let srv = start(dir, sim, app, |_| {}, Some(cfg)).await;
+    let (s, body) = srv
+        .post(
+            "/api/hosts",
+            json!({"name": "sched", "base_url": srv.sim.base_url(),
+                "admin_key": srv.sim.admin_key(), "reconcile_every_secs": 1}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let mut runs = json!([]);
+    for _ in 0..200 {
+        let (_, r) = srv.get("/api/hosts/sched/reconcile-runs").await;
+        if r.as_array().is_some_and(|a| !a.is_empty()) {
+            runs = r;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(runs[0]["status"], "in_sync", "{runs}");
+    let metrics = srv
+        .http
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("crm_scheduler_last_run_timestamp_seconds{host=\"sched\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("crm_reconcile_drift_items{host=\"sched\"} 0"));
+    // Histograms, not summaries: they have buckets.
+    assert!(metrics.contains("crm_http_request_duration_seconds_bucket{"));
+    assert!(!metrics.contains(ADMIN));
+}
+
+#[tokio::test]
+async fn packs_install_from_the_packs_directory_only() {
+    let root = tempfile::tempdir().unwrap();
+    let packs = root.path().join("packs");
+    std::fs::create_dir(&packs).unwrap();
+    let (_, text) = crm_pack::bundled::all()[0];
+    std::fs::write(packs.join("cn.toml"), text).unwrap();
+    std::fs::write(root.path().join("outside.toml"), text).unwrap();
+    let srv = spawn_server_with(|c| c.packs_dir = Some(packs.clone())).await;
+
+    let (s, p) = srv
+        .post("/api/packs/from-path", json!({"path": "../outside.toml"}))
+        .await;
+    assert_eq!(s, 403, "{p}");
+    assert_eq!(p["type"], "/problems/outside-packs-dir");
+    let outside = root.path().join("outside.toml");
+    let (s, _) = srv
+        .post(
+            "/api/packs/from-path",
+            json!({"path": outside.to_str().unwrap()}),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, p) = srv
+        .post("/api/packs/from-path", json!({"path": "cn.toml"}))
+        .await;
+    assert_eq!(s, 201, "{p}");
+    let (s, providers) = srv.get("/api/providers?pack=cn-official").await;
+    assert_eq!(s, 200);
+    assert!(providers.as_array().unwrap().len() >= 2, "{providers}");
+
+    let r = srv
+        .http
+        .post(srv.url("/api/packs/lint"))
+        .bearer_auth(ADMIN)
+        .body("pack_id = 3\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let lint: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(lint["valid"], false);
+    assert!(
+        lint["diagnostics"][0]
+            .as_str()
+            .unwrap()
+            .contains("upload.toml:")
+    );
+}
