@@ -11,10 +11,10 @@ use crate::ops::{self, WorkDone};
 use crate::pages::{batch_link, host_link, page, plan_table, provider_link};
 use crate::session::{self, Session};
 use crate::{Admin, Console, ConsoleError, PendingImport, Result, Viewer, check_csrf};
-use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use crm_app::providers::ImportInput;
 use crm_app::reconcile::ReconcileRequest;
 use crm_domain::ops::Operation;
@@ -24,6 +24,7 @@ use crm_domain::{
 };
 use secrecy::ExposeSecret;
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 fn to_operation(op: &Operation) -> Response {
@@ -51,7 +52,25 @@ impl std::fmt::Debug for LoginForm {
     }
 }
 
-pub async fn login(State(c): State<Console>, Form(form): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(c): State<Console>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let client = peer
+        .map(|Extension(ConnectInfo(addr))| addr.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    if c.failures.blocked(&client) {
+        tracing::warn!(%client, "console sign-in refused: too many wrong tokens");
+        let body = "<p class=\"error\" role=\"alert\">Too many wrong tokens from this address; \
+            wait a minute and try again.</p>";
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "60")],
+            Html(html::layout(None, "Sign in", body, PageOpts::default())),
+        )
+            .into_response();
+    }
     match c.tokens.role_for(form.token.expose_secret().trim()) {
         Some(role) => {
             let s = c.sessions.create(role);
@@ -69,7 +88,8 @@ pub async fn login(State(c): State<Console>, Form(form): Form<LoginForm>) -> Res
                 .into_response()
         }
         None => {
-            tracing::warn!("console sign-in refused: unknown token");
+            c.failures.record_failure(&client);
+            tracing::warn!(%client, "console sign-in refused: unknown token");
             let body = "<p class=\"error\" role=\"alert\">That token was not accepted.</p>\
                 <p><a href=\"/login\">Try again</a></p>";
             (

@@ -34,6 +34,14 @@ pub(crate) fn page(session: &Session, title: &str, body: String) -> Response {
     .into_response()
 }
 
+/// The first twelve characters of a checksum, for tables.
+fn short(checksum: &str) -> &str {
+    checksum
+        .char_indices()
+        .nth(12)
+        .map_or(checksum, |(i, _)| &checksum[..i])
+}
+
 pub(crate) fn host_link(name: &str) -> String {
     link(&format!("/hosts/{}", seg(name)), name)
 }
@@ -552,10 +560,7 @@ pub async fn provider(
                     String::new()
                 },
                 yes_no(p.manifest.provider(pref.provider.as_str()).is_some()).into(),
-                format!(
-                    "<code>{}</code>",
-                    esc(&p.checksum[..p.checksum.len().min(12)])
-                ),
+                format!("<code>{}</code>", esc(short(&p.checksum))),
                 time(&p.installed_at),
             ]
         })
@@ -899,7 +904,7 @@ pub async fn batch(
                 format!(
                     "{} <code>{}</code>",
                     esc(&b.pack_version),
-                    esc(&b.pack_checksum[..b.pack_checksum.len().min(12)])
+                    esc(short(&b.pack_checksum))
                 )
             ),
             ("Upstream keys", keys),

@@ -170,6 +170,38 @@ impl Sessions {
     }
 }
 
+/// Wrong tokens one client may send per minute before sign-in answers 429.
+pub const FAILURES_PER_MINUTE: u32 = 10;
+
+/// Counts wrong sign-in tokens per client address, so a token cannot be
+/// guessed at network speed.
+#[derive(Debug, Default)]
+pub struct FailureLimiter {
+    map: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl FailureLimiter {
+    const WINDOW: Duration = Duration::from_secs(60);
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, u32)>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `client` used up its wrong attempts for this minute.
+    pub fn blocked(&self, client: &str) -> bool {
+        let map = self.lock();
+        map.get(client)
+            .is_some_and(|(start, n)| start.elapsed() < Self::WINDOW && *n >= FAILURES_PER_MINUTE)
+    }
+
+    pub fn record_failure(&self, client: &str) {
+        let mut map = self.lock();
+        map.retain(|_, (start, _)| start.elapsed() < Self::WINDOW);
+        let entry = map.entry(client.to_owned()).or_insert((Instant::now(), 0));
+        entry.1 = entry.1.saturating_add(1);
+    }
+}
+
 /// The session id from a `Cookie` header value.
 pub fn session_id_from_cookie(header: &str) -> Option<&str> {
     header

@@ -91,6 +91,14 @@ async fn browser_signs_in_probes_imports_rolls_back_and_read_only_sees_no_action
     assert!(b.text(".role").await.contains("admin"));
     pages.keep(&b).await;
 
+    // Keyboard: the first Tab reaches the skip link, the next ones the navigation.
+    const TAB: &str = "\u{E004}";
+    b.press(TAB).await;
+    assert_eq!(b.focused_text().await, "Skip to content");
+    b.press(TAB).await;
+    b.press(TAB).await;
+    assert_eq!(b.focused_text().await, "Overview");
+
     // Probe the host from its page, through the confirmation page.
     b.click_link("sim").await;
     b.wait_url(NAV, |u| u.ends_with("/hosts/sim")).await;

@@ -114,6 +114,22 @@ async fn login_sets_a_session_cookie_that_is_not_the_token_and_logout_ends_it() 
 }
 
 #[tokio::test]
+async fn repeated_wrong_tokens_are_slowed_down_with_429() {
+    let w = World::start().await;
+    for _ in 0..crm_console::session::FAILURES_PER_MINUTE {
+        let r = post(&w.router, "/login", None, &[("token", "guess")]).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = post(&w.router, "/login", None, &[("token", ADMIN)]).await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right token waits"
+    );
+    assert!(r.headers.get(header::SET_COOKIE).is_none());
+}
+
+#[tokio::test]
 async fn posts_without_the_session_csrf_token_or_from_another_origin_are_refused() {
     let w = World::start().await;
     let cookie = login(&w.router, ADMIN).await;

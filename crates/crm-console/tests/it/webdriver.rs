@@ -277,6 +277,35 @@ impl Browser {
         }
     }
 
+    /// Presses and releases one key (WebDriver key codes, e.g. `\u{E004}` Tab).
+    pub async fn press(&self, key: &str) {
+        self.post(
+            "/actions",
+            json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": [
+                { "type": "keyDown", "value": key }, { "type": "keyUp", "value": key }
+            ]}]}),
+        )
+        .await;
+        call(
+            &self.http,
+            reqwest::Method::DELETE,
+            &format!("{}/actions", self.base),
+            None,
+        )
+        .await;
+    }
+
+    /// The visible text of the element that has keyboard focus.
+    pub async fn focused_text(&self) -> String {
+        let v = self.get("/element/active").await;
+        let id = v[ELEMENT_KEY].as_str().unwrap_or_default().to_owned();
+        self.get(&format!("/element/{id}/text"))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// A PNG of the viewport.
     pub async fn screenshot(&self) -> Vec<u8> {
         use base64::Engine;
