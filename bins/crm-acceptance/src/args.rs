@@ -30,7 +30,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The sub2api host under test, e.g. https://relay.example.com.
+    /// The sub2api host under test, e.g. `https://relay.example.com`.
     #[arg(long, required_unless_present = "sim", conflicts_with = "sim")]
     pub host_url: Option<String>,
     /// Environment variable holding the host's admin API key.
