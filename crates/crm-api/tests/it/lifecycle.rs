@@ -128,3 +128,76 @@ async fn packs_install_from_the_packs_directory_only() {
             .contains("upload.toml:")
     );
 }
+
+#[tokio::test]
+async fn an_import_survives_the_client_leaving_and_its_key_then_replays_the_outcome() {
+    let srv = super::spawn_server().await;
+    srv.setup_host_and_pack().await;
+    srv.sim.set_latency(Duration::from_millis(40));
+    let body = json!({"host": "sim", "mode": "self_service",
+        "upstream_keys": ["sim-ok-kimi-1-abcdef0123"]});
+    let send = |timeout: Option<Duration>| {
+        let mut req = srv
+            .http
+            .post(srv.url("/api/providers/cn-official/kimi/import?wait=true"))
+            .bearer_auth(ADMIN)
+            .header("idempotency-key", "leaving-client")
+            .json(&body);
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
+        req.send()
+    };
+    // The client gives up long before the import can finish.
+    let gone = send(Some(Duration::from_millis(200))).await;
+    assert!(gone.is_err_and(|e| e.is_timeout()));
+    // Retrying with the same key: 409 while it runs, then the recorded outcome.
+    let mut finished = None;
+    for _ in 0..600 {
+        let r = send(None).await.unwrap();
+        match r.status().as_u16() {
+            409 => tokio::time::sleep(Duration::from_millis(50)).await,
+            200 => {
+                assert_eq!(r.headers()["idempotent-replayed"], "true");
+                finished = Some(r.json::<serde_json::Value>().await.unwrap());
+                break;
+            }
+            other => panic!("unexpected {other}: {}", r.text().await.unwrap()),
+        }
+    }
+    let op = finished.expect("the import never finished");
+    assert_eq!(op["status"], "succeeded", "{op}");
+    assert_eq!(op["result"]["batch"]["status"], "applied");
+    let (_, batches) = srv
+        .get("/api/providers/cn-official/kimi/import-batches?host=sim")
+        .await;
+    assert_eq!(batches.as_array().unwrap().len(), 1, "one import, not two");
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_running_operations_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, app) = open_app(&dir).await;
+    let mut srv = start(dir, sim, app.clone(), |_| {}, None).await;
+    srv.setup_host_and_pack().await;
+    srv.sim.set_latency(Duration::from_millis(20));
+    let (s, op) = srv
+        .post(
+            "/api/providers/cn-official/kimi/import",
+            json!({"host": "sim", "mode": "self_service",
+                "upstream_keys": ["sim-ok-kimi-1-abcdef0123"]}),
+        )
+        .await;
+    assert_eq!(s, 202, "{op}");
+    assert_eq!(op["status"], "running");
+    srv.shutdown.cancel();
+    srv.served.take().unwrap().await.unwrap().unwrap();
+    // The server is gone; the record says the import finished before it left.
+    let done = app.operation(op["id"].as_str().unwrap()).await.unwrap();
+    assert_eq!(
+        done.status,
+        crm_domain::OperationStatus::Succeeded,
+        "{done:?}"
+    );
+    assert!(srv.http.get(srv.url("/healthz")).send().await.is_err());
+}

@@ -17,6 +17,8 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub sim: SimHandle,
     pub shutdown: CancellationToken,
+    /// The `serve` task: it ends after a graceful shutdown has drained.
+    pub served: Option<tokio::task::JoinHandle<crm_api::Result<()>>>,
     pub _dir: tempfile::TempDir,
 }
 
@@ -68,17 +70,18 @@ pub async fn start(
     if let Some(cfg) = scheduler {
         tokio::spawn(crm_api::scheduler::run(app, cfg, shutdown.clone()));
     }
-    tokio::spawn(crm_api::serve(
+    let served = tokio::spawn(crm_api::serve(
         listener,
         state,
         shutdown.clone(),
-        Duration::from_secs(5),
+        Duration::from_secs(30),
     ));
     TestServer {
         base,
         http: reqwest::Client::new(),
         sim,
         shutdown,
+        served: Some(served),
         _dir: dir,
     }
 }
