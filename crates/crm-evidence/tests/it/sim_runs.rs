@@ -506,3 +506,52 @@ async fn an_existing_user_gets_access_and_its_password_never_reaches_a_file() {
     let users = env.dump()["users"].to_string();
     assert!(users.contains("alice@example.com"), "{users}");
 }
+
+/// A wrong admin key stops the run at the probe with `auth_issue`; nothing
+/// is imported, and the upstream is still probed directly.
+#[tokio::test]
+async fn a_rejected_admin_key_fails_at_the_probe_with_auth_issue() {
+    let sim = crm_sim::SimServer::start(crm_sim::SimConfig::default())
+        .await
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let wrong = format!("admin-{}", "0".repeat(64));
+    let o = crm_evidence::run(RunSpec {
+        target: Target::Host {
+            url: sim.base_url(),
+            admin_key: SecretString::from(wrong.clone()),
+            upstream_via: Some(sim.upstream_prefix()),
+        },
+        pack: PackSource::Bundled("cn-official".into()),
+        provider: "deepseek".into(),
+        modes: Modes::Both,
+        upstream_keys: UpstreamKeys::Given(vec![SecretString::from("sim-ok-k1-abcdef")]),
+        user: None,
+        out: out.path().to_owned(),
+        keep: false,
+        db: None,
+        label: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(listing(&o.folder), FULL_RUN);
+    assert_eq!(o.summary.verdict, Verdict::Fail);
+    assert_eq!(o.summary.failure_class, Some(FailureClass::AuthIssue));
+    assert_eq!(o.summary.failing_steps, vec!["01-probe.json"]);
+    for step in [
+        Step::Preview,
+        Step::Import,
+        Step::AccessStatus,
+        Step::Rollback,
+    ] {
+        assert_eq!(step_verdict(&o, step), StepVerdict::Skipped, "{step:?}");
+    }
+    assert_eq!(
+        step_verdict(&o, Step::UpstreamCompletion),
+        StepVerdict::Pass
+    );
+    for (file, text) in contents(&o.folder) {
+        assert!(!text.contains(&wrong), "admin key in {file}");
+    }
+    assert_eq!(sim.state_dump()["accounts"], serde_json::json!([]));
+}
