@@ -19,8 +19,20 @@ const OP_TIMEOUT: Duration = Duration::from_secs(90);
 const NAV: Duration = Duration::from_secs(20);
 
 fn save(name: &str, png: &[u8]) {
+    save_in(name, png, true);
+}
+
+/// A screenshot kept as a test artifact only (not for the README).
+fn artifact(name: &str, png: &[u8]) {
+    save_in(name, png, false);
+}
+
+fn save_in(name: &str, png: &[u8], for_docs: bool) {
     let mut dirs = vec![PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-e2e")];
-    if let Ok(extra) = std::env::var("CRM_CONSOLE_SCREENSHOTS") {
+    if let Some(extra) = std::env::var("CRM_CONSOLE_SCREENSHOTS")
+        .ok()
+        .filter(|_| for_docs)
+    {
         dirs.push(PathBuf::from(extra));
     }
     for d in dirs {
@@ -114,12 +126,14 @@ async fn browser_signs_in_probes_imports_rolls_back_and_read_only_sees_no_action
     b.click_link("cn-official/deepseek").await;
     b.wait_url(NAV, |u| u.ends_with("/providers/cn-official/deepseek"))
         .await;
+    artifact("provider.png", &b.screenshot().await);
     b.type_into("#import-keys", CANARY).await;
     b.click("#preview").await;
     b.wait_url(NAV, |u| u.ends_with("/preview")).await;
     let preview = b.source().await;
     assert!(preview.contains("Import cn-official/deepseek onto sim?"));
     assert!(preview.contains(">create<"));
+    artifact("preview.png", &b.screenshot().await);
     pages.keep(&b).await;
     b.click("#confirm").await;
     assert_eq!(finish_operation(&b).await, "succeeded");
@@ -155,6 +169,7 @@ async fn browser_signs_in_probes_imports_rolls_back_and_read_only_sees_no_action
     b.click("#confirm").await;
     assert_eq!(finish_operation(&b).await, "succeeded");
     assert!(b.source().await.contains(">rolled_back<"));
+    artifact("rollback-operation.png", &b.screenshot().await);
     pages.keep(&b).await;
     b.goto(&batch_url).await;
     assert_eq!(b.text("#batch-status").await, "rolled_back");
@@ -174,6 +189,13 @@ async fn browser_signs_in_probes_imports_rolls_back_and_read_only_sees_no_action
         batch_url.trim_start_matches(&base).to_owned(),
     ] {
         b.goto(&format!("{base}{path}")).await;
+        artifact(
+            &format!(
+                "read-only-{}.png",
+                path.split('/').nth(1).filter(|s| !s.is_empty()).unwrap_or("overview")
+            ),
+            &b.screenshot().await,
+        );
         assert!(
             b.find_all(".action").await.is_empty(),
             "{path} shows an action control"
