@@ -8,5 +8,6 @@ mod import;
 mod lifecycle;
 mod preview;
 mod rollback;
+mod rollback_faults;
 mod secrets;
 mod support;
