@@ -115,8 +115,9 @@ impl Runner {
                 data,
             )
         };
-        let ok = concluded.verdict != StepVerdict::Fail;
-        (concluded, ok.then_some((reference, spec)))
+        // Known even when a mode is not sold: the direct upstream probes
+        // (17, 19) still have something to say about the keys.
+        (concluded, Some((reference, spec)))
     }
 
     pub(super) async fn probe(&mut self, c: &Chain) -> Concluded {

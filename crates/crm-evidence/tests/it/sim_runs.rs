@@ -555,3 +555,29 @@ async fn a_rejected_admin_key_fails_at_the_probe_with_auth_issue() {
     }
     assert_eq!(sim.state_dump()["accounts"], serde_json::json!([]));
 }
+
+/// A mode the pack does not sell fails at the pack; the keys are still
+/// probed directly.
+#[tokio::test]
+async fn a_mode_the_pack_does_not_sell_fails_at_the_pack() {
+    let out = tempfile::tempdir().unwrap();
+    let mut s = spec(
+        "current",
+        Modes::SelfService,
+        UpstreamKeys::Simulated {
+            behaviour: "ok".into(),
+        },
+        out.path(),
+    );
+    s.provider = "zhipu-coding".into();
+    let o = crm_evidence::run(s).await.unwrap();
+    assert_eq!(o.summary.failing_steps, vec!["02-pack.json"]);
+    let pack = &o.summary.steps[1];
+    assert!(
+        pack.summary.contains("not sold in self_service mode"),
+        "{}",
+        pack.summary
+    );
+    assert_eq!(step_verdict(&o, Step::Import), StepVerdict::Skipped);
+    assert_eq!(step_verdict(&o, Step::UpstreamModels), StepVerdict::Pass);
+}
