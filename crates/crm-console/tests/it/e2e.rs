@@ -192,7 +192,10 @@ async fn browser_signs_in_probes_imports_rolls_back_and_read_only_sees_no_action
         artifact(
             &format!(
                 "read-only-{}.png",
-                path.split('/').nth(1).filter(|s| !s.is_empty()).unwrap_or("overview")
+                path.split('/')
+                    .nth(1)
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or("overview")
             ),
             &b.screenshot().await,
         );

@@ -521,3 +521,86 @@ async fn unknown_things_are_404_pages_and_bad_input_is_400() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(!r.body.contains("<script>"));
 }
+
+#[tokio::test]
+async fn drift_check_previews_the_repair_and_repair_restores_the_channel() {
+    let w = World::start().await;
+    let cookie = login(&w.router, ADMIN).await;
+    let c = Some(cookie.as_str());
+    let csrf = get(&w.router, "/", c).await.csrf();
+    let preview = post(
+        &w.router,
+        "/providers/cn-official/kimi/preview",
+        c,
+        &[
+            ("csrf", &csrf),
+            ("host", "sim"),
+            ("mode", "self_service"),
+            ("keys", "sim-ok-kimi-drift-0123456789"),
+        ],
+    )
+    .await;
+    post(
+        &w.router,
+        "/providers/cn-official/kimi/import",
+        c,
+        &[("csrf", &csrf), ("pending", &preview.hidden("pending"))],
+    )
+    .await;
+    w.launcher.wait_idle().await;
+    let batch = w
+        .app
+        .list_batches(Default::default())
+        .await
+        .unwrap()
+        .remove(0);
+    let detail = w.app.batch_detail(batch.id.as_str()).await.unwrap();
+    let channel = detail
+        .resources
+        .iter()
+        .find(|r| r.kind == crm_domain::ResourceKind::Channel)
+        .expect("the batch made a channel");
+    w.sim
+        .delete_object("channels", channel.host_object_id.0)
+        .unwrap();
+
+    // The read-only check finds the drift and offers the repair.
+    let r = post(&w.router, "/hosts/sim/reconcile", c, &[("csrf", &csrf)]).await;
+    w.launcher.wait_idle().await;
+    let op = get(&w.router, r.location(), c).await;
+    assert!(
+        op.body.contains(">drifted<") && op.body.contains(">missing<"),
+        "{}",
+        op.body
+    );
+    assert!(op.body.contains("Apply repair"));
+    // Nothing was repaired by looking.
+    assert!(
+        w.sim
+            .delete_object("channels", channel.host_object_id.0)
+            .is_err()
+    );
+
+    let r = post(&w.router, "/hosts/sim/repair", c, &[("csrf", &csrf)]).await;
+    w.launcher.wait_idle().await;
+    let op = get(&w.router, r.location(), c).await;
+    assert!(
+        op.body.contains(">succeeded<") && op.body.contains("Repair plan"),
+        "{}",
+        op.body
+    );
+    assert!(
+        !op.body.contains("Apply repair"),
+        "a repaired run offers no second repair"
+    );
+
+    let r = post(&w.router, "/hosts/sim/reconcile", c, &[("csrf", &csrf)]).await;
+    w.launcher.wait_idle().await;
+    let op = get(&w.router, r.location(), c).await;
+    assert!(op.body.contains(">in_sync<"), "{}", op.body);
+    let host = get(&w.router, "/hosts/sim", c).await;
+    assert!(
+        host.body.matches("/reconcile-runs/").count() >= 3,
+        "three runs in the history"
+    );
+}
