@@ -784,3 +784,71 @@ mod tests {
         assert!(!format!("{form:?}").contains("sk-secret"));
     }
 }
+
+// ---------------------------------------------------------------- resume
+
+/// The resume form. The keys are a secret from the moment they are parsed.
+#[derive(serde::Deserialize)]
+pub struct ResumeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default = "no_keys")]
+    keys: SecretString,
+}
+
+fn no_keys() -> SecretString {
+    SecretString::from(String::new())
+}
+
+impl std::fmt::Debug for ResumeForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResumeForm([redacted])")
+    }
+}
+
+pub async fn resume(
+    State(c): State<Console>,
+    Admin(s): Admin,
+    Path(id): Path<String>,
+    Form(form): Form<ResumeForm>,
+) -> Result<Response> {
+    check_csrf(&s, &form.csrf)?;
+    let app = c.app_for(&s);
+    let batch = app.batch(&id).await?;
+    if !batch.status.is_resumable() {
+        return Err(ConsoleError::BadRequest(format!(
+            "batch {} is {}: there is nothing to resume",
+            batch.id, batch.status
+        )));
+    }
+    let keys = split_keys(&form.keys);
+    let batch_id = batch.id.to_string();
+    let op =
+        c.launcher
+            .launch(
+                &app,
+                OperationKind::Resume,
+                format!("batch:{batch_id}"),
+                serde_json::json!({ "batch": batch_id, "upstream_keys": keys.len() }),
+                move |app, op_id| async move {
+                    ops::progress(&app, &op_id, format!("resuming batch {batch_id}")).await;
+                    let report = app.resume_batch(&batch_id, keys).await?;
+                    ops::progress(
+                        &app,
+                        &op_id,
+                        format!("batch {} {}", report.batch.id, report.batch.status),
+                    )
+                    .await;
+                    let ok = report.batch.status == BatchStatus::Applied && report.error.is_none();
+                    Ok(WorkDone {
+                        result: ops::to_json(&report)?,
+                        succeeded: ok,
+                        problem: report.error.clone().or_else(|| {
+                            (!ok).then(|| format!("batch ended {}", report.batch.status))
+                        }),
+                    })
+                },
+            )
+            .await?;
+    Ok(to_operation(&op))
+}

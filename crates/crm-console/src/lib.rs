@@ -171,6 +171,7 @@ pub fn router(state: ConsoleState) -> Router {
             "/batches/{id}/rollback",
             get(actions::rollback_confirm).post(actions::rollback),
         )
+        .route("/batches/{id}/resume", post(actions::resume))
         .route("/packs", get(pages::packs))
         .route("/packs/{pack}", get(pages::pack))
         .route("/audit", get(pages::audit))

@@ -828,6 +828,9 @@ pub async fn batch(
                 ),
             ));
         }
+        if b.status.is_resumable() {
+            a.push_str(&resume_form(&s, b.id.as_str()));
+        }
         if a.is_empty() {
             String::new()
         } else {
@@ -944,6 +947,21 @@ pub async fn batch(
         runs_table(&runs),
     );
     Ok(page(&s, &format!("Batch {}", b.id), body))
+}
+
+/// Finishing a batch that stopped part-way. Upstream keys are never stored,
+/// so accounts still to be created need their keys again.
+fn resume_form(s: &Session, batch: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/batches/{}/resume\" class=\"stack resume\">{}\
+         <p>This batch stopped before it finished. Resuming adopts what the journal shows was created \
+         (looked up by natural key, never duplicated) and carries on from there.</p>\
+         <label for=\"resume-keys\">Upstream keys again, one per line (needed only for accounts not created yet)</label>\
+         <textarea id=\"resume-keys\" name=\"keys\" rows=\"3\" autocomplete=\"off\" spellcheck=\"false\"></textarea>\
+         <button type=\"submit\" class=\"action\" id=\"resume\">Resume batch</button></form>",
+        seg(batch),
+        html::csrf_field(s)
+    )
 }
 
 // ---------------------------------------------------------------- reconcile run
@@ -1209,7 +1227,7 @@ fn outcome(s: &Session, op: &Operation) -> String {
     let str_at = |ptr: &str| r.pointer(ptr).and_then(|v| v.as_str()).map(str::to_owned);
     out.push_str("<section aria-labelledby=\"res-h\"><h2 id=\"res-h\">Result</h2>");
     match op.kind {
-        OperationKind::Import => {
+        OperationKind::Import | OperationKind::Resume => {
             if let Some(id) = str_at("/batch/id") {
                 let _ = write!(
                     out,

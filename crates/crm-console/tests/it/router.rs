@@ -252,8 +252,12 @@ async fn read_only_sessions_see_no_action_controls_and_actions_answer_403() {
             "{p}"
         );
     }
-    let posts: [(String, Vec<(&str, &str)>); 6] = [
+    let posts: [(String, Vec<(&str, &str)>); 7] = [
         ("/hosts/sim/probe".into(), vec![]),
+        (
+            format!("/batches/{batch}/resume"),
+            vec![("keys", "sim-ok-x-1234")],
+        ),
         ("/hosts/sim/reconcile".into(), vec![]),
         ("/hosts/sim/repair".into(), vec![("prune", "on")]),
         (format!("/batches/{batch}/rollback"), vec![]),
@@ -603,4 +607,85 @@ async fn drift_check_previews_the_repair_and_repair_restores_the_channel() {
         host.body.matches("/reconcile-runs/").count() >= 3,
         "three runs in the history"
     );
+}
+
+#[tokio::test]
+async fn a_batch_that_stopped_part_way_is_resumed_with_its_keys_pasted_again() {
+    let w = World::start().await;
+    let cookie = login(&w.router, ADMIN).await;
+    let c = Some(cookie.as_str());
+    let csrf = get(&w.router, "/", c).await.csrf();
+    // The host refuses the channel once: the import stops after the account and group.
+    w.sim.inject_fault(crm_sim::FaultSpec {
+        method: Some("POST".into()),
+        path: "/api/v1/admin/channels".into(),
+        nth: 1,
+        times: 1,
+        action: crm_sim::FaultAction::Status {
+            status: 400,
+            body: serde_json::Value::Null,
+        },
+    });
+    let key = "sim-ok-resume-0123456789";
+    let preview = post(
+        &w.router,
+        "/providers/cn-official/kimi/preview",
+        c,
+        &[
+            ("csrf", &csrf),
+            ("host", "sim"),
+            ("mode", "self_service"),
+            ("keys", key),
+        ],
+    )
+    .await;
+    let r = post(
+        &w.router,
+        "/providers/cn-official/kimi/import",
+        c,
+        &[("csrf", &csrf), ("pending", &preview.hidden("pending"))],
+    )
+    .await;
+    w.launcher.wait_idle().await;
+    let op = get(&w.router, r.location(), c).await;
+    assert!(
+        op.body
+            .contains("<span id=\"op-status\"><span class=\"badge bad\">failed</span>"),
+        "{}",
+        op.body
+    );
+    let batch = batch_id_in(&op.body);
+    let page = get(&w.router, &format!("/batches/{batch}"), c).await;
+    assert!(page.body.contains("Resume batch"), "{}", page.body);
+
+    let r = post(
+        &w.router,
+        &format!("/batches/{batch}/resume"),
+        c,
+        &[("csrf", &csrf), ("keys", key)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    w.launcher.wait_idle().await;
+    let op = get(&w.router, r.location(), c).await;
+    assert!(op.body.contains(">succeeded<"), "{}", op.body);
+    let page = get(&w.router, &format!("/batches/{batch}"), c).await;
+    assert!(
+        page.body
+            .contains("<span id=\"batch-status\"><span class=\"badge good\">applied</span>")
+    );
+    assert!(
+        !page.body.contains("Resume batch"),
+        "an applied batch offers no resume"
+    );
+    let again = post(
+        &w.router,
+        &format!("/batches/{batch}/resume"),
+        c,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_no_secret(&w, "resume", &op);
+    assert!(!op.body.contains(key) && !page.body.contains(key));
 }
