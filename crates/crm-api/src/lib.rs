@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod ops;
 pub mod routes;
 pub mod scheduler;
+pub mod schemas;
 
 pub use error::{ApiError, Error, Problem, Result};
 

@@ -21,7 +21,7 @@ use utoipa_axum::routes;
             Every /api route needs `Authorization: Bearer <token>`; mutating routes accept \
             `Idempotency-Key` (see docs/api.md). Errors are application/problem+json.",
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, crate::schemas::ReconcileReport)),
     tags(
         (name = "hosts"), (name = "packs"), (name = "providers"), (name = "batches"),
         (name = "reconcile"), (name = "operations"), (name = "audit"),

@@ -24,9 +24,9 @@ use tokio_util::task::TaskTracker;
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct OperationView {
     pub id: String,
-    /// `import`, `resume`, `rollback`, `reconcile`, ...
+    #[schema(value_type = crate::schemas::OperationKindWord)]
     pub kind: String,
-    /// `queued`, `running`, `succeeded`, `failed` or `interrupted`.
+    #[schema(value_type = crate::schemas::OperationStatusWord)]
     pub status: String,
     pub target: String,
     /// The request, with upstream keys reduced to a count.

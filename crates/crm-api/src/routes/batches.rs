@@ -26,7 +26,7 @@ pub struct ResumeBody {
 
 #[utoipa::path(get, path = "/api/import-batches/{id}", tag = "batches",
     params(("id" = String, Path, description = "Batch id")),
-    responses((status = 200, description = "The batch with resources, journal, access checks and latest reconcile", body = serde_json::Value)))]
+    responses((status = 200, description = "The batch with resources, journal, access checks and latest reconcile", body = crate::schemas::BatchDetail)))]
 pub async fn get_batch(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -111,7 +111,7 @@ pub async fn resume_batch(
 #[utoipa::path(post, path = "/api/import-batches/{id}/reconcile", tag = "batches",
     params(("id" = String, Path, description = "Batch id"), WaitQuery), request_body = ReconcileBody,
     responses(
-        (status = 200, description = "The run (read-only), or the finished repair operation", body = serde_json::Value),
+        (status = 200, description = "The run (read-only: a ReconcileReport), or the finished repair operation (an OperationView)", body = serde_json::Value),
         (status = 202, description = "Repair started; poll the Location", body = OperationView,
             headers(("location" = String, description = "/api/operations/{id}")))))]
 pub async fn reconcile_batch(

@@ -33,7 +33,7 @@ pub struct NewHostBody {
 }
 
 #[utoipa::path(get, path = "/api/hosts", tag = "hosts",
-    responses((status = 200, description = "Registered hosts (no credential values)", body = serde_json::Value)))]
+    responses((status = 200, description = "Registered hosts (no credential values)", body = Vec<crate::schemas::Host>)))]
 pub async fn list_hosts(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -42,7 +42,7 @@ pub async fn list_hosts(
 }
 
 #[utoipa::path(post, path = "/api/hosts", tag = "hosts", request_body = NewHostBody,
-    responses((status = 201, description = "Registered", body = serde_json::Value,
+    responses((status = 201, description = "Registered", body = crate::schemas::Host,
         headers(("location" = String, description = "The host's URL")))))]
 pub async fn create_host(
     State(st): State<ApiState>,
@@ -89,7 +89,7 @@ pub async fn create_host(
 
 #[utoipa::path(get, path = "/api/hosts/{id}", tag = "hosts",
     params(("id" = String, Path, description = "Host id or name")),
-    responses((status = 200, description = "The host", body = serde_json::Value)))]
+    responses((status = 200, description = "The host", body = crate::schemas::Host)))]
 pub async fn get_host(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -112,7 +112,7 @@ pub async fn delete_host(
 
 #[utoipa::path(post, path = "/api/hosts/{id}/probe", tag = "hosts",
     params(("id" = String, Path, description = "Host id or name")),
-    responses((status = 200, description = "The host with fresh capabilities", body = serde_json::Value)))]
+    responses((status = 200, description = "The host with fresh capabilities", body = crate::schemas::Host)))]
 pub async fn probe_host(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -144,7 +144,7 @@ impl LimitQuery {
 
 #[utoipa::path(get, path = "/api/hosts/{id}/reconcile-runs", tag = "reconcile",
     params(("id" = String, Path, description = "Host id or name"), LimitQuery),
-    responses((status = 200, description = "Reconcile runs of the host, newest first", body = serde_json::Value)))]
+    responses((status = 200, description = "Reconcile runs of the host, newest first", body = Vec<crate::schemas::ReconcileRun>)))]
 pub async fn host_reconcile_runs(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -157,7 +157,7 @@ pub async fn host_reconcile_runs(
 
 #[utoipa::path(get, path = "/api/reconcile-runs/{id}", tag = "reconcile",
     params(("id" = String, Path, description = "Reconcile run id")),
-    responses((status = 200, description = "The run and its drift items", body = serde_json::Value)))]
+    responses((status = 200, description = "The run and its drift items", body = crate::schemas::ReconcileRun)))]
 pub async fn get_reconcile_run(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,

@@ -20,7 +20,7 @@ pub async fn get_operation(
 
 #[utoipa::path(get, path = "/api/audit", tag = "audit",
     params(crate::routes::hosts::LimitQuery),
-    responses((status = 200, description = "Audit events, newest first", body = serde_json::Value)))]
+    responses((status = 200, description = "Audit events, newest first", body = Vec<crate::schemas::AuditEvent>)))]
 pub async fn list_audit(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,

@@ -124,7 +124,7 @@ fn provider_ref(pack: &str, provider: &str) -> ProviderRef {
 }
 
 #[utoipa::path(get, path = "/api/providers", tag = "providers", params(PackQuery),
-    responses((status = 200, description = "Providers of the current pack versions", body = serde_json::Value)))]
+    responses((status = 200, description = "Providers of the current pack versions", body = Vec<crate::schemas::ProviderSummary>)))]
 pub async fn list_providers(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -326,7 +326,7 @@ pub(crate) async fn reconcile_request(
 #[utoipa::path(post, path = "/api/providers/{pack}/{provider}/reconcile", tag = "providers",
     params(("pack" = String, Path), ("provider" = String, Path), WaitQuery), request_body = ReconcileBody,
     responses(
-        (status = 200, description = "The run (read-only), or the finished repair operation", body = serde_json::Value),
+        (status = 200, description = "The run (read-only: a ReconcileReport), or the finished repair operation (an OperationView)", body = serde_json::Value),
         (status = 202, description = "Repair started; poll the Location", body = OperationView,
             headers(("location" = String, description = "/api/operations/{id}")))))]
 pub async fn reconcile(
@@ -411,7 +411,7 @@ pub async fn assign_subscriptions(
 
 #[utoipa::path(get, path = "/api/providers/{pack}/{provider}/import-batches", tag = "providers",
     params(("pack" = String, Path), ("provider" = String, Path), HostQuery),
-    responses((status = 200, description = "Import batches of the provider, newest first", body = serde_json::Value)))]
+    responses((status = 200, description = "Import batches of the provider, newest first", body = Vec<crate::schemas::ImportBatch>)))]
 pub async fn provider_batches(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,

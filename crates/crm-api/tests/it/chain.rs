@@ -2,7 +2,19 @@
 //! batch detail, reconcile, rollback, with the brief's status words.
 
 use super::spawn_server;
-use serde_json::json;
+use crm_api::schemas;
+use serde_json::{Value, json};
+
+/// Parses a response into its documented schema type: a record that
+/// changed shape fails here, not silently in the OpenAPI document.
+fn documented<T: serde::de::DeserializeOwned>(v: &Value) -> T {
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| {
+        panic!(
+            "response does not match {}: {e}\n{v:#}",
+            std::any::type_name::<T>()
+        )
+    })
+}
 
 #[tokio::test]
 async fn probe_preview_import_detail_reconcile_rollback() {
@@ -12,6 +24,9 @@ async fn probe_preview_import_detail_reconcile_rollback() {
     let (s, host) = srv.post("/api/hosts/sim/probe", json!({})).await;
     assert_eq!(s, 200, "{host}");
     assert!(host["version"].is_string(), "{host}");
+    documented::<schemas::Host>(&host);
+    documented::<Vec<schemas::Host>>(&srv.get("/api/hosts").await.1);
+    documented::<Vec<schemas::ProviderSummary>>(&srv.get("/api/providers").await.1);
 
     let body = json!({"host": "sim", "mode": "self_service",
         "upstream_keys": ["sim-ok-kimi-1-abcdef0123"]});
@@ -46,18 +61,22 @@ async fn probe_preview_import_detail_reconcile_rollback() {
     assert!(!detail["resources"].as_array().unwrap().is_empty());
     assert!(!detail["journal"].as_array().unwrap().is_empty());
     assert!(!detail["access_checks"].as_array().unwrap().is_empty());
+    documented::<schemas::BatchDetail>(&detail);
+    documented::<crm_api::ops::OperationView>(&op);
 
     let (s, listed) = srv
         .get("/api/providers/cn-official/kimi/import-batches?host=sim")
         .await;
     assert_eq!(s, 200);
     assert_eq!(listed[0]["id"], batch.as_str());
+    documented::<Vec<schemas::ImportBatch>>(&listed);
 
     let (s, rec) = srv
         .post(&format!("/api/import-batches/{batch}/reconcile"), json!({}))
         .await;
     assert_eq!(s, 200, "{rec}");
     assert_eq!(rec["run"]["status"], "in_sync", "{rec}");
+    documented::<schemas::ReconcileReport>(&rec);
     let run = rec["run"]["id"].as_str().unwrap();
     let (s, got) = srv.get(&format!("/api/reconcile-runs/{run}")).await;
     assert_eq!(s, 200);
@@ -65,6 +84,7 @@ async fn probe_preview_import_detail_reconcile_rollback() {
     let (s, runs) = srv.get("/api/hosts/sim/reconcile-runs").await;
     assert_eq!(s, 200);
     assert_eq!(runs[0]["id"], run);
+    documented::<Vec<schemas::ReconcileRun>>(&runs);
 
     // Waiting for the result instead of polling.
     let r = srv
@@ -85,6 +105,7 @@ async fn probe_preview_import_detail_reconcile_rollback() {
 
     let (s, audit) = srv.get("/api/audit?limit=100").await;
     assert_eq!(s, 200);
+    documented::<Vec<schemas::AuditEvent>>(&audit);
     let actions: Vec<&str> = audit
         .as_array()
         .unwrap()

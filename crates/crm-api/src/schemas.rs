@@ -1,0 +1,189 @@
+//! Documentation types of the OpenAPI document for the responses crm-app
+//! serializes itself (its records do not depend on utoipa). Each mirrors
+//! the JSON of one record field for field and can parse it
+//! (`deny_unknown_fields`), so the integration tests parse real responses
+//! into them and a record that changes shape fails a test instead of
+//! silently contradicting the document. Status fields list the design
+//! brief's words.
+
+use chrono::{DateTime, Utc};
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+
+macro_rules! words {
+    ($(#[$m:meta])* $name:ident = $vocab:ty) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub $vocab);
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(<$vocab>::ALL.iter().map(|w| w.as_str())))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $name {}
+    };
+}
+
+words!(
+    /// Batch status (design brief §3).
+    BatchStatusWord = crm_domain::BatchStatus
+);
+words!(
+    /// Access status of a batch (design brief §3).
+    AccessStatusWord = crm_domain::AccessStatus
+);
+words!(
+    /// Reconcile status (design brief §3).
+    ReconcileStatusWord = crm_domain::ReconcileStatus
+);
+words!(
+    /// Access mode.
+    AccessModeWord = crm_domain::AccessMode
+);
+words!(
+    /// Operation status.
+    OperationStatusWord = crm_domain::OperationStatus
+);
+words!(
+    /// Operation kind.
+    OperationKindWord = crm_domain::OperationKind
+);
+
+/// A registered host. Never holds the admin key, only where it is kept.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    pub id: String,
+    pub name: String,
+    pub base_url: String,
+    /// `env:VAR`, `file:PATH` or `sealed`.
+    pub admin_credential: String,
+    pub version: Option<String>,
+    pub probed_at: Option<DateTime<Utc>>,
+    pub reconcile_every_secs: Option<u64>,
+    /// What the last probe found.
+    #[schema(value_type = Option<Object>)]
+    pub capabilities: Option<serde_json::Value>,
+}
+
+/// A keyed fingerprint of an upstream key.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fingerprint {
+    pub hmac: String,
+    pub last4: String,
+}
+
+/// One import of one provider onto one host in one access mode.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBatch {
+    pub id: String,
+    pub host_id: String,
+    /// `pack/provider`.
+    pub provider: String,
+    pub mode: AccessModeWord,
+    pub pack_version: String,
+    pub pack_checksum: String,
+    pub status: BatchStatusWord,
+    pub status_reason: Option<String>,
+    pub access_status: AccessStatusWord,
+    /// The plan the batch was created from.
+    #[schema(value_type = Object)]
+    pub plan: serde_json::Value,
+    pub upstream_keys: Vec<Fingerprint>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a reconcile run compared.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileScope {
+    pub host_id: String,
+    pub batch_id: Option<String>,
+    pub provider: Option<String>,
+}
+
+/// A persisted reconcile run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileRun {
+    pub id: String,
+    pub scope: ReconcileScope,
+    pub status: ReconcileStatusWord,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub host_requests: u32,
+    /// Drift items: category (`missing`, `changed`, `duplicate`,
+    /// `unmanaged_leftover`, `unhealthy`, `access_broken`, `unknown`), kind,
+    /// name, fields, detail.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<serde_json::Value>,
+    pub repaired: bool,
+    pub error: Option<String>,
+}
+
+/// A reconcile run, and the repair when one was asked for.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileReport {
+    pub run: ReconcileRun,
+    #[schema(value_type = Option<Object>)]
+    pub repair_plan: Option<serde_json::Value>,
+    pub repaired: Vec<String>,
+}
+
+/// Everything known about one batch.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchDetail {
+    pub batch: ImportBatch,
+    pub host_name: String,
+    /// Host objects the batch created or adopted.
+    #[schema(value_type = Vec<Object>)]
+    pub resources: Vec<serde_json::Value>,
+    /// Every host mutation, intent first.
+    #[schema(value_type = Vec<Object>)]
+    pub journal: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub access_checks: Vec<serde_json::Value>,
+    pub latest_reconcile: Option<ReconcileRun>,
+}
+
+/// Who did what to which target, and how it ended.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// `token:admin`, `token:read-only`, `scheduler`, `cli:...`.
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub request_id: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// A provider of an installed pack.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSummary {
+    /// `pack/provider`.
+    pub provider: String,
+    pub display_name: String,
+    pub pack_version: String,
+    pub native_platform: String,
+    pub fallback_platform: String,
+    pub models: usize,
+    pub smoke_test_model: String,
+    pub modes: Vec<AccessModeWord>,
+}
