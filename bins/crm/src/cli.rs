@@ -320,14 +320,26 @@ pub enum BatchCommand {
     Show {
         batch: String,
     },
-    /// Finish a partially applied or interrupted batch.
+    /// Finish a partially applied or interrupted batch, access closure included.
     ///
-    /// crm stores only fingerprints of upstream keys, so accounts still to be
-    /// created need the batch's keys again (the same file the import used).
+    /// Pending journal intents are resolved by looking the object up on the
+    /// host (one match is adopted, none is created, several stop the batch as
+    /// needs_operator). The import's upstream keys are recovered from their
+    /// sealed copies in the journal; --upstream-keys-file adds keys the
+    /// journal does not hold yet (give the same file the import used).
+    #[command(
+        after_help = "Examples:\n  crm batch resume b-0193... --upstream-keys-file keys.txt\n  \
+        crm lease list    # a killed import still holds its lease\n  crm lease release l-..."
+    )]
     Resume {
         batch: String,
         #[command(flatten)]
         keys: UpstreamKeyArgs,
+        #[command(flatten)]
+        user: UserLoginArgs,
+        /// Skip the access verification after closing access.
+        #[arg(long)]
+        no_verify: bool,
     },
     Rollback {
         batch: String,

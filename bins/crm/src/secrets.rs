@@ -71,7 +71,10 @@ pub fn refuse_literals(command: &Command) -> Result<(), LiteralSecret> {
             "new-key",
             "--new-key-env VAR or --new-key-file PATH (`-` reads standard input)",
         ),
-        Command::Batch(crate::cli::BatchCommand::Resume { keys, .. }) => upstream(keys),
+        Command::Batch(crate::cli::BatchCommand::Resume { keys, user: u, .. }) => {
+            upstream(keys)?;
+            user(u)
+        }
         _ => Ok(()),
     }
 }

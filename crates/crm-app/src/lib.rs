@@ -19,6 +19,7 @@ pub mod packs;
 pub mod providers;
 pub mod quickstart;
 pub mod reconcile;
+pub mod recovery;
 pub mod scheduler;
 
 pub use error::{AppError, Result};

@@ -473,9 +473,17 @@ impl App {
         batch: &BatchId,
     ) -> Result<RollbackView> {
         let p = self.access_ports(ctx.api.as_ref());
+        let target = format!("batch:{batch}");
+        // A process killed while closing access leaves closure intents
+        // pending; rollback refuses those, so resolve them by natural key
+        // first (exactly what resuming would do) and roll back what exists.
+        if let Err(e) = crm_access::apply::recover_closure_intents(&p, &ctx.caps, batch).await {
+            self.audit("batch.rollback", &target, "error", Some(e.to_string()))
+                .await;
+            return Err(e.into());
+        }
         // The key must be read back before the rollback deletes its user.
         let held = crm_access::apply::reveal_batch_key(&p, batch).await.ok();
-        let target = format!("batch:{batch}");
         let report = match ctx.prov.rollback(batch).await {
             Ok(r) => r,
             Err(e) => {

@@ -1,6 +1,7 @@
 //! `crm batch list|show|resume|rollback`.
 
 use crm_app::batches::{BatchDetail, BatchQuery};
+use crm_app::recovery::{FinishInput, FinishReport};
 use crm_domain::BatchStatus;
 use std::collections::HashMap;
 
@@ -74,29 +75,29 @@ pub async fn run(ctx: &Ctx, cmd: BatchCommand) -> anyhow::Result<Outcome> {
             emit(ctx.output, &detail, render_detail);
             Ok(Outcome::Unchanged)
         }
-        BatchCommand::Resume { batch, keys } => {
-            let keys = secrets::upstream_keys(&keys)?;
+        BatchCommand::Resume {
+            batch,
+            keys,
+            user,
+            no_verify,
+        } => {
+            let input = FinishInput {
+                upstream_keys: secrets::upstream_keys(&keys)?,
+                user: secrets::user_login(&user)?,
+                verify: !no_verify,
+            };
             let pb = ctx.progress(&format!("resuming {batch}"));
-            let report = ctx.app.resume_batch(&batch, keys).await;
+            let report = ctx.app.finish_batch(&batch, input).await;
             pb.finish_and_clear();
             let report = report?;
-            emit(ctx.output, &report, |r| {
-                let head = fields(&[
-                    ("batch", r.batch.id.to_string()),
-                    ("status", r.batch.status.to_string()),
-                    ("reason", opt(&r.batch.status_reason)),
-                    ("error", opt(&r.error)),
-                    ("host requests", r.host_requests.to_string()),
-                ]);
-                format!("{head}\n\n{}", render_plan(&r.plan))
-            });
-            if r_failed(report.batch.status) || report.error.is_some() {
+            emit(ctx.output, &report, render_finish);
+            let error = report.resumed.as_ref().and_then(|r| r.error.clone());
+            if report.batch.status != BatchStatus::Applied || error.is_some() {
                 return Ok(Outcome::Failed {
                     message: format!(
                         "resume ended {}: {}",
                         report.batch.status,
-                        report
-                            .error
+                        error
                             .as_deref()
                             .or(report.batch.status_reason.as_deref())
                             .unwrap_or("no reason recorded")
@@ -106,7 +107,20 @@ pub async fn run(ctx: &Ctx, cmd: BatchCommand) -> anyhow::Result<Outcome> {
                     )),
                 });
             }
-            Ok(Outcome::changed_if(!report.noop))
+            if report
+                .access_check
+                .as_ref()
+                .is_some_and(|c| c.verdict == crm_domain::Verdict::Fail)
+            {
+                return Ok(Outcome::Failed {
+                    message: format!(
+                        "the batch is applied but access is {}",
+                        report.access_status
+                    ),
+                    hint: Some(format!("see the access checks in `crm batch show {batch}`")),
+                });
+            }
+            Ok(Outcome::changed_if(report.changed))
         }
         BatchCommand::Rollback { batch } => {
             let pb = ctx.progress(&format!("rolling back {batch}"));
@@ -119,8 +133,34 @@ pub async fn run(ctx: &Ctx, cmd: BatchCommand) -> anyhow::Result<Outcome> {
     }
 }
 
-fn r_failed(s: BatchStatus) -> bool {
-    s != BatchStatus::Applied
+fn render_finish(r: &FinishReport) -> String {
+    let mut out = fields(&[
+        ("batch", r.batch.id.to_string()),
+        ("status", r.batch.status.to_string()),
+        ("reason", opt(&r.batch.status_reason)),
+        ("access", r.access_status.to_string()),
+        (
+            "provisioning",
+            match &r.resumed {
+                Some(a) if a.noop => "nothing left to do".into(),
+                Some(a) => format!("resumed ({} host requests)", a.host_requests),
+                None => "already applied".into(),
+            },
+        ),
+    ]);
+    if let Some(a) = &r.resumed {
+        out.push_str("\n\n");
+        out.push_str(&render_plan(&a.plan));
+    }
+    if let Some(p) = &r.access_plan {
+        out.push_str("\n\naccess closure:\n");
+        out.push_str(&render_plan(p));
+    }
+    if let Some(c) = &r.access_check {
+        out.push_str("\n\n");
+        out.push_str(&render_checks(std::slice::from_ref(c)));
+    }
+    out
 }
 
 fn render_detail(d: &BatchDetail) -> String {
