@@ -27,6 +27,10 @@ check crm-access "${io_crates[@]}"
 check crm-reconcile "${io_crates[@]}"
 # The host client is reusable alone: it must not drag in storage or the server stack.
 check crm-sub2api rusqlite axum
+# The simulator is a test and demo dependency: product libraries never link it.
+for c in crm-domain crm-pack crm-provision crm-access crm-reconcile crm-store crm-sub2api crm-app crm-api crm-console; do
+  check "$c" crm-sim
+done
 
 if [ "$fail" -ne 0 ]; then exit 1; fi
 echo "dependency direction: ok"
