@@ -189,6 +189,19 @@ fn host_status(e: &HostError) -> (StatusCode, &'static str, &'static str) {
     }
 }
 
+/// The problem kind of an error that came from a sub2api host, if it did.
+pub fn host_error_kind(e: &AppError) -> Option<&'static str> {
+    use crm_provision::ProvisionError as P;
+    match e {
+        AppError::Host(h)
+        | AppError::Provision(P::Host(h))
+        | AppError::Access(crm_access::Error::Host(h))
+        | AppError::Reconcile(crm_reconcile::ReconcileError::Host(h)) => Some(host_status(h).1),
+        AppError::Provision(P::StepFailed { source, .. }) => Some(host_status(source).1),
+        _ => None,
+    }
+}
+
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         use crm_provision::ProvisionError as P;

@@ -71,6 +71,23 @@ pub async fn access_log(req: Request, next: Next) -> Response {
     resp
 }
 
+/// Host requests a use case made (from its report) and host failures,
+/// by host: `crm_host_requests_total{host}`, `crm_host_errors_total{host,kind}`.
+pub fn host_call<T>(host: &str, result: &crm_app::Result<T>, requests: impl Fn(&T) -> u32) {
+    match result {
+        Ok(r) => {
+            metrics::counter!("crm_host_requests_total", "host" => host.to_owned())
+                .increment(u64::from(requests(r)));
+        }
+        Err(e) => {
+            if let Some(kind) = crate::error::host_error_kind(e) {
+                metrics::counter!("crm_host_errors_total", "host" => host.to_owned(), "kind" => kind)
+                    .increment(1);
+            }
+        }
+    }
+}
+
 const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];

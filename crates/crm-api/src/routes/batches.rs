@@ -24,6 +24,14 @@ pub struct ResumeBody {
     pub upstream_keys: Vec<SecretString>,
 }
 
+/// The name of a batch's host (its id if the host record is gone), for metrics.
+async fn host_name(app: &crm_app::App, batch: &crm_domain::batch::ImportBatch) -> String {
+    match app.host(batch.host_id.as_str()).await {
+        Ok(h) => h.name,
+        Err(_) => batch.host_id.to_string(),
+    }
+}
+
 #[utoipa::path(get, path = "/api/import-batches/{id}", tag = "batches",
     params(("id" = String, Path, description = "Batch id")),
     responses((status = 200, description = "The batch with resources, journal, access checks and latest reconcile", body = crate::schemas::BatchDetail)))]
@@ -52,6 +60,7 @@ pub async fn rollback_batch(
     let batch = app.batch(&id).await?;
     let target = format!("batch:{}", batch.id);
     let request = json!({ "batch": batch.id.to_string() });
+    let host_name = host_name(&app, &batch).await;
     let op = st
         .start_operation(
             &app,
@@ -60,9 +69,9 @@ pub async fn rollback_batch(
             request,
             idempotency_key(&headers),
             move |app| async move {
-                outcome(app.rollback_batch(batch.id.as_str()).await, |v| {
-                    v.report.status == BatchStatus::RolledBack
-                })
+                let result = app.rollback_batch(batch.id.as_str()).await;
+                crate::observe::host_call(&host_name, &result, |v| v.report.host_requests);
+                outcome(result, |v| v.report.status == BatchStatus::RolledBack)
             },
         )
         .await?;
@@ -90,6 +99,7 @@ pub async fn resume_batch(
     let request =
         json!({ "batch": batch.id.to_string(), "upstream_keys": body.upstream_keys.len() });
     let keys = body.upstream_keys;
+    let host_name = host_name(&app, &batch).await;
     let op = st
         .start_operation(
             &app,
@@ -98,9 +108,9 @@ pub async fn resume_batch(
             request,
             idempotency_key(&headers),
             move |app| async move {
-                outcome(app.resume_batch(batch.id.as_str(), keys).await, |r| {
-                    r.batch.status == BatchStatus::Applied
-                })
+                let result = app.resume_batch(batch.id.as_str(), keys).await;
+                crate::observe::host_call(&host_name, &result, |r| r.host_requests);
+                outcome(result, |r| r.batch.status == BatchStatus::Applied)
             },
         )
         .await?;
@@ -125,6 +135,7 @@ pub async fn reconcile_batch(
     let app = st.app_for(p);
     let batch = app.batch(&id).await?;
     let target = format!("batch:{}", batch.id);
+    let host_name = host_name(&app, &batch).await;
     let req = ReconcileRequest {
         host: batch.host_id.to_string(),
         provider: None,
@@ -133,5 +144,5 @@ pub async fn reconcile_batch(
         prune: body.prune,
         clear_unhealthy: body.clear_unhealthy,
     };
-    super::providers::reconcile_request(&st, p, req, target, w.wait, &headers).await
+    super::providers::reconcile_request(&st, p, req, host_name, target, w.wait, &headers).await
 }

@@ -118,7 +118,15 @@ pub async fn probe_host(
     Extension(p): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
-    Ok(Json(st.app_for(p).probe_host(&id).await?).into_response())
+    let app = st.app_for(p);
+    let result = app.probe_host(&id).await;
+    // Label by name, whichever of id or name the path used.
+    let name = match app.host(&id).await {
+        Ok(h) => h.name,
+        Err(_) => id,
+    };
+    crate::observe::host_call(&name, &result, |_| 0);
+    Ok(Json(result?).into_response())
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]

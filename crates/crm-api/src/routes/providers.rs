@@ -157,7 +157,7 @@ pub async fn preview(
     ApiPath((pack, provider)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<ImportBody>,
 ) -> ApiResult<Response> {
-    let report = st
+    let result = st
         .app_for(p)
         .preview(
             &body.host,
@@ -165,8 +165,9 @@ pub async fn preview(
             body.mode.into(),
             body.upstream_keys,
         )
-        .await?;
-    Ok(Json(report).into_response())
+        .await;
+    crate::observe::host_call(&body.host, &result, |r| r.host_requests);
+    Ok(Json(result?).into_response())
 }
 
 #[utoipa::path(post, path = "/api/providers/{pack}/{provider}/import", tag = "providers",
@@ -220,6 +221,7 @@ pub async fn import(
         verify: body.verify.unwrap_or(true),
     };
     let target = format!("host:{}/provider:{provider}", host.name);
+    let host_name = host.name.clone();
     let op = st
         .start_operation(
             &app,
@@ -227,7 +229,11 @@ pub async fn import(
             target,
             request,
             idempotency_key(&headers),
-            |app| async move { outcome(app.import(input).await, |r| r.succeeded()) },
+            |app| async move {
+                let result = app.import(input).await;
+                crate::observe::host_call(&host_name, &result, |r| r.host_requests);
+                outcome(result, |r| r.succeeded())
+            },
         )
         .await?;
     let wait = requested_wait(w.wait, &headers, st.inner.config.max_wait);
@@ -254,6 +260,7 @@ pub async fn rollback(
     let target = format!("host:{}/provider:{provider}", host.name);
     let request = json!({ "host": host.name, "provider": provider.to_string() });
     let host_id = host.id.to_string();
+    let host_name = host.name.clone();
     let op = st
         .start_operation(
             &app,
@@ -262,7 +269,11 @@ pub async fn rollback(
             request,
             idempotency_key(&headers),
             |app| async move {
-                outcome(app.rollback_provider(&host_id, &provider).await, |views| {
+                let result = app.rollback_provider(&host_id, &provider).await;
+                crate::observe::host_call(&host_name, &result, |views| {
+                    views.iter().map(|v| v.report.host_requests).sum()
+                });
+                outcome(result, |views| {
                     views
                         .iter()
                         .all(|v| v.report.status == BatchStatus::RolledBack)
@@ -280,13 +291,16 @@ pub(crate) async fn reconcile_request(
     st: &ApiState,
     p: Principal,
     req: ReconcileRequest,
+    host_name: String,
     target: String,
     wait: Option<bool>,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let app = st.app_for(p);
     if !req.apply {
-        let report = app.reconcile(req).await?;
+        let result = app.reconcile(req).await;
+        crate::observe::host_call(&host_name, &result, |r| r.run.host_requests);
+        let report = result?;
         crate::scheduler::record_run_metrics(&app, &report.run).await;
         return Ok(Json(report).into_response());
     }
@@ -307,6 +321,7 @@ pub(crate) async fn reconcile_request(
             idempotency_key(headers),
             |app| async move {
                 let result = app.reconcile(req).await;
+                crate::observe::host_call(&host_name, &result, |r| r.run.host_requests);
                 if let Ok(r) = &result {
                     crate::scheduler::record_run_metrics(&app, &r.run).await;
                 }
@@ -349,6 +364,7 @@ pub async fn reconcile(
     let record = app.host(&host).await?;
     let provider = provider_ref(&pack, &provider);
     let target = format!("host:{}/provider:{provider}", record.name);
+    let host_name = record.name.clone();
     let req = ReconcileRequest {
         host: record.id.to_string(),
         provider: Some(provider),
@@ -357,7 +373,7 @@ pub async fn reconcile(
         prune: body.prune,
         clear_unhealthy: body.clear_unhealthy,
     };
-    reconcile_request(&st, p, req, target, w.wait, &headers).await
+    reconcile_request(&st, p, req, host_name, target, w.wait, &headers).await
 }
 
 #[utoipa::path(post, path = "/api/providers/{pack}/{provider}/access-check", tag = "providers",

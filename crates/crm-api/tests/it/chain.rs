@@ -103,6 +103,24 @@ async fn probe_preview_import_detail_reconcile_rollback() {
     let (_, detail) = srv.get(&format!("/api/import-batches/{batch}")).await;
     assert_eq!(detail["batch"]["status"], "rolled_back");
 
+    let metrics = srv
+        .http
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "crm_operations_total{kind=\"import\",outcome=\"succeeded\"}",
+        "crm_operations_total{kind=\"rollback\",outcome=\"succeeded\"}",
+        "crm_host_requests_total{host=\"sim\"}",
+        "crm_operation_duration_seconds_bucket{kind=\"import\",le=",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+
     let (s, audit) = srv.get("/api/audit?limit=100").await;
     assert_eq!(s, 200);
     documented::<Vec<schemas::AuditEvent>>(&audit);
