@@ -16,9 +16,22 @@ Logs are JSON on stderr; RUST_LOG sets the level (default info).";
 #[derive(Debug, Parser)]
 #[command(version, about = "crm HTTP API server and reconcile scheduler", after_help = TOKENS_HELP)]
 struct Flags {
-    /// TOML file with any of the settings below (snake_case keys).
+    /// TOML file with any of the settings below (snake_case keys); the
+    /// environment and flags override it.
     #[arg(long, env = "CRM_CONFIG")]
     config: Option<PathBuf>,
+    /// Print the OpenAPI document and exit.
+    #[arg(long)]
+    print_openapi: bool,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// One layer of settings: the flags (with their `CRM_*` environment
+/// fallbacks), or the `--config` file.
+#[derive(Debug, Default, clap::Args, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "CRM_LISTEN")]
     listen: Option<String>,
@@ -49,25 +62,26 @@ struct Flags {
     /// Wrong tokens one client address may send per minute before 429 [default: 20].
     #[arg(long, env = "CRM_AUTH_FAILURES_PER_MINUTE")]
     auth_failures_per_minute: Option<u32>,
-    /// Print the OpenAPI document and exit.
-    #[arg(long)]
-    print_openapi: bool,
 }
 
-/// The `--config` file: the same settings, all optional.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    db: Option<PathBuf>,
-    admin_token_file: Option<String>,
-    read_only_token_file: Option<String>,
-    packs_dir: Option<PathBuf>,
-    upstream_via: Option<String>,
-    scheduler: Option<bool>,
-    webhook_url: Option<url::Url>,
-    drain_secs: Option<u64>,
-    auth_failures_per_minute: Option<u32>,
+impl Settings {
+    /// This layer, falling back to `lower` for what it does not set.
+    fn over(self, lower: Settings) -> Settings {
+        Settings {
+            listen: self.listen.or(lower.listen),
+            db: self.db.or(lower.db),
+            admin_token_file: self.admin_token_file.or(lower.admin_token_file),
+            read_only_token_file: self.read_only_token_file.or(lower.read_only_token_file),
+            packs_dir: self.packs_dir.or(lower.packs_dir),
+            upstream_via: self.upstream_via.or(lower.upstream_via),
+            scheduler: self.scheduler.or(lower.scheduler),
+            webhook_url: self.webhook_url.or(lower.webhook_url),
+            drain_secs: self.drain_secs.or(lower.drain_secs),
+            auth_failures_per_minute: self
+                .auth_failures_per_minute
+                .or(lower.auth_failures_per_minute),
+        }
+    }
 }
 
 fn token(env: &str, file: Option<String>, what: &str) -> anyhow::Result<Option<SecretString>> {
@@ -93,46 +107,40 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let file: FileConfig = match &f.config {
+    let file: Settings = match &f.config {
         Some(p) => toml::from_str(
             &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
         )
         .with_context(|| format!("parsing {}", p.display()))?,
-        None => FileConfig::default(),
+        None => Settings::default(),
     };
-    let admin = token(
-        "CRM_ADMIN_TOKEN",
-        f.admin_token_file.or(file.admin_token_file),
-        "admin token",
-    )?
-    .context("no admin token: set CRM_ADMIN_TOKEN or --admin-token-file")?;
+    let s = f.settings.over(file);
+    let admin = token("CRM_ADMIN_TOKEN", s.admin_token_file, "admin token")?
+        .context("no admin token: set CRM_ADMIN_TOKEN or --admin-token-file")?;
     let read_only = token(
         "CRM_READ_ONLY_TOKEN",
-        f.read_only_token_file.or(file.read_only_token_file),
+        s.read_only_token_file,
         "read-only token",
     )?;
-    let mut app_cfg = crm_app::AppConfig::new(f.db.or(file.db).unwrap_or_else(|| "crm.db".into()));
-    app_cfg.upstream_via = f.upstream_via.or(file.upstream_via);
+    let mut app_cfg = crm_app::AppConfig::new(s.db.unwrap_or_else(|| "crm.db".into()));
+    app_cfg.upstream_via = s.upstream_via;
     app_cfg.actor = "crm-server".into();
     let app = crm_app::App::open(app_cfg).await?;
     let mut api_cfg = crm_api::ApiConfig::new(admin);
     api_cfg.read_only_token = read_only;
-    api_cfg.packs_dir = f.packs_dir.or(file.packs_dir);
-    if let Some(n) = f.auth_failures_per_minute.or(file.auth_failures_per_minute) {
+    api_cfg.packs_dir = s.packs_dir;
+    if let Some(n) = s.auth_failures_per_minute {
         api_cfg.auth_failures_per_minute = n;
     }
     let state = crm_api::ApiState::new(app.clone(), api_cfg).await?;
 
-    let listen = f
-        .listen
-        .or(file.listen)
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listen = s.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
     let listener = crm_api::bind(&listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "crm-server listening");
     let shutdown = CancellationToken::new();
-    let scheduler = f.scheduler.or(file.scheduler).unwrap_or(true).then(|| {
+    let scheduler = s.scheduler.unwrap_or(true).then(|| {
         let cfg = crm_api::scheduler::SchedulerConfig {
-            webhook: f.webhook_url.or(file.webhook_url),
+            webhook: s.webhook_url,
             ..Default::default()
         };
         tokio::spawn(crm_api::scheduler::run(
@@ -147,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("shutting down: no new requests, finishing running work");
         signals.cancel();
     });
-    let drain = Duration::from_secs(f.drain_secs.or(file.drain_secs).unwrap_or(30));
+    let drain = Duration::from_secs(s.drain_secs.unwrap_or(30));
     crm_api::serve(listener, state, shutdown.clone(), drain).await?;
     shutdown.cancel();
     if let Some(task) = scheduler {
@@ -172,5 +180,27 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_the_file_fills_the_rest() {
+        let file: Settings = toml::from_str(
+            "listen = \"0.0.0.0:9000\"\ndb = \"/var/lib/crm.db\"\nscheduler = false\n",
+        )
+        .unwrap();
+        let flags = Flags::try_parse_from(["crm-server", "--listen", "127.0.0.1:1"]).unwrap();
+        let s = flags.settings.over(file);
+        assert_eq!(s.listen.as_deref(), Some("127.0.0.1:1"));
+        assert_eq!(s.db, Some(PathBuf::from("/var/lib/crm.db")));
+        assert_eq!(s.scheduler, Some(false));
+        assert!(
+            toml::from_str::<Settings>("admin_token = \"x\"").is_err(),
+            "tokens are not settings"
+        );
     }
 }
