@@ -201,3 +201,77 @@ async fn graceful_shutdown_lets_running_operations_finish() {
     );
     assert!(srv.http.get(srv.url("/healthz")).send().await.is_err());
 }
+
+/// Collects what the webhook receives.
+async fn webhook_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use axum::routing::post;
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(v);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
+
+#[tokio::test]
+async fn drift_found_by_the_scheduler_reaches_the_webhook() {
+    let (hook, received) = webhook_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, app) = open_app(&dir).await;
+    let cfg = crm_api::scheduler::SchedulerConfig {
+        tick: Duration::from_millis(100),
+        webhook: Some(hook.parse().unwrap()),
+        ..Default::default()
+    };
+    let srv = start(dir, sim, app, |_| {}, Some(cfg)).await;
+    srv.setup_host_and_pack_every(Some(1)).await;
+    let (s, op) = srv
+        .post(
+            "/api/providers/cn-official/kimi/import?wait=true",
+            json!({"host": "sim", "mode": "self_service",
+                "upstream_keys": ["sim-ok-kimi-1-abcdef0123"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{op}");
+    let batch = op["result"]["batch"]["id"].as_str().unwrap().to_owned();
+    let (_, detail) = srv.get(&format!("/api/import-batches/{batch}")).await;
+    let account = detail["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "account")
+        .expect("the batch has an account")["host_object_id"]
+        .as_i64()
+        .unwrap();
+    // Behind crm's back.
+    srv.sim.delete_object("accounts", account).unwrap();
+    let mut event = None;
+    for _ in 0..200 {
+        if let Some(e) = received
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| e["to"] == "drifted")
+        {
+            event = Some(e.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let event = event.expect("no drift event reached the webhook in 10 s");
+    assert!(event["items"].as_u64().unwrap() >= 1, "{event}");
+    assert!(event["run_id"].as_str().is_some(), "{event}");
+}

@@ -128,10 +128,16 @@ impl TestServer {
 
     /// Registers the simulator as host `sim` and installs the bundled pack.
     pub async fn setup_host_and_pack(&self) {
+        self.setup_host_and_pack_every(None).await
+    }
+
+    /// The same, with a reconcile interval for the scheduler.
+    pub async fn setup_host_and_pack_every(&self, reconcile_every_secs: Option<u64>) {
         let (s, body) = self
             .post(
                 "/api/hosts",
-                json!({"name": "sim", "base_url": self.sim.base_url(), "admin_key": self.sim.admin_key()}),
+                json!({"name": "sim", "base_url": self.sim.base_url(), "admin_key": self.sim.admin_key(),
+                    "reconcile_every_secs": reconcile_every_secs}),
             )
             .await;
         assert_eq!(s, 201, "{body}");
