@@ -17,13 +17,16 @@ Examples:
   crm quickstart
   crm host add prod --url https://relay.example.com --admin-key-env SUB2API_ADMIN_KEY
   crm host probe prod
-  crm provider preview cn-official/deepseek --host prod --mode self_service --upstream-keys-file keys.txt
-  crm provider import cn-official/deepseek --host prod --mode self_service --upstream-keys-file keys.txt
+  crm provider preview cn-official/deepseek --host prod --mode self_service \\
+      --upstream-keys-file keys.txt
+  crm provider import cn-official/deepseek --host prod --mode self_service \\
+      --upstream-keys-file keys.txt
+  crm batch resume BATCH_ID --upstream-keys-file keys.txt
   crm reconcile --host prod --apply";
 
 /// crm: declarative, verified and reversible provider imports for sub2api hosts.
 #[derive(Debug, Parser)]
-#[command(name = "crm", version, about, long_about = None, after_help = AFTER_HELP)]
+#[command(name = "crm", version, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -66,6 +69,16 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the whole chain against a built-in simulated sub2api host (no network).
+    #[command(after_help = "\
+Starts crm-sim (profile current) on 127.0.0.1, creates DIR/crm.db (replacing a previous
+quickstart database there), registers the host, installs the bundled cn-official pack,
+probes, previews, imports cn-official/deepseek (subscription) and cn-official/kimi
+(self_service) with simulated upstream keys, verifies access, reconciles and prints a
+summary. Exit 0 when every batch is applied, access is ready and the host is in sync.
+
+Examples:
+  crm quickstart
+  crm quickstart --dir /tmp/crm-demo --output json")]
     Quickstart(QuickstartArgs),
     /// Install, inspect and lint provider packs.
     #[command(subcommand)]
@@ -80,6 +93,13 @@ pub enum Command {
     #[command(subcommand)]
     Batch(BatchCommand),
     /// Compare a whole host with crm's records; optionally repair.
+    #[command(after_help = "\
+Exit 0 in sync, 2 drift found (repaired or not), 1 host unreachable or error.
+
+Examples:
+  crm reconcile --host prod
+  crm reconcile --host prod --apply --prune
+  crm reconcile --host prod --history")]
     Reconcile(ReconcileHostArgs),
     /// Show the audit trail.
     Audit(AuditArgs),
@@ -134,6 +154,12 @@ pub enum PackCommand {
 #[derive(Debug, Subcommand)]
 pub enum HostCommand {
     /// Register a host. The admin key is referenced, never stored in clear.
+    #[command(after_help = "\
+Examples:
+  crm host add prod --url https://relay.example.com --admin-key-env SUB2API_ADMIN_KEY
+  crm host add prod --url https://relay.example.com --admin-key-file /etc/crm/prod.key
+  pass show sub2api/prod | crm host add prod --url https://relay.example.com \\
+      --admin-key-file -")]
     Add {
         name: String,
         /// Base URL, e.g. https://relay.example.com
@@ -231,6 +257,12 @@ pub enum ProviderCommand {
         provider: String,
     },
     /// Show what an import would do. Exit 0 when nothing would change, 2 otherwise.
+    #[command(after_help = "\
+Examples:
+  crm provider preview cn-official/deepseek --host prod --mode self_service \\
+      --upstream-keys-file keys.txt
+  crm provider preview cn-official/kimi --host prod --mode subscription \\
+      --upstream-key-env KIMI_KEY && echo unchanged")]
     Preview {
         #[command(flatten)]
         target: Target,
@@ -240,6 +272,18 @@ pub enum ProviderCommand {
         keys: UpstreamKeyArgs,
     },
     /// Import a provider onto a host, close access and verify it.
+    #[command(after_help = "\
+Exit 0 when nothing changed (already imported), 2 when the host changed, 1 when the batch
+stopped partially_applied, failed or needs_operator, or access is broken.
+
+Examples:
+  crm provider import cn-official/deepseek --host prod --mode self_service \\
+      --upstream-keys-file keys.txt
+  crm provider import cn-official/kimi --host prod --mode subscription \\
+      --upstream-keys-file - < keys.txt
+  crm provider import cn-official/kimi --host prod --mode self_service \\
+      --upstream-keys-file keys.txt \\
+      --user-email alice@example.com --user-password-env ALICE_PASSWORD")]
     Import {
         #[command(flatten)]
         target: Target,
@@ -284,7 +328,8 @@ pub enum ProviderCommand {
         target: Target,
         #[arg(long, value_enum)]
         mode: ModeArg,
-        /// Fingerprint (short form or last four characters) of the key to replace.
+        /// At least 8 hex digits of the fingerprint of the key to replace (as `crm batch show`
+        /// prints it before the `…`).
         #[arg(long)]
         old: String,
         #[arg(long, value_name = "VAR")]

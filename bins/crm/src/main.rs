@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod config;
+mod errors;
 mod render;
 mod secrets;
 
@@ -19,14 +20,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.global);
     if let Err(e) = secrets::refuse_literals(&cli.command) {
-        return report(&anyhow::Error::new(e));
+        return errors::report(&anyhow::Error::new(e));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return report(&anyhow::anyhow!("cannot start the async runtime: {e}")),
+        Err(e) => return errors::report(&anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
     match runtime.block_on(run(cli)) {
         Ok(Outcome::Unchanged) => ExitCode::SUCCESS,
@@ -38,14 +39,16 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
-        Err(e) => report(&e),
+        Err(e) => errors::report(&e),
     }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "crm", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "crm", &mut script);
+            render::out(String::from_utf8_lossy(&script).trim_end());
             Ok(Outcome::Unchanged)
         }
         Command::Quickstart(args) => commands::quickstart::run(args, &cli.global).await,
@@ -98,59 +101,4 @@ fn init_tracing(g: &cli::GlobalArgs) {
         .with_ansi(render::stderr_is_tty())
         .with_env_filter(filter)
         .init();
-}
-
-/// Prints an error as `error: what happened` plus a `hint:` line when crm
-/// knows what to try; returns exit code 1.
-fn report(e: &anyhow::Error) -> ExitCode {
-    // Some errors repeat their source in their own message: print each
-    // cause only when it adds something.
-    let mut message = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !message.contains(&c) {
-            message.push_str(": ");
-            message.push_str(&c);
-        }
-    }
-    eprintln!("error: {message}");
-    if let Some(h) = hint(e) {
-        eprintln!("hint: {h}");
-    }
-    ExitCode::FAILURE
-}
-
-fn hint(e: &anyhow::Error) -> Option<String> {
-    use crm_app::AppError;
-    use crm_domain::ports::{HostError, StoreError};
-    use crm_provision::ProvisionError;
-    let app = e.downcast_ref::<AppError>()?;
-    // Host and store errors reach here directly or through provisioning.
-    let (host, store) = match app {
-        AppError::Host(h) | AppError::Provision(ProvisionError::Host(h)) => (Some(h), None),
-        AppError::Store(s) | AppError::Provision(ProvisionError::Store(s)) => (None, Some(s)),
-        _ => (None, None),
-    };
-    Some(match (app, host, store) {
-        (_, Some(HostError::Unreachable { .. } | HostError::Timeout { .. }), _) => {
-            "check the host's URL with `crm host show HOST` and that it is running; \
-             --host-timeout raises the per-request timeout"
-                .into()
-        }
-        (_, Some(HostError::Unauthorized { .. }), _) => {
-            "the admin key crm read is not accepted; `crm host show HOST` says where it comes from"
-                .into()
-        }
-        (_, Some(HostError::ComplianceGate { .. }), _) => {
-            "log in to the host's admin console, accept the notice, then `crm host probe HOST`"
-                .into()
-        }
-        (_, _, Some(StoreError::LeaseHeld { .. })) => {
-            "if that process is gone (killed, crashed), release its lease with \
-             `crm lease release LEASE_ID`, then `crm batch resume BATCH_ID` or `crm batch rollback BATCH_ID`"
-                .into()
-        }
-        (AppError::Open(_), _, _) => "check --db (or CRM_DB) and the directory's permissions".into(),
-        _ => return None,
-    })
 }

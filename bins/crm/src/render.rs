@@ -10,15 +10,27 @@ use crate::cli::OutputFormat;
 pub fn emit<T: Serialize>(format: OutputFormat, value: &T, table: impl FnOnce(&T) -> String) {
     match format {
         OutputFormat::Json => match serde_json::to_string_pretty(value) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => out(&s),
             Err(e) => eprintln!("error: cannot render JSON output: {e}"),
         },
         OutputFormat::Table => {
             let s = table(value);
             if !s.is_empty() {
-                println!("{}", s.trim_end());
+                out(s.trim_end());
             }
         }
+    }
+}
+
+/// Writes one block to stdout. A closed pipe (`crm ... | head`) is the
+/// reader's choice, not an error worth a panic.
+pub fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{text}").and_then(|()| stdout.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write to standard output: {e}");
     }
 }
 
@@ -71,7 +83,11 @@ pub fn fields(pairs: &[(&str, String)]) -> String {
     let w = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     pairs
         .iter()
-        .map(|(k, v)| format!("{k:>w$}: {v}"))
+        .map(|(k, v)| {
+            // Continuation lines line up under the first value.
+            let v = v.replace('\n', &format!("\n{:w$}  ", ""));
+            format!("{k:>w$}: {v}")
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -276,7 +276,11 @@ pub async fn run(ctx: &Ctx, cmd: ProviderCommand) -> anyhow::Result<Outcome> {
                         .collect(),
                 )
             });
-            Ok(Outcome::changed_if(!assigned.is_empty()))
+            Ok(Outcome::changed_if(
+                assigned
+                    .iter()
+                    .any(|a| a.how == crm_access::apply::AssignHow::Created),
+            ))
         }
     }
 }

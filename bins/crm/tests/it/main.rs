@@ -7,3 +7,4 @@ mod quickstart;
 mod reads;
 mod secrets;
 mod support;
+mod writes;
