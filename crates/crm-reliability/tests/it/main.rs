@@ -1,0 +1,8 @@
+//! crm's reliability suite (one test binary). Sizes come from
+//! `crm_reliability::Budget`: bounded for CI, long with
+//! `CRM_RELIABILITY_LONG=1` (`scripts/reliability.sh`). Each test prints one
+//! `PROMISE <name> trials=<n> violations=<m>` line.
+
+mod fuzz;
+mod state_machine;
+mod world;

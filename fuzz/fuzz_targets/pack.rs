@@ -1,0 +1,10 @@
+//! Fuzz target: `crm_reliability::fuzzing::pack` (the same function the
+//! suite's seeded pseudo-fuzz and corpus regression tests call).
+#![no_main]
+
+#[path = "../../crates/crm-reliability/src/fuzzing.rs"]
+mod fuzzing;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    fuzzing::pack(data);
+});
