@@ -1,0 +1,295 @@
+//! The report: every figure of a run, the targets it is judged against, a
+//! plain-text table for people and the same data as JSON for machines.
+
+use crate::api::ApiSample;
+use crate::critical::{self, CriticalPath};
+use crate::fanout::FanoutSample;
+use crate::import::ImportSample;
+use crate::reconcile::ReconcileSample;
+use crate::stats;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Import K=50 may take at most this many times its critical-path bound.
+pub const IMPORT_MAX_VS_BOUND: f64 = 1.5;
+/// Requests a reconcile may make beyond its page bound.
+pub const RECONCILE_MAX_EXTRA: i64 = 3;
+/// 20 hosts at once may take at most this many times one host.
+pub const FANOUT_MAX_RATIO: f64 = 2.0;
+/// The whole run must finish within this many seconds.
+pub const RUN_MAX_SECS: f64 = 600.0;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImportRow {
+    pub keys: usize,
+    pub wall_ms: f64,
+    pub host_requests: u64,
+    pub critical_path: CriticalPath,
+    /// `depth × latency`.
+    pub bound_ms: f64,
+    /// `host requests × latency`.
+    pub sequential_ms: f64,
+    pub vs_bound: f64,
+    pub vs_sequential: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Target {
+    pub name: String,
+    pub measured: String,
+    pub pass: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub command: String,
+    pub latency_ms: u64,
+    pub quick: bool,
+    pub import: Vec<ImportRow>,
+    pub reconcile: Vec<ReconcileSample>,
+    pub fanout: Option<FanoutSample>,
+    pub api: Option<ApiSample>,
+    pub total_secs: f64,
+    pub targets: Vec<Target>,
+}
+
+impl Report {
+    pub fn new(latency_ms: u64, quick: bool) -> Report {
+        Report {
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            latency_ms,
+            quick,
+            import: vec![],
+            reconcile: vec![],
+            fanout: None,
+            api: None,
+            total_secs: 0.0,
+            targets: vec![],
+        }
+    }
+
+    pub fn add_import(&mut self, s: ImportSample) {
+        let cp = critical::critical_path(&s.routes);
+        let lat = self.latency_ms as f64;
+        let bound_ms = f64::from(cp.depth) * lat;
+        let sequential_ms = s.host_requests as f64 * lat;
+        self.import.push(ImportRow {
+            keys: s.keys,
+            wall_ms: s.wall_ms,
+            host_requests: s.host_requests,
+            vs_bound: stats::ratio(s.wall_ms, bound_ms),
+            vs_sequential: stats::ratio(s.wall_ms, sequential_ms),
+            critical_path: cp,
+            bound_ms,
+            sequential_ms,
+        });
+    }
+
+    /// Judges the run against the targets.
+    pub fn finish(&mut self, elapsed: Duration) {
+        self.total_secs = elapsed.as_secs_f64();
+        let mut t = Vec::new();
+        if let Some(r) = self.import.iter().find(|r| r.keys == 50) {
+            t.push(Target {
+                name: format!("import K=50 within {IMPORT_MAX_VS_BOUND}x of its critical path"),
+                measured: format!(
+                    "{:.2}x ({:.0} ms vs {:.0} ms)",
+                    r.vs_bound, r.wall_ms, r.bound_ms
+                ),
+                pass: r.vs_bound <= IMPORT_MAX_VS_BOUND,
+            });
+        }
+        for r in &self.reconcile {
+            t.push(Target {
+                name: format!(
+                    "reconcile N={}: requests = page bound + at most {RECONCILE_MAX_EXTRA}",
+                    r.objects
+                ),
+                measured: format!(
+                    "{} = {} {:+}",
+                    r.host_requests, r.page_bound, r.extra_requests
+                ),
+                pass: (0..=RECONCILE_MAX_EXTRA).contains(&r.extra_requests),
+            });
+        }
+        if let Some(f) = &self.fanout {
+            t.push(Target {
+                name: format!(
+                    "fan-out: {} hosts within {FANOUT_MAX_RATIO}x of one",
+                    f.hosts
+                ),
+                measured: format!("{:.2}x", f.ratio),
+                pass: f.ratio <= FANOUT_MAX_RATIO,
+            });
+        }
+        if let Some(a) = &self.api {
+            let errors: u64 = a.routes.iter().map(|r| r.errors).sum();
+            t.push(Target {
+                name: "API: every request under load answered 2xx".into(),
+                measured: format!("{errors} errors"),
+                pass: errors == 0,
+            });
+        }
+        t.push(Target {
+            name: format!("whole run under {RUN_MAX_SECS:.0} s"),
+            measured: format!("{:.0} s", self.total_secs),
+            pass: self.total_secs < RUN_MAX_SECS,
+        });
+        self.targets = t;
+    }
+
+    pub fn all_pass(&self) -> bool {
+        self.targets.iter().all(|t| t.pass)
+    }
+
+    /// The human-readable table.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "crm-bench: {} ms injected per host request{}\n",
+            self.latency_ms,
+            if self.quick { " (quick)" } else { "" }
+        );
+        if !self.import.is_empty() {
+            let _ = writeln!(
+                s,
+                "Import one provider with K upstream keys (provision + self-service closure)"
+            );
+            let _ = writeln!(
+                s,
+                "{:>4} {:>9} {:>9} {:>6} {:>9} {:>11} {:>9} {:>8}",
+                "K", "wall ms", "requests", "depth", "bound ms", "sequential", "x bound", "x seq"
+            );
+            for r in &self.import {
+                let _ = writeln!(
+                    s,
+                    "{:>4} {:>9.0} {:>9} {:>6} {:>9.0} {:>11.0} {:>9.2} {:>8.2}",
+                    r.keys,
+                    r.wall_ms,
+                    r.host_requests,
+                    r.critical_path.depth,
+                    r.bound_ms,
+                    r.sequential_ms,
+                    r.vs_bound,
+                    r.vs_sequential
+                );
+            }
+            if let Some(r) = self.import.last() {
+                let _ = writeln!(s, "critical path: {}", r.critical_path.chain.join(" -> "));
+                let per_stage: Vec<String> = r
+                    .critical_path
+                    .requests_per_stage
+                    .iter()
+                    .map(|(st, n)| format!("{st} {n}"))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "requests per stage (K={}): {}",
+                    r.keys,
+                    per_stage.join(", ")
+                );
+                if !r.critical_path.unclassified.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "unclassified requests (one level each): {:?}",
+                        r.critical_path.unclassified
+                    );
+                }
+            }
+            s.push('\n');
+        }
+        if !self.reconcile.is_empty() {
+            let _ = writeln!(
+                s,
+                "Reconcile a host with N objects (25% crm-managed), read-only"
+            );
+            let _ = writeln!(
+                s,
+                "{:>7} {:>6} {:>9} {:>6} {:>9} {:>9} {:>8} {:>10} {:>10} {:>8}",
+                "N",
+                "page",
+                "requests",
+                "bound",
+                "extra",
+                "wall ms",
+                "x bound",
+                "RSS0 MiB",
+                "peak MiB",
+                "status"
+            );
+            for r in &self.reconcile {
+                let _ = writeln!(
+                    s,
+                    "{:>7} {:>6} {:>9} {:>6} {:>+9} {:>9.0} {:>8.2} {:>10.1} {:>10.1} {:>8}",
+                    r.objects,
+                    r.page_size,
+                    r.host_requests,
+                    r.page_bound,
+                    r.extra_requests,
+                    r.wall_ms,
+                    r.wall_vs_bound,
+                    r.rss_before_kib as f64 / 1024.0,
+                    r.peak_rss_kib as f64 / 1024.0,
+                    r.status
+                );
+            }
+            s.push('\n');
+        }
+        if let Some(f) = &self.fanout {
+            let _ = writeln!(
+                s,
+                "Fan-out: reconcile {} hosts at once {:.0} ms vs one host {:.0} ms: {:.2}x ({} requests per host)\n",
+                f.hosts, f.all_hosts_ms, f.one_host_ms, f.ratio, f.requests_per_host
+            );
+        }
+        if let Some(a) = &self.api {
+            let _ = writeln!(
+                s,
+                "API: crm-server over {} batches, {} connections, {:.0} s per route",
+                a.batches, a.connections, a.seconds_per_route
+            );
+            let _ = writeln!(
+                s,
+                "{:<70} {:>8} {:>9} {:>7} {:>8} {:>8} {:>9}",
+                "route", "req/s", "x healthz", "errors", "p50 ms", "p99 ms", "bytes"
+            );
+            for r in &a.routes {
+                let _ = writeln!(
+                    s,
+                    "{:<70} {:>8.0} {:>9.3} {:>7} {:>8.2} {:>8.2} {:>9}",
+                    r.route,
+                    r.per_sec,
+                    r.vs_healthz,
+                    r.errors,
+                    r.p50_ms,
+                    r.p99_ms,
+                    r.response_bytes
+                );
+            }
+            let _ = writeln!(
+                s,
+                "Footprint: server RSS idle {:.1} MiB, after load {:.1} MiB (peak {:.1} MiB); \
+                 CLI cold start (median of {}): `crm --version` {:.1} ms, `crm batch list` {:.1} ms\n",
+                a.server_rss_idle_kib as f64 / 1024.0,
+                a.server_rss_after_kib as f64 / 1024.0,
+                a.server_peak_rss_kib as f64 / 1024.0,
+                a.cli_runs,
+                a.cli_version_ms,
+                a.cli_batch_list_ms
+            );
+        }
+        let _ = writeln!(s, "Targets");
+        for t in &self.targets {
+            let _ = writeln!(
+                s,
+                "  {} {:<62} {}",
+                if t.pass { "PASS" } else { "FAIL" },
+                t.name,
+                t.measured
+            );
+        }
+        let _ = writeln!(s, "total {:.0} s", self.total_secs);
+        s
+    }
+}
