@@ -72,6 +72,9 @@ pub(crate) struct Inner {
     pub limiter: auth::FailureLimiter,
     pub ops: ops::Operations,
     pub metrics: PrometheusHandle,
+    /// Cancelled when a graceful shutdown begins: clients waiting for an
+    /// operation get their 202 at once instead of holding the shutdown up.
+    pub stopping: CancellationToken,
     /// `(METHOD, route template)` of every documented mutating operation.
     pub mutating: std::collections::HashSet<(String, String)>,
 }
@@ -112,6 +115,7 @@ impl ApiState {
                 ops: ops::Operations::default(),
                 metrics: observe::prometheus(),
                 mutating: openapi::mutating_operations(),
+                stopping: CancellationToken::new(),
             }),
         })
     }
@@ -181,6 +185,12 @@ pub async fn serve(
     drain: Duration,
 ) -> Result<()> {
     let app = router(state.clone());
+    let stopping = state.inner.stopping.clone();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        signal.cancelled().await;
+        stopping.cancel();
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -172,13 +172,19 @@ impl ApiState {
         if let Some(wait) = wait {
             let rx = self.inner.ops.lock().get(current.id.as_str()).cloned();
             if let Some(mut rx) = rx {
+                let stopping = self.inner.stopping.clone();
                 let finished = tokio::time::timeout(wait, async {
                     loop {
                         if let Some(op) = rx.borrow_and_update().clone() {
                             return Some(op);
                         }
-                        if rx.changed().await.is_err() {
-                            return rx.borrow().clone();
+                        tokio::select! {
+                            changed = rx.changed() => {
+                                if changed.is_err() {
+                                    return rx.borrow().clone();
+                                }
+                            }
+                            _ = stopping.cancelled() => return None,
                         }
                     }
                 })

@@ -7,6 +7,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -35,8 +36,17 @@ pub struct VersionQuery {
     pub version: Option<String>,
 }
 
-fn text(body: &Bytes) -> ApiResult<&str> {
-    std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the pack must be UTF-8 TOML text"))
+fn text(body: Result<Bytes, BytesRejection>) -> ApiResult<String> {
+    let bytes = body.map_err(|r| {
+        ApiError::new(
+            r.status(),
+            "invalid-body",
+            "Invalid request body",
+            r.body_text(),
+        )
+    })?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::bad_request("the pack must be UTF-8 TOML text"))
 }
 
 fn installed(pack: InstalledPack) -> Response {
@@ -56,10 +66,10 @@ pub async fn install_pack(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,
     ApiQuery(q): ApiQuery<UploadQuery>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let name = q.file_name.unwrap_or_else(|| "upload.toml".into());
-    let pack = st.app_for(p).install_pack_text(&name, text(&body)?).await?;
+    let pack = st.app_for(p).install_pack_text(&name, &text(body)?).await?;
     Ok(installed(pack))
 }
 
@@ -147,10 +157,10 @@ pub struct LintView {
     responses((status = 200, description = "Every diagnostic at once; nothing is stored", body = LintView)))]
 pub async fn lint_pack(
     ApiQuery(q): ApiQuery<UploadQuery>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<LintView>> {
     let name = q.file_name.unwrap_or_else(|| "upload.toml".into());
-    let view = match crm_pack::parse_pack(&name, text(&body)?) {
+    let view = match crm_pack::parse_pack(&name, &text(body)?) {
         Ok(parsed) => LintView {
             valid: true,
             pack_id: Some(parsed.manifest.pack_id.to_string()),

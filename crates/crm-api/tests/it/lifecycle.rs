@@ -175,22 +175,33 @@ async fn an_import_survives_the_client_leaving_and_its_key_then_replays_the_outc
 }
 
 #[tokio::test]
-async fn graceful_shutdown_lets_running_operations_finish() {
+async fn graceful_shutdown_answers_waiting_clients_and_lets_running_operations_finish() {
     let dir = tempfile::tempdir().unwrap();
     let (sim, app) = open_app(&dir).await;
     let mut srv = start(dir, sim, app.clone(), |_| {}, None).await;
     srv.setup_host_and_pack().await;
     srv.sim.set_latency(Duration::from_millis(20));
-    let (s, op) = srv
-        .post(
-            "/api/providers/cn-official/kimi/import",
-            json!({"host": "sim", "mode": "self_service",
-                "upstream_keys": ["sim-ok-kimi-1-abcdef0123"]}),
-        )
-        .await;
-    assert_eq!(s, 202, "{op}");
-    assert_eq!(op["status"], "running");
+    srv.sim.clear_requests();
+    let waiting = srv
+        .http
+        .post(srv.url("/api/providers/cn-official/kimi/import?wait=true"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"host": "sim", "mode": "self_service",
+            "upstream_keys": ["sim-ok-kimi-1-abcdef0123"]}))
+        .send();
+    let waiting = tokio::spawn(waiting);
+    for _ in 0..500 {
+        if !srv.sim.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     srv.shutdown.cancel();
+    // The waiting client is not held until the import ends: it gets the 202.
+    let r = waiting.await.unwrap().unwrap();
+    assert_eq!(r.status(), 202);
+    let op: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(op["status"], "running");
     srv.served.take().unwrap().await.unwrap().unwrap();
     // The server is gone; the record says the import finished before it left.
     let done = app.operation(op["id"].as_str().unwrap()).await.unwrap();
