@@ -115,7 +115,8 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct QuickstartArgs {
-    /// Directory for the quickstart database and keys.
+    /// Directory for the quickstart database (DIR/crm.db, replaced on each run) and its
+    /// keys; --db is not used by the quickstart.
     #[arg(long, default_value = "./crm-quickstart")]
     pub dir: PathBuf,
     /// Simulated host version profile.
@@ -171,17 +172,14 @@ Examples:
         #[arg(long)]
         reconcile_every: Option<u64>,
     },
+    /// Registered hosts, their version and where their admin key comes from.
     List,
-    Show {
-        host: String,
-    },
+    /// One host with its probed capabilities.
+    Show { host: String },
     /// Detect version and capabilities.
-    Probe {
-        host: String,
-    },
-    Remove {
-        host: String,
-    },
+    Probe { host: String },
+    /// Forget a host (refused while batches on it are recorded).
+    Remove { host: String },
 }
 
 /// Where the host admin key comes from.
@@ -253,9 +251,8 @@ pub enum ProviderCommand {
         #[arg(long)]
         pack: Option<String>,
     },
-    Show {
-        provider: String,
-    },
+    /// A provider's URLs, platform, access defaults, models and prices.
+    Show { provider: String },
     /// Show what an import would do. Exit 0 when nothing would change, 2 otherwise.
     #[command(after_help = "\
 Examples:
@@ -354,6 +351,7 @@ Examples:
 
 #[derive(Debug, Subcommand)]
 pub enum BatchCommand {
+    /// Import batches, newest first, one table per host.
     List {
         #[arg(long)]
         host: Option<String>,
@@ -362,9 +360,8 @@ pub enum BatchCommand {
         #[arg(long)]
         status: Option<String>,
     },
-    Show {
-        batch: String,
-    },
+    /// A batch with its resources, journal and access checks.
+    Show { batch: String },
     /// Finish a partially applied or interrupted batch, access closure included.
     ///
     /// Pending journal intents are resolved by looking the object up on the
@@ -386,9 +383,8 @@ pub enum BatchCommand {
         #[arg(long)]
         no_verify: bool,
     },
-    Rollback {
-        batch: String,
-    },
+    /// Roll a batch back: closure first, then every object in reverse order.
+    Rollback { batch: String },
 }
 
 #[derive(Debug, Args)]

@@ -88,9 +88,9 @@ pub async fn run(ctx: &Ctx, cmd: HostCommand) -> anyhow::Result<Outcome> {
         }
         HostCommand::Remove { host } => {
             ctx.app.remove_host(&host).await?;
-            if !ctx.quiet {
-                eprintln!("removed host {host}");
-            }
+            emit(ctx.output, &serde_json::json!({ "removed": host }), |_| {
+                format!("removed host {host}")
+            });
         }
     }
     Ok(Outcome::Unchanged)
