@@ -4,9 +4,9 @@
 use crate::App;
 use crate::error::Result;
 use crm_domain::plan::Plan;
-use crm_domain::ports::{ReconcileRepo, SecretSealer};
+use crm_domain::ports::ReconcileRepo;
 use crm_domain::reconcile::{ReconcileRun, ReconcileScope};
-use crm_domain::{BatchId, ProviderRef, ReconcileRunId};
+use crm_domain::{BatchId, ProviderRef, ReconcileRunId, SecretString};
 use crm_reconcile::{Ports, RepairOptions, RunOptions};
 use std::sync::Arc;
 
@@ -46,6 +46,18 @@ impl App {
     }
 
     pub async fn reconcile(&self, req: ReconcileRequest) -> Result<ReconcileReport> {
+        self.reconcile_with_keys(req, vec![]).await
+    }
+
+    /// [`Self::reconcile`] with the operator's upstream keys for a repair:
+    /// crm keeps upstream keys only as fingerprints, so recreating a missing
+    /// account needs its key (without it that repair item is `blocked` and
+    /// names the key).
+    pub async fn reconcile_with_keys(
+        &self,
+        req: ReconcileRequest,
+        upstream_keys: Vec<SecretString>,
+    ) -> Result<ReconcileReport> {
         let ctx = self.host_ctx(&req.host).await?;
         let scope = ReconcileScope {
             host_id: ctx.record.id.clone(),
@@ -59,10 +71,8 @@ impl App {
         };
         let ports = self.reconcile_ports();
         let report = if req.apply {
-            let sealer: Arc<dyn SecretSealer> = self.store.sealer();
             let r = crm_reconcile::repair(
                 &ports,
-                Some(sealer),
                 &ctx.record,
                 ctx.api.as_ref(),
                 scope,
@@ -71,6 +81,8 @@ impl App {
                     prune: req.prune,
                     clear_unhealthy: req.clear_unhealthy,
                     holder: self.holder(),
+                    upstream_keys,
+                    fingerprinter: Some(self.fingerprinter.clone()),
                 },
             )
             .await;

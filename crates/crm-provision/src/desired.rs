@@ -5,11 +5,12 @@
 //! Pure functions of (pack provider, capabilities, mode, key fingerprints).
 //! The desired JSON written to the journal uses the field names of the domain
 //! drafts (that is what crm-reconcile reads) plus, for accounts, the key's
-//! fingerprint and its sealed form (ciphertext, so resume and rotation need
-//! not ask for the key again).
+//! fingerprint. Upstream keys are stored only as fingerprints: nothing that
+//! could give the key back (not even a sealed copy) is written, so resume,
+//! rotation and repair get keys from their caller.
 
 use crate::error::{ProvisionError, Result};
-use crm_domain::host::{Capabilities, SealedSecret};
+use crm_domain::host::Capabilities;
 use crm_domain::observed::{AccountDraft, ChannelDraft, ChannelPricing, GroupDraft, HostAccount};
 use crm_domain::ownership::{self, NAME_PREFIX};
 use crm_domain::spec::{InstalledPack, ModelPrice, ProviderSpec};
@@ -249,13 +250,7 @@ impl AccountSpec {
     }
 
     /// The desired spec recorded in the journal (no secret in clear).
-    pub fn desired(
-        &self,
-        batch: &BatchId,
-        display: &str,
-        group_ids: &[HostObjectId],
-        sealed: Option<&SealedSecret>,
-    ) -> Value {
+    pub fn desired(&self, batch: &BatchId, display: &str, group_ids: &[HostObjectId]) -> Value {
         let mut v = json!({
             "name": self.name,
             "platform": self.platform,
@@ -271,9 +266,6 @@ impl AccountSpec {
         });
         if let Some(n) = self.notes(batch, display) {
             v["notes"] = json!(n);
-        }
-        if let Some(s) = sealed {
-            v["upstream_key_sealed"] = json!(s);
         }
         v
     }

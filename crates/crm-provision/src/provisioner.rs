@@ -17,7 +17,7 @@ use crate::lease::HeldLease;
 use crate::observe::observe;
 use crate::planner::{PlanInput, Planned, plan_detailed, recorded_key_hmac};
 use crm_domain::batch::{BatchFilter, ImportBatch, JournalEntry, ManagedResource};
-use crm_domain::host::{Capabilities, SealedSecret};
+use crm_domain::host::Capabilities;
 use crm_domain::observed::{AccountPatch, HostAccount, HostSnapshot};
 use crm_domain::ownership;
 use crm_domain::plan::{Plan, PlanItem};
@@ -255,8 +255,10 @@ impl Provisioner {
     /// lease holder: the caller holds the lease now) or operator-fixed
     /// `needs_operator` batch: pending intents are resolved by natural-key
     /// lookup first (one → adopt, none → create again, several →
-    /// `needs_operator`, stop), then the plan continues. Upstream keys are
-    /// recovered from their sealed copies in the journal; `keys` may add more.
+    /// `needs_operator`, stop), then the plan continues. crm keeps no copy of
+    /// upstream keys: an account still to be created needs its key in `keys`,
+    /// else that item is `blocked` (naming the key's fingerprint), the rest
+    /// proceeds and the batch stays resumable.
     pub async fn resume_holding(
         &self,
         lease: &HeldLease,
@@ -398,12 +400,14 @@ impl Provisioner {
         let pp = self
             .pack_provider(&b.provider, Some(b.pack_version.clone()))
             .await?;
-        let sealed = self.sealer.seal(&new)?;
         let mut desired = r.desired.clone();
         let new_name = account_name(&b.provider, &new_fp);
         desired["name"] = json!(new_name);
         desired["upstream_key"] = json!(new_fp);
-        desired["upstream_key_sealed"] = json!(sealed);
+        // Records written before keys were kept as fingerprints only.
+        if let Some(o) = desired.as_object_mut() {
+            o.remove(LEGACY_SEALED_KEY_FIELD);
+        }
         let patch = AccountPatch {
             name: Some(new_name.clone()),
             api_key: Some(new),
@@ -470,24 +474,8 @@ impl Provisioner {
         let before = self.host.request_count();
         let keys = self.keys_of(batch.as_ref(), given);
 
-        // Sealed copies of every key: from the journal (earlier runs) and new ones.
-        let mut sealed: BTreeMap<String, SealedSecret> = BTreeMap::new();
         let mut closure_pending = Vec::new();
         if let Some(b) = &batch {
-            for e in self.batches.journal(&b.id).await? {
-                if let Some(s) = e
-                    .desired
-                    .get("upstream_key_sealed")
-                    .and_then(|v| serde_json::from_value::<SealedSecret>(v.clone()).ok())
-                    && let Some(h) = e
-                        .desired
-                        .get("upstream_key")
-                        .and_then(|k| k.get("hmac"))
-                        .and_then(Value::as_str)
-                {
-                    sealed.insert(h.to_owned(), s);
-                }
-            }
             // Crash leftovers first.
             match self.resolve_leftovers(b).await? {
                 Leftovers::Clear { closure } => closure_pending = closure,
@@ -507,21 +495,18 @@ impl Provisioner {
                 }
             }
         }
-        let mut secrets: BTreeMap<String, SecretString> = BTreeMap::new();
-        for k in given {
-            let fp = self.fingerprinter.fingerprint(k);
-            if !sealed.contains_key(&fp.hmac) {
-                sealed.insert(fp.hmac.clone(), self.sealer.seal(k)?);
-            }
-            secrets.insert(fp.hmac, k.clone());
-        }
+        // Only the caller's keys: crm keeps fingerprints, never the keys.
+        let secrets: BTreeMap<String, SecretString> = given
+            .iter()
+            .map(|k| (self.fingerprinter.fingerprint(k).hmac, k.clone()))
+            .collect();
 
         let snapshot = observe(&*self.host, &self.caps).await?;
         let resources = match &batch {
             Some(b) => live(self.batches.resources(&b.id).await?),
             None => vec![],
         };
-        let planned = plan_detailed(PlanInput {
+        let mut planned = plan_detailed(PlanInput {
             pack: pp,
             caps: &self.caps,
             snapshot: &snapshot,
@@ -559,22 +544,9 @@ impl Provisioner {
                 host_requests: self.host.request_count().saturating_sub(before),
             });
         }
-        // Every account to create needs its key, before anything is written.
-        for (item, spec) in planned.account_items() {
-            if item.action == PlanAction::Create && !secrets.contains_key(&spec.key.hmac) {
-                match sealed.get(&spec.key.hmac) {
-                    Some(s) => {
-                        secrets.insert(spec.key.hmac.clone(), self.sealer.open(s)?);
-                    }
-                    None => {
-                        return Err(ProvisionError::Invalid(format!(
-                            "upstream key {} is needed to create account {}; pass it again",
-                            spec.key, spec.name
-                        )));
-                    }
-                }
-            }
-        }
+        // An account to create needs its key. Without it that item is
+        // blocked (the batch stays resumable) and everything else proceeds.
+        let missing_keys = block_missing_keys(&mut planned, &secrets);
 
         let now = self.clock.now();
         let mut b = match batch {
@@ -609,11 +581,25 @@ impl Provisioner {
         };
 
         let outcome = self
-            .apply(
-                lease, &b.id, &planned, &snapshot, pp, mode, &secrets, &sealed,
-            )
+            .apply(lease, &b.id, &planned, &snapshot, pp, mode, &secrets)
             .await;
         let error = match outcome {
+            Ok(()) if !missing_keys.is_empty() => {
+                let reason = missing_keys.join("; ");
+                let applied = self
+                    .batches
+                    .journal(&b.id)
+                    .await?
+                    .iter()
+                    .any(|x| x.state == JournalState::Applied);
+                b.status = if applied {
+                    BatchStatus::PartiallyApplied
+                } else {
+                    BatchStatus::Failed
+                };
+                b.status_reason = Some(reason.clone());
+                Some(reason)
+            }
             Ok(()) => {
                 b.status = BatchStatus::Applied;
                 b.status_reason = None;
@@ -677,7 +663,6 @@ impl Provisioner {
         pp: &PackProvider,
         mode: AccessMode,
         secrets: &BTreeMap<String, SecretString>,
-        sealed: &BTreeMap<String, SealedSecret>,
     ) -> Result<()> {
         let exec = self.exec();
         let host = &*self.host;
@@ -707,7 +692,6 @@ impl Provisioner {
             let observed = item
                 .host_object_id
                 .and_then(|id| snapshot.accounts.iter().find(|a| a.id == id));
-            let seal = sealed.get(&spec.key.hmac);
             match item.action {
                 PlanAction::Create => {
                     let secret = secrets.get(&spec.key.hmac).cloned().ok_or_else(|| {
@@ -722,7 +706,7 @@ impl Provisioner {
                         natural_key: spec.natural_key.clone(),
                         name: spec.name.clone(),
                         host_object_id: None,
-                        desired: spec.desired(batch, display, &groups, seal),
+                        desired: spec.desired(batch, display, &groups),
                     };
                     let d = &draft;
                     let a = exec
@@ -752,7 +736,7 @@ impl Provisioner {
                                 name: spec.name.clone(),
                                 host_object_id: Some(id),
                                 desired: keep_notes(
-                                    spec.desired(batch, display, &current.group_ids, seal),
+                                    spec.desired(batch, display, &current.group_ids),
                                     current.notes.as_deref(),
                                 ),
                             },
@@ -761,8 +745,7 @@ impl Provisioner {
                         .await?;
                     }
                     if needs_account_update(item) {
-                        self.update_account(batch, spec, &current, display, seal)
-                            .await?;
+                        self.update_account(batch, spec, &current, display).await?;
                     }
                     accounts.push((spec, id, current.group_ids.clone(), current.notes.clone()));
                 }
@@ -871,10 +854,7 @@ impl Provisioner {
             lease.heartbeat().await?;
             let mut bound = groups.clone();
             bound.push(group_id);
-            let desired = keep_notes(
-                spec.desired(batch, display, &bound, sealed.get(&spec.key.hmac)),
-                notes.as_deref(),
-            );
+            let desired = keep_notes(spec.desired(batch, display, &bound), notes.as_deref());
             let intent = Intent {
                 batch_id: batch.clone(),
                 op: JournalOp::Bind,
@@ -1020,7 +1000,6 @@ impl Provisioner {
         spec: &AccountSpec,
         current: &HostAccount,
         display: &str,
-        seal: Option<&SealedSecret>,
     ) -> Result<()> {
         let mut extra = current.extra.clone();
         extra.extend(spec.extra.clone());
@@ -1031,7 +1010,7 @@ impl Provisioner {
         };
         let id = current.id;
         let desired = keep_notes(
-            spec.desired(batch, display, &current.group_ids, seal),
+            spec.desired(batch, display, &current.group_ids),
             current.notes.as_deref(),
         );
         let intent = Intent {
@@ -1159,6 +1138,40 @@ fn keep_notes(mut desired: Value, observed: Option<&str>) -> Value {
         desired["notes"] = json!(n);
     }
     desired
+}
+
+/// The field older records used for a sealed upstream key; removed when met.
+pub(crate) const LEGACY_SEALED_KEY_FIELD: &str = "upstream_key_sealed";
+
+/// Blocks account creations whose key the caller did not give; returns one
+/// reason per blocked item (for the batch status).
+fn block_missing_keys(
+    planned: &mut Planned,
+    secrets: &BTreeMap<String, SecretString>,
+) -> Vec<String> {
+    let specs = planned.accounts.clone();
+    let mut reasons = Vec::new();
+    let items = planned
+        .plan
+        .items
+        .iter_mut()
+        .filter(|i| i.kind == ResourceKind::Account);
+    for (item, spec) in items.zip(specs.iter()) {
+        if item.action == PlanAction::Create && !secrets.contains_key(&spec.key.hmac) {
+            let reason = missing_key_reason(&spec.key, &spec.name);
+            item.action = PlanAction::Blocked;
+            item.reason = Some(reason.clone());
+            reasons.push(format!("{} {}: {reason}", item.kind, item.name));
+        }
+    }
+    reasons
+}
+
+/// Why an account cannot be created without its key, and what to do.
+pub fn missing_key_reason(key: &Fingerprint, account: &str) -> String {
+    format!(
+        "account {account} must be created and crm keeps upstream keys only as fingerprints: supply the upstream key {key} with --upstream-keys-file and resume"
+    )
 }
 
 fn needs_account_update(item: &PlanItem) -> bool {

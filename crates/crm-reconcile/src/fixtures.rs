@@ -13,6 +13,16 @@ use crm_domain::*;
 use serde_json::json;
 use std::collections::BTreeMap;
 
+/// The test installation's key fingerprinter.
+pub fn fingerprinter() -> std::sync::Arc<KeyFingerprinter> {
+    std::sync::Arc::new(KeyFingerprinter::new(b"fixture-pepper".to_vec()))
+}
+
+/// The upstream key of the account with host id `acct`.
+pub fn upstream_key(acct: i64) -> SecretString {
+    SecretString::from(format!("sk-fixture-{acct}-abcd"))
+}
+
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap()
 }
@@ -170,7 +180,7 @@ impl Provider {
             "model_mapping": self.mapping(),
             "credential_fields": {"account_mode": "payg"},
             "group_ids": [],
-            "upstream_key_sealed": format!("sealed:{}", self.acct),
+            "upstream_key": fingerprinter().fingerprint(&upstream_key(self.acct)),
         })
     }
 

@@ -2,9 +2,11 @@
 //! crm-provision's write-ahead journal, exactly like an import.
 //!
 //! What a repair does, per drift category:
-//! - `missing`: recreated from the recorded desired spec (an account's
-//!   upstream key comes from its sealed copy in the spec); an account found
-//!   again by natural key is adopted instead. Closure objects (users, keys,
+//! - `missing`: recreated from the recorded desired spec; an account found
+//!   again by natural key is adopted instead. crm stores upstream keys only
+//!   as fingerprints, so recreating an account needs its key from the caller
+//!   ([`RepairOptions::upstream_keys`]); without it the item is `blocked` and
+//!   names the key by fingerprint. Closure objects (users, keys,
 //!   subscriptions) belong to the access setup and are `blocked` here.
 //! - `changed`: the recorded fields are written back; an object whose marker
 //!   was removed is `blocked` (crm never modifies an object without it).
@@ -26,27 +28,35 @@ use crate::diff::{Recorded, RecordedBatch, account_identity, is_active_account};
 use crate::error::{ReconcileError, Result};
 use crate::run::{self, Observation, Ports, RUN_LEASE_TTL, busy};
 use crm_domain::batch::{ImportBatch, ManagedResource};
-use crm_domain::host::{Capabilities, HostRecord, SealedSecret};
+use crm_domain::host::{Capabilities, HostRecord};
 use crm_domain::observed::{
     AccountDraft, AccountPatch, ChannelDraft, GroupDraft, HostAccount, HostSnapshot,
 };
 use crm_domain::ops::Lease;
 use crm_domain::ownership::{NAME_PREFIX, parse_marker};
 use crm_domain::plan::{FieldChange, Plan, PlanItem};
-use crm_domain::ports::{HostApi, HostError, HostResult, SecretSealer, StoreError};
+use crm_domain::ports::{HostApi, HostError, HostResult, StoreError};
 use crm_domain::reconcile::{DriftItem, ReconcileRun, ReconcileScope};
 use crm_domain::{
-    AccessMode, AccessStatus, BatchId, BatchStatus, DriftCategory, HostObjectId, JournalOp,
-    PlanAction, ProviderRef, ReconcileRunId, ResourceKind, ResourceState,
+    AccessMode, AccessStatus, BatchId, BatchStatus, DriftCategory, Fingerprint, HostObjectId,
+    JournalOp, KeyFingerprinter, PlanAction, ProviderRef, ReconcileRunId, ResourceKind,
+    ResourceState, SecretString,
 };
 use crm_provision::{Intent, JournalExecutor, ProvisionError, Step};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// What a repair may do.
 #[derive(Debug, Clone)]
 pub struct RepairOptions {
+    /// Upstream keys the operator supplied: recreating a missing account (or
+    /// restoring one that lost its key) needs its key, which crm does not
+    /// keep. Matched to accounts by fingerprint.
+    pub upstream_keys: Vec<SecretString>,
+    /// Fingerprints `upstream_keys` (the installation's keyed HMAC); keys are
+    /// ignored without it.
+    pub fingerprinter: Option<Arc<KeyFingerprinter>>,
     /// Apply the plan (otherwise only plan it).
     pub apply: bool,
     /// Delete `unmanaged_leftover` objects.
@@ -57,6 +67,19 @@ pub struct RepairOptions {
     pub holder: String,
 }
 
+impl RepairOptions {
+    /// The supplied keys by fingerprint hmac.
+    fn keys(&self) -> BTreeMap<String, SecretString> {
+        let Some(f) = &self.fingerprinter else {
+            return BTreeMap::new();
+        };
+        self.upstream_keys
+            .iter()
+            .map(|k| (f.fingerprint(k).hmac, k.clone()))
+            .collect()
+    }
+}
+
 impl Default for RepairOptions {
     fn default() -> Self {
         RepairOptions {
@@ -64,6 +87,8 @@ impl Default for RepairOptions {
             prune: false,
             clear_unhealthy: false,
             holder: "crm-reconcile".into(),
+            upstream_keys: vec![],
+            fingerprinter: None,
         }
     }
 }
@@ -89,7 +114,8 @@ enum Op {
     },
     RecreateAccount {
         old: ManagedResource,
-        sealed: SealedSecret,
+        /// Fingerprint hmac of the upstream key (supplied by the caller).
+        key: String,
         desired: Value,
         groups: Vec<HostObjectId>,
     },
@@ -108,7 +134,8 @@ enum Op {
         extra: Option<BTreeMap<String, Value>>,
         groups: Option<Vec<HostObjectId>>,
         activate: bool,
-        sealed: Option<SealedSecret>,
+        /// Fingerprint hmac of the upstream key to put back, if it was lost.
+        key: Option<String>,
     },
     RestoreGroup {
         r: ManagedResource,
@@ -179,8 +206,30 @@ fn item(
     }
 }
 
-fn sealed_key(desired: &Value) -> Option<SealedSecret> {
-    serde_json::from_value(desired.get("upstream_key_sealed")?.clone()).ok()
+/// The upstream key a recorded account stands for (its fingerprint).
+fn recorded_key(desired: &Value) -> Option<Fingerprint> {
+    serde_json::from_value(desired.get("upstream_key")?.clone()).ok()
+}
+
+/// Why an account cannot be given its key back, and what to do.
+fn missing_key(key: Option<&Fingerprint>, what: &str) -> String {
+    match key {
+        Some(k) => format!(
+            "{what} needs its upstream key and crm keeps upstream keys only as fingerprints: supply the upstream key {k} with --upstream-keys-file"
+        ),
+        None => format!(
+            "{what} needs its upstream key and its record names no key fingerprint; re-import the provider with its key"
+        ),
+    }
+}
+
+/// The supplied key for a recorded account, by fingerprint.
+fn supplied(desired: &Value, keys: &BTreeSet<String>) -> std::result::Result<String, String> {
+    let fp = recorded_key(desired);
+    match &fp {
+        Some(k) if keys.contains(&k.hmac) => Ok(k.hmac.clone()),
+        _ => Err(missing_key(fp.as_ref(), "recreating this account")),
+    }
 }
 
 fn created_order(a: &crm_domain::observed::HostAccount) -> (String, HostObjectId) {
@@ -235,13 +284,14 @@ fn plan_ops(
     items: &[DriftItem],
     opts: &RepairOptions,
 ) -> Vec<Planned> {
+    let keys: BTreeSet<String> = opts.keys().into_keys().collect();
     let mut out: Vec<Planned> = Vec::new();
     // Groups being recreated, per batch: their dependents need rebinding.
     let mut recreated_groups: Vec<(BatchId, HostObjectId)> = Vec::new();
     for i in items {
         let p = match i.category {
-            DriftCategory::Missing => plan_missing(recorded, observed, i),
-            DriftCategory::Changed => plan_changed(recorded, i),
+            DriftCategory::Missing => plan_missing(recorded, observed, i, &keys),
+            DriftCategory::Changed => plan_changed(recorded, i, &keys),
             DriftCategory::Duplicate => {
                 out.extend(plan_duplicate(recorded, observed, i, opts));
                 continue;
@@ -329,7 +379,7 @@ fn plan_ops(
                             extra: None,
                             groups: Some(groups),
                             activate: false,
-                            sealed: None,
+                            key: None,
                         },
                     });
                 }
@@ -388,7 +438,12 @@ fn blocked(i: &DriftItem, reason: impl Into<String>) -> Planned {
     }
 }
 
-fn plan_missing(recorded: &Recorded, observed: &HostSnapshot, i: &DriftItem) -> Planned {
+fn plan_missing(
+    recorded: &Recorded,
+    observed: &HostSnapshot,
+    i: &DriftItem,
+    keys: &BTreeSet<String>,
+) -> Planned {
     let Some((rb, r)) = find(recorded, i) else {
         return blocked(i, "the recorded resource is no longer live");
     };
@@ -444,19 +499,19 @@ fn plan_missing(recorded: &Recorded, observed: &HostSnapshot, i: &DriftItem) -> 
                 })
                 .collect();
             match candidates.as_slice() {
-                [] => match sealed_key(&r.desired) {
-                    Some(sealed) => Planned {
+                [] => match supplied(&r.desired, keys) {
+                    Ok(key) => Planned {
                         item: item(
                             r.kind,
                             PlanAction::Create,
                             &r.name,
                             None,
                             vec![],
-                            "recreate the missing account with its sealed upstream key",
+                            "recreate the missing account with the supplied upstream key",
                         ),
                         op: Op::RecreateAccount {
                             old: r.clone(),
-                            sealed,
+                            key,
                             desired: r.desired.clone(),
                             groups: d
                                 .group_ids
@@ -465,10 +520,7 @@ fn plan_missing(recorded: &Recorded, observed: &HostSnapshot, i: &DriftItem) -> 
                                 .unwrap_or_else(|| batch_groups(rb)),
                         },
                     },
-                    None => blocked(
-                        i,
-                        "crm kept no sealed copy of this upstream key; re-import the provider with its key",
-                    ),
+                    Err(reason) => blocked(i, reason),
                 },
                 [a] if a.notes.as_deref().and_then(parse_marker) == Some(r.batch_id.clone()) => {
                     Planned {
@@ -515,7 +567,7 @@ fn plan_missing(recorded: &Recorded, observed: &HostSnapshot, i: &DriftItem) -> 
     }
 }
 
-fn plan_changed(recorded: &Recorded, i: &DriftItem) -> Planned {
+fn plan_changed(recorded: &Recorded, i: &DriftItem, keys: &BTreeSet<String>) -> Planned {
     let Some((rb, r)) = find(recorded, i) else {
         return blocked(i, "the recorded resource is no longer live");
     };
@@ -561,13 +613,14 @@ fn plan_changed(recorded: &Recorded, i: &DriftItem) -> Planned {
             }
             let d: DesiredAccount = desired::read(&r.desired);
             let has = |name: &str| i.fields.iter().any(|f| f.field == name);
-            let sealed = if has("credentials.has_api_key") {
-                match sealed_key(&r.desired) {
-                    Some(s) => Some(s),
-                    None => {
+            let key = if has("credentials.has_api_key") {
+                let fp = recorded_key(&r.desired);
+                match &fp {
+                    Some(k) if keys.contains(&k.hmac) => Some(k.hmac.clone()),
+                    _ => {
                         return blocked(
                             i,
-                            "the account lost its key and crm kept no sealed copy; re-import with the key",
+                            missing_key(fp.as_ref(), "the account lost its key: restoring it"),
                         );
                     }
                 }
@@ -599,7 +652,7 @@ fn plan_changed(recorded: &Recorded, i: &DriftItem) -> Planned {
                 extra,
                 groups,
                 activate: has("status"),
-                sealed,
+                key,
             })
         }
         ResourceKind::Group => {
@@ -898,7 +951,6 @@ fn plan_leftover(i: &DriftItem, opts: &RepairOptions) -> Planned {
 /// under the scope's lease; persists the run.
 pub async fn repair(
     ports: &Ports,
-    sealer: Option<Arc<dyn SecretSealer>>,
     host: &HostRecord,
     api: &dyn HostApi,
     scope: ReconcileScope,
@@ -932,7 +984,7 @@ pub async fn repair(
         .acquire_lease(&lease_scope, &opts.holder, "repair", RUN_LEASE_TTL)
         .await
         .map_err(busy)?;
-    let result = repair_locked(ports, sealer, host, api, &recorded, &opts, &lease.id).await;
+    let result = repair_locked(ports, host, api, &recorded, &opts, &lease.id).await;
     let run_id = ReconcileRunId::new(ports.ids.new_id("rr"));
     let (status, items, plan, applied, error) = match result {
         Ok(r) => r,
@@ -970,7 +1022,6 @@ type Locked = (
 
 async fn repair_locked(
     ports: &Ports,
-    sealer: Option<Arc<dyn SecretSealer>>,
     host: &HostRecord,
     api: &dyn HostApi,
     recorded: &Recorded,
@@ -996,7 +1047,7 @@ async fn repair_locked(
     }
     let mut ex = Exec {
         ports,
-        sealer,
+        keys: opts.keys(),
         api,
         caps: &caps,
         host,
@@ -1031,7 +1082,8 @@ async fn repair_locked(
 
 struct Exec<'a> {
     ports: &'a Ports,
-    sealer: Option<Arc<dyn SecretSealer>>,
+    /// The supplied upstream keys by fingerprint hmac.
+    keys: BTreeMap<String, SecretString>,
     api: &'a dyn HostApi,
     caps: &'a Capabilities,
     host: &'a HostRecord,
@@ -1061,13 +1113,13 @@ impl Exec<'_> {
         out
     }
 
-    fn open(&self, sealed: &SealedSecret) -> Result<crm_domain::SecretString> {
-        let sealer = self.sealer.as_ref().ok_or_else(|| {
-            ReconcileError::Repair(
-                "the upstream key is sealed but no sealer was given to repair".into(),
-            )
-        })?;
-        Ok(sealer.open(sealed)?)
+    fn key(&self, hmac: &str) -> Result<SecretString> {
+        self.keys.get(hmac).cloned().ok_or_else(|| {
+            ReconcileError::Repair(format!(
+                "the upstream key with fingerprint {} was not supplied",
+                &hmac[..hmac.len().min(8)]
+            ))
+        })
     }
 
     fn intent(
@@ -1147,15 +1199,19 @@ impl Exec<'_> {
             }
             Op::RecreateAccount {
                 old,
-                sealed,
+                key,
                 desired,
                 groups,
             } => {
-                let key = self.open(sealed)?;
+                let key = self.key(key)?;
                 let d: DesiredAccount = desired::read(desired);
                 let groups = self.remap(groups);
                 let mut spec = desired.clone();
                 spec["group_ids"] = json!(groups);
+                // Records written before keys were kept as fingerprints only.
+                if let Some(o) = spec.as_object_mut() {
+                    o.remove("upstream_key_sealed");
+                }
                 let draft = AccountDraft {
                     name: d.name.clone().unwrap_or_else(|| old.name.clone()),
                     notes: d.notes.clone(),
@@ -1221,10 +1277,10 @@ impl Exec<'_> {
                 extra,
                 groups,
                 activate,
-                sealed,
+                key,
             } => {
-                let api_key = match sealed {
-                    Some(s) => Some(self.open(s)?),
+                let api_key = match key {
+                    Some(k) => Some(self.key(k)?),
                     None => None,
                 };
                 let patch = AccountPatch {
@@ -1241,7 +1297,7 @@ impl Exec<'_> {
                     && model_mapping.is_none()
                     && extra.is_none()
                     && !activate
-                    && sealed.is_none()
+                    && key.is_none()
                 {
                     JournalOp::Bind
                 } else {
@@ -1505,8 +1561,17 @@ mod tests {
         let mut obs = in_sync();
         mutate(&mut obs);
         let items = diff(&rec, &obs, &caps());
-        let p = plan_ops(&rec, &obs, &items, opts);
+        let p = plan_ops(&rec, &obs, &items, &keyed(opts));
         (items, p)
+    }
+
+    /// `opts` with the upstream keys of every fixture account supplied.
+    fn keyed(opts: &RepairOptions) -> RepairOptions {
+        RepairOptions {
+            upstream_keys: [1, 2, 3, 4, 5].map(upstream_key).to_vec(),
+            fingerprinter: Some(fingerprinter()),
+            ..opts.clone()
+        }
     }
 
     fn lines(p: &[Planned]) -> Vec<String> {
@@ -1625,14 +1690,8 @@ mod tests {
     }
 
     #[test]
-    fn closure_objects_and_keys_without_a_sealed_copy_are_blocked() {
+    fn closure_objects_and_accounts_without_a_supplied_key_are_blocked() {
         let mut rec = recorded();
-        rec.batches[0].resources[0].desired = DEEPSEEK.account_desired();
-        rec.batches[0].resources[0]
-            .desired
-            .as_object_mut()
-            .unwrap()
-            .remove("upstream_key_sealed");
         rec.batches[0].resources.push(crate::fixtures::resource(
             "b-ds",
             ResourceKind::User,
@@ -1645,6 +1704,17 @@ mod tests {
         let items = diff(&rec, &obs, &caps());
         let p = plan_ops(&rec, &obs, &items, &RepairOptions::default());
         assert_eq!(lines(&p), ["blocked account #1", "blocked user #70"]);
+        let fp = fingerprinter().fingerprint(&upstream_key(1));
+        let reason = p[0].item.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains(&format!(
+                "supply the upstream key {fp} with --upstream-keys-file"
+            )),
+            "{reason}"
+        );
+        // Given the key, the account is recreated.
+        let p = plan_ops(&rec, &obs, &items, &keyed(&RepairOptions::default()));
+        assert_eq!(lines(&p), ["create account #0", "blocked user #70"]);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crate::env::{World, brief, redacted};
 use crm_domain::observed::{ChannelDraft, GroupDraft};
 use crm_domain::ownership::marked_text;
 use crm_domain::ports::BatchRepo;
+use crm_domain::secret::ExposeSecret;
 use crm_domain::{BatchId, GroupBilling, Platform, ProviderKey, ReconcileStatus};
 use crm_provision::PackProvider;
 use crm_provision::desired::{AccountSpec, choose_platform};
@@ -18,9 +19,8 @@ async fn five_kinds_of_drift_are_found_repaired_and_stay_repaired() {
     let w = World::current().await;
     let ds_key = sim_key("ok", "ds1");
     let ds = w.import("deepseek", std::slice::from_ref(&ds_key)).await;
-    let kimi = w
-        .import("kimi", &[sim_key("ok", "k1"), sim_key("ok", "k2")])
-        .await;
+    let kimi_keys = [sim_key("ok", "k1"), sim_key("ok", "k2")];
+    let kimi = w.import("kimi", &kimi_keys).await;
     let api = w.api();
     let host = &w.env.host_record;
 
@@ -147,16 +147,18 @@ async fn five_kinds_of_drift_are_found_repaired_and_stay_repaired() {
     w.clock.advance(std::time::Duration::from_secs(1));
     let fixed = repair(
         &w.ports,
-        Some(w.sealer()),
         host,
         api,
         w.host_scope(),
-        RepairOptions {
-            apply: true,
-            prune: true,
-            clear_unhealthy: true,
-            ..RepairOptions::default()
-        },
+        w.with_keys(
+            RepairOptions {
+                apply: true,
+                prune: true,
+                clear_unhealthy: true,
+                ..RepairOptions::default()
+            },
+            &kimi_keys,
+        ),
     )
     .await
     .unwrap();
@@ -188,7 +190,6 @@ async fn five_kinds_of_drift_are_found_repaired_and_stay_repaired() {
     w.clock.advance(std::time::Duration::from_secs(1));
     let again = repair(
         &w.ports,
-        Some(w.sealer()),
         host,
         api,
         w.host_scope(),
@@ -295,7 +296,6 @@ async fn on_an_old_host_without_notes_the_name_is_the_mark() {
     // report, not to destroy.
     let report = repair(
         &w.ports,
-        Some(w.sealer()),
         host,
         api,
         w.host_scope(),
@@ -336,7 +336,6 @@ async fn a_deleted_group_is_recreated_and_its_account_and_channel_follow() {
     w.clock.advance(std::time::Duration::from_secs(1));
     let fixed = repair(
         &w.ports,
-        Some(w.sealer()),
         host,
         api,
         w.host_scope(),
@@ -398,7 +397,8 @@ async fn a_host_that_refuses_crm_gives_an_error_run_without_items() {
 #[tokio::test]
 async fn a_recreate_whose_answer_is_lost_is_adopted_not_duplicated() {
     let w = World::current().await;
-    let ds = w.import("deepseek", &[sim_key("ok", "ds1")]).await;
+    let ds_key = sim_key("ok", "ds1");
+    let ds = w.import("deepseek", std::slice::from_ref(&ds_key)).await;
     w.env
         .sim
         .delete_object("accounts", ds.accounts[0].0)
@@ -414,14 +414,16 @@ async fn a_recreate_whose_answer_is_lost_is_adopted_not_duplicated() {
     let api = w.api();
     let fixed = repair(
         &w.ports,
-        Some(w.sealer()),
         host,
         api,
         w.host_scope(),
-        RepairOptions {
-            apply: true,
-            ..RepairOptions::default()
-        },
+        w.with_keys(
+            RepairOptions {
+                apply: true,
+                ..RepairOptions::default()
+            },
+            &[ds_key],
+        ),
     )
     .await
     .unwrap();
@@ -450,4 +452,79 @@ async fn a_recreate_whose_answer_is_lost_is_adopted_not_duplicated() {
         "{:?}",
         brief(&after.items)
     );
+}
+
+#[tokio::test]
+async fn a_missing_account_needs_its_key_supplied_and_no_key_is_stored() {
+    for w in [World::current().await, World::legacy().await] {
+        let ds_key = sim_key("ok", "ds1");
+        let ds = w.import("deepseek", std::slice::from_ref(&ds_key)).await;
+        w.env
+            .sim
+            .delete_object("accounts", ds.accounts[0].0)
+            .unwrap();
+        let host = &w.env.host_record;
+        let api = w.api();
+        let apply = RepairOptions {
+            apply: true,
+            ..RepairOptions::default()
+        };
+        // Without the key: the recreation is blocked and names the key.
+        let blocked = repair(&w.ports, host, api, w.host_scope(), apply.clone())
+            .await
+            .unwrap();
+        let fp = w.env.fingerprinter().fingerprint(&ds_key);
+        let item = blocked
+            .plan
+            .items
+            .iter()
+            .find(|i| i.kind == crm_domain::ResourceKind::Account)
+            .unwrap();
+        assert_eq!(item.action, crm_domain::PlanAction::Blocked);
+        let reason = item.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains(&format!(
+                "supply the upstream key {fp} with --upstream-keys-file"
+            )),
+            "{reason}"
+        );
+        assert!(api.list_accounts().await.unwrap().is_empty());
+
+        // With it: recreated, journaled, exactly one; then in sync.
+        w.clock.advance(std::time::Duration::from_secs(1));
+        let fixed = repair(
+            &w.ports,
+            host,
+            api,
+            w.host_scope(),
+            w.with_keys(apply, std::slice::from_ref(&ds_key)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(fixed.run.error, None, "{:?}", fixed.applied);
+        assert_eq!(api.list_accounts().await.unwrap().len(), 1);
+        w.clock.advance(std::time::Duration::from_secs(1));
+        let after = reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            (after.status, brief(&after.items)),
+            (ReconcileStatus::InSync, vec![])
+        );
+
+        // Nothing crm wrote holds the key, in clear or sealed.
+        let journal = w.env.store.journal(&ds.batch).await.unwrap();
+        let mut seen = serde_json::to_string(&journal).unwrap();
+        for r in w.env.store.resources(&ds.batch).await.unwrap() {
+            seen.push_str(&r.desired.to_string());
+        }
+        for entry in std::fs::read_dir(w.env.dir()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                seen.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+            }
+        }
+        assert!(!seen.contains("upstream_key_sealed"));
+        assert!(!seen.contains(ds_key.expose_secret()));
+    }
 }

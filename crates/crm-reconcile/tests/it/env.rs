@@ -2,11 +2,11 @@
 //! ports over them with a manual clock, and an import of pack providers.
 
 use chrono::{TimeZone, Utc};
-use crm_domain::ports::{BatchRepo, HostApi, SecretSealer};
+use crm_domain::ports::{BatchRepo, HostApi};
 use crm_domain::reconcile::{DriftItem, ReconcileScope};
 use crm_domain::{AccessMode, BatchId, HostObjectId, ResourceKind, ResourceState, SecretString};
 use crm_provision::{ImportRequest, Provisioner};
-use crm_reconcile::Ports;
+use crm_reconcile::{Ports, RepairOptions};
 use crm_store::ManualClock;
 use crm_testkit::TestEnv;
 use serde_json::json;
@@ -57,8 +57,14 @@ impl World {
         }
     }
 
-    pub fn sealer(&self) -> Arc<dyn SecretSealer> {
-        Arc::new(self.env.store.clone())
+    /// `opts` with the operator's upstream keys supplied (repair needs them
+    /// to recreate accounts: crm keeps only fingerprints).
+    pub fn with_keys(&self, opts: RepairOptions, keys: &[SecretString]) -> RepairOptions {
+        RepairOptions {
+            upstream_keys: keys.to_vec(),
+            fingerprinter: Some(Arc::new(self.env.fingerprinter())),
+            ..opts
+        }
     }
 
     /// crm-provision's provisioner for this host, on reconcile's clock.
