@@ -88,6 +88,61 @@ pub fn host_call<T>(host: &str, result: &crm_app::Result<T>, requests: impl Fn(&
     }
 }
 
+/// `# HELP` lines of every metric the server exports.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "crm_http_requests_total",
+        "API requests by method, route template and status"
+    );
+    describe_histogram!(
+        "crm_http_request_duration_seconds",
+        Unit::Seconds,
+        "API request latency by method and route template"
+    );
+    describe_counter!(
+        "crm_http_auth_failures_total",
+        "Requests refused for a missing or wrong token"
+    );
+    describe_counter!(
+        "crm_operations_total",
+        "Finished operations by kind and outcome"
+    );
+    describe_histogram!(
+        "crm_operation_duration_seconds",
+        Unit::Seconds,
+        "Operation duration by kind"
+    );
+    describe_counter!(
+        "crm_host_requests_total",
+        "Requests made to a sub2api host by the use cases, by host"
+    );
+    describe_counter!(
+        "crm_host_errors_total",
+        "Use cases that failed because of the host, by host and problem kind"
+    );
+    describe_gauge!(
+        "crm_reconcile_drift_items",
+        "Drift items found by the last host-scope reconcile, by host"
+    );
+    describe_counter!(
+        "crm_reconcile_status_changes_total",
+        "Reconcile status changes seen by the scheduler, by host and new status"
+    );
+    describe_counter!(
+        "crm_scheduler_runs_total",
+        "Scheduled reconcile attempts by host and outcome"
+    );
+    describe_gauge!(
+        "crm_scheduler_last_run_timestamp_seconds",
+        "Unix time of the last scheduled reconcile of a host"
+    );
+    describe_gauge!(
+        "crm_scheduler_last_tick_timestamp_seconds",
+        "Unix time of the scheduler's last tick"
+    );
+}
+
 const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
@@ -112,6 +167,7 @@ pub fn prometheus() -> PrometheusHandle {
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics shows only this one's metrics");
             }
+            describe();
             handle
         })
         .clone()
