@@ -206,3 +206,55 @@ fn a_config_file_sets_the_database_and_flags_override_it() {
     .expect(1);
     assert!(run.stderr.contains("is not valid"), "{}", run.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_importing_the_same_provider_share_one_database_safely() {
+    let env = HostEnv::start(Duration::from_millis(10)).await;
+    let keys = env.keys_file("k", &["sim-ok-kimi-twice-1"]);
+    let args = [
+        "provider",
+        "import",
+        "cn-official/kimi",
+        "--host",
+        "sim",
+        "--mode",
+        "self_service",
+        "--upstream-keys-file",
+        &keys,
+    ];
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            env.command(&args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let runs: Vec<Run> = children
+        .into_iter()
+        .map(|c| finish(&args, c.wait_with_output().unwrap()))
+        .collect();
+    let mut codes: Vec<i32> = runs.iter().map(|r| r.code).collect();
+    codes.sort();
+    eprintln!("exit codes {codes:?}");
+    // One applies; the other is refused with the holder named, or (if it
+    // started after the first finished) finds nothing to do.
+    assert!(codes == [1, 2] || codes == [0, 2], "{runs:#?}");
+    if codes == [1, 2] {
+        let refused = runs.iter().find(|r| r.code == 1).unwrap();
+        assert!(refused.stderr.contains("is held by"), "{}", refused.stderr);
+    }
+    let accounts = env.sim.state_dump()["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["name"].as_str().unwrap_or_default().starts_with("crm-"))
+        .count();
+    assert_eq!(accounts, 1, "one set of objects on the host");
+    let batches = env
+        .run(&["--output", "json", "batch", "list"])
+        .expect(0)
+        .json();
+    assert_eq!(batches.as_array().unwrap().len(), 1);
+}
