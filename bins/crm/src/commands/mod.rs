@@ -59,11 +59,8 @@ pub fn mode(m: ModeArg) -> crm_domain::AccessMode {
 }
 
 pub fn provider_ref(s: &str) -> crm_app::Result<crm_domain::ProviderRef> {
-    crm_domain::ProviderRef::parse(s).map_err(|e| {
-        crm_app::AppError::invalid(format!(
-            "{e}; a provider is named pack/provider, e.g. cn-official/deepseek"
-        ))
-    })
+    // The parse error already says how to write one.
+    crm_domain::ProviderRef::parse(s).map_err(|e| crm_app::AppError::invalid(e.to_string()))
 }
 
 /// Runs every command that works on the database (all but quickstart and completions).
