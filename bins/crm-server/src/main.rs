@@ -14,7 +14,7 @@ or --admin-token-file, and optionally CRM_READ_ONLY_TOKEN or --read-only-token-f
 Logs are JSON on stderr; RUST_LOG sets the level (default info).";
 
 #[derive(Debug, Parser)]
-#[command(version, about = "crm HTTP API server and reconcile scheduler", after_help = TOKENS_HELP)]
+#[command(version, about = "crm HTTP API, web console and reconcile scheduler", after_help = TOKENS_HELP)]
 struct Flags {
     /// TOML file with any of the settings below (snake_case keys); the
     /// environment and flags override it.
@@ -59,6 +59,12 @@ struct Settings {
     /// Longest wait for running operations at shutdown, in seconds [default: 30].
     #[arg(long, env = "CRM_DRAIN_SECS")]
     drain_secs: Option<u64>,
+    /// Serve the web console at / [default: true].
+    #[arg(long, env = "CRM_CONSOLE")]
+    console: Option<bool>,
+    /// Mark the console's session cookie Secure (serve it over HTTPS) [default: false].
+    #[arg(long, env = "CRM_SECURE_COOKIES")]
+    secure_cookies: Option<bool>,
     /// Wrong tokens one client address may send per minute before 429 [default: 20].
     #[arg(long, env = "CRM_AUTH_FAILURES_PER_MINUTE")]
     auth_failures_per_minute: Option<u32>,
@@ -77,6 +83,8 @@ impl Settings {
             scheduler: self.scheduler.or(lower.scheduler),
             webhook_url: self.webhook_url.or(lower.webhook_url),
             drain_secs: self.drain_secs.or(lower.drain_secs),
+            console: self.console.or(lower.console),
+            secure_cookies: self.secure_cookies.or(lower.secure_cookies),
             auth_failures_per_minute: self
                 .auth_failures_per_minute
                 .or(lower.auth_failures_per_minute),
@@ -126,6 +134,17 @@ async fn main() -> anyhow::Result<()> {
     app_cfg.upstream_via = s.upstream_via;
     app_cfg.actor = "crm-server".into();
     let app = crm_app::App::open(app_cfg).await?;
+    let launcher = crm_console::Launcher::new();
+    let console = match s.console.unwrap_or(true) {
+        true => {
+            let mut c =
+                crm_console::ConsoleState::new(app.clone(), admin.clone(), read_only.clone());
+            c.operations = launcher.clone();
+            c.secure_cookies = s.secure_cookies.unwrap_or(false);
+            crm_console::router(c)
+        }
+        false => axum::Router::new(),
+    };
     let mut api_cfg = crm_api::ApiConfig::new(admin);
     api_cfg.read_only_token = read_only;
     api_cfg.packs_dir = s.packs_dir;
@@ -156,8 +175,9 @@ async fn main() -> anyhow::Result<()> {
         signals.cancel();
     });
     let drain = Duration::from_secs(s.drain_secs.unwrap_or(30));
-    crm_api::serve(listener, state, shutdown.clone(), drain).await?;
+    crm_api::serve_with(listener, state, console, shutdown.clone(), drain).await?;
     shutdown.cancel();
+    let _ = tokio::time::timeout(drain, launcher.shutdown()).await;
     if let Some(task) = scheduler {
         let _ = tokio::time::timeout(drain, task).await;
     }

@@ -146,6 +146,13 @@ async fn not_found(req: Request) -> Response {
 
 /// The whole HTTP app.
 pub fn router(state: ApiState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The HTTP app with more routes (the web console) merged in, under the same
+/// request-id, tracing and sensitive-header layers. They must not overlap
+/// `/api`, `/healthz`, `/readyz` or `/metrics`.
+pub fn router_with(state: ApiState, extra: Router) -> Router {
     let (api, doc) = openapi::api_router().split_for_parts();
     let doc = openapi::finish(doc);
     // Route layers run only for matched routes (so they see the route
@@ -162,6 +169,7 @@ pub fn router(state: ApiState) -> Router {
     let sensitive: Arc<[HeaderName]> = Arc::from([header::AUTHORIZATION, header::COOKIE]);
     api.merge(public)
         .merge(docs)
+        .merge(extra)
         .fallback(not_found)
         .layer(from_fn(observe::scope_request_id))
         .layer(PropagateRequestIdLayer::new(
@@ -184,7 +192,18 @@ pub async fn serve(
     shutdown: CancellationToken,
     drain: Duration,
 ) -> Result<()> {
-    let app = router(state.clone());
+    serve_with(listener, state, Router::new(), shutdown, drain).await
+}
+
+/// [`serve`] with more routes merged in (see [`router_with`]).
+pub async fn serve_with(
+    listener: TcpListener,
+    state: ApiState,
+    extra: Router,
+    shutdown: CancellationToken,
+    drain: Duration,
+) -> Result<()> {
+    let app = router_with(state.clone(), extra);
     let stopping = state.inner.stopping.clone();
     let signal = shutdown.clone();
     tokio::spawn(async move {
