@@ -163,7 +163,7 @@ Examples:
       --admin-key-file -")]
     Add {
         name: String,
-        /// Base URL, e.g. https://relay.example.com
+        /// Base URL, e.g. `https://relay.example.com`
         #[arg(long)]
         url: String,
         #[command(flatten)]
