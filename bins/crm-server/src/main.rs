@@ -223,4 +223,28 @@ mod tests {
             "tokens are not settings"
         );
     }
+
+    /// The console and the API share one router: a route both define would
+    /// panic at startup, so build the merged app here.
+    #[tokio::test]
+    async fn the_console_mounts_beside_the_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crm_app::App::open_with(
+            crm_app::AppConfig::new(dir.path().join("crm.db")),
+            Default::default(),
+            std::sync::Arc::new(crm_app::ids::UuidIds),
+        )
+        .await
+        .unwrap();
+        let token = SecretString::from("admin-token-0123456789");
+        let console = crm_console::router(crm_console::ConsoleState::new(
+            app.clone(),
+            token.clone(),
+            None,
+        ));
+        let state = crm_api::ApiState::new(app, crm_api::ApiConfig::new(token))
+            .await
+            .unwrap();
+        let _ = crm_api::router_with(state, console);
+    }
 }
