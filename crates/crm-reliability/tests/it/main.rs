@@ -3,6 +3,9 @@
 //! `CRM_RELIABILITY_LONG=1` (`scripts/reliability.sh`). Each test prints one
 //! `PROMISE <name> trials=<n> violations=<m>` line.
 
+mod crash;
 mod fuzz;
+mod load;
+mod served;
 mod state_machine;
 mod world;
