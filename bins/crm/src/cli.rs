@@ -366,9 +366,9 @@ pub enum BatchCommand {
     ///
     /// Pending journal intents are resolved by looking the object up on the
     /// host (one match is adopted, none is created, several stop the batch as
-    /// needs_operator). The import's upstream keys are recovered from their
-    /// sealed copies in the journal; --upstream-keys-file adds keys the
-    /// journal does not hold yet (give the same file the import used).
+    /// needs_operator). crm keeps only fingerprints of upstream keys, so
+    /// accounts still to be created need their keys again: give the same
+    /// --upstream-keys-file the import used.
     #[command(
         after_help = "Examples:\n  crm batch resume b-0193... --upstream-keys-file keys.txt\n  \
         crm lease list    # a killed import still holds its lease\n  crm lease release l-..."

@@ -35,7 +35,8 @@ pub struct FinishReport {
 /// How to finish a batch.
 #[derive(Debug, Default)]
 pub struct FinishInput {
-    /// More upstream keys (those of the import are recovered from the journal).
+    /// The batch's upstream keys: crm keeps only their fingerprints, so
+    /// accounts still to be created need them again.
     pub upstream_keys: Vec<SecretString>,
     /// The existing host user the import closed access for, if not crm's probe user.
     pub user: Option<(String, SecretString)>,
