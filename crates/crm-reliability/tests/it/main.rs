@@ -3,6 +3,7 @@
 //! `CRM_RELIABILITY_LONG=1` (`scripts/reliability.sh`). Each test prints one
 //! `PROMISE <name> trials=<n> violations=<m>` line.
 
+mod bad_input;
 mod crash;
 mod fuzz;
 mod load;
