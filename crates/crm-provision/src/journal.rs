@@ -71,6 +71,24 @@ impl Intent {
     }
 }
 
+/// The journal natural key of a re-creation of the object `old` that had
+/// `natural_key`: `<natural key>~recreated-from-<old id>`.
+///
+/// The executor replays (skips) a create whose intent already ended
+/// `applied`, which the original create did; a re-creation is a new intent,
+/// so its key names the object it replaces. It is deterministic, so an
+/// interrupted re-creation finds its own intent again and is resolved by
+/// natural-key lookup instead of creating twice. Shared by crm-provision
+/// (re-import) and crm-reconcile (repair).
+pub fn recreation_key(natural_key: &str, old: HostObjectId) -> String {
+    format!("{}~recreated-from-{old}", base_natural_key(natural_key))
+}
+
+/// The natural key without any `~recreated-from-…` suffix.
+pub fn base_natural_key(natural_key: &str) -> &str {
+    natural_key.split('~').next().unwrap_or(natural_key)
+}
+
 /// sha256 of a desired spec's JSON text.
 pub fn spec_digest(desired: &serde_json::Value) -> String {
     sha256_hex(desired.to_string().as_bytes())

@@ -47,6 +47,10 @@ pub struct Planned {
     pub choice: Option<PlatformChoice>,
     /// Specs of the account items, in the order of the account items.
     pub accounts: Vec<AccountSpec>,
+    /// `create` items that replace a recorded object gone from the host:
+    /// (kind, plan natural key) -> the recorded host id. Their journal
+    /// intents use [`crate::journal::recreation_key`].
+    pub recreates: BTreeMap<(ResourceKind, String), HostObjectId>,
 }
 
 impl Planned {
@@ -60,6 +64,21 @@ impl Planned {
 
     pub fn item(&self, kind: ResourceKind) -> Option<&PlanItem> {
         self.plan.items.iter().find(|i| i.kind == kind)
+    }
+
+    /// The recorded object a `create` item replaces, if any.
+    pub fn replaces(&self, item: &PlanItem) -> Option<HostObjectId> {
+        self.recreates
+            .get(&(item.kind, item.natural_key.clone()))
+            .copied()
+    }
+
+    /// The journal natural key of a `create` item.
+    pub fn intent_key(&self, item: &PlanItem) -> String {
+        match self.replaces(item) {
+            Some(old) => crate::journal::recreation_key(&item.natural_key, old),
+            None => item.natural_key.clone(),
+        }
     }
 }
 
@@ -219,11 +238,43 @@ pub fn plan_detailed(input: PlanInput<'_>) -> Planned {
             i.reason = Some(reason.clone());
         }
     }
+    let recreates = recreations(&items, &specs, resources);
     Planned {
         plan: Plan { items, notes },
         choice,
         accounts: specs,
+        recreates,
     }
+}
+
+/// `create` items whose recorded object is gone from the host.
+fn recreations(
+    items: &[PlanItem],
+    specs: &[AccountSpec],
+    resources: &[ManagedResource],
+) -> BTreeMap<(ResourceKind, String), HostObjectId> {
+    let mut out = BTreeMap::new();
+    let accounts = items.iter().filter(|i| i.kind == ResourceKind::Account);
+    for (item, spec) in accounts.zip(specs) {
+        if item.action != PlanAction::Create {
+            continue;
+        }
+        if let Some(r) = recorded(resources, ResourceKind::Account, |r| {
+            r.natural_key == spec.natural_key
+                || recorded_key_hmac(r) == Some(spec.key.hmac.as_str())
+        }) {
+            out.insert((item.kind, item.natural_key.clone()), r.host_object_id);
+        }
+    }
+    for item in items.iter().filter(|i| {
+        matches!(i.kind, ResourceKind::Group | ResourceKind::Channel)
+            && i.action == PlanAction::Create
+    }) {
+        if let Some(r) = recorded(resources, item.kind, |_| true) {
+            out.insert((item.kind, item.natural_key.clone()), r.host_object_id);
+        }
+    }
+    out
 }
 
 /// The live recorded resource of `kind` satisfying `pred`, if any.

@@ -703,7 +703,7 @@ impl Provisioner {
                         batch_id: batch.clone(),
                         op: JournalOp::Create,
                         kind: ResourceKind::Account,
-                        natural_key: spec.natural_key.clone(),
+                        natural_key: planned.intent_key(item),
                         name: spec.name.clone(),
                         host_object_id: None,
                         desired: spec.desired(batch, display, &groups),
@@ -719,6 +719,7 @@ impl Provisioner {
                     let id = a.host_object_id.ok_or_else(|| {
                         ProvisionError::Invalid("host returned no account id".into())
                     })?;
+                    self.retire(batch, planned, item, id).await?;
                     accounts.push((spec, id, groups, None));
                 }
                 PlanAction::Adopt | PlanAction::Update | PlanAction::NoOp => {
@@ -760,20 +761,18 @@ impl Provisioner {
         match group_item.action {
             PlanAction::Create => {
                 let name = gdraft.name.clone();
+                let mut intent = self.intent(
+                    batch,
+                    JournalOp::Create,
+                    ResourceKind::Group,
+                    &gdraft.name,
+                    None,
+                    to_desired(&gdraft),
+                );
+                intent.natural_key = planned.intent_key(group_item);
                 let a = exec
                     .run(
-                        Step::new(
-                            self.intent(
-                                batch,
-                                JournalOp::Create,
-                                ResourceKind::Group,
-                                &gdraft.name,
-                                None,
-                                to_desired(&gdraft),
-                            ),
-                            move |_| host.create_group(gd),
-                        )
-                        .with_lookup(move || {
+                        Step::new(intent, move |_| host.create_group(gd)).with_lookup(move || {
                             let name = name.clone();
                             async move {
                                 Ok(host
@@ -789,7 +788,10 @@ impl Provisioner {
                     )
                     .await?;
                 group_id = a.host_object_id;
-                a.stop_on_host_error(ResourceKind::Group, &gdraft.name)?;
+                let a = a.stop_on_host_error(ResourceKind::Group, &gdraft.name)?;
+                if let Some(id) = a.host_object_id {
+                    self.retire(batch, planned, group_item, id).await?;
+                }
             }
             PlanAction::Adopt | PlanAction::Update | PlanAction::NoOp => {
                 let id = group_item
@@ -885,34 +887,38 @@ impl Provisioner {
             match item.action {
                 PlanAction::Create => {
                     let name = cdraft.name.clone();
-                    exec.run(
-                        Step::new(
-                            self.intent(
-                                batch,
-                                JournalOp::Create,
-                                ResourceKind::Channel,
-                                &cdraft.name,
-                                None,
-                                to_desired(&cdraft),
+                    let mut intent = self.intent(
+                        batch,
+                        JournalOp::Create,
+                        ResourceKind::Channel,
+                        &cdraft.name,
+                        None,
+                        to_desired(&cdraft),
+                    );
+                    intent.natural_key = planned.intent_key(item);
+                    let a = exec
+                        .run(
+                            Step::new(intent, move |_| host.create_channel(cd)).with_lookup(
+                                move || {
+                                    let name = name.clone();
+                                    async move {
+                                        Ok(host
+                                            .list_channels()
+                                            .await?
+                                            .into_iter()
+                                            .filter(|c| c.name == name)
+                                            .map(|c| c.id)
+                                            .collect())
+                                    }
+                                    .boxed()
+                                },
                             ),
-                            move |_| host.create_channel(cd),
                         )
-                        .with_lookup(move || {
-                            let name = name.clone();
-                            async move {
-                                Ok(host
-                                    .list_channels()
-                                    .await?
-                                    .into_iter()
-                                    .filter(|c| c.name == name)
-                                    .map(|c| c.id)
-                                    .collect())
-                            }
-                            .boxed()
-                        }),
-                    )
-                    .await?
-                    .stop_on_host_error(ResourceKind::Channel, &cdraft.name)?;
+                        .await?
+                        .stop_on_host_error(ResourceKind::Channel, &cdraft.name)?;
+                    if let Some(id) = a.host_object_id {
+                        self.retire(batch, planned, item, id).await?;
+                    }
                 }
                 PlanAction::Adopt | PlanAction::Update | PlanAction::NoOp => {
                     let id = item.host_object_id.ok_or_else(|| {
@@ -970,6 +976,25 @@ impl Provisioner {
                 }
                 PlanAction::Delete | PlanAction::Blocked => {}
             }
+        }
+        Ok(())
+    }
+
+    /// A re-created object replaces the recorded one that is gone: that
+    /// record is marked deleted (the new one was recorded by the journal).
+    async fn retire(
+        &self,
+        batch: &BatchId,
+        planned: &Planned,
+        item: &PlanItem,
+        new: HostObjectId,
+    ) -> Result<()> {
+        if let Some(old) = planned.replaces(item)
+            && old != new
+        {
+            self.batches
+                .set_resource_state(batch, item.kind, old, ResourceState::Deleted)
+                .await?;
         }
         Ok(())
     }
@@ -1187,11 +1212,15 @@ pub(crate) fn live(all: Vec<ManagedResource>) -> Vec<ManagedResource> {
 
 /// The hmac part of an account natural key.
 fn hmac_of_nk(nk: &str) -> &str {
-    nk.rsplit('|').next().unwrap_or("")
+    crate::journal::base_natural_key(nk)
+        .rsplit('|')
+        .next()
+        .unwrap_or("")
 }
 
 /// `platform|base_url|hmac` back into its parts.
 pub(crate) fn split_account_nk(nk: &str) -> Option<(crm_domain::Platform, String, Fingerprint)> {
+    let nk = crate::journal::base_natural_key(nk);
     let (rest, hmac) = nk.rsplit_once('|')?;
     let (platform, base) = rest.split_once('|')?;
     Some((

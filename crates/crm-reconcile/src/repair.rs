@@ -1489,20 +1489,11 @@ impl Exec<'_> {
     }
 }
 
-/// The journal natural key of a recreation of `old`.
-///
-/// The executor replays (skips) a create whose intent already ended
-/// `applied`, which the original create of `old` did; a recreation is a new
-/// intent, so its key names the object it replaces. It is deterministic: a
-/// repair interrupted after committing the intent finds the same intent
-/// again and resolves it by natural-key lookup instead of creating twice.
+/// The journal natural key of a recreation of `old`: crm-provision's
+/// [`crm_provision::journal::recreation_key`] (`<natural key>~recreated-from-<old id>`),
+/// the same rule a re-import uses, so both crates key a re-creation alike.
 pub fn recreation_key(old: &ManagedResource) -> String {
-    let base = old
-        .natural_key
-        .split('~')
-        .next()
-        .unwrap_or(&old.natural_key);
-    format!("{base}~recreated-from-{}", old.host_object_id)
+    crm_provision::journal::recreation_key(&old.natural_key, old.host_object_id)
 }
 
 /// `crm-<pack>.<provider>-<suffix>` -> `pack/provider`, for residue records.

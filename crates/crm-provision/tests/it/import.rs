@@ -177,3 +177,69 @@ async fn two_packs_with_deepseek_are_two_disjoint_batches() {
         assert!(again.noop, "{profile}: {:#?}", again.plan);
     }
 }
+
+#[tokio::test]
+async fn reimport_after_objects_were_deleted_behind_crms_back_recreates_them_once() {
+    use crm_domain::ports::HostApi;
+    use crm_domain::{JournalOp, JournalState, ResourceKind, ResourceState};
+    for profile in PROFILES {
+        let env = TestEnv::named(profile).await;
+        let prov = provisioner(&env, env.host_api(), "test");
+        let req = request(env.provider_ref("deepseek"), &["a"]);
+        let r = prov.import(req.clone()).await.unwrap();
+        assert_eq!(r.batch.status, BatchStatus::Applied, "{profile}");
+        let expected = crm_names(&env);
+        let live = |kind| {
+            let env = &env;
+            let batch = r.batch.id.clone();
+            async move {
+                env.store
+                    .resources(&batch)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|x| x.kind == kind && x.state == ResourceState::Live)
+                    .map(|x| x.host_object_id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        let old = live(ResourceKind::Account).await;
+        assert_eq!(old.len(), 1);
+        env.sim.delete_object("accounts", old[0].0).unwrap();
+
+        let again = prov.import(req.clone()).await.unwrap();
+        assert_eq!(
+            again.batch.status,
+            BatchStatus::Applied,
+            "{profile}: {:?}",
+            again.error
+        );
+        // The account exists again, exactly once, and is the batch's record.
+        assert_eq!(crm_names(&env), expected, "{profile}");
+        let new = live(ResourceKind::Account).await;
+        assert_eq!(new.len(), 1, "{profile}: {new:?}");
+        assert_ne!(new, old, "{profile}: the record points at the new account");
+        let accounts = env.host.list_accounts().await.unwrap();
+        assert_eq!(accounts.len(), 1, "{profile}");
+        assert_eq!(accounts[0].id, new[0], "{profile}");
+        // Journaled: a second applied create, keyed as a re-creation.
+        let j = env.store.journal(&r.batch.id).await.unwrap();
+        let creates: Vec<_> = j
+            .iter()
+            .filter(|e| e.op == JournalOp::Create && e.kind == ResourceKind::Account)
+            .collect();
+        assert_eq!(creates.len(), 2, "{profile}");
+        assert_eq!(creates[1].state, JournalState::Applied);
+        assert_eq!(creates[1].host_object_id, Some(new[0]));
+        assert!(
+            creates[1]
+                .natural_key
+                .ends_with(&format!("~recreated-from-{}", old[0])),
+            "{profile}: {}",
+            creates[1].natural_key
+        );
+        // And a third import is a no-op.
+        let third = prov.import(req).await.unwrap();
+        assert!(third.noop, "{profile}: {:#?}", third.plan);
+    }
+}
