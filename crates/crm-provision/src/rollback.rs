@@ -373,6 +373,17 @@ impl Provisioner {
                     .await?;
                 done(Fate::Deleted).await
             }
+            ResourceKind::UserApiKey if r.origin == JournalOp::Adopt => {
+                self.release_adopted_key(b, r, snap).await
+            }
+            ResourceKind::Subscription if r.origin == JournalOp::Adopt => {
+                self.batches
+                    .set_resource_state(&b.id, r.kind, id, ResourceState::Deleted)
+                    .await?;
+                Ok(Fate::Kept(
+                    "adopted (the user already had it), not created by crm; kept".into(),
+                ))
+            }
             ResourceKind::UserApiKey => {
                 let email = r.desired.get("login_email").and_then(Value::as_str);
                 let sealed = r
@@ -434,6 +445,95 @@ impl Provisioner {
                 done(Fate::Deleted).await
             }
         }
+    }
+
+    /// An operator's key the access closure adopted is never deleted. If it
+    /// was rebound from another group and its desired spec records that
+    /// group (`original_group_id`), it is bound back to it; otherwise it is
+    /// left as it is and the report says so.
+    async fn release_adopted_key(
+        &self,
+        b: &ImportBatch,
+        r: &ManagedResource,
+        snap: &HostSnapshot,
+    ) -> Result<Fate> {
+        let host = &*self.host;
+        let id = r.host_object_id;
+        let original = r
+            .desired
+            .get("original_group_id")
+            .and_then(Value::as_i64)
+            .map(HostObjectId);
+        let current = snap
+            .api_keys
+            .iter()
+            .find(|k| k.id == id)
+            .and_then(|k| k.group_id);
+        let why = match original {
+            Some(g) if current == Some(g) => {
+                format!(
+                    "adopted operator key, not created by crm; kept (already in its original group {g})"
+                )
+            }
+            Some(g) if !self.caps.admin_key_rebind && self.adopted_key_login(r)?.is_none() => {
+                format!(
+                    "adopted operator key, not created by crm; kept, but not rebound to its original group {g}: this host rebinds keys only as the user and no login is recorded (rebind it by hand)"
+                )
+            }
+            Some(g) => {
+                let login = self.adopted_key_login(r)?;
+                let admin = self.caps.admin_key_rebind;
+                let intent = Intent {
+                    batch_id: b.id.clone(),
+                    op: JournalOp::Bind,
+                    kind: r.kind,
+                    natural_key: r.natural_key.clone(),
+                    name: r.name.clone(),
+                    host_object_id: Some(id),
+                    desired: json!({ "rollback_of": r.journal_seq, "group_id": g }),
+                };
+                let l = &login;
+                self.exec_for_rollback()
+                    .run(Step::new(intent, move |_| {
+                        async move {
+                            match l {
+                                Some(l) if !admin => host.rebind_user_api_key(l, id, g).await,
+                                _ => host.rebind_api_key(id, g).await,
+                            }
+                        }
+                        .boxed()
+                    }))
+                    .await?;
+                format!(
+                    "adopted operator key, not created by crm; kept and rebound to its original group {g}"
+                )
+            }
+            None => format!(
+                "adopted operator key, not created by crm; kept and left bound to group {} (its original group is not recorded: rebind it by hand if needed)",
+                current.map_or_else(|| "none".to_owned(), |g| g.to_string())
+            ),
+        };
+        self.batches
+            .set_resource_state(&b.id, r.kind, id, ResourceState::Deleted)
+            .await?;
+        Ok(Fate::Kept(why))
+    }
+
+    /// The user login recorded with an adopted key, if any (hosts without
+    /// admin rebinding need it).
+    fn adopted_key_login(&self, r: &ManagedResource) -> Result<Option<UserLogin>> {
+        let email = r.desired.get("login_email").and_then(Value::as_str);
+        let sealed = r
+            .desired
+            .get("login_password_sealed")
+            .and_then(|v| serde_json::from_value::<SealedSecret>(v.clone()).ok());
+        Ok(match (email, sealed) {
+            (Some(email), Some(sealed)) => Some(UserLogin {
+                email: email.to_owned(),
+                password: self.sealer.open(&sealed)?,
+            }),
+            _ => None,
+        })
     }
 
     /// Adopts objects that match a `failed` create of this batch by natural

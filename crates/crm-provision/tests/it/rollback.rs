@@ -113,3 +113,132 @@ async fn gone_objects_count_as_deleted_and_unmarked_ones_are_left() {
         assert_eq!(env.dump()["accounts"].as_array().unwrap().len(), 0);
     }
 }
+
+#[tokio::test]
+async fn an_adopted_operator_key_is_kept_and_rebound_to_its_recorded_group() {
+    use crm_domain::observed::{ApiKeyDraft, GroupDraft, UserDraft, UserLogin};
+    use crm_domain::ports::{HostApi, SecretSealer};
+    use crm_domain::{GroupBilling, JournalOp, Platform, SecretString};
+    use crm_provision::{Intent, JournalExecutor};
+    use serde_json::json;
+
+    for profile in PROFILES {
+        let env = TestEnv::named(profile).await;
+        let prov = provisioner(&env, env.host_api(), "t");
+        let r = prov
+            .import(request(env.provider_ref("deepseek"), &["a"]))
+            .await
+            .unwrap();
+        let crm_group = env
+            .store
+            .resources(&r.batch.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|x| x.kind == ResourceKind::Group)
+            .unwrap()
+            .host_object_id;
+        // An operator's user with two keys of their own: one in the
+        // operator's group, one in no group.
+        let host = env.host.clone();
+        let team = host
+            .create_group(&GroupDraft {
+                name: "operator-team".into(),
+                description: Some("the operator's".into()),
+                platform: Platform::openai(),
+                billing: GroupBilling::Standard,
+                rate_multiplier: 1.0,
+                daily_limit_usd: None,
+                weekly_limit_usd: None,
+                monthly_limit_usd: None,
+                is_exclusive: false,
+            })
+            .await
+            .unwrap();
+        let password = SecretString::from("alice-password-123");
+        let alice = host
+            .create_user(&UserDraft {
+                email: "alice@example.com".into(),
+                password: password.clone(),
+                username: None,
+                notes: None,
+                balance: Some(1.0),
+                allowed_groups: vec![],
+            })
+            .await
+            .unwrap();
+        let login = UserLogin {
+            email: alice.email.clone(),
+            password: password.clone(),
+        };
+        let mut keys = Vec::new();
+        for (name, group) in [("alice-laptop", Some(team.id)), ("alice-phone", None)] {
+            let k = host
+                .create_user_api_key(
+                    &login,
+                    &ApiKeyDraft {
+                        name: name.into(),
+                        group_id: group,
+                    },
+                )
+                .await
+                .unwrap();
+            keys.push((name, k.key.id, group));
+        }
+        // The access closure adopted both and rebound them to crm's group;
+        // only the first records the group it came from.
+        let sealed = SecretSealer::seal(&env.store, &password).unwrap();
+        let exec = JournalExecutor::new(&env.store, false);
+        for (name, id, original) in &keys {
+            host.rebind_user_api_key(&login, *id, crm_group)
+                .await
+                .unwrap();
+            let mut desired = json!({
+                "name": name,
+                "user_id": alice.id,
+                "group_id": crm_group,
+                "login_email": alice.email,
+                "login_password_sealed": sealed,
+            });
+            if let Some(g) = original {
+                desired["original_group_id"] = json!(g);
+            }
+            exec.adopt(
+                Intent {
+                    batch_id: r.batch.id.clone(),
+                    op: JournalOp::Adopt,
+                    kind: ResourceKind::UserApiKey,
+                    natural_key: format!("key:{name}"),
+                    name: (*name).into(),
+                    host_object_id: Some(*id),
+                    desired,
+                },
+                "the operator's key; crm adopts it for this batch",
+            )
+            .await
+            .unwrap();
+        }
+
+        let rb = prov.rollback(&r.batch.id).await.unwrap();
+        assert_eq!(rb.status, BatchStatus::RolledBack, "{profile}: {rb:?}");
+        let left = host.list_user_api_keys(alice.id).await.unwrap();
+        assert_eq!(left.len(), 2, "{profile}: the operator's keys are kept");
+        let laptop = left.iter().find(|k| k.id == keys[0].1).unwrap();
+        assert_eq!(laptop.group_id, Some(team.id), "{profile}: rebound back");
+        let kept = rb.kept.join("\n");
+        assert!(
+            kept.contains("alice-laptop")
+                && kept.contains(&format!("rebound to its original group {}", team.id)),
+            "{profile}: {kept}"
+        );
+        assert!(
+            kept.contains("alice-phone") && kept.contains("original group is not recorded"),
+            "{profile}: {kept}"
+        );
+        assert!(
+            !rb.deleted.iter().any(|d| d.contains("alice")),
+            "{profile}: {rb:?}"
+        );
+        assert!(crm_marked(&env).is_empty(), "{profile}");
+    }
+}
