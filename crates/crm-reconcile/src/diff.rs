@@ -195,6 +195,7 @@ impl<'a> Cx<'a> {
         let recorded_ids = recorded
             .batches
             .iter()
+            .filter(|b| b.batch.status.is_live())
             .flat_map(|b| &b.resources)
             .filter(|r| r.state != ResourceState::Deleted)
             .map(|r| (r.kind, r.host_object_id))
@@ -301,7 +302,14 @@ impl<'a> Cx<'a> {
             return;
         };
         let mut f = Vec::new();
-        if self.account_notes() {
+        // An account shared by both modes of a provider carries the marker
+        // of the batch that created it; the other batch adopted it as is.
+        let shared_owner = a
+            .notes
+            .as_deref()
+            .and_then(parse_marker)
+            .is_some_and(|owner| self.live.get(&owner) == Some(&&rb.batch.provider));
+        if self.account_notes() && !shared_owner {
             marker_field(&mut f, "notes", d.notes.as_deref(), a.notes.as_deref());
         }
         if let Some(name) = &d.name
@@ -345,11 +353,16 @@ impl<'a> Cx<'a> {
         if !a.has_api_key {
             f.push(change("credentials.has_api_key", json!(false), json!(true)));
         }
-        let expected = d
+        // Only groups a live batch still manages: a rolled-back batch that
+        // shared this account took its group (and the binding) with it.
+        let expected: Vec<HostObjectId> = d
             .group_ids
             .clone()
             .filter(|g| !g.is_empty())
-            .unwrap_or_else(|| Self::batch_groups(rb));
+            .unwrap_or_else(|| Self::batch_groups(rb))
+            .into_iter()
+            .filter(|g| self.recorded_ids.contains(&(ResourceKind::Group, *g)))
+            .collect();
         if let Some(bound) = binding_change(&a.group_ids, &expected) {
             f.push(bound);
         }
@@ -758,7 +771,10 @@ impl<'a> Cx<'a> {
             }
             match text.as_deref().and_then(parse_marker) {
                 Some(owner) => {
-                    if !self.live.contains_key(&owner) {
+                    // A live batch that records the object owns it now (an
+                    // account kept for the other mode after its creator was
+                    // rolled back still carries the creator's marker).
+                    if !self.live.contains_key(&owner) && !self.recorded_ids.contains(&(kind, id)) {
                         self.items.push(DriftItem {
                             category: DriftCategory::UnmanagedLeftover,
                             kind,

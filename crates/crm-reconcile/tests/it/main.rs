@@ -4,4 +4,5 @@ mod cost;
 mod drift;
 mod env;
 mod scheduler;
+mod shared;
 mod unreachable;
