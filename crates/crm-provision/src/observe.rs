@@ -11,6 +11,7 @@ use crm_domain::host::Capabilities;
 use crm_domain::observed::{HostGroup, HostSnapshot, HostUser};
 use crm_domain::ownership::{self, NAME_PREFIX};
 use crm_domain::ports::{HostApi, HostError};
+use crm_domain::{HostObjectId, ResourceKind, ResourceState};
 
 /// Whether a group looks like crm's: a crm name or a crm marker in its description.
 pub fn is_crm_group(g: &HostGroup) -> bool {
@@ -31,17 +32,59 @@ pub fn is_crm_user(u: &HostUser) -> bool {
             .is_some()
 }
 
+/// A user a live batch manages that does not carry crm's name (an
+/// operator's existing user the access closure adopted): observation looks
+/// it up by email so it is seen like crm's own users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantedUser {
+    pub id: HostObjectId,
+    pub email: String,
+}
+
+/// The users `resources` manage that a crm-prefix listing would not return:
+/// live `user` resources whose recorded email lacks crm's name.
+pub fn wanted_users<'a>(
+    resources: impl IntoIterator<Item = &'a crm_domain::batch::ManagedResource>,
+) -> Vec<WantedUser> {
+    let mut out: Vec<WantedUser> = resources
+        .into_iter()
+        .filter(|r| r.kind == ResourceKind::User && r.state == ResourceState::Live)
+        .filter_map(|r| {
+            let email = r.desired.get("email").and_then(|v| v.as_str())?;
+            (!ownership::has_crm_name(email)).then(|| WantedUser {
+                id: r.host_object_id,
+                email: email.to_owned(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (a.id, &a.email).cmp(&(b.id, &b.email)));
+    out.dedup();
+    out
+}
+
 /// Observes `host` with list calls only.
 ///
 /// - accounts and groups: every one on the host (lists, max page size);
 /// - channels: `Some` when `caps.channels` (a `RouteMissing` answer is read as
 ///   "no channels" rather than an error), else `None`;
-/// - users: those matching crm's name prefix or marker;
+/// - users: those matching crm's name prefix or marker (and, with
+///   [`observe_with`], the adopted users asked for);
 /// - subscriptions and API keys: those of crm-managed groups (see [`is_crm_group`]).
 ///
 /// `requests` is the number of host requests this observation made
 /// (`HostApi::request_count` delta; concurrent use of the same handle inflates it).
 pub async fn observe(host: &dyn HostApi, caps: &Capabilities) -> Result<HostSnapshot> {
+    observe_with(host, caps, &[]).await
+}
+
+/// [`observe`], plus the `wanted` users that carry no crm name (one
+/// `list_users(email)` each: bounded by the number of adopted users, not by
+/// the users on the host).
+pub async fn observe_with(
+    host: &dyn HostApi,
+    caps: &Capabilities,
+    wanted: &[WantedUser],
+) -> Result<HostSnapshot> {
     let before = host.request_count();
     let accounts = host.list_accounts().await?;
     let groups = host.list_groups().await?;
@@ -54,12 +97,25 @@ pub async fn observe(host: &dyn HostApi, caps: &Capabilities) -> Result<HostSnap
     } else {
         None
     };
-    let users = host
+    let mut users: Vec<HostUser> = host
         .list_users(Some(NAME_PREFIX.to_owned()))
         .await?
         .into_iter()
         .filter(is_crm_user)
         .collect();
+    for w in wanted {
+        if users.iter().any(|u| u.id == w.id) {
+            continue;
+        }
+        let found = host.list_users(Some(w.email.clone())).await?;
+        users.extend(
+            found
+                .into_iter()
+                .filter(|u| u.id == w.id || u.email.eq_ignore_ascii_case(&w.email)),
+        );
+        users.sort_by_key(|u| u.id);
+        users.dedup_by_key(|u| u.id);
+    }
     let mut subscriptions = Vec::new();
     let mut api_keys = Vec::new();
     for g in groups.iter().filter(|g| is_crm_group(g)) {

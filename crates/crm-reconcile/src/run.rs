@@ -159,8 +159,10 @@ pub enum Observation {
     },
 }
 
-/// Probes (only when the host record has no capabilities) and observes.
-pub async fn observe(host: &HostRecord, api: &dyn HostApi) -> Observation {
+/// Probes (only when the host record has no capabilities) and observes,
+/// including the users live batches adopted (an operator's existing user
+/// carries no crm name, so the crm-prefix listing alone would miss it).
+pub async fn observe(host: &HostRecord, api: &dyn HostApi, recorded: &Recorded) -> Observation {
     let caps = match &host.capabilities {
         Some(c) => c.clone(),
         None => match api.probe().await {
@@ -174,7 +176,14 @@ pub async fn observe(host: &HostRecord, api: &dyn HostApi) -> Observation {
             }
         },
     };
-    match crm_provision::observe(api, &caps).await {
+    let wanted = crm_provision::wanted_users(
+        recorded
+            .batches
+            .iter()
+            .filter(|b| b.batch.status.is_live())
+            .flat_map(|b| &b.resources),
+    );
+    match crm_provision::observe_with(api, &caps, &wanted).await {
         Ok(snapshot) => Observation::Seen { caps, snapshot },
         Err(e) => Observation::Failed {
             status: classify_failure(&e),
@@ -227,7 +236,7 @@ pub async fn reconcile(
         )
         .await
         .map_err(busy)?;
-    let obs = observe(host, api).await;
+    let obs = observe(host, api, &recorded).await;
     let (status, items) = assess(&recorded, &obs);
     let run = ReconcileRun {
         id: ReconcileRunId::new(ports.ids.new_id("rr")),

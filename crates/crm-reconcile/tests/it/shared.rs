@@ -1,5 +1,6 @@
 //! Objects crm shares or adopts: one upstream key imported in both access
-//! modes (one account, two batches). Reconcile must see it as in sync.
+//! modes (one account, two batches), and an operator's existing user given
+//! access by crm-access. Reconcile must see both as in sync.
 
 use crate::env::{World, brief};
 use crm_domain::ports::BatchRepo;
@@ -74,4 +75,60 @@ async fn one_key_in_both_modes_stays_in_sync_and_survives_rolling_back_one_mode(
         let batch = w.env.store.get_batch(&b.batch).await.unwrap();
         assert_eq!(batch.status, BatchStatus::RolledBack);
     }
+}
+
+#[tokio::test]
+async fn an_operators_existing_user_given_access_is_observed_in_sync() {
+    use crm_access::{AccessPorts, ClosureRequest, KeyChoice, UserChoice};
+    use crm_domain::SecretString;
+    use crm_domain::observed::UserDraft;
+
+    let w = World::current().await;
+    let a = w.import("deepseek", &[sim_key("ok", "ds1")]).await;
+    let password = SecretString::from("alice-password-123");
+    w.api()
+        .create_user(&UserDraft {
+            email: "alice@example.com".into(),
+            password: password.clone(),
+            username: None,
+            notes: None,
+            balance: Some(1.0),
+            allowed_groups: vec![],
+        })
+        .await
+        .unwrap();
+    let ports = AccessPorts {
+        host: w.api(),
+        upstream: &*w.env.upstream,
+        batches: &w.env.store,
+        checks: &w.env.store,
+        clock: &*w.clock,
+        ids: &*w.env.ids,
+        sealer: &w.env.store,
+    };
+    crm_access::close_access(
+        &ports,
+        &w.env.caps,
+        &a.batch,
+        w.env.provider("deepseek"),
+        &ClosureRequest {
+            user: UserChoice::Existing {
+                email: "alice@example.com".into(),
+                password,
+            },
+            key: KeyChoice::Create,
+            starting_balance: Some(2.0),
+            validity_days: None,
+        },
+    )
+    .await
+    .unwrap();
+    let run = host_run(&w).await;
+    assert_eq!(
+        (run.status, brief(&run.items)),
+        (ReconcileStatus::InSync, vec![]),
+        "the adopted user is observed, not missing"
+    );
+    // Observation stays bounded: one extra user list for the one adopted user.
+    assert!(run.host_requests <= 12, "{}", run.host_requests);
 }
