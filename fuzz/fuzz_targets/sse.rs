@@ -2,6 +2,7 @@
 //! suite's seeded pseudo-fuzz and corpus regression tests call).
 #![no_main]
 
+#[allow(dead_code)] // each target uses one of the shared entry points
 #[path = "../../crates/crm-reliability/src/fuzzing.rs"]
 mod fuzzing;
 

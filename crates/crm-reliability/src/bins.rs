@@ -6,7 +6,7 @@
 //! that runs the tests (`$CARGO`) into the same target directory and
 //! profile as the test executable (`<target>/<profile>/deps/it-…`): a no-op
 //! when they are fresh, and never a stale binary. `CRM_SERVER_BIN` /
-//! `CRM_CLI_BIN` point at prebuilt binaries instead (e.g. a release build).
+//! `CRM_CLI_BIN` / `CRM_ACCEPTANCE_BIN` point at prebuilt binaries instead (e.g. a release build).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -84,6 +84,16 @@ pub fn cli_bin() -> PathBuf {
     BIN.get_or_init(|| match std::env::var_os("CRM_CLI_BIN") {
         Some(p) => PathBuf::from(p),
         None => build("crm", "crm"),
+    })
+    .clone()
+}
+
+/// The `crm-acceptance` evidence harness binary.
+pub fn acceptance_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| match std::env::var_os("CRM_ACCEPTANCE_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => build("crm-acceptance", "crm-acceptance"),
     })
     .clone()
 }

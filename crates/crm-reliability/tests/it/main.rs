@@ -4,6 +4,7 @@
 //! `PROMISE <name> trials=<n> violations=<m>` line.
 
 mod bad_input;
+mod canary;
 mod crash;
 mod fuzz;
 mod load;

@@ -22,9 +22,14 @@ pub struct Served {
 
 impl Served {
     pub async fn start(tune: impl FnOnce(&mut ServerOpts, &tempfile::TempDir)) -> Served {
-        let sim = SimServer::start(SimConfig::default())
-            .await
-            .expect("simulator starts");
+        Self::start_with(SimConfig::default(), tune).await
+    }
+
+    pub async fn start_with(
+        sim: SimConfig,
+        tune: impl FnOnce(&mut ServerOpts, &tempfile::TempDir),
+    ) -> Served {
+        let sim = SimServer::start(sim).await.expect("simulator starts");
         let dir = tempfile::tempdir().expect("temp dir");
         let mut opts = ServerOpts::new(dir.path().join("crm.db"), TOKEN);
         opts.upstream_via = Some(sim.upstream_prefix());
