@@ -115,8 +115,9 @@ async fn no_secret_appears_in_any_output_log_evidence_or_database_byte() {
     let mut outputs: Vec<(String, String)> = Vec::new();
     macro_rules! api {
         ($method:expr, $path:expr, $body:expr) => {{
-            let (st, v) = s.call_with($method, &$path, $body, &c.token, None).await;
-            outputs.push((format!("{} {}", $method, $path), v.to_string()));
+            let path: String = $path.into();
+            let (st, v) = s.call_with($method, &path, $body, &c.token, None).await;
+            outputs.push((format!("{} {path}", $method), v.to_string()));
             (st, v)
         }};
     }
@@ -139,7 +140,7 @@ async fn no_secret_appears_in_any_output_log_evidence_or_database_byte() {
 
     let (st, b) = api!(
         "POST",
-        "/api/hosts".to_owned(),
+        "/api/hosts",
         Some(json!({"name": "sim", "base_url": s.sim.base_url(), "admin_key": c.admin_key}))
     );
     assert_eq!(st, 201, "{b}");
@@ -156,7 +157,7 @@ async fn no_secret_appears_in_any_output_log_evidence_or_database_byte() {
     assert_eq!(r.status().as_u16(), 201);
     let (st, op) = api!(
         "POST",
-        "/api/providers/cn-official/deepseek/import?wait=true".to_owned(),
+        "/api/providers/cn-official/deepseek/import?wait=true",
         Some(
             json!({"host": "sim", "mode": "subscription", "upstream_keys": [c.upstream],
             "user_email": email, "user_password": c.password, "verify": true})
@@ -180,17 +181,17 @@ async fn no_secret_appears_in_any_output_log_evidence_or_database_byte() {
         .to_owned();
     api!(
         "POST",
-        "/api/providers/cn-official/deepseek/access-check".to_owned(),
+        "/api/providers/cn-official/deepseek/access-check",
         Some(json!({"host": "sim"}))
     );
     api!(
         "POST",
-        "/api/providers/cn-official/deepseek/reconcile".to_owned(),
+        "/api/providers/cn-official/deepseek/reconcile",
         Some(json!({"host": "sim"}))
     );
     let (_, detail) = api!("GET", format!("/api/import-batches/{batch}"), None);
-    api!("GET", "/api/audit?limit=1000".to_owned(), None);
-    api!("GET", "/api/hosts/sim".to_owned(), None);
+    api!("GET", "/api/audit?limit=1000", None);
+    api!("GET", "/api/hosts/sim", None);
     // A wrong-token attempt that carries a secret-shaped value.
     let (st, _) = s
         .call_with("GET", "/api/hosts", None, &c.password, None)
