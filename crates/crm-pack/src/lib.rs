@@ -90,11 +90,21 @@ pub fn parse_pack(file_name: &str, text: &str) -> Result<ParsedPack> {
             diagnostics,
         }
     };
-    let doc = match toml_edit::Document::parse(text) {
-        Ok(doc) => doc,
-        Err(e) => {
+    // toml_edit 0.23 panics ("all items have spans") on some malformed
+    // input found by fuzzing (fuzz/corpus-regressions/pack/); a pack file is
+    // untrusted input, so such a panic becomes a diagnostic, not a crash.
+    let parsed = std::panic::catch_unwind(|| toml_edit::Document::parse(text));
+    let doc = match parsed {
+        Ok(Ok(doc)) => doc,
+        Ok(Err(e)) => {
             let message = format!("TOML syntax error: {}", e.message().trim_end());
             return Err(invalid(vec![loc.at(e.span(), "", message)]));
+        }
+        Err(_) => {
+            let message = "TOML syntax error: the TOML parser failed on this file; \
+                           check brackets, quotes and key/value lines"
+                .to_owned();
+            return Err(invalid(vec![loc.at(None, "", message)]));
         }
     };
     let mut diags = Vec::new();

@@ -626,3 +626,22 @@ fn an_empty_provider_lists_its_missing_fields_and_nothing_else() {
         "{d:#?}"
     );
 }
+
+#[test]
+fn input_that_panics_the_toml_parser_is_a_diagnostic_not_a_crash() {
+    // Found by `cargo fuzz run pack` (fuzz/corpus-regressions/pack/).
+    let bytes =
+        include_bytes!("../../../fuzz/corpus-regressions/pack/toml-edit-all-items-have-spans.toml");
+    let text = String::from_utf8_lossy(bytes);
+    match crate::parse_pack("fuzz.toml", &text) {
+        Err(crate::PackError::Invalid { diagnostics, .. }) => {
+            assert!(
+                diagnostics
+                    .iter()
+                    .any(|d| d.message.contains("TOML syntax error")),
+                "{diagnostics:#?}"
+            );
+        }
+        other => panic!("expected diagnostics, got {other:?}"),
+    }
+}
