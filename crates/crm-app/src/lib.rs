@@ -47,6 +47,9 @@ pub struct AppConfig {
     pub host_timeout: Duration,
     /// Who the audit trail names for this process (e.g. `cli:alice`).
     pub actor: String,
+    /// At most this many independent requests to one host at once (account
+    /// creates of an import, deletes of a rollback); default 8.
+    pub host_concurrency: usize,
 }
 
 impl AppConfig {
@@ -56,6 +59,7 @@ impl AppConfig {
             upstream_via: None,
             host_timeout: Duration::from_secs(30),
             actor: "cli".into(),
+            host_concurrency: crm_provision::Provisioner::DEFAULT_MAX_CONCURRENCY,
         }
     }
 }
@@ -70,6 +74,7 @@ pub struct App {
     pub(crate) ids: Arc<dyn IdSource>,
     pub(crate) fingerprinter: Arc<KeyFingerprinter>,
     pub(crate) actor: String,
+    pub(crate) host_concurrency: usize,
 }
 
 impl std::fmt::Debug for App {
@@ -126,6 +131,7 @@ impl App {
             clock,
             ids,
             actor: config.actor,
+            host_concurrency: config.host_concurrency,
         })
     }
 

@@ -123,6 +123,7 @@ impl App {
             fingerprinter: self.fingerprinter.clone(),
             holder: self.holder(),
             lease_ttl: LEASE_TTL,
+            max_concurrency: self.host_concurrency,
         };
         Ok(HostCtx {
             record,

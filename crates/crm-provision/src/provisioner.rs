@@ -50,6 +50,10 @@ pub struct Provisioner {
     /// Who takes leases (shown to whoever is refused), e.g. `cli:1234@vm`.
     pub holder: String,
     pub lease_ttl: Duration,
+    /// At most this many independent host calls in flight at once (account
+    /// creates and binds of an import, deletes of one kind in a rollback);
+    /// 0 counts as 1. [`Provisioner::DEFAULT_MAX_CONCURRENCY`] is 8.
+    pub max_concurrency: usize,
 }
 
 impl std::fmt::Debug for Provisioner {
@@ -103,7 +107,23 @@ struct Stop {
     reason: String,
 }
 
+/// One applied account: (spec, host id, bound groups, notes kept as observed).
+type AccountDone<'p> = (
+    &'p AccountSpec,
+    HostObjectId,
+    Vec<HostObjectId>,
+    Option<String>,
+);
+
 impl Provisioner {
+    /// The default bound on concurrent host calls (issue 14).
+    pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
+
+    /// The bound on concurrent host calls, at least 1.
+    pub(crate) fn limit(&self) -> usize {
+        self.max_concurrency.max(1)
+    }
+
     /// Takes the (host, provider) lease.
     pub async fn acquire(&self, provider: &ProviderRef, operation: &str) -> Result<HeldLease> {
         HeldLease::acquire(
@@ -679,80 +699,32 @@ impl Provisioner {
             _ => group_item.host_object_id,
         };
 
-        // 1. accounts
-        // (spec, host id, bound groups, notes kept as observed)
-        let mut accounts: Vec<(
-            &AccountSpec,
-            HostObjectId,
-            Vec<HostObjectId>,
-            Option<String>,
-        )> = Vec::new();
-        for (item, spec) in planned.account_items() {
-            lease.heartbeat().await?;
-            let observed = item
-                .host_object_id
-                .and_then(|id| snapshot.accounts.iter().find(|a| a.id == id));
-            match item.action {
-                PlanAction::Create => {
-                    let secret = secrets.get(&spec.key.hmac).cloned().ok_or_else(|| {
-                        ProvisionError::Invalid(format!("upstream key {} is missing", spec.key))
-                    })?;
-                    let groups: Vec<HostObjectId> = group_id.into_iter().collect();
-                    let draft = spec.draft(batch, display, secret, groups.clone());
-                    let intent = Intent {
-                        batch_id: batch.clone(),
-                        op: JournalOp::Create,
-                        kind: ResourceKind::Account,
-                        natural_key: planned.intent_key(item),
-                        name: spec.name.clone(),
-                        host_object_id: None,
-                        desired: spec.desired(batch, display, &groups),
-                    };
-                    let d = &draft;
-                    let a = exec
-                        .run(
-                            Step::new(intent, move |key| host.create_account(d, key))
-                                .with_lookup(self.account_lookup(&item.natural_key)),
-                        )
-                        .await?
-                        .stop_on_host_error(ResourceKind::Account, &spec.name)?;
-                    let id = a.host_object_id.ok_or_else(|| {
-                        ProvisionError::Invalid("host returned no account id".into())
-                    })?;
-                    self.retire(batch, planned, item, id).await?;
-                    accounts.push((spec, id, groups, None));
-                }
-                PlanAction::Adopt | PlanAction::Update | PlanAction::NoOp => {
-                    let (id, current) = match observed {
-                        Some(a) => (a.id, a.clone()),
-                        None => continue,
-                    };
-                    if item.action == PlanAction::Adopt {
-                        exec.adopt(
-                            Intent {
-                                batch_id: batch.clone(),
-                                op: JournalOp::Adopt,
-                                kind: ResourceKind::Account,
-                                natural_key: spec.natural_key.clone(),
-                                name: spec.name.clone(),
-                                host_object_id: Some(id),
-                                desired: keep_notes(
-                                    spec.desired(batch, display, &current.group_ids),
-                                    current.notes.as_deref(),
-                                ),
-                            },
-                            item.reason.as_deref().unwrap_or("found by natural key"),
-                        )
-                        .await?;
-                    }
-                    if needs_account_update(item) {
-                        self.update_account(batch, spec, &current, display).await?;
-                    }
-                    accounts.push((spec, id, current.group_ids.clone(), current.notes.clone()));
-                }
-                PlanAction::Delete | PlanAction::Blocked => {}
-            }
-        }
+        // 1. accounts: one per upstream key, independent of each other, so
+        //    they run concurrently (bounded). Each intent is still committed
+        //    before its own call; a failure stops further starts and the
+        //    error is returned once the calls in flight have settled.
+        lease.heartbeat().await?;
+        let first_group = group_id;
+        let accounts: Vec<AccountDone<'_>> = bounded(
+            self.limit(),
+            planned.account_items().collect(),
+            |(item, spec)| {
+                self.apply_account(
+                    batch,
+                    planned,
+                    item,
+                    spec,
+                    snapshot,
+                    display,
+                    first_group,
+                    secrets,
+                )
+            },
+        )
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
 
         // 2. group
         lease.heartbeat().await?;
@@ -848,36 +820,43 @@ impl Provisioner {
             ProvisionError::Invalid("the group has no host id after apply".into())
         })?;
 
-        // 3. account group binding
-        for (spec, id, groups, notes) in &accounts {
-            if groups.contains(&group_id) {
-                continue;
-            }
-            lease.heartbeat().await?;
-            let mut bound = groups.clone();
-            bound.push(group_id);
-            let desired = keep_notes(spec.desired(batch, display, &bound), notes.as_deref());
-            let intent = Intent {
-                batch_id: batch.clone(),
-                op: JournalOp::Bind,
-                kind: ResourceKind::Account,
-                natural_key: spec.natural_key.clone(),
-                name: spec.name.clone(),
-                host_object_id: Some(*id),
-                desired: desired.clone(),
-            };
-            let digest = intent.spec_digest();
-            let patch = AccountPatch {
-                group_ids: Some(bound),
-                ..AccountPatch::default()
-            };
-            let (p, id) = (&patch, *id);
-            exec.run(Step::new(intent, move |_| host.update_account(id, p)))
-                .await?;
-            self.batches
-                .update_resource_desired(batch, ResourceKind::Account, id, digest, desired)
-                .await?;
-        }
+        // 3. account group binding (independent per account: concurrent)
+        lease.heartbeat().await?;
+        let unbound: Vec<&AccountDone<'_>> = accounts
+            .iter()
+            .filter(|(_, _, groups, _)| !groups.contains(&group_id))
+            .collect();
+        bounded(
+            self.limit(),
+            unbound,
+            |(spec, id, groups, notes)| async move {
+                let mut bound = groups.clone();
+                bound.push(group_id);
+                let desired = keep_notes(spec.desired(batch, display, &bound), notes.as_deref());
+                let intent = Intent {
+                    batch_id: batch.clone(),
+                    op: JournalOp::Bind,
+                    kind: ResourceKind::Account,
+                    natural_key: spec.natural_key.clone(),
+                    name: spec.name.clone(),
+                    host_object_id: Some(*id),
+                    desired: desired.clone(),
+                };
+                let digest = intent.spec_digest();
+                let patch = AccountPatch {
+                    group_ids: Some(bound),
+                    ..AccountPatch::default()
+                };
+                let (p, id) = (&patch, *id);
+                exec.run(Step::new(intent, move |_| host.update_account(id, p)))
+                    .await?;
+                self.batches
+                    .update_resource_desired(batch, ResourceKind::Account, id, digest, desired)
+                    .await?;
+                Ok(())
+            },
+        )
+        .await?;
 
         // 4. channel
         if let Some(item) = planned.item(ResourceKind::Channel) {
@@ -978,6 +957,93 @@ impl Provisioner {
             }
         }
         Ok(())
+    }
+
+    /// Step 1 of an apply for one account item: create it (with its key),
+    /// or adopt / update the observed one. `None` for items with nothing on
+    /// the host (blocked, or gone meanwhile).
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_account<'p>(
+        &self,
+        batch: &BatchId,
+        planned: &Planned,
+        item: &PlanItem,
+        spec: &'p AccountSpec,
+        snapshot: &HostSnapshot,
+        display: &str,
+        group_id: Option<HostObjectId>,
+        secrets: &BTreeMap<String, SecretString>,
+    ) -> Result<Option<AccountDone<'p>>> {
+        let exec = self.exec();
+        let host = &*self.host;
+        let observed = item
+            .host_object_id
+            .and_then(|id| snapshot.accounts.iter().find(|a| a.id == id));
+        match item.action {
+            PlanAction::Create => {
+                let secret = secrets.get(&spec.key.hmac).cloned().ok_or_else(|| {
+                    ProvisionError::Invalid(format!("upstream key {} is missing", spec.key))
+                })?;
+                let groups: Vec<HostObjectId> = group_id.into_iter().collect();
+                let draft = spec.draft(batch, display, secret, groups.clone());
+                let intent = Intent {
+                    batch_id: batch.clone(),
+                    op: JournalOp::Create,
+                    kind: ResourceKind::Account,
+                    natural_key: planned.intent_key(item),
+                    name: spec.name.clone(),
+                    host_object_id: None,
+                    desired: spec.desired(batch, display, &groups),
+                };
+                let d = &draft;
+                let a = exec
+                    .run(
+                        Step::new(intent, move |key| host.create_account(d, key))
+                            .with_lookup(self.account_lookup(&item.natural_key)),
+                    )
+                    .await?
+                    .stop_on_host_error(ResourceKind::Account, &spec.name)?;
+                let id = a
+                    .host_object_id
+                    .ok_or_else(|| ProvisionError::Invalid("host returned no account id".into()))?;
+                self.retire(batch, planned, item, id).await?;
+                Ok(Some((spec, id, groups, None)))
+            }
+            PlanAction::Adopt | PlanAction::Update | PlanAction::NoOp => {
+                let Some(current) = observed else {
+                    return Ok(None);
+                };
+                let id = current.id;
+                if item.action == PlanAction::Adopt {
+                    exec.adopt(
+                        Intent {
+                            batch_id: batch.clone(),
+                            op: JournalOp::Adopt,
+                            kind: ResourceKind::Account,
+                            natural_key: spec.natural_key.clone(),
+                            name: spec.name.clone(),
+                            host_object_id: Some(id),
+                            desired: keep_notes(
+                                spec.desired(batch, display, &current.group_ids),
+                                current.notes.as_deref(),
+                            ),
+                        },
+                        item.reason.as_deref().unwrap_or("found by natural key"),
+                    )
+                    .await?;
+                }
+                if needs_account_update(item) {
+                    self.update_account(batch, spec, current, display).await?;
+                }
+                Ok(Some((
+                    spec,
+                    id,
+                    current.group_ids.clone(),
+                    current.notes.clone(),
+                )))
+            }
+            PlanAction::Delete | PlanAction::Blocked => Ok(None),
+        }
     }
 
     /// A re-created object replaces the recorded one that is gone: that
@@ -1201,6 +1267,64 @@ pub fn missing_key_reason(key: &Fingerprint, account: &str) -> String {
 
 fn needs_account_update(item: &PlanItem) -> bool {
     item.changes.iter().any(|c| c.field != "group_ids")
+}
+
+/// Runs `f` over `items` with at most `limit` in flight. Once one fails no
+/// further item is started; the calls in flight settle, then the first
+/// error is returned (a `needs_operator` one before any other, since it
+/// decides the batch status). Results come back in `items` order.
+pub(crate) async fn bounded<I, T, F, Fut>(limit: usize, items: Vec<I>, f: F) -> Result<Vec<T>>
+where
+    F: Fn(I) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    use futures::StreamExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = AtomicBool::new(false);
+    let stop = &stop;
+    // Futures are built first (lazy: nothing runs before it is polled),
+    // then polled at most `limit` at once.
+    let calls: Vec<_> = items
+        .into_iter()
+        .enumerate()
+        .map(|(n, item)| {
+            let call = f(item);
+            async move {
+                if stop.load(Ordering::SeqCst) {
+                    return (n, None);
+                }
+                let r = call.await;
+                if r.is_err() {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                (n, Some(r))
+            }
+        })
+        .collect();
+    let mut done: Vec<(usize, Option<Result<T>>)> = futures::stream::iter(calls)
+        .buffer_unordered(limit.max(1))
+        .collect()
+        .await;
+    done.sort_by_key(|(n, _)| *n);
+    let mut out = Vec::new();
+    let mut error: Option<ProvisionError> = None;
+    for (_, r) in done {
+        match r {
+            Some(Ok(v)) => out.push(v),
+            Some(Err(e)) => {
+                let stronger = matches!(e, ProvisionError::NeedsOperator { .. })
+                    && !matches!(error, Some(ProvisionError::NeedsOperator { .. }));
+                if error.is_none() || stronger {
+                    error = Some(e);
+                }
+            }
+            None => {}
+        }
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// Live resources only.

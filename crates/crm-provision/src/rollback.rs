@@ -22,7 +22,7 @@ use crm_domain::ownership;
 use crm_domain::{
     BatchId, BatchStatus, HostObjectId, JournalOp, ProviderRef, ResourceKind, ResourceState,
 };
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 
 /// How a rollback ended.
@@ -166,12 +166,30 @@ impl Provisioner {
         let (mut deleted, mut kept) = (Vec::new(), Vec::new());
         let mut gone: Vec<&ManagedResource> = Vec::new();
         let mut failed: Vec<(&ManagedResource, String)> = Vec::new();
-        for r in &resources {
+        // Kinds go in order (closure first, then channel, group, accounts);
+        // the objects of one kind are independent, so their deletes run
+        // concurrently (bounded by `max_concurrency`).
+        let mut fates: Vec<Result<Fate>> = Vec::new();
+        for wave in resources.chunk_by(|x, y| x.kind.apply_rank() == y.kind.apply_rank()) {
             lease.heartbeat().await?;
-            match self
-                .remove(&b, r, &resources, &others, &group_ids, &snapshot)
-                .await
-            {
+            // Futures built first, then polled (at most `limit` at once).
+            let calls: Vec<_> = wave
+                .iter()
+                .enumerate()
+                .map(|(n, r)| {
+                    let call = self.remove(&b, r, &resources, &others, &group_ids, &snapshot);
+                    async move { (n, call.await) }
+                })
+                .collect();
+            let mut done: Vec<(usize, Result<Fate>)> = futures::stream::iter(calls)
+                .buffer_unordered(self.limit())
+                .collect()
+                .await;
+            done.sort_by_key(|(n, _)| *n);
+            fates.extend(done.into_iter().map(|(_, f)| f));
+        }
+        for (r, fate) in resources.iter().zip(fates) {
+            match fate {
                 Ok(Fate::Deleted) => {
                     deleted.push(label(r));
                     gone.push(r);

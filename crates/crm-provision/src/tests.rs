@@ -38,6 +38,9 @@ async fn env(current: bool) -> Env {
         fingerprinter: Arc::new(fixtures::fingerprinter()),
         holder: "test".into(),
         lease_ttl: Duration::from_secs(60),
+        // Sequential: these tests check the exact journal order (the
+        // simulator suite covers concurrency).
+        max_concurrency: 1,
     };
     Env { host, store, prov }
 }

@@ -51,6 +51,7 @@ impl World {
             fingerprinter: Arc::new(env.fingerprinter()),
             holder: "crm-access-tests".into(),
             lease_ttl: Duration::from_secs(60),
+            max_concurrency: crm_provision::Provisioner::DEFAULT_MAX_CONCURRENCY,
         };
         World {
             env,

@@ -48,8 +48,10 @@ async fn a_dropped_import_is_finished_by_resume_or_removed_by_rollback() {
                     assert_eq!(batches.len(), 1, "{case}");
                     let b = &batches[0];
                     assert_eq!(b.status, BatchStatus::Applying, "{case}");
+                    // One pending intent per call in flight: the gated one,
+                    // and its concurrent siblings (two upstream keys).
                     let pending = env.store.pending_intents(Some(b.id.clone())).await.unwrap();
-                    assert_eq!(pending.len(), 1, "{case}");
+                    assert!((1..=2).contains(&pending.len()), "{case}: {pending:?}");
                     // Its lease outlives it until the TTL; expire it as the
                     // store would (release by its exact id).
                     for l in env.store.active_leases("host:").await.unwrap() {

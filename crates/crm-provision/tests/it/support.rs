@@ -34,6 +34,7 @@ pub fn provisioner(env: &TestEnv, host: Arc<dyn HostApi>, holder: &str) -> Provi
         fingerprinter: Arc::new(env.fingerprinter()),
         holder: holder.into(),
         lease_ttl: Duration::from_secs(60),
+        max_concurrency: crm_provision::Provisioner::DEFAULT_MAX_CONCURRENCY,
     }
 }
 
@@ -152,6 +153,8 @@ pub struct GatedHost {
     point: CrashPoint,
     seen: AtomicU32,
     pub reached: Arc<Notify>,
+    in_flight: AtomicU32,
+    max_in_flight: AtomicU32,
 }
 
 impl GatedHost {
@@ -162,7 +165,24 @@ impl GatedHost {
             point,
             seen: AtomicU32::new(0),
             reached: Arc::new(Notify::new()),
+            in_flight: AtomicU32::new(0),
+            max_in_flight: AtomicU32::new(0),
         }
+    }
+
+    /// A host that never stops: it only counts mutating calls in flight.
+    pub fn counting(inner: Arc<dyn HostApi>) -> Self {
+        Self::new(inner, u32::MAX, CrashPoint::BeforeCall)
+    }
+
+    /// The most mutating calls that were in flight at once so far.
+    pub fn max_in_flight(&self) -> u32 {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Starts counting afresh.
+    pub fn reset_in_flight(&self) {
+        self.max_in_flight.store(0, Ordering::SeqCst);
     }
 
     async fn gate<T>(
@@ -171,7 +191,11 @@ impl GatedHost {
     ) -> HostResult<T> {
         let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
         if n != self.k {
-            return call.await;
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            let r = call.await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return r;
         }
         if self.point == CrashPoint::AfterCall {
             let _ = call.await;

@@ -83,6 +83,7 @@ impl World {
             fingerprinter: Arc::new(self.env.fingerprinter()),
             holder: "reconcile-tests".into(),
             lease_ttl: std::time::Duration::from_secs(60),
+            max_concurrency: crm_provision::Provisioner::DEFAULT_MAX_CONCURRENCY,
         }
     }
 
