@@ -313,6 +313,10 @@ Examples:
         apply: bool,
         #[arg(long)]
         prune: bool,
+        /// With --apply: upstream keys for accounts that must be recreated
+        /// (crm keeps only their fingerprints).
+        #[command(flatten)]
+        keys: UpstreamKeyArgs,
     },
     /// Roll back every live batch of a provider on a host.
     Rollback {
@@ -406,6 +410,10 @@ pub struct ReconcileHostArgs {
     /// Show one past run by id instead of running one.
     #[arg(long, value_name = "RUN_ID", conflicts_with = "apply")]
     pub run: Option<String>,
+    /// With --apply: upstream keys for accounts that must be recreated
+    /// (crm keeps only their fingerprints).
+    #[command(flatten)]
+    pub keys: UpstreamKeyArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -39,16 +39,20 @@ pub async fn reconcile(ctx: &Ctx, a: ReconcileHostArgs) -> anyhow::Result<Outcom
         emit(ctx.output, &run, render_run);
         return Ok(Outcome::Unchanged);
     }
+    let keys = crate::secrets::upstream_keys(&a.keys)?;
     let pb = ctx.progress(&format!("reconciling {}", a.host));
     let report = ctx
         .app
-        .reconcile(ReconcileRequest {
-            host: a.host,
-            apply: a.apply,
-            prune: a.prune,
-            clear_unhealthy: a.clear_unhealthy,
-            ..ReconcileRequest::default()
-        })
+        .reconcile_with_keys(
+            ReconcileRequest {
+                host: a.host,
+                apply: a.apply,
+                prune: a.prune,
+                clear_unhealthy: a.clear_unhealthy,
+                ..ReconcileRequest::default()
+            },
+            keys,
+        )
         .await;
     pb.finish_and_clear();
     let report = report?;

@@ -181,17 +181,22 @@ pub async fn run(ctx: &Ctx, cmd: ProviderCommand) -> anyhow::Result<Outcome> {
             target,
             apply,
             prune,
+            keys,
         } => {
+            let keys = crate::secrets::upstream_keys(&keys)?;
             let pb = ctx.progress("reconciling");
             let report = ctx
                 .app
-                .reconcile(ReconcileRequest {
-                    host: target.host,
-                    provider: Some(provider_ref(&target.provider)?),
-                    apply,
-                    prune,
-                    ..ReconcileRequest::default()
-                })
+                .reconcile_with_keys(
+                    ReconcileRequest {
+                        host: target.host,
+                        provider: Some(provider_ref(&target.provider)?),
+                        apply,
+                        prune,
+                        ..ReconcileRequest::default()
+                    },
+                    keys,
+                )
                 .await;
             pb.finish_and_clear();
             let report = report?;

@@ -134,3 +134,55 @@ async fn an_unreachable_or_refusing_host_is_exit_1_with_an_actionable_message() 
     let run = env.run(&["host", "show", "nope"]).expect(1);
     assert!(run.stderr.contains("crm host list"), "{}", run.stderr);
 }
+
+/// Repair recreates an account deleted behind crm's back only with its key:
+/// crm keeps upstream keys as fingerprints, so without the key the step is
+/// blocked and names the key; with `--upstream-keys-file` it is recreated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_of_a_missing_account_needs_and_takes_its_upstream_key() {
+    let env = HostEnv::start(Duration::ZERO).await;
+    let keys = env.keys_file("k", &["sim-ok-deepseek-repair-1"]);
+    env.run(&[
+        "provider",
+        "import",
+        "cn-official/deepseek",
+        "--host",
+        "sim",
+        "--mode",
+        "self_service",
+        "--upstream-keys-file",
+        &keys,
+    ])
+    .expect(2);
+    let crm_accounts = |env: &HostEnv| -> Vec<i64> {
+        env.sim.state_dump()["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["name"].as_str().unwrap_or_default().starts_with("crm-"))
+            .map(|a| a["id"].as_i64().unwrap())
+            .collect()
+    };
+    let gone = crm_accounts(&env)[0];
+    env.sim.delete_object("accounts", gone).unwrap();
+
+    let without = env
+        .run(&["--output", "json", "reconcile", "--host", "sim", "--apply"])
+        .expect(2);
+    assert!(crm_accounts(&env).is_empty(), "nothing recreated without the key");
+    let plan = without.json()["repair_plan"].to_string();
+    assert!(plan.contains("blocked"), "{plan}");
+    assert!(plan.contains("--upstream-keys-file"), "{plan}");
+
+    env.run(&[
+        "reconcile",
+        "--host",
+        "sim",
+        "--apply",
+        "--upstream-keys-file",
+        &keys,
+    ])
+    .expect(2);
+    assert_eq!(crm_accounts(&env).len(), 1, "recreated exactly once");
+    env.run(&["reconcile", "--host", "sim"]).expect(0);
+}
