@@ -7,6 +7,7 @@ use crm_app::{App, AppConfig};
 use crm_domain::SecretString;
 use crm_sim::{Profile, SimConfig, SimHandle, SimServer};
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,11 +18,28 @@ pub async fn sim() -> Result<SimHandle> {
         .context("starting crm-sim")
 }
 
+/// Host calls in flight per import (`AppConfig::host_concurrency`); 0 keeps crm's default.
+static HOST_CONCURRENCY: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+pub fn set_host_concurrency(n: usize) {
+    HOST_CONCURRENCY.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The application configuration every scenario uses for `db`.
+pub fn config(db: PathBuf) -> AppConfig {
+    let mut cfg = AppConfig::new(db);
+    cfg.actor = "bench".into();
+    let n = HOST_CONCURRENCY.load(std::sync::atomic::Ordering::Relaxed);
+    if n > 0 {
+        cfg.host_concurrency = n;
+    }
+    cfg
+}
+
 /// An application core on `dir/crm.db`, routing direct upstream probes to `sim`.
 pub async fn app(dir: &Path, sim: &SimHandle) -> Result<App> {
-    let mut cfg = AppConfig::new(dir.join("crm.db"));
+    let mut cfg = config(dir.join("crm.db"));
     cfg.upstream_via = Some(sim.upstream_prefix());
-    cfg.actor = "bench".into();
     App::open_with(cfg, Default::default(), Arc::new(crm_app::ids::UuidIds))
         .await
         .context("opening the application core")

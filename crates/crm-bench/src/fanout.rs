@@ -17,6 +17,11 @@ pub struct FanoutSample {
     pub all_hosts_ms: f64,
     pub ratio: f64,
     pub requests_per_host: u64,
+    /// One host's time not spent waiting on the host (`one - requests × latency`).
+    pub one_host_local_ms: f64,
+    /// What 20 hosts would take if that local work ran one host after another
+    /// while the host waits overlapped: `one + (hosts - 1) × local`.
+    pub serialized_local_estimate_ms: f64,
 }
 
 async fn reconcile(app: &App, host: &str) -> Result<()> {
@@ -76,12 +81,16 @@ pub async fn run(hosts: usize, latency: Duration, rounds: usize) -> Result<Fanou
     let one_ms = stats::median(&one).map_or(0.0, stats::ms);
     let all_ms = stats::median(&all).map_or(0.0, stats::ms);
     let rounds = u64::try_from(rounds.max(1))?;
+    // Host 1 is reconciled only in the crowd: once per round.
+    let requests_per_host = env::host_requests(&sims[1]) / rounds;
+    let local = (one_ms - requests_per_host as f64 * stats::ms(latency)).max(0.0);
     Ok(FanoutSample {
         hosts,
         one_host_ms: one_ms,
         all_hosts_ms: all_ms,
         ratio: stats::ratio(all_ms, one_ms),
-        // Host 1 is reconciled once alone and once in the crowd per round.
-        requests_per_host: env::host_requests(&sims[1]) / rounds,
+        requests_per_host,
+        one_host_local_ms: local,
+        serialized_local_estimate_ms: one_ms + (hosts as f64 - 1.0) * local,
     })
 }

@@ -45,6 +45,9 @@ struct Args {
     /// Run only these scenarios (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Scenario>,
+    /// Host calls in flight per import (crm's `host_concurrency`; default: crm's own default).
+    #[arg(long)]
+    host_concurrency: Option<usize>,
     /// Concurrent connections of the API load generator.
     #[arg(long, default_value_t = 8)]
     connections: usize,
@@ -81,6 +84,7 @@ async fn main() -> Result<()> {
         return reconcile::child(db).await;
     }
     let started = Instant::now();
+    env::set_host_concurrency(args.host_concurrency.unwrap_or(0));
     let latency = Duration::from_millis(args.latency_ms);
     let on = |s: Scenario| args.only.is_empty() || args.only.contains(&s);
     let progress = |what: &str| {
@@ -88,7 +92,13 @@ async fn main() -> Result<()> {
             eprintln!("[{:>5.1} s] {what}", started.elapsed().as_secs_f64());
         }
     };
-    let mut rep = report::Report::new(args.latency_ms, args.quick);
+    let mut rep = report::Report::new(
+        args.latency_ms,
+        args.quick,
+        env::config("unused.db".into()).host_concurrency,
+    );
+    let scratch = tempfile::tempdir()?;
+    rep.fsync_ms = stats::ms(stats::fsync_cost(scratch.path(), 20)?);
 
     if on(Scenario::Import) {
         for k in [1, 10, 50] {

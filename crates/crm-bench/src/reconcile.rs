@@ -29,6 +29,9 @@ pub struct ReconcileSample {
     pub wall_vs_bound: f64,
     pub status: String,
     pub drift_items: usize,
+    /// CPU the reconciling process (crm alone) spent on the run; the rest of
+    /// the wall time is waiting on the host.
+    pub crm_cpu_ms: f64,
     /// Resident memory of the reconciling process before and at its peak.
     pub rss_before_kib: u64,
     pub peak_rss_kib: u64,
@@ -38,6 +41,7 @@ pub struct ReconcileSample {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct ChildReport {
     pub wall_ms: f64,
+    pub cpu_ms: f64,
     pub status: String,
     pub drift_items: usize,
     pub rss_before_kib: u64,
@@ -131,6 +135,7 @@ pub async fn run(n: u64, latency: Duration) -> Result<ReconcileSample> {
         wall_vs_bound: stats::ratio(child.wall_ms, bound as f64 * stats::ms(latency)),
         status: child.status,
         drift_items: child.drift_items,
+        crm_cpu_ms: child.cpu_ms,
         rss_before_kib: child.rss_before_kib,
         peak_rss_kib: child.peak_rss_kib,
     })
@@ -156,11 +161,10 @@ fn spawn_child(db: &Path) -> Result<ChildReport> {
 /// The child: opens the database, reconciles host `bench` read-only, and
 /// reports wall time and its own resident memory.
 pub async fn child(db: &Path) -> Result<()> {
-    let mut cfg = crm_app::AppConfig::new(db);
-    cfg.actor = "bench".into();
-    let app = crm_app::App::open(cfg).await?;
+    let app = crm_app::App::open(env::config(db.to_owned())).await?;
     let me = std::process::id().to_string();
     let rss_before_kib = stats::proc_status_kib(&me, "VmRSS").unwrap_or(0);
+    let cpu_before = stats::own_cpu().unwrap_or_default();
     let t = Instant::now();
     let report = app
         .reconcile(ReconcileRequest {
@@ -169,8 +173,12 @@ pub async fn child(db: &Path) -> Result<()> {
         })
         .await?;
     let wall = t.elapsed();
+    let cpu = stats::own_cpu()
+        .unwrap_or_default()
+        .saturating_sub(cpu_before);
     let out = ChildReport {
         wall_ms: stats::ms(wall),
+        cpu_ms: stats::ms(cpu),
         status: report.run.status.as_str().to_owned(),
         drift_items: report.run.items.len(),
         rss_before_kib,

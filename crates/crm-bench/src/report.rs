@@ -45,6 +45,10 @@ pub struct Report {
     pub command: String,
     pub latency_ms: u64,
     pub quick: bool,
+    /// Host calls in flight per import.
+    pub host_concurrency: usize,
+    /// Median durable 4 KiB write in the bench's temporary directory.
+    pub fsync_ms: f64,
     pub import: Vec<ImportRow>,
     pub reconcile: Vec<ReconcileSample>,
     pub fanout: Option<FanoutSample>,
@@ -54,11 +58,13 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(latency_ms: u64, quick: bool) -> Report {
+    pub fn new(latency_ms: u64, quick: bool, host_concurrency: usize) -> Report {
         Report {
             command: std::env::args().collect::<Vec<_>>().join(" "),
             latency_ms,
             quick,
+            host_concurrency,
+            fsync_ms: 0.0,
             import: vec![],
             reconcile: vec![],
             fanout: None,
@@ -147,9 +153,11 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "crm-bench: {} ms injected per host request{}\n",
+            "crm-bench: {} ms injected per host request{}; host_concurrency {}; a durable 4 KiB write (fdatasync) costs {:.1} ms here\n",
             self.latency_ms,
-            if self.quick { " (quick)" } else { "" }
+            if self.quick { " (quick)" } else { "" },
+            self.host_concurrency,
+            self.fsync_ms
         );
         if !self.import.is_empty() {
             let _ = writeln!(
@@ -221,7 +229,7 @@ impl Report {
             for r in &self.reconcile {
                 let _ = writeln!(
                     s,
-                    "{:>7} {:>6} {:>9} {:>6} {:>+9} {:>9.0} {:>8.2} {:>10.1} {:>10.1} {:>8}",
+                    "{:>7} {:>6} {:>9} {:>6} {:>+6} {:>9.0} {:>8.2} {:>8.0} {:>9.1} {:>9.1} {:>8}",
                     r.objects,
                     r.page_size,
                     r.host_requests,
@@ -229,6 +237,7 @@ impl Report {
                     r.extra_requests,
                     r.wall_ms,
                     r.wall_vs_bound,
+                    r.crm_cpu_ms,
                     r.rss_before_kib as f64 / 1024.0,
                     r.peak_rss_kib as f64 / 1024.0,
                     r.status
@@ -239,8 +248,13 @@ impl Report {
         if let Some(f) = &self.fanout {
             let _ = writeln!(
                 s,
-                "Fan-out: reconcile {} hosts at once {:.0} ms vs one host {:.0} ms: {:.2}x ({} requests per host)\n",
+                "Fan-out: reconcile {} hosts at once {:.0} ms vs one host {:.0} ms: {:.2}x ({} requests per host)",
                 f.hosts, f.all_hosts_ms, f.one_host_ms, f.ratio, f.requests_per_host
+            );
+            let _ = writeln!(
+                s,
+                "  one host spends {:.0} ms outside host waits; serialized across {} hosts that predicts {:.0} ms\n",
+                f.one_host_local_ms, f.hosts, f.serialized_local_estimate_ms
             );
         }
         if let Some(a) = &self.api {

@@ -34,6 +34,40 @@ pub fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { 0.0 }
 }
 
+/// The median cost of one durable 4 KiB write (`write` + `fdatasync`) in
+/// `dir`: what each SQLite commit at `synchronous=FULL` pays at least once.
+pub fn fsync_cost(dir: &std::path::Path, samples: usize) -> std::io::Result<Duration> {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path)?;
+    let block = [0u8; 4096];
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let t = std::time::Instant::now();
+        f.write_all(&block)?;
+        f.sync_data()?;
+        times.push(t.elapsed());
+    }
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok(median(&times).unwrap_or_default())
+}
+
+/// CPU time (user + system) this process has used so far, from `/proc/self/stat`.
+pub fn own_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_from_stat(&stat, 100)
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line, at `hz` ticks a second.
+fn cpu_from_stat(stat: &str, hz: u64) -> Option<Duration> {
+    // The command name (field 2) may contain spaces; fields resume after its ')'.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 1000 / hz.max(1)))
+}
+
 /// A `kB` field (`VmRSS`, `VmHWM`) of `/proc/<pid>/status`, in KiB.
 pub fn proc_status_kib(pid: &str, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -75,6 +109,13 @@ mod tests {
     }
 
     #[test]
+    fn the_fsync_probe_cleans_up_after_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        fsync_cost(dir.path(), 3).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn ratios_and_proc_fields() {
         assert_eq!(ratio(3.0, 2.0), 1.5);
         assert_eq!(ratio(3.0, 0.0), 0.0);
@@ -82,5 +123,8 @@ mod tests {
         assert_eq!(parse_status_kib(status, "VmHWM"), Some(12345));
         assert_eq!(parse_status_kib(status, "VmRSS"), Some(2048));
         assert_eq!(parse_status_kib(status, "VmSwap"), None);
+        let stat = "42 (crm bench) S 1 42 42 0 -1 4194560 100 0 0 0 150 25 0 0 20 0 1 0";
+        assert_eq!(cpu_from_stat(stat, 100), Some(Duration::from_millis(1750)));
+        assert!(own_cpu().is_some());
     }
 }
