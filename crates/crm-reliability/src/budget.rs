@@ -48,7 +48,7 @@ impl Budget {
                 crash_trials: 24,
                 load_secs: 60,
                 load_clients: 64,
-                fuzz_inputs: 200_000,
+                fuzz_inputs: 20_000,
                 seed,
             }
         } else {

@@ -257,30 +257,40 @@ async fn every_bad_input_gets_a_clear_error_and_the_database_stays_consistent() 
 
     for c in cases(&s.sim.base_url()) {
         tally.trial();
-        let mut req = s
-            .http
-            .request(c.method.parse().expect("method"), s.server.url(&c.path));
-        if !c.token.is_empty() {
-            req = req.bearer_auth(c.token);
-        }
-        req = match c.body {
-            Body::None => req,
-            Body::Json(v) => req.json(&v),
-            Body::Raw(ct, bytes) => req.header("content-type", ct).body(bytes),
-        };
-        let (status, ctype, text) = match req.send().await {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                let ctype = r
-                    .headers()
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_owned();
-                (status, ctype, r.text().await.unwrap_or_default())
+        // A server that refuses a 3 MiB body early may close the connection
+        // while the client still sends it; the client then sees a transport
+        // error instead of the 413. Try again a few times before calling it.
+        let mut answer = (0u16, String::new(), String::new());
+        for _ in 0..5 {
+            let mut req = s
+                .http
+                .request(c.method.parse().expect("method"), s.server.url(&c.path));
+            if !c.token.is_empty() {
+                req = req.bearer_auth(c.token);
             }
-            Err(e) => (0, String::new(), e.to_string()),
-        };
+            req = match &c.body {
+                Body::None => req,
+                Body::Json(v) => req.json(v),
+                Body::Raw(ct, bytes) => req.header("content-type", *ct).body(bytes.clone()),
+            };
+            answer = match req.send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let ctype = r
+                        .headers()
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    (status, ctype, r.text().await.unwrap_or_default())
+                }
+                Err(e) => (0, String::new(), e.to_string()),
+            };
+            if answer.0 != 0 {
+                break;
+            }
+        }
+        let (status, ctype, text) = answer;
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let detail = body["detail"].as_str().unwrap_or("");
         eprintln!(

@@ -291,6 +291,20 @@ async fn no_secret_appears_in_any_output_log_evidence_or_database_byte() {
         "crm-acceptance stderr".into(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     ));
+    // The verdict is not this test's business (the canary is); show it.
+    eprintln!(
+        "crm-acceptance exit {:?}:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .rev()
+            .take(12)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let mut evidence_files = Vec::new();
     files_under(&evidence, &mut evidence_files);
     if evidence_files.is_empty() {

@@ -144,11 +144,13 @@ impl Operator {
         // duplicates by natural key are visible in its dump.
         format!("sim-ok-rel{}-{:04}", self.next, self.next)
     }
-    fn secrets(&self, p: usize) -> Vec<SecretString> {
+    /// The keys the operator gave for one (provider, mode).
+    fn secrets(&self, p: usize, sub: bool) -> Vec<SecretString> {
         self.keys
-            .iter()
-            .filter(|((q, _), _)| *q == p)
-            .flat_map(|(_, ks)| ks.iter().map(|k| SecretString::from(k.clone())))
+            .get(&(p, sub))
+            .into_iter()
+            .flatten()
+            .map(|k| SecretString::from(k.clone()))
             .collect()
     }
 }
@@ -317,7 +319,7 @@ async fn step(w: &mut World, o: &mut Operator, op: &Op) -> Result<String, String
                     .finish_batch(
                         b.id.as_str(),
                         FinishInput {
-                            upstream_keys: o.secrets(p),
+                            upstream_keys: o.secrets(p, b.mode == AccessMode::Subscription),
                             user: None,
                             verify: false,
                         },
