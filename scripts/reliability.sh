@@ -28,6 +28,8 @@ if [ "$FUZZ_SECS" -gt 0 ] && cargo +nightly fuzz --version >/dev/null 2>&1; then
   for target in pack envelope sse; do
     echo "== cargo fuzz $target (${FUZZ_SECS}s)"
     mkdir -p "fuzz/corpus/$target"
+    # Only crashes of this run count (earlier ones are already kept).
+    rm -rf "fuzz/artifacts/$target"
     flog="$out_dir/fuzz-$target.log"
     ( cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" "corpus-regressions/$target" \
         -- -max_total_time="$FUZZ_SECS" ) >"$flog" 2>&1
