@@ -264,7 +264,7 @@ async fn no_secret_appears_in_any_output_log_evidence_or_database_byte() {
         ])
         .args([
             "--provider",
-            "deepseek",
+            "zhipu",
             "--mode",
             "self_service",
             "--upstream-keys-file",
@@ -291,7 +291,7 @@ async fn no_secret_appears_in_any_output_log_evidence_or_database_byte() {
         "crm-acceptance stderr".into(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     ));
-    // The verdict is not this test's business (the canary is); show it.
+    // Show the verdict and where the evidence went.
     eprintln!(
         "crm-acceptance exit {:?}:\n{}",
         out.status.code(),
@@ -305,6 +305,13 @@ async fn no_secret_appears_in_any_output_log_evidence_or_database_byte() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    // A full chain (a pass) writes every evidence file there is to scan.
+    if out.status.code() != Some(0) {
+        tally.violation(format!(
+            "crm-acceptance did not pass ({:?}), so not every evidence file was written",
+            out.status
+        ));
+    }
     let mut evidence_files = Vec::new();
     files_under(&evidence, &mut evidence_files);
     if evidence_files.is_empty() {
