@@ -5,6 +5,12 @@
 //! its lease until the lease's TTL runs out. The `LeaseHeld` error names the
 //! holder and the lease id; an operator who knows the holder is gone releases
 //! that one lease and resumes or rolls the batch back, instead of waiting.
+//!
+//! crm also reaps such leases by itself when it opens the database: SQLite in
+//! WAL mode only works on a local disk, so every process that can hold a
+//! lease on this database runs on this machine, and a holder whose process no
+//! longer exists cannot be working. A reused pid only makes crm keep a dead
+//! lease (the safe direction); a live holder is never reaped.
 
 use crate::App;
 use crate::error::{AppError, Result};
@@ -50,6 +56,86 @@ impl App {
         match result {
             Ok(()) | Err(StoreError::LeaseLost { .. }) => Ok(lease),
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The pid in a holder name written by [`App::holder`] (`actor (pid N)`).
+fn holder_pid(holder: &str) -> Option<u32> {
+    let start = holder.rfind("(pid ")? + "(pid ".len();
+    let rest = &holder[start..];
+    rest[..rest.find(')')?].trim().parse().ok()
+}
+
+/// Whether a process with this pid exists on this machine. Where that cannot
+/// be told (no `/proc`), every holder counts as alive.
+fn pid_alive(pid: u32) -> bool {
+    let proc_root = std::path::Path::new("/proc");
+    if !proc_root.join("self").exists() {
+        return true;
+    }
+    proc_root.join(pid.to_string()).exists()
+}
+
+impl App {
+    /// Releases unexpired leases whose holder process is gone (a crash or
+    /// `kill -9` of a CLI or server using this database), so a restarted
+    /// process can resume at once instead of waiting out the TTL. Returns the
+    /// leases it released; each release is audited.
+    pub async fn reap_dead_leases(&self) -> Result<Vec<Lease>> {
+        let me = std::process::id();
+        let mut reaped = Vec::new();
+        for lease in self.store.active_leases("").await? {
+            let Some(pid) = holder_pid(&lease.holder) else {
+                continue;
+            };
+            if pid == me || pid_alive(pid) {
+                continue;
+            }
+            match self.store.release_lease(&lease.id).await {
+                Ok(()) | Err(StoreError::LeaseLost { .. }) => {
+                    tracing::warn!(
+                        lease = %lease.id,
+                        scope = %lease.scope,
+                        holder = %lease.holder,
+                        "released the lease of a process that no longer exists"
+                    );
+                    self.audit(
+                        "lease.reap",
+                        &lease.scope,
+                        "ok",
+                        Some(format!(
+                            "lease {} held by {} for {}: process gone",
+                            lease.id, lease.holder, lease.operation
+                        )),
+                    )
+                    .await;
+                    reaped.push(lease);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(reaped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holder_pids_are_read_from_crm_holder_names() {
+        assert_eq!(holder_pid("token:admin (pid 11658)"), Some(11658));
+        assert_eq!(holder_pid("cli (pid 7)"), Some(7));
+        assert_eq!(holder_pid("crm-reconcile"), None);
+        assert_eq!(holder_pid("x (pid abc)"), None);
+    }
+
+    #[test]
+    fn this_process_is_alive_and_an_impossible_pid_is_not() {
+        assert!(pid_alive(std::process::id()));
+        if std::path::Path::new("/proc/self").exists() {
+            assert!(!pid_alive(u32::MAX - 1));
         }
     }
 }

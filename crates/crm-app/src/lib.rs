@@ -123,7 +123,7 @@ impl App {
             timeout: config.host_timeout,
             ..Sub2apiConnector::default()
         };
-        Ok(App {
+        let app = App {
             fingerprinter: Arc::new(store.fingerprinter()),
             store,
             connector,
@@ -132,7 +132,13 @@ impl App {
             ids,
             actor: config.actor,
             host_concurrency: config.host_concurrency,
-        })
+        };
+        // A crashed predecessor's leases would block resume for their whole
+        // TTL; reap them now (see `leases`).
+        if let Err(e) = app.reap_dead_leases().await {
+            tracing::warn!(error = %e, "could not check for leases of dead processes");
+        }
+        Ok(app)
     }
 
     /// The same core acting for another principal (the server sets the token id).

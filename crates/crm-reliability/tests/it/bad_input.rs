@@ -10,6 +10,7 @@
 use crate::served::{Served, TOKEN, cli};
 use crm_reliability::{Tally, db};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 struct Case {
     name: &'static str,
@@ -261,7 +262,10 @@ async fn every_bad_input_gets_a_clear_error_and_the_database_stays_consistent() 
         // while the client still sends it; the client then sees a transport
         // error instead of the 413. Try again a few times before calling it.
         let mut answer = (0u16, String::new(), String::new());
-        for _ in 0..5 {
+        for attempt in 0..5u64 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
             let mut req = s
                 .http
                 .request(c.method.parse().expect("method"), s.server.url(&c.path));

@@ -40,8 +40,12 @@ impl Served {
             dir,
             server,
             opts,
+            // No idle pool: a server that refused an oversized body closes
+            // that connection, and a pooled client would send the next
+            // request down it and see a transport error instead of an answer.
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(120))
+                .pool_max_idle_per_host(0)
                 .build()
                 .expect("client"),
         }
