@@ -169,7 +169,10 @@ async fn repair_of_a_missing_account_needs_and_takes_its_upstream_key() {
     let without = env
         .run(&["--output", "json", "reconcile", "--host", "sim", "--apply"])
         .expect(2);
-    assert!(crm_accounts(&env).is_empty(), "nothing recreated without the key");
+    assert!(
+        crm_accounts(&env).is_empty(),
+        "nothing recreated without the key"
+    );
     let plan = without.json()["repair_plan"].to_string();
     assert!(plan.contains("blocked"), "{plan}");
     assert!(plan.contains("--upstream-keys-file"), "{plan}");
