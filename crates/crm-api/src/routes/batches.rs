@@ -108,8 +108,22 @@ pub async fn resume_batch(
             request,
             idempotency_key(&headers),
             move |app| async move {
-                let result = app.resume_batch(batch.id.as_str(), keys).await;
-                crate::observe::host_call(&host_name, &result, |r| r.host_requests);
+                // Finish, not only resume: an import killed during the access
+                // closure leaves an `applied` batch with pending closure
+                // intents, which provisioning's resume alone refuses.
+                let result = app
+                    .finish_batch(
+                        batch.id.as_str(),
+                        crm_app::recovery::FinishInput {
+                            upstream_keys: keys,
+                            user: None,
+                            verify: true,
+                        },
+                    )
+                    .await;
+                crate::observe::host_call(&host_name, &result, |r| {
+                    r.resumed.as_ref().map_or(0, |a| a.host_requests)
+                });
                 outcome(result, |r| r.batch.status == BatchStatus::Applied)
             },
         )
