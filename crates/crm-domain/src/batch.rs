@@ -47,6 +47,25 @@ pub struct NewJournalEntry {
     pub desired: serde_json::Value,
 }
 
+/// Whether the journal intent key `key` is `base` or one of its later
+/// attempts (`base#2`, `base#3`, ...). Retries of an intent get a numbered
+/// key so every attempt keeps its own journal entry.
+///
+/// ```
+/// use crm_domain::batch::is_attempt_of;
+/// assert!(is_attempt_of("b/create/account/x#2", "b/create/account/x"));
+/// assert!(!is_attempt_of("b/create/account/xy", "b/create/account/x"));
+/// ```
+pub fn is_attempt_of(key: &str, base: &str) -> bool {
+    match key.strip_prefix(base) {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix('#')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+        None => false,
+    }
+}
+
 /// A committed journal entry.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JournalEntry {

@@ -332,6 +332,22 @@ pub trait BatchRepo: Send + Sync {
     ) -> StoreResult<JournalEntry>;
     /// The batch journal in order.
     async fn journal(&self, batch: &BatchId) -> StoreResult<Vec<JournalEntry>>;
+    /// Every attempt of one intent (`base_key` and `base_key#N`, see
+    /// [`crate::batch::is_attempt_of`]) in journal order. Every journaled
+    /// host call asks this first, so a store should answer it without
+    /// reading the whole journal; the default does read it.
+    async fn intent_attempts(
+        &self,
+        batch: &BatchId,
+        base_key: &str,
+    ) -> StoreResult<Vec<JournalEntry>> {
+        Ok(self
+            .journal(batch)
+            .await?
+            .into_iter()
+            .filter(|e| crate::batch::is_attempt_of(&e.intent_key, base_key))
+            .collect())
+    }
     /// Pending intents of one batch, or of every batch.
     async fn pending_intents(&self, batch: Option<BatchId>) -> StoreResult<Vec<JournalEntry>>;
 

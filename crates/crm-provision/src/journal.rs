@@ -377,14 +377,10 @@ impl<'a> JournalExecutor<'a> {
 
     /// Entries of this intent so far (any attempt), in journal order.
     async fn prior(&self, intent: &Intent) -> Result<Vec<JournalEntry>> {
-        let base = intent.base_key();
         Ok(self
             .batches
-            .journal(&intent.batch_id)
-            .await?
-            .into_iter()
-            .filter(|e| same_intent(&e.intent_key, &base))
-            .collect())
+            .intent_attempts(&intent.batch_id, &intent.base_key())
+            .await?)
     }
 
     async fn prepare(&self, intent: &Intent, lookup: Option<&LookupFn<'_>>) -> Result<Slot> {
@@ -631,23 +627,13 @@ fn classify_lookup(
     }
 }
 
-/// Whether `key` is `base` or one of its later attempts (`base#N`).
-fn same_intent(key: &str, base: &str) -> bool {
-    match key.strip_prefix(base) {
-        Some("") => true,
-        Some(rest) => rest
-            .strip_prefix('#')
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn attempts_share_an_intent_but_prefixes_do_not() {
+        use crm_domain::batch::is_attempt_of as same_intent;
         assert!(same_intent("b/create/account/x", "b/create/account/x"));
         assert!(same_intent("b/create/account/x#2", "b/create/account/x"));
         assert!(!same_intent("b/create/account/xy", "b/create/account/x"));

@@ -1,23 +1,60 @@
 //! The connection thread: one SQLite connection owned by one OS thread.
 //!
 //! Why a dedicated thread rather than deadpool-sqlite: SQLite has one writer
-//! at a time anyway, and crm is a control plane with a few writes a second at
-//! most, so a pool buys no throughput; a single owner thread serializes this
-//! process's writes (no SQLITE_BUSY between our own connections) and needs no
-//! extra crate (deadpool-sqlite is not in the offline registry here). Async
-//! callers hand the thread a closure and await a oneshot reply, so blocking
-//! rusqlite calls (including the 5 s busy wait on another process's write
-//! lock) never run on a runtime worker.
+//! at a time anyway, so a pool buys no write throughput; a single owner
+//! thread serializes this process's writes (no SQLITE_BUSY between our own
+//! connections) and needs no extra crate. Async callers hand the thread a
+//! closure and await a oneshot reply, so blocking rusqlite calls (including
+//! the 5 s busy wait on another process's write lock) never run on a
+//! runtime worker.
+//!
+//! Writes are group-committed. Every write is durable before its caller
+//! hears back (`synchronous=FULL`: one fsync per commit), and an import runs
+//! dozens of journal writes concurrently; committing each alone made the
+//! fsyncs, not the host, the bottleneck. So the thread takes every write
+//! already queued behind the one it is about to run (up to
+//! [`MAX_GROUP`]), runs each inside its own savepoint of one `BEGIN
+//! IMMEDIATE` transaction, commits once, and only then answers them. Each
+//! write stays atomic and isolated as before: one that fails is rolled back
+//! to its savepoint and answered with its error without touching the others;
+//! if the commit itself fails, every write of the group gets that error and
+//! none of them happened. Writes never wait for company: a write that finds
+//! the queue empty commits alone at once.
 
 use crate::error::{Error, Result};
 use crm_domain::ports::{StoreError, StoreResult};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// Answers one write of a group once the group's commit is known.
+type Finish = Box<dyn FnOnce(StoreResult<()>) + Send>;
+/// One write: given the group's transaction (or the reason there is none),
+/// runs inside its savepoint; returns how to answer after the commit, or
+/// `None` when it already answered (it failed, or never ran).
+type WriteJob = Box<dyn FnOnce(StoreResult<&Group<'_>>) -> Option<Finish> + Send>;
+
+/// The transaction a group of writes shares.
+struct Group<'c> {
+    txn: Transaction<'c>,
+    /// A failed write could not be rolled back to its savepoint: committing
+    /// would keep part of it, so the whole group is rolled back instead.
+    poisoned: std::cell::Cell<bool>,
+}
+
+enum Job {
+    /// Anything that is not a plain write: reads, `VACUUM INTO`, ...
+    Call(Box<dyn FnOnce(&mut Connection) + Send>),
+    Write(WriteJob),
+}
+
+/// At most this many writes share one commit, so one group's transaction
+/// (which holds SQLite's write lock) stays short for other processes.
+pub(crate) const MAX_GROUP: usize = 128;
 
 /// How long a connection waits for another connection's write lock.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
@@ -27,6 +64,7 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 #[derive(Debug, Clone)]
 pub(crate) struct ConnThread {
     tx: mpsc::Sender<Job>,
+    commits: Arc<AtomicU64>,
 }
 
 impl ConnThread {
@@ -37,6 +75,8 @@ impl ConnThread {
     ) -> Result<ConnThread> {
         let (tx, rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<()>>();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
         std::thread::Builder::new()
             .name("crm-store-sqlite".into())
             .spawn(move || {
@@ -60,9 +100,7 @@ impl ConnThread {
                         return;
                     }
                 };
-                for job in rx {
-                    job(&mut conn);
-                }
+                serve(&mut conn, &rx, &counter);
                 tracing::debug!("store connection closed");
             })
             .map_err(|e| Error::Open {
@@ -73,7 +111,7 @@ impl ConnThread {
             path: PathBuf::new(),
             detail: "the storage thread stopped while opening".into(),
         })??;
-        Ok(ConnThread { tx })
+        Ok(ConnThread { tx, commits })
     }
 
     /// Runs `f` on the connection thread and awaits its result.
@@ -83,16 +121,60 @@ impl ConnThread {
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn| {
+        let job = Job::Call(Box::new(move |conn| {
             // A panic must not take the thread (and every later call) down;
             // an open transaction rolls back as the panic unwinds past it.
-            let out = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
-                Err(StoreError::Backend {
-                    detail: "a storage call panicked; it was rolled back".into(),
-                })
-            });
+            let out = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
+                .unwrap_or_else(|_| Err(panicked()));
             let _ = tx.send(out);
-        });
+        }));
+        self.send(job, rx).await
+    }
+
+    /// Runs `f` as one atomic write and answers once it is durably
+    /// committed: inside its own savepoint of a `BEGIN IMMEDIATE`
+    /// transaction that other queued writes may share (see the module doc).
+    /// Immediate, because a deferred transaction that reads and then writes
+    /// gets SQLITE_BUSY at once when another process holds the write lock,
+    /// ignoring the busy timeout.
+    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<StoreResult<T>>();
+        let job = Job::Write(Box::new(move |group| {
+            let group = match group {
+                Ok(g) => g,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return None;
+                }
+            };
+            match in_savepoint(group, f) {
+                Ok(value) => Some(Box::new(move |committed: StoreResult<()>| {
+                    let _ = tx.send(committed.map(|()| value));
+                }) as Finish),
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    None
+                }
+            }
+        }));
+        self.send(job, rx).await
+    }
+
+    /// How many write transactions this thread has committed (a group of
+    /// writes counts once).
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    async fn send<T>(
+        &self,
+        job: Job,
+        rx: tokio::sync::oneshot::Receiver<StoreResult<T>>,
+    ) -> StoreResult<T> {
         self.tx.send(job).map_err(|_| StoreError::Backend {
             detail: "the storage thread has stopped".into(),
         })?;
@@ -100,26 +182,111 @@ impl ConnThread {
             detail: "the storage thread stopped before answering".into(),
         })?
     }
+}
 
-    /// Runs `f` inside a `BEGIN IMMEDIATE` transaction and commits it if `f`
-    /// succeeds. Immediate, because a deferred transaction that reads and then
-    /// writes gets SQLITE_BUSY at once when another process holds the write
-    /// lock, ignoring the busy timeout.
-    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
-    {
-        self.call(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(crate::sql::db)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(crate::sql::db)?;
-            Ok(out)
-        })
-        .await
+fn panicked() -> StoreError {
+    StoreError::Backend {
+        detail: "a storage call panicked; it was rolled back".into(),
     }
+}
+
+/// The thread's loop: calls one at a time, writes in groups.
+fn serve(conn: &mut Connection, rx: &mpsc::Receiver<Job>, commits: &AtomicU64) {
+    let mut next: Option<Job> = None;
+    loop {
+        let job = match next.take() {
+            Some(j) => j,
+            None => match rx.recv() {
+                Ok(j) => j,
+                Err(_) => return,
+            },
+        };
+        match job {
+            Job::Call(f) => f(conn),
+            Job::Write(first) => {
+                let mut group = vec![first];
+                // Only writes already queued: never wait for more.
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(Job::Write(w)) => group.push(w),
+                        Ok(other) => {
+                            // Runs after the group, keeping arrival order
+                            // between a write and a later read.
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                commit_group(conn, group, commits);
+            }
+        }
+    }
+}
+
+fn commit_group(conn: &mut Connection, group: Vec<WriteJob>, commits: &AtomicU64) {
+    let txn = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(t) => t,
+        Err(e) => {
+            let e = crate::sql::db(e);
+            for w in group {
+                w(Err(e.clone()));
+            }
+            return;
+        }
+    };
+    let shared = Group {
+        txn,
+        poisoned: std::cell::Cell::new(false),
+    };
+    let finishes: Vec<Finish> = group.into_iter().filter_map(|w| w(Ok(&shared))).collect();
+    let Group { txn, poisoned } = shared;
+    let committed = if poisoned.get() {
+        let _ = txn.rollback();
+        Err(StoreError::Backend {
+            detail: "a failed write could not be undone, so its whole commit group was rolled back; retry".into(),
+        })
+    } else if finishes.is_empty() {
+        // Every write failed and rolled back to its savepoint: nothing to
+        // make durable.
+        txn.rollback().map_err(crate::sql::db)
+    } else {
+        let c = txn.commit().map_err(crate::sql::db);
+        if c.is_ok() {
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
+        c
+    };
+    for finish in finishes {
+        finish(committed.clone());
+    }
+}
+
+/// Runs `f` inside a savepoint of `txn`: released when `f` succeeds, rolled
+/// back (and released) when it fails or panics, so a failed write leaves no
+/// trace in the group it shares.
+fn in_savepoint<T>(
+    group: &Group<'_>,
+    f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let txn = &group.txn;
+    txn.execute_batch("SAVEPOINT crm_write")
+        .map_err(crate::sql::db)?;
+    let out = std::panic::catch_unwind(AssertUnwindSafe(|| f(txn)))
+        .unwrap_or_else(|_| Err(panicked()))
+        .and_then(|v| {
+            txn.execute_batch("RELEASE crm_write")
+                .map(|()| v)
+                .map_err(crate::sql::db)
+        });
+    if out.is_err()
+        && txn
+            .execute_batch("ROLLBACK TO crm_write; RELEASE crm_write")
+            .is_err()
+    {
+        group.poisoned.set(true);
+    }
+    out
 }
 
 /// Opens a database file with crm's durability settings and migrates it.
@@ -197,6 +364,153 @@ fn migrate_locked(path: &Path, mut conn: Connection) -> Result<Connection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn table() -> ConnThread {
+        let conn = ConnThread::start(|| Ok(Connection::open_in_memory().unwrap()))
+            .await
+            .unwrap();
+        conn.call(|c| {
+            c.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+                .map_err(crate::sql::db)
+        })
+        .await
+        .unwrap();
+        conn
+    }
+
+    /// Holds the connection thread until the returned sender is used, so the
+    /// writes queued meanwhile are known to be waiting together.
+    fn block(conn: &ConnThread) -> (std::sync::mpsc::Sender<()>, impl Future<Output = ()>) {
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let c = conn.clone();
+        let blocked = async move {
+            c.call(move |_| {
+                let _ = go_rx.recv();
+                Ok(())
+            })
+            .await
+            .unwrap()
+        };
+        (go_tx, blocked)
+    }
+
+    fn insert(conn: &ConnThread, k: i64) -> impl Future<Output = StoreResult<i64>> + use<> {
+        let c = conn.clone();
+        async move {
+            c.write(move |t| {
+                t.execute("INSERT INTO t (k, v) VALUES (?1, 'x')", [k])
+                    .map_err(crate::sql::db)?;
+                Ok(k)
+            })
+            .await
+        }
+    }
+
+    async fn keys(conn: &ConnThread) -> Vec<i64> {
+        conn.call(|c| {
+            let mut st = c.prepare("SELECT k FROM t ORDER BY k").unwrap();
+            let rows = st.query_map([], |r| r.get(0)).unwrap();
+            Ok(rows.map(Result::unwrap).collect())
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn queued_writes_share_one_commit_and_each_stays_atomic() {
+        let conn = table().await;
+        let (go, blocked) = block(&conn);
+        let mut blocked = Box::pin(blocked);
+        assert!(futures_poll_once(&mut blocked).await);
+        let mut writes: Vec<_> = (1..=40).map(|k| Box::pin(insert(&conn, k))).collect();
+        // A write that inserts, then fails: its insert must not survive.
+        let c = conn.clone();
+        let mut failing = Box::pin(async move {
+            c.write(|t| {
+                t.execute("INSERT INTO t (k, v) VALUES (1000, 'partial')", [])
+                    .map_err(crate::sql::db)?;
+                Err::<(), _>(StoreError::Corrupt {
+                    detail: "refused".into(),
+                })
+            })
+            .await
+        });
+        // One that violates the key, one that panics after inserting.
+        let mut duplicate = Box::pin(insert(&conn, 7));
+        let c = conn.clone();
+        let mut panics = Box::pin(async move {
+            c.write(|t| {
+                t.execute("INSERT INTO t (k, v) VALUES (2000, 'partial')", [])
+                    .map_err(crate::sql::db)?;
+                panic!("boom")
+            })
+            .await as StoreResult<()>
+        });
+        for w in &mut writes {
+            assert!(futures_poll_once(w).await);
+        }
+        assert!(futures_poll_once(&mut failing).await);
+        assert!(futures_poll_once(&mut duplicate).await);
+        assert!(futures_poll_once(&mut panics).await);
+        let before = conn.commits();
+        go.send(()).unwrap();
+        blocked.await;
+        for (k, w) in (1..=40).zip(writes) {
+            assert_eq!(w.await.unwrap(), k);
+        }
+        assert!(matches!(failing.await, Err(StoreError::Corrupt { .. })));
+        assert!(matches!(duplicate.await, Err(StoreError::Backend { .. })));
+        assert!(
+            matches!(panics.await, Err(StoreError::Backend { detail }) if detail.contains("panicked"))
+        );
+        assert_eq!(conn.commits() - before, 1, "43 queued writes, one commit");
+        assert_eq!(keys(&conn).await, (1..=40).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_lone_write_commits_without_waiting_and_reads_keep_their_place() {
+        let conn = table().await;
+        let before = conn.commits();
+        assert_eq!(insert(&conn, 1).await.unwrap(), 1);
+        assert_eq!(conn.commits() - before, 1);
+        // write, read, write queued together: the read sees the first write
+        // only, so it ran between two commits.
+        let (go, blocked) = block(&conn);
+        let mut blocked = Box::pin(blocked);
+        assert!(futures_poll_once(&mut blocked).await);
+        let mut w2 = Box::pin(insert(&conn, 2));
+        assert!(futures_poll_once(&mut w2).await);
+        let c = conn.clone();
+        let mut read = Box::pin(async move { keys(&c).await });
+        assert!(futures_poll_once(&mut read).await);
+        let mut w3 = Box::pin(insert(&conn, 3));
+        assert!(futures_poll_once(&mut w3).await);
+        go.send(()).unwrap();
+        blocked.await;
+        w2.await.unwrap();
+        w3.await.unwrap();
+        assert_eq!(read.await, vec![1, 2]);
+        assert_eq!(conn.commits() - before, 3);
+    }
+
+    #[tokio::test]
+    async fn a_group_whose_writes_all_fail_commits_nothing() {
+        let conn = table().await;
+        insert(&conn, 1).await.unwrap();
+        let before = conn.commits();
+        let (a, b) = tokio::join!(insert(&conn, 1), insert(&conn, 1));
+        assert!(a.is_err() && b.is_err());
+        assert_eq!(conn.commits(), before);
+        assert_eq!(keys(&conn).await, vec![1]);
+    }
+
+    /// Polls `f` once; true if it is still pending (its job is queued).
+    async fn futures_poll_once<F: Future + Unpin>(f: &mut F) -> bool {
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx).is_pending())
+        })
+        .await
+    }
 
     #[test]
     fn file_connections_use_the_durability_settings() {

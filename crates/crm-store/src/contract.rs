@@ -618,6 +618,25 @@ async fn journal<S: Storage + ?Sized>(s: &S) {
             .is_empty(),
         "resources of a batch that is not live are not desired state"
     );
+
+    // Attempts of one intent: the key and its numbered retries, nothing
+    // that merely starts with it, nothing of another batch.
+    for key in ["acct#2", "acctx", "acct#x", "acct#10"] {
+        s.record_intent(intent("b-2", key, JournalOp::Create, ResourceKind::Account))
+            .await
+            .unwrap();
+    }
+    let b2 = BatchId::new("b-2");
+    let attempts = s.intent_attempts(&b2, "b-2/acct").await.unwrap();
+    assert_eq!(
+        attempts
+            .iter()
+            .map(|e| (e.seq, e.intent_key.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "b-2/acct"), (2, "b-2/acct#2"), (5, "b-2/acct#10")]
+    );
+    assert!(s.intent_attempts(&b1, "b-2/acct").await.unwrap().is_empty());
+    assert!(s.intent_attempts(&b2, "b-2/ac").await.unwrap().is_empty());
 }
 
 async fn access_checks<S: Storage + ?Sized>(s: &S) {

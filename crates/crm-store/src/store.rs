@@ -204,6 +204,13 @@ impl SqliteStore {
             .await
     }
 
+    /// Durable write transactions committed through this store since it
+    /// was opened. Concurrent writes share commits (group commit), so this
+    /// is at most the number of writes; benchmarks report it.
+    pub fn commit_count(&self) -> u64 {
+        self.inner.conn.commits()
+    }
+
     pub(crate) fn conn(&self) -> &ConnThread {
         &self.inner.conn
     }

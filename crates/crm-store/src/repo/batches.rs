@@ -129,6 +129,14 @@ fn one_row(n: usize, what: impl FnOnce() -> String) -> StoreResult<()> {
     }
 }
 
+/// The key itself, or the range of keys `base#...` ('$' sorts right after
+/// '#'), both searched on the unique index of `intent_key`. `+batch_id`
+/// keeps SQLite from choosing the primary key instead, which reads the
+/// whole journal of the batch for every journaled host call.
+const INTENT_ATTEMPTS_WHERE: &str = "WHERE +batch_id = ?1
+    AND (intent_key = ?2 OR (intent_key >= ?2 || '#' AND intent_key < ?2 || '$'))
+    ORDER BY seq";
+
 #[async_trait]
 impl BatchRepo for SqliteStore {
     async fn create_batch(&self, batch: ImportBatch) -> StoreResult<ImportBatch> {
@@ -435,6 +443,29 @@ impl BatchRepo for SqliteStore {
             .await
     }
 
+    async fn intent_attempts(
+        &self,
+        batch: &BatchId,
+        base_key: &str,
+    ) -> StoreResult<Vec<JournalEntry>> {
+        let batch = batch.as_str().to_owned();
+        let base = base_key.to_owned();
+        self.conn()
+            .call(move |c| {
+                let rows = query_all(
+                    c,
+                    &format!("SELECT {JOURNAL_COLUMNS} FROM journal {INTENT_ATTEMPTS_WHERE}"),
+                    params![batch, base],
+                    entry_from_row,
+                )?;
+                Ok(rows
+                    .into_iter()
+                    .filter(|e| crm_domain::batch::is_attempt_of(&e.intent_key, &base))
+                    .collect())
+            })
+            .await
+    }
+
     async fn pending_intents(&self, batch: Option<BatchId>) -> StoreResult<Vec<JournalEntry>> {
         self.conn()
             .call(move |c| {
@@ -541,5 +572,33 @@ impl BatchRepo for SqliteStore {
                 )
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::INTENT_ATTEMPTS_WHERE;
+
+    #[test]
+    fn intent_attempts_search_the_intent_key_index() {
+        let conn = crate::conn::open_memory().unwrap();
+        let mut st = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT * FROM journal {INTENT_ATTEMPTS_WHERE}"
+            ))
+            .unwrap();
+        let plan: Vec<String> = st
+            .query_map(["b-1", "b-1/create/account/x"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(plan.iter().all(|l| !l.contains("SCAN journal")), "{plan:?}");
+        assert_eq!(
+            plan.iter()
+                .filter(|l| l.contains("USING INDEX sqlite_autoindex_journal_1 (intent_key"))
+                .count(),
+            2,
+            "{plan:?}"
+        );
     }
 }
