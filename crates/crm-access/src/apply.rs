@@ -11,7 +11,7 @@
 //! key). The key string is held in memory ([`HeldKey`]) and never stored.
 
 use crate::closure::{
-    ClosureDetail, ClosureFacts, ClosurePlan, ClosureRequest, UserChoice, natural_key,
+    ClosureDetail, ClosureFacts, ClosureItem, ClosurePlan, ClosureRequest, UserChoice, natural_key,
     plan_closure, probe_email,
 };
 use crate::ports::{AccessPorts, HeldKey};
@@ -65,16 +65,19 @@ async fn find_user(host: &dyn HostApi, email: &str) -> HostResult<Option<HostUse
 async fn gather(p: &AccessPorts<'_>, batch: &BatchId, email: &str) -> Result<Gathered> {
     let recorded = p.batches.resources(batch).await?;
     let group_id = live_group_id(&recorded);
-    let group = match group_id {
-        Some(id) => p.host.list_groups().await?.into_iter().find(|g| g.id == id),
-        None => None,
+    // Independent reads go at once: two round trips, not four.
+    let group = async {
+        match group_id {
+            Some(id) => Ok(p.host.list_groups().await?.into_iter().find(|g| g.id == id)),
+            None => Ok(None),
+        }
     };
-    let user = find_user(p.host, email).await?;
+    let (group, user) = futures::try_join!(group, find_user(p.host, email))?;
     let (user_keys, user_subscriptions) = match &user {
-        Some(u) => (
-            p.host.list_user_api_keys(u.id).await?,
-            p.host.list_user_subscriptions(u.id).await?,
-        ),
+        Some(u) => futures::try_join!(
+            p.host.list_user_api_keys(u.id),
+            p.host.list_user_subscriptions(u.id)
+        )?,
         None => (Vec::new(), Vec::new()),
     };
     Ok(Gathered {
@@ -370,8 +373,20 @@ pub async fn close_access(
     let mut user_id = g.user.as_ref().map(|u| u.id);
     let mut held: Option<HeldKey> = None;
     let mut key_id: Option<HostObjectId> = None;
+    // The starting balance and the key are independent (a key is minted
+    // whatever the balance; the gateway checks balance per request), so a
+    // balance grant waits for the key's create and both go at once. Any
+    // other step runs after a pending grant, in plan order.
+    let mut balance: Option<(HostObjectId, &ClosureItem)> = None;
     for ci in &plan.items {
         let it = &ci.item;
+        let overlaps_balance = matches!(
+            (&ci.detail, it.action),
+            (ClosureDetail::Key { .. }, PlanAction::Create)
+        );
+        if !overlaps_balance && let Some((uid, grant)) = balance.take() {
+            run.grant(uid, grant).await?;
+        }
         match (&ci.detail, it.action) {
             (ClosureDetail::Group, _) => {}
             (ClosureDetail::User { .. }, PlanAction::NoOp) => {}
@@ -399,10 +414,8 @@ pub async fn close_access(
                     .await?;
             }
             (ClosureDetail::Balance { .. }, PlanAction::NoOp) => {}
-            (ClosureDetail::Balance { amount, op }, PlanAction::Create) => {
-                let uid = need(user_id, &batch.id)?;
-                run.grant_balance(uid, &it.natural_key, &it.name, *amount, *op)
-                    .await?;
+            (ClosureDetail::Balance { .. }, PlanAction::Create) => {
+                balance = Some((need(user_id, &batch.id)?, ci));
             }
             (ClosureDetail::Subscription { .. }, PlanAction::NoOp) => {}
             (
@@ -441,9 +454,18 @@ pub async fn close_access(
             (ClosureDetail::Key { existing, .. }, PlanAction::NoOp) => key_id = *existing,
             (ClosureDetail::Key { group_id, name, .. }, PlanAction::Create) => {
                 let uid = need(user_id, &batch.id)?;
-                let k = run
-                    .create_key(uid, *group_id, name, &it.natural_key)
-                    .await?;
+                let grant = async {
+                    match balance.take() {
+                        Some((uid, grant)) => run.grant(uid, grant).await,
+                        None => Ok(()),
+                    }
+                };
+                // Both settle (no call is abandoned mid-flight), then the
+                // first error wins.
+                let (granted, k) =
+                    futures::join!(grant, run.create_key(uid, *group_id, name, &it.natural_key));
+                granted?;
+                let k = k?;
                 key_id = Some(k.key_id);
                 held = Some(k);
             }
@@ -486,6 +508,9 @@ pub async fn close_access(
                 ));
             }
         }
+    }
+    if let Some((uid, grant)) = balance.take() {
+        run.grant(uid, grant).await?;
     }
     let key = match held {
         Some(k) => k,
@@ -684,6 +709,20 @@ impl<'a> Run<'a, '_> {
             }))
             .await?;
         Ok(())
+    }
+
+    /// A planned balance grant (`ClosureDetail::Balance`).
+    async fn grant(&self, user: HostObjectId, ci: &ClosureItem) -> Result<()> {
+        match &ci.detail {
+            &ClosureDetail::Balance { amount, op } => {
+                self.grant_balance(user, &ci.item.natural_key, &ci.item.name, amount, op)
+                    .await
+            }
+            other => Err(bad(
+                &self.batch.id,
+                &format!("a balance grant was planned as {other:?}"),
+            )),
+        }
     }
 
     async fn grant_balance(

@@ -3,7 +3,7 @@
 //!
 //! Every request an import makes belongs to one stage; a stage depends on
 //! the stages whose answers it needs. Requests inside one stage are
-//! independent (the K account creates, the K bindings), so with unbounded
+//! independent (the K account creates), so with unbounded
 //! overlap a stage costs one round trip and the import costs
 //! `depth × latency`. The table below is the derivation that
 //! `docs/PERFORMANCE.md` explains; a request no stage claims is reported
@@ -25,20 +25,27 @@ pub const STAGES: &[Stage] = &[
         name: "observe",
         deps: &[],
     },
-    // Needs the observation (no duplicate by natural key); independent of each other.
-    Stage {
-        name: "create accounts",
-        deps: &["observe"],
-    },
     // Needs only the observation (an existing group is adopted instead).
     Stage {
         name: "create group",
         deps: &["observe"],
     },
-    // Needs each account's id and the group's id.
+    // Needs the observation (no duplicate by natural key); independent of
+    // each other. An account serves only once it is bound to the group, so
+    // an import that creates the group binds its accounts no earlier than
+    // the level after it: either created unbound next to the group and
+    // bound by a second request, or created already bound once the group
+    // exists (crm's way: one request per account). Both reach "bound" at the
+    // same depth, which is what this dependency records.
+    Stage {
+        name: "create accounts",
+        deps: &["observe", "create group"],
+    },
+    // Adopted accounts not yet in the group: each account's id (observed)
+    // and the group's id.
     Stage {
         name: "bind accounts",
-        deps: &["create accounts", "create group"],
+        deps: &["observe", "create group"],
     },
     // Needs the group's id.
     Stage {
@@ -48,7 +55,7 @@ pub const STAGES: &[Stage] = &[
     // Access is closed only on an applied batch, so after every provisioning write.
     Stage {
         name: "closure observe",
-        deps: &["bind accounts", "create channel"],
+        deps: &["create accounts", "bind accounts", "create channel"],
     },
     Stage {
         name: "create user",
@@ -176,18 +183,14 @@ mod tests {
             "GET /api/v1/admin/groups",
             "GET /api/v1/admin/channels",
             "GET /api/v1/admin/users",
+            "POST /api/v1/admin/groups",
+            "POST /api/v1/admin/channels",
         ]);
         routes.extend(std::iter::repeat_n(
             "POST /api/v1/admin/accounts".to_owned(),
             50,
         ));
-        routes.push("POST /api/v1/admin/groups".into());
-        routes.extend(std::iter::repeat_n(
-            "PUT /api/v1/admin/accounts/{id}".to_owned(),
-            50,
-        ));
         routes.extend(log(&[
-            "POST /api/v1/admin/channels",
             "GET /api/v1/admin/groups",
             "GET /api/v1/admin/users",
             "POST /api/v1/admin/users",
@@ -201,8 +204,8 @@ mod tests {
             cp.chain,
             [
                 "observe",
+                "create group",
                 "create accounts",
-                "bind accounts",
                 "closure observe",
                 "create user",
                 "user login",
@@ -211,8 +214,28 @@ mod tests {
         );
         assert!(cp.unclassified.is_empty());
         assert_eq!(cp.requests_per_stage[0], ("observe", 4));
-        assert_eq!(cp.requests_per_stage[1], ("create accounts", 50));
-        assert_eq!(cp.requests_per_stage.len(), STAGES.len());
+        assert_eq!(cp.requests_per_stage[2], ("create accounts", 50));
+        assert_eq!(cp.requests_per_stage.len(), STAGES.len() - 1, "no binds");
+    }
+
+    #[test]
+    fn accounts_created_unbound_then_bound_reach_the_same_depth() {
+        // Adopted accounts bound to an existing group: observe, bind, then
+        // the closure. Creating unbound next to a new group and binding
+        // after would be observe, create, bind: the bound-create depth.
+        let bind_only = critical_path(&log(&[
+            "GET /api/v1/admin/accounts",
+            "PUT /api/v1/admin/accounts/{id}",
+            "GET /api/v1/admin/groups",
+        ]));
+        assert_eq!(bind_only.depth, 3, "{bind_only:?}");
+        let new_group = critical_path(&log(&[
+            "GET /api/v1/admin/accounts",
+            "POST /api/v1/admin/groups",
+            "POST /api/v1/admin/accounts",
+            "GET /api/v1/admin/groups",
+        ]));
+        assert_eq!(new_group.depth, 4, "{new_group:?}");
     }
 
     #[test]

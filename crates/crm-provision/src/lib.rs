@@ -29,7 +29,7 @@ pub use desired::PackProvider;
 pub use error::{ProvisionError, Result};
 pub use journal::{Applied, AppliedHow, HostObject, Intent, JournalExecutor, Step};
 pub use lease::HeldLease;
-pub use observe::{WantedUser, observe, observe_with, wanted_users};
+pub use observe::{WantedUser, observe, observe_bounded, observe_with, wanted_users};
 pub use planner::{PlanInput, Planned, plan, plan_detailed};
 pub use provisioner::{ApplyReport, ImportRequest, Preview, Provisioner};
 pub use rollback::RollbackReport;

@@ -85,43 +85,105 @@ pub async fn observe_with(
     caps: &Capabilities,
     wanted: &[WantedUser],
 ) -> Result<HostSnapshot> {
+    observe_bounded(
+        host,
+        caps,
+        wanted,
+        crate::Provisioner::DEFAULT_MAX_CONCURRENCY,
+    )
+    .await
+}
+
+/// [`observe_with`] with at most `limit` host requests in flight.
+///
+/// The four listings are independent, so they are sent at once; the
+/// per-group reads (and the lookups of adopted users) need the listings and
+/// are sent together after them. Observation is two round trips deep
+/// whatever the number of crm groups, instead of one per request.
+pub async fn observe_bounded(
+    host: &dyn HostApi,
+    caps: &Capabilities,
+    wanted: &[WantedUser],
+    limit: usize,
+) -> Result<HostSnapshot> {
     let before = host.request_count();
-    let accounts = host.list_accounts().await?;
-    let groups = host.list_groups().await?;
-    let channels = if caps.channels {
+    let channels = async {
+        if !caps.channels {
+            return Ok(None);
+        }
         match host.list_channels().await {
-            Ok(c) => Some(c),
-            Err(HostError::RouteMissing { .. }) => None,
-            Err(e) => return Err(e.into()),
+            Ok(c) => Ok(Some(c)),
+            Err(HostError::RouteMissing { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
-    } else {
-        None
     };
-    let mut users: Vec<HostUser> = host
-        .list_users(Some(NAME_PREFIX.to_owned()))
-        .await?
-        .into_iter()
-        .filter(is_crm_user)
-        .collect();
-    for w in wanted {
-        if users.iter().any(|u| u.id == w.id) {
-            continue;
-        }
-        let found = host.list_users(Some(w.email.clone())).await?;
-        users.extend(
-            found
-                .into_iter()
-                .filter(|u| u.id == w.id || u.email.eq_ignore_ascii_case(&w.email)),
-        );
-        users.sort_by_key(|u| u.id);
-        users.dedup_by_key(|u| u.id);
+    // Listings beyond the limit would wait for a slot anyway; with a limit
+    // under 4 they go in two rounds.
+    let (accounts, groups, channels, users) = if limit >= 4 {
+        futures::try_join!(
+            host.list_accounts(),
+            host.list_groups(),
+            channels,
+            host.list_users(Some(NAME_PREFIX.to_owned())),
+        )?
+    } else {
+        (
+            host.list_accounts().await?,
+            host.list_groups().await?,
+            channels.await?,
+            host.list_users(Some(NAME_PREFIX.to_owned())).await?,
+        )
+    };
+    let mut users: Vec<HostUser> = users.into_iter().filter(is_crm_user).collect();
+
+    enum Read {
+        Subscriptions(HostObjectId),
+        ApiKeys(HostObjectId),
+        User(WantedUser),
     }
+    enum Found {
+        Subscriptions(Vec<crm_domain::observed::HostSubscription>),
+        ApiKeys(Vec<crm_domain::observed::HostApiKey>),
+        Users(WantedUser, Vec<HostUser>),
+    }
+    let mut reads: Vec<Read> = Vec::new();
+    for w in wanted {
+        if !users.iter().any(|u| u.id == w.id)
+            && !reads.iter().any(|r| matches!(r, Read::User(x) if x == w))
+        {
+            reads.push(Read::User(w.clone()));
+        }
+    }
+    for g in groups.iter().filter(|g| is_crm_group(g)) {
+        reads.push(Read::Subscriptions(g.id));
+        reads.push(Read::ApiKeys(g.id));
+    }
+    let found = crate::provisioner::bounded(limit, reads, |r| async move {
+        Ok(match r {
+            Read::Subscriptions(g) => Found::Subscriptions(host.list_group_subscriptions(g).await?),
+            Read::ApiKeys(g) => Found::ApiKeys(host.list_group_api_keys(g).await?),
+            Read::User(w) => {
+                let found = host.list_users(Some(w.email.clone())).await?;
+                Found::Users(w, found)
+            }
+        })
+    })
+    .await?;
     let mut subscriptions = Vec::new();
     let mut api_keys = Vec::new();
-    for g in groups.iter().filter(|g| is_crm_group(g)) {
-        subscriptions.extend(host.list_group_subscriptions(g.id).await?);
-        api_keys.extend(host.list_group_api_keys(g.id).await?);
+    for f in found {
+        match f {
+            Found::Subscriptions(s) => subscriptions.extend(s),
+            Found::ApiKeys(k) => api_keys.extend(k),
+            Found::Users(w, found) => users.extend(
+                found
+                    .into_iter()
+                    .filter(|u| u.id == w.id || u.email.eq_ignore_ascii_case(&w.email)),
+            ),
+        }
     }
+    users.sort_by_key(|u| u.id);
+    users.dedup_by_key(|u| u.id);
     subscriptions.sort_by_key(|s| s.id);
     subscriptions.dedup_by_key(|s| s.id);
     api_keys.sort_by_key(|k| k.id);

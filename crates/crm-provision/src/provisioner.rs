@@ -7,6 +7,7 @@
 //! comes after (crm-access): call the `*_holding` variants with a
 //! [`HeldLease`] to run it under the same lease.
 
+use crate::desired::PlatformChoice;
 use crate::desired::{
     AccountSpec, PackProvider, account_matches, account_name, channel_draft, group_draft,
     to_desired,
@@ -14,7 +15,7 @@ use crate::desired::{
 use crate::error::{ProvisionError, Result};
 use crate::journal::{Intent, JournalExecutor, LookupFn, Step};
 use crate::lease::HeldLease;
-use crate::observe::observe;
+use crate::observe::observe_bounded;
 use crate::planner::{PlanInput, Planned, plan_detailed, recorded_key_hmac};
 use crm_domain::batch::{BatchFilter, ImportBatch, JournalEntry, ManagedResource};
 use crm_domain::host::Capabilities;
@@ -50,9 +51,10 @@ pub struct Provisioner {
     /// Who takes leases (shown to whoever is refused), e.g. `cli:1234@vm`.
     pub holder: String,
     pub lease_ttl: Duration,
-    /// At most this many independent host calls in flight at once (account
-    /// creates and binds of an import, deletes of one kind in a rollback);
-    /// 0 counts as 1. [`Provisioner::DEFAULT_MAX_CONCURRENCY`] is 8.
+    /// At most this many independent host calls in flight at once (the
+    /// channel and account writes of an import, deletes of one kind in a
+    /// rollback, observation reads); 0 counts as 1.
+    /// [`Provisioner::DEFAULT_MAX_CONCURRENCY`] is 64.
     pub max_concurrency: usize,
 }
 
@@ -107,17 +109,13 @@ struct Stop {
     reason: String,
 }
 
-/// One applied account: (spec, host id, bound groups, notes kept as observed).
-type AccountDone<'p> = (
-    &'p AccountSpec,
-    HostObjectId,
-    Vec<HostObjectId>,
-    Option<String>,
-);
-
 impl Provisioner {
-    /// The default bound on concurrent host calls (issue 14).
-    pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
+    /// The default bound on concurrent host calls. High enough that an
+    /// import of a few dozen upstream keys creates its accounts in one round
+    /// trip (a sub2api host takes that many admin writes at once without
+    /// strain); an operator with a fragile host lowers it
+    /// (`--host-concurrency`, `CRM_HOST_CONCURRENCY`).
+    pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
 
     /// The bound on concurrent host calls, at least 1.
     pub(crate) fn limit(&self) -> usize {
@@ -185,7 +183,7 @@ impl Provisioner {
             Some(b) => live(self.batches.resources(&b.id).await?),
             None => vec![],
         };
-        let snapshot = observe(&*self.host, &self.caps).await?;
+        let snapshot = observe_bounded(&*self.host, &self.caps, &[], self.limit()).await?;
         let planned = plan_detailed(PlanInput {
             pack: &pp,
             caps: &self.caps,
@@ -521,7 +519,7 @@ impl Provisioner {
             .map(|k| (self.fingerprinter.fingerprint(k).hmac, k.clone()))
             .collect();
 
-        let snapshot = observe(&*self.host, &self.caps).await?;
+        let snapshot = observe_bounded(&*self.host, &self.caps, &[], self.limit()).await?;
         let resources = match &batch {
             Some(b) => live(self.batches.resources(&b.id).await?),
             None => vec![],
@@ -673,6 +671,13 @@ impl Provisioner {
         }
     }
 
+    /// Applies a plan in two host levels: the group first (everything else
+    /// names its id), then the channel and every account at once (bounded by
+    /// `max_concurrency`), since they only need the group's id. New accounts
+    /// are created already bound to the group, so a fresh import makes one
+    /// request per account, not two. Each intent is still committed before
+    /// its own call; a failure stops further starts and the error is
+    /// returned once the calls in flight have settled.
     #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
@@ -684,13 +689,64 @@ impl Provisioner {
         mode: AccessMode,
         secrets: &BTreeMap<String, SecretString>,
     ) -> Result<()> {
-        let exec = self.exec();
-        let host = &*self.host;
         let choice = planned
             .choice
             .clone()
             .ok_or_else(|| ProvisionError::Invalid("no platform available on this host".into()))?;
         let display = pp.spec.display_name.as_str();
+
+        lease.heartbeat().await?;
+        let group_id = self
+            .apply_group(batch, planned, snapshot, pp, &choice, mode)
+            .await?;
+
+        lease.heartbeat().await?;
+        enum Work<'p> {
+            Channel(&'p PlanItem),
+            Account(&'p PlanItem, &'p AccountSpec),
+        }
+        // The channel first, so it is in the first `limit` calls started.
+        let work: Vec<Work<'_>> = planned
+            .item(ResourceKind::Channel)
+            .map(Work::Channel)
+            .into_iter()
+            .chain(
+                planned
+                    .account_items()
+                    .map(|(item, spec)| Work::Account(item, spec)),
+            )
+            .collect();
+        let choice = &choice;
+        bounded(self.limit(), work, |w| async move {
+            match w {
+                Work::Channel(item) => {
+                    self.apply_channel(batch, planned, item, snapshot, pp, choice, mode, group_id)
+                        .await
+                }
+                Work::Account(item, spec) => {
+                    self.apply_account(
+                        batch, planned, item, spec, snapshot, display, group_id, secrets,
+                    )
+                    .await
+                }
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Creates, adopts or updates the group; returns its host id.
+    async fn apply_group(
+        &self,
+        batch: &BatchId,
+        planned: &Planned,
+        snapshot: &HostSnapshot,
+        pp: &PackProvider,
+        choice: &PlatformChoice,
+        mode: AccessMode,
+    ) -> Result<HostObjectId> {
+        let exec = self.exec();
+        let host = &*self.host;
         let group_item = planned
             .item(ResourceKind::Group)
             .ok_or_else(|| ProvisionError::Invalid("plan has no group".into()))?;
@@ -698,37 +754,7 @@ impl Provisioner {
             PlanAction::Create => None,
             _ => group_item.host_object_id,
         };
-
-        // 1. accounts: one per upstream key, independent of each other, so
-        //    they run concurrently (bounded). Each intent is still committed
-        //    before its own call; a failure stops further starts and the
-        //    error is returned once the calls in flight have settled.
-        lease.heartbeat().await?;
-        let first_group = group_id;
-        let accounts: Vec<AccountDone<'_>> = bounded(
-            self.limit(),
-            planned.account_items().collect(),
-            |(item, spec)| {
-                self.apply_account(
-                    batch,
-                    planned,
-                    item,
-                    spec,
-                    snapshot,
-                    display,
-                    first_group,
-                    secrets,
-                )
-            },
-        )
-        .await?
-        .into_iter()
-        .flatten()
-        .collect();
-
-        // 2. group
-        lease.heartbeat().await?;
-        let gdraft = group_draft(pp, &choice, mode, batch);
+        let gdraft = group_draft(pp, choice, mode, batch);
         let gd = &gdraft;
         match group_item.action {
             PlanAction::Create => {
@@ -816,164 +842,138 @@ impl Provisioner {
             }
             PlanAction::Delete | PlanAction::Blocked => {}
         }
-        let group_id = group_id.ok_or_else(|| {
-            ProvisionError::Invalid("the group has no host id after apply".into())
-        })?;
-
-        // 3. account group binding (independent per account: concurrent)
-        lease.heartbeat().await?;
-        let unbound: Vec<&AccountDone<'_>> = accounts
-            .iter()
-            .filter(|(_, _, groups, _)| !groups.contains(&group_id))
-            .collect();
-        bounded(
-            self.limit(),
-            unbound,
-            |(spec, id, groups, notes)| async move {
-                let mut bound = groups.clone();
-                bound.push(group_id);
-                let desired = keep_notes(spec.desired(batch, display, &bound), notes.as_deref());
-                let intent = Intent {
-                    batch_id: batch.clone(),
-                    op: JournalOp::Bind,
-                    kind: ResourceKind::Account,
-                    natural_key: spec.natural_key.clone(),
-                    name: spec.name.clone(),
-                    host_object_id: Some(*id),
-                    desired: desired.clone(),
-                };
-                let digest = intent.spec_digest();
-                let patch = AccountPatch {
-                    group_ids: Some(bound),
-                    ..AccountPatch::default()
-                };
-                let (p, id) = (&patch, *id);
-                exec.run(Step::new(intent, move |_| host.update_account(id, p)))
-                    .await?;
-                self.batches
-                    .update_resource_desired(batch, ResourceKind::Account, id, digest, desired)
-                    .await?;
-                Ok(())
-            },
-        )
-        .await?;
-
-        // 4. channel
-        if let Some(item) = planned.item(ResourceKind::Channel) {
-            lease.heartbeat().await?;
-            let cdraft = channel_draft(pp, &choice, mode, batch, Some(group_id))?;
-            let cd = &cdraft;
-            match item.action {
-                PlanAction::Create => {
-                    let name = cdraft.name.clone();
-                    let mut intent = self.intent(
-                        batch,
-                        JournalOp::Create,
-                        ResourceKind::Channel,
-                        &cdraft.name,
-                        None,
-                        to_desired(&cdraft),
-                    );
-                    intent.natural_key = planned.intent_key(item);
-                    let a = exec
-                        .run(
-                            Step::new(intent, move |_| host.create_channel(cd)).with_lookup(
-                                move || {
-                                    let name = name.clone();
-                                    async move {
-                                        Ok(host
-                                            .list_channels()
-                                            .await?
-                                            .into_iter()
-                                            .filter(|c| c.name == name)
-                                            .map(|c| c.id)
-                                            .collect())
-                                    }
-                                    .boxed()
-                                },
-                            ),
-                        )
-                        .await?
-                        .stop_on_host_error(ResourceKind::Channel, &cdraft.name)?;
-                    if let Some(id) = a.host_object_id {
-                        self.retire(batch, planned, item, id).await?;
-                    }
-                }
-                PlanAction::Adopt | PlanAction::Update | PlanAction::NoOp => {
-                    let id = item.host_object_id.ok_or_else(|| {
-                        ProvisionError::Invalid("channel item without host id".into())
-                    })?;
-                    let observed = snapshot
-                        .channels
-                        .as_deref()
-                        .unwrap_or(&[])
-                        .iter()
-                        .find(|c| c.id == id);
-                    let marked = observed
-                        .and_then(|c| c.description.as_deref())
-                        .and_then(ownership::parse_marker)
-                        .as_ref()
-                        == Some(batch);
-                    // The group may be new (e.g. recreated): the binding changed.
-                    let rebound = observed.is_some_and(|c| c.group_ids != vec![group_id]);
-                    if item.action == PlanAction::Adopt {
-                        exec.adopt(
-                            self.intent(
-                                batch,
-                                JournalOp::Adopt,
-                                ResourceKind::Channel,
-                                &cdraft.name,
-                                Some(id),
-                                to_desired(&cdraft),
-                            ),
-                            item.reason.as_deref().unwrap_or("found by name"),
-                        )
-                        .await?;
-                    }
-                    if !item.changes.is_empty() || !marked || rebound {
-                        let intent = self.intent(
-                            batch,
-                            JournalOp::Update,
-                            ResourceKind::Channel,
-                            &cdraft.name,
-                            Some(id),
-                            to_desired(&cdraft),
-                        );
-                        let digest = intent.spec_digest();
-                        exec.run(Step::new(intent, move |_| host.update_channel(id, cd)))
-                            .await?;
-                        self.batches
-                            .update_resource_desired(
-                                batch,
-                                ResourceKind::Channel,
-                                id,
-                                digest,
-                                to_desired(&cdraft),
-                            )
-                            .await?;
-                    }
-                }
-                PlanAction::Delete | PlanAction::Blocked => {}
-            }
-        }
-        Ok(())
+        group_id
+            .ok_or_else(|| ProvisionError::Invalid("the group has no host id after apply".into()))
     }
 
-    /// Step 1 of an apply for one account item: create it (with its key),
-    /// or adopt / update the observed one. `None` for items with nothing on
-    /// the host (blocked, or gone meanwhile).
+    /// Creates, adopts or updates the channel of `group_id`.
     #[allow(clippy::too_many_arguments)]
-    async fn apply_account<'p>(
+    async fn apply_channel(
         &self,
         batch: &BatchId,
         planned: &Planned,
         item: &PlanItem,
-        spec: &'p AccountSpec,
+        snapshot: &HostSnapshot,
+        pp: &PackProvider,
+        choice: &PlatformChoice,
+        mode: AccessMode,
+        group_id: HostObjectId,
+    ) -> Result<()> {
+        let exec = self.exec();
+        let host = &*self.host;
+        let cdraft = channel_draft(pp, choice, mode, batch, Some(group_id))?;
+        let cd = &cdraft;
+        match item.action {
+            PlanAction::Create => {
+                let name = cdraft.name.clone();
+                let mut intent = self.intent(
+                    batch,
+                    JournalOp::Create,
+                    ResourceKind::Channel,
+                    &cdraft.name,
+                    None,
+                    to_desired(&cdraft),
+                );
+                intent.natural_key = planned.intent_key(item);
+                let a = exec
+                    .run(
+                        Step::new(intent, move |_| host.create_channel(cd)).with_lookup(
+                            move || {
+                                let name = name.clone();
+                                async move {
+                                    Ok(host
+                                        .list_channels()
+                                        .await?
+                                        .into_iter()
+                                        .filter(|c| c.name == name)
+                                        .map(|c| c.id)
+                                        .collect())
+                                }
+                                .boxed()
+                            },
+                        ),
+                    )
+                    .await?
+                    .stop_on_host_error(ResourceKind::Channel, &cdraft.name)?;
+                if let Some(id) = a.host_object_id {
+                    self.retire(batch, planned, item, id).await?;
+                }
+            }
+            PlanAction::Adopt | PlanAction::Update | PlanAction::NoOp => {
+                let id = item.host_object_id.ok_or_else(|| {
+                    ProvisionError::Invalid("channel item without host id".into())
+                })?;
+                let observed = snapshot
+                    .channels
+                    .as_deref()
+                    .unwrap_or(&[])
+                    .iter()
+                    .find(|c| c.id == id);
+                let marked = observed
+                    .and_then(|c| c.description.as_deref())
+                    .and_then(ownership::parse_marker)
+                    .as_ref()
+                    == Some(batch);
+                // The group may be new (e.g. recreated): the binding changed.
+                let rebound = observed.is_some_and(|c| c.group_ids != vec![group_id]);
+                if item.action == PlanAction::Adopt {
+                    exec.adopt(
+                        self.intent(
+                            batch,
+                            JournalOp::Adopt,
+                            ResourceKind::Channel,
+                            &cdraft.name,
+                            Some(id),
+                            to_desired(&cdraft),
+                        ),
+                        item.reason.as_deref().unwrap_or("found by name"),
+                    )
+                    .await?;
+                }
+                if !item.changes.is_empty() || !marked || rebound {
+                    let intent = self.intent(
+                        batch,
+                        JournalOp::Update,
+                        ResourceKind::Channel,
+                        &cdraft.name,
+                        Some(id),
+                        to_desired(&cdraft),
+                    );
+                    let digest = intent.spec_digest();
+                    exec.run(Step::new(intent, move |_| host.update_channel(id, cd)))
+                        .await?;
+                    self.batches
+                        .update_resource_desired(
+                            batch,
+                            ResourceKind::Channel,
+                            id,
+                            digest,
+                            to_desired(&cdraft),
+                        )
+                        .await?;
+                }
+            }
+            PlanAction::Delete | PlanAction::Blocked => {}
+        }
+        Ok(())
+    }
+
+    /// One account item: create it with its key, already bound to
+    /// `group_id`; or adopt / update the observed one and bind it to the
+    /// group if it is not yet. Nothing for items with nothing on the host
+    /// (blocked, or gone meanwhile).
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_account(
+        &self,
+        batch: &BatchId,
+        planned: &Planned,
+        item: &PlanItem,
+        spec: &AccountSpec,
         snapshot: &HostSnapshot,
         display: &str,
-        group_id: Option<HostObjectId>,
+        group_id: HostObjectId,
         secrets: &BTreeMap<String, SecretString>,
-    ) -> Result<Option<AccountDone<'p>>> {
+    ) -> Result<()> {
         let exec = self.exec();
         let host = &*self.host;
         let observed = item
@@ -984,7 +984,7 @@ impl Provisioner {
                 let secret = secrets.get(&spec.key.hmac).cloned().ok_or_else(|| {
                     ProvisionError::Invalid(format!("upstream key {} is missing", spec.key))
                 })?;
-                let groups: Vec<HostObjectId> = group_id.into_iter().collect();
+                let groups = vec![group_id];
                 let draft = spec.draft(batch, display, secret, groups.clone());
                 let intent = Intent {
                     batch_id: batch.clone(),
@@ -1007,11 +1007,11 @@ impl Provisioner {
                     .host_object_id
                     .ok_or_else(|| ProvisionError::Invalid("host returned no account id".into()))?;
                 self.retire(batch, planned, item, id).await?;
-                Ok(Some((spec, id, groups, None)))
+                Ok(())
             }
             PlanAction::Adopt | PlanAction::Update | PlanAction::NoOp => {
                 let Some(current) = observed else {
-                    return Ok(None);
+                    return Ok(());
                 };
                 let id = current.id;
                 if item.action == PlanAction::Adopt {
@@ -1035,15 +1035,53 @@ impl Provisioner {
                 if needs_account_update(item) {
                     self.update_account(batch, spec, current, display).await?;
                 }
-                Ok(Some((
-                    spec,
-                    id,
-                    current.group_ids.clone(),
-                    current.notes.clone(),
-                )))
+                if !current.group_ids.contains(&group_id) {
+                    self.bind_account(batch, spec, current, display, group_id)
+                        .await?;
+                }
+                Ok(())
             }
-            PlanAction::Delete | PlanAction::Blocked => Ok(None),
+            PlanAction::Delete | PlanAction::Blocked => Ok(()),
         }
+    }
+
+    /// Adds `group_id` to an existing account's groups.
+    async fn bind_account(
+        &self,
+        batch: &BatchId,
+        spec: &AccountSpec,
+        current: &HostAccount,
+        display: &str,
+        group_id: HostObjectId,
+    ) -> Result<()> {
+        let mut bound = current.group_ids.clone();
+        bound.push(group_id);
+        let desired = keep_notes(
+            spec.desired(batch, display, &bound),
+            current.notes.as_deref(),
+        );
+        let intent = Intent {
+            batch_id: batch.clone(),
+            op: JournalOp::Bind,
+            kind: ResourceKind::Account,
+            natural_key: spec.natural_key.clone(),
+            name: spec.name.clone(),
+            host_object_id: Some(current.id),
+            desired: desired.clone(),
+        };
+        let digest = intent.spec_digest();
+        let patch = AccountPatch {
+            group_ids: Some(bound),
+            ..AccountPatch::default()
+        };
+        let (p, id, host) = (&patch, current.id, &*self.host);
+        self.exec()
+            .run(Step::new(intent, move |_| host.update_account(id, p)))
+            .await?;
+        self.batches
+            .update_resource_desired(batch, ResourceKind::Account, id, digest, desired)
+            .await?;
+        Ok(())
     }
 
     /// A re-created object replaces the recorded one that is gone: that

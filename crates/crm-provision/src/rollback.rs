@@ -13,7 +13,7 @@ use crate::desired::account_matches;
 use crate::error::{ProvisionError, Result};
 use crate::journal::{Intent, Step};
 use crate::lease::HeldLease;
-use crate::observe::{is_crm_user, observe};
+use crate::observe::{is_crm_user, observe_bounded};
 use crate::provisioner::{Leftovers, Provisioner, split_account_nk};
 use crm_domain::batch::{BatchFilter, ImportBatch, ManagedResource};
 use crm_domain::host::SealedSecret;
@@ -130,12 +130,12 @@ impl Provisioner {
             }
             Leftovers::Stuck(reason) => left.push(reason),
         }
-        let mut snapshot = observe(&*self.host, &self.caps).await?;
+        let mut snapshot = observe_bounded(&*self.host, &self.caps, &[], self.limit()).await?;
         // A create whose lookup found nothing may still land later (a host
         // that processes a request after the client gave up). Adopt such
         // late arrivals now so they are deleted like the rest.
         if self.adopt_late_arrivals(&b, &snapshot).await? > 0 {
-            snapshot = observe(&*self.host, &self.caps).await?;
+            snapshot = observe_bounded(&*self.host, &self.caps, &[], self.limit()).await?;
         }
         let mut resources: Vec<ManagedResource> = self
             .batches
@@ -201,7 +201,7 @@ impl Provisioner {
         }
 
         // Confirm: every deleted object is absent now.
-        match observe(&*self.host, &self.caps).await {
+        match observe_bounded(&*self.host, &self.caps, &[], self.limit()).await {
             Ok(after) => {
                 for r in &gone {
                     if present(&after, r) {
