@@ -68,6 +68,9 @@ struct Settings {
     /// Wrong tokens one client address may send per minute before 429 [default: 20].
     #[arg(long, env = "CRM_AUTH_FAILURES_PER_MINUTE")]
     auth_failures_per_minute: Option<u32>,
+    /// At most this many requests to one host at once [default: 64].
+    #[arg(long, env = "CRM_HOST_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    host_concurrency: Option<u16>,
 }
 
 impl Settings {
@@ -88,6 +91,7 @@ impl Settings {
             auth_failures_per_minute: self
                 .auth_failures_per_minute
                 .or(lower.auth_failures_per_minute),
+            host_concurrency: self.host_concurrency.or(lower.host_concurrency),
         }
     }
 }
@@ -132,6 +136,9 @@ async fn main() -> anyhow::Result<()> {
     )?;
     let mut app_cfg = crm_app::AppConfig::new(s.db.unwrap_or_else(|| "crm.db".into()));
     app_cfg.upstream_via = s.upstream_via;
+    if let Some(n) = s.host_concurrency {
+        app_cfg.host_concurrency = usize::from(n.max(1));
+    }
     app_cfg.actor = "crm-server".into();
     let app = crm_app::App::open(app_cfg).await?;
     let launcher = crm_console::Launcher::new();

@@ -46,6 +46,11 @@ pub struct GlobalArgs {
     /// Timeout of one host request, in seconds [default: 30].
     #[arg(long, global = true, env = "CRM_HOST_TIMEOUT", value_name = "SECS")]
     pub host_timeout: Option<u64>,
+    /// At most this many requests to one host at once (an import's account
+    /// creates, a rollback's deletes, observation reads) [default: 64].
+    #[arg(long, global = true, env = "CRM_HOST_CONCURRENCY", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub host_concurrency: Option<u16>,
     /// Output format: human tables, or JSON on stdout (logs and progress go to stderr).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Table, env = "CRM_OUTPUT")]
     pub output: OutputFormat,

@@ -14,6 +14,7 @@ use crate::cli::GlobalArgs;
 /// db = "/var/lib/crm/crm.db"
 /// upstream_via = "http://127.0.0.1:8080/__upstream"
 /// host_timeout_secs = 30
+/// host_concurrency = 64
 /// ```
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +22,7 @@ pub struct FileConfig {
     pub db: Option<PathBuf>,
     pub upstream_via: Option<String>,
     pub host_timeout_secs: Option<u64>,
+    pub host_concurrency: Option<u16>,
 }
 
 impl FileConfig {
@@ -58,6 +60,9 @@ fn merge(global: &GlobalArgs, file: FileConfig) -> AppConfig {
             .or(file.host_timeout_secs)
             .unwrap_or(DEFAULT_HOST_TIMEOUT),
     );
+    if let Some(n) = global.host_concurrency.or(file.host_concurrency) {
+        cfg.host_concurrency = usize::from(n.max(1));
+    }
     cfg.actor = actor();
     cfg
 }
@@ -79,11 +84,19 @@ mod tests {
     #[test]
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let file: FileConfig =
-            toml::from_str("db = \"from-file.db\"\nhost_timeout_secs = 5\n").unwrap();
+            toml::from_str("db = \"from-file.db\"\nhost_timeout_secs = 5\nhost_concurrency = 4\n")
+                .unwrap();
         let cli = Cli::try_parse_from(["crm", "--db", "flag.db", "audit"]).unwrap();
         let cfg = merge(&cli.global, file);
         assert_eq!(cfg.db_path, PathBuf::from("flag.db"));
         assert_eq!(cfg.host_timeout, Duration::from_secs(5));
+        assert_eq!(cfg.host_concurrency, 4);
+        let cli = Cli::try_parse_from(["crm", "--host-concurrency", "2", "audit"]).unwrap();
+        assert_eq!(
+            merge(&cli.global, FileConfig::default()).host_concurrency,
+            2
+        );
+        assert!(Cli::try_parse_from(["crm", "--host-concurrency", "0", "audit"]).is_err());
         assert_eq!(cfg.upstream_via, None);
 
         let cli = Cli::try_parse_from(["crm", "audit"]).unwrap();
@@ -91,6 +104,13 @@ mod tests {
             let cfg = merge(&cli.global, FileConfig::default());
             assert_eq!(cfg.db_path, PathBuf::from(DEFAULT_DB));
             assert_eq!(cfg.host_timeout, Duration::from_secs(30));
+        }
+        if std::env::var_os("CRM_HOST_CONCURRENCY").is_none() {
+            let cfg = merge(&cli.global, FileConfig::default());
+            assert_eq!(
+                cfg.host_concurrency,
+                crm_provision::Provisioner::DEFAULT_MAX_CONCURRENCY
+            );
         }
         assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
     }

@@ -48,7 +48,8 @@ pub struct AppConfig {
     /// Who the audit trail names for this process (e.g. `cli:alice`).
     pub actor: String,
     /// At most this many independent requests to one host at once (account
-    /// creates of an import, deletes of a rollback); default 8.
+    /// creates of an import, deletes of a rollback, observation reads);
+    /// default [`crm_provision::Provisioner::DEFAULT_MAX_CONCURRENCY`] (64).
     pub host_concurrency: usize,
 }
 

@@ -179,6 +179,40 @@ pub fn redactions() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+/// Host object ids renumbered `#1`, `#2`, ... in order of first appearance.
+///
+/// The simulator numbers objects of every kind from one counter, and an
+/// import creates its channel and its accounts concurrently, so which of
+/// them gets the lower id depends on which request lands first. The output's
+/// order does not (it follows the journal), so renumbering by appearance
+/// keeps snapshots stable and still shows which ids are the same object.
+pub fn renumber_host_ids(text: &str) -> String {
+    use std::collections::HashMap;
+    let field = regex::Regex::new(
+        r#"("(?:host_object_id|account_id|group_id|user_id|key_id)": )(\d+)|("(?:group_ids|allowed_groups)": \[)([\d,\s]*)(\])"#,
+    )
+    .unwrap();
+    let number = regex::Regex::new(r"\d+").unwrap();
+    let labels = std::cell::RefCell::new(HashMap::<String, usize>::new());
+    let label = |id: &str| {
+        let mut l = labels.borrow_mut();
+        let next = l.len() + 1;
+        format!("#{}", *l.entry(id.to_owned()).or_insert(next))
+    };
+    field
+        .replace_all(text, |c: &regex::Captures<'_>| match (c.get(1), c.get(3)) {
+            (Some(key), _) => format!("{}{}", key.as_str(), label(&c[2])),
+            (None, Some(open)) => format!(
+                "{}{}{}",
+                open.as_str(),
+                number.replace_all(&c[4], |n: &regex::Captures<'_>| label(&n[0])),
+                &c[5]
+            ),
+            (None, None) => c[0].to_owned(),
+        })
+        .into_owned()
+}
+
 /// Every secret-looking string: sim admin keys, sim user keys.
 pub fn secret_shapes(text: &str) -> Vec<String> {
     let re = regex::Regex::new(r"admin-[0-9a-f]{64}|sk-[0-9a-f]{32}").unwrap();
