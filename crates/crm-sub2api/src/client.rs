@@ -101,9 +101,36 @@ pub struct ClientBuilder {
     page_size: u32,
     user_agent: String,
     retry: RetryPolicy,
+    http: Option<reqwest::Client>,
 }
 
 impl ClientBuilder {
+    /// Sends through an existing HTTP client instead of building one.
+    ///
+    /// Building a client loads the system's TLS roots (milliseconds of CPU
+    /// each time), and each client has its own connection pool; a process
+    /// that opens many clients (one per host, per operation) shares one.
+    /// The given client's connect timeout and `User-Agent` apply instead of
+    /// this builder's; [`ClientBuilder::timeout`] still bounds every call.
+    ///
+    /// ```
+    /// use crm_sub2api::{AdminKey, Sub2apiClient};
+    ///
+    /// let shared = reqwest::Client::new();
+    /// let a = Sub2apiClient::builder("https://a.example.com", AdminKey::new("k1".to_owned().into()))
+    ///     .http_client(shared.clone())
+    ///     .build()?;
+    /// let b = Sub2apiClient::builder("https://b.example.com", AdminKey::new("k2".to_owned().into()))
+    ///     .http_client(shared)
+    ///     .build()?;
+    /// # let _ = (a, b);
+    /// # Ok::<(), crm_sub2api::Error>(())
+    /// ```
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
     /// Timeout of every call except the account test.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -144,14 +171,15 @@ impl ClientBuilder {
     /// Validates the base URL and builds the client.
     pub fn build(self) -> Result<Sub2apiClient> {
         let base = normalize_base_url(&self.base_url)?;
-        let http = reqwest::Client::builder()
-            .user_agent(self.user_agent.clone())
-            .connect_timeout(self.connect_timeout.min(self.timeout))
-            .build()
-            .map_err(|e| Error::InvalidBaseUrl {
-                url: self.base_url.clone(),
-                detail: format!("HTTP client could not be built: {e}"),
-            })?;
+        let http = match self.http.clone() {
+            Some(http) => http,
+            None => http_client(&self.user_agent, self.connect_timeout.min(self.timeout)).map_err(
+                |detail| Error::InvalidBaseUrl {
+                    url: self.base_url.clone(),
+                    detail,
+                },
+            )?,
+        };
         Ok(Sub2apiClient {
             inner: Arc::new(Inner {
                 http,
@@ -165,6 +193,21 @@ impl ClientBuilder {
             }),
         })
     }
+}
+
+/// `User-Agent` of clients this crate builds.
+pub(crate) const DEFAULT_USER_AGENT: &str = concat!("crm-sub2api/", env!("CARGO_PKG_VERSION"));
+
+/// An HTTP client with this crate's settings.
+pub(crate) fn http_client(
+    user_agent: &str,
+    connect_timeout: Duration,
+) -> std::result::Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .user_agent(user_agent)
+        .connect_timeout(connect_timeout)
+        .build()
+        .map_err(|e| format!("HTTP client could not be built: {e}"))
 }
 
 /// Validates a base URL and strips trailing slashes, so paths can be appended.
@@ -300,8 +343,9 @@ impl Sub2apiClient {
             sse_timeout: DEFAULT_SSE_TIMEOUT,
             connect_timeout: Duration::from_secs(10),
             page_size: DEFAULT_PAGE_SIZE,
-            user_agent: concat!("crm-sub2api/", env!("CARGO_PKG_VERSION")).to_owned(),
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
             retry: RetryPolicy::default(),
+            http: None,
         }
     }
 

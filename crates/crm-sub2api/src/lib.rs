@@ -20,7 +20,7 @@ pub use client::{AdminKey, ClientBuilder, RetryPolicy, Sub2apiClient};
 pub use envelope::{Code, ErrorBody, Page};
 pub use error::{Error, Result};
 pub use gateway::{UpstreamClient, UpstreamRouting};
-pub use port::{HostProfile, Sub2apiConnector, Sub2apiHost};
+pub use port::{HostProfile, SharedHttp, Sub2apiConnector, Sub2apiHost};
 pub use secrecy::SecretString;
 pub use sse::{AccountTestResult, TestEvent};
 pub use user::{KeyUpdate, NewKey, UserSession};
