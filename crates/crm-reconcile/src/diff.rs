@@ -36,7 +36,7 @@ use crm_domain::{
     ResourceState, Verdict,
 };
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One live batch and the resources it manages.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,6 +181,11 @@ struct Cx<'a> {
     recorded_ids: BTreeSet<(ResourceKind, HostObjectId)>,
     /// Accounts already reported as duplicates.
     flagged: BTreeSet<HostObjectId>,
+    /// Observed accounts by id, and by natural identity in observed order:
+    /// every recorded account looks itself and its duplicates up, so a scan
+    /// per account made a host with thousands of accounts quadratic.
+    account_by_id: HashMap<HostObjectId, &'a HostAccount>,
+    accounts_by_identity: HashMap<String, Vec<&'a HostAccount>>,
     items: Vec<DriftItem>,
 }
 
@@ -200,6 +205,18 @@ impl<'a> Cx<'a> {
             .filter(|r| r.state != ResourceState::Deleted)
             .map(|r| (r.kind, r.host_object_id))
             .collect();
+        let account_by_id = observed.accounts.iter().map(|a| (a.id, a)).collect();
+        let mut accounts_by_identity: HashMap<String, Vec<&HostAccount>> = HashMap::new();
+        for a in &observed.accounts {
+            accounts_by_identity
+                .entry(account_identity(
+                    &a.name,
+                    a.platform.as_str(),
+                    a.base_url.as_deref(),
+                ))
+                .or_default()
+                .push(a);
+        }
         Cx {
             recorded,
             observed,
@@ -207,6 +224,8 @@ impl<'a> Cx<'a> {
             live,
             recorded_ids,
             flagged: BTreeSet::new(),
+            account_by_id,
+            accounts_by_identity,
             items: vec![],
         }
     }
@@ -270,27 +289,15 @@ impl<'a> Cx<'a> {
 
     fn check_account(&mut self, rb: &RecordedBatch, r: &ManagedResource) {
         let d: DesiredAccount = desired::read(&r.desired);
-        let Some(a) = self
-            .observed
-            .accounts
-            .iter()
-            .find(|a| a.id == r.host_object_id)
-        else {
+        let Some(a) = self.account_by_id.get(&r.host_object_id).copied() else {
             let identity = account_identity(
                 d.name.as_deref().unwrap_or(&r.name),
                 d.platform.as_ref().map(|p| p.as_str()).unwrap_or_default(),
                 d.base_url.as_deref(),
             );
-            let candidates = self
-                .observed
-                .accounts
-                .iter()
-                .filter(|a| {
-                    is_active_account(a)
-                        && account_identity(&a.name, a.platform.as_str(), a.base_url.as_deref())
-                            == identity
-                })
-                .count();
+            let candidates = self.accounts_by_identity.get(&identity).map_or(0, |same| {
+                same.iter().filter(|a| is_active_account(a)).count()
+            });
             let detail = if candidates == 0 {
                 "account is gone from the host".to_owned()
             } else {
@@ -404,15 +411,15 @@ impl<'a> Cx<'a> {
         // Same natural key, several active accounts.
         let identity = account_identity(&a.name, a.platform.as_str(), a.base_url.as_deref());
         let dups: Vec<&HostAccount> = self
-            .observed
-            .accounts
-            .iter()
+            .accounts_by_identity
+            .get(&identity)
+            .into_iter()
+            .flatten()
+            .copied()
             .filter(|o| {
                 o.id != a.id
                     && is_active_account(o)
                     && !self.recorded_ids.contains(&(ResourceKind::Account, o.id))
-                    && account_identity(&o.name, o.platform.as_str(), o.base_url.as_deref())
-                        == identity
             })
             .collect();
         for o in dups {
