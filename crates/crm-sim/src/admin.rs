@@ -331,7 +331,13 @@ async fn list_accounts(AxState(app): App, Query(q): Q) -> Response {
         }
     }
     let page = Page::from_query(&q, p.max_page_size);
-    ok(page.render(items.into_iter().map(|a| st.account_json(a)).collect()))
+    let counts = st.group_account_counts();
+    ok(page.render(
+        items
+            .into_iter()
+            .map(|a| st.account_json_counted(a, Some(&counts)))
+            .collect(),
+    ))
 }
 
 async fn get_account(AxState(app): App, Path(id): Path<String>) -> HResult {
@@ -802,6 +808,7 @@ fn check_group_enums(p: &Profile, req: &GroupBody, strukt: &str) -> Result<(), R
 
 async fn list_groups(AxState(app): App, Query(q): Q) -> Response {
     let st = app.lock();
+    let counts = st.group_account_counts();
     let items: Vec<Value> = st
         .groups
         .values()
@@ -818,13 +825,14 @@ async fn list_groups(AxState(app): App, Query(q): Q) -> Response {
                 .is_none_or(|v| v.is_empty() || g.is_exclusive.to_string() == *v)
         })
         .filter(|g| q.get("search").is_none_or(|v| contains_ci(&g.name, v)))
-        .map(|g| st.group_json(g))
+        .map(|g| st.group_json_counted(g, counts.get(&g.id).copied().unwrap_or_default()))
         .collect();
     ok(Page::from_query(&q, st.profile.max_page_size).render(items))
 }
 
 async fn all_groups(AxState(app): App, Query(q): Q) -> Response {
     let st = app.lock();
+    let counts = st.group_account_counts();
     let items: Vec<Value> = st
         .groups
         .values()
@@ -833,7 +841,7 @@ async fn all_groups(AxState(app): App, Query(q): Q) -> Response {
             q.get("platform")
                 .is_none_or(|v| v.is_empty() || g.platform == *v)
         })
-        .map(|g| st.group_json(g))
+        .map(|g| st.group_json_counted(g, counts.get(&g.id).copied().unwrap_or_default()))
         .collect();
     ok(Value::Array(items))
 }

@@ -320,6 +320,16 @@ impl State {
     }
 
     pub fn account_json(&self, a: &Account) -> Value {
+        self.account_json_counted(a, None)
+    }
+
+    /// [`State::account_json`]; a listing passes the counts of
+    /// [`State::group_account_counts`] for the groups it embeds.
+    pub fn account_json_counted(
+        &self,
+        a: &Account,
+        counts: Option<&HashMap<i64, (usize, usize)>>,
+    ) -> Value {
         let p = &self.profile;
         let mut credentials = a.credentials.clone();
         let mut out = Map::new();
@@ -369,7 +379,10 @@ impl State {
             .group_ids
             .iter()
             .filter_map(|g| self.groups.get(g))
-            .map(|g| self.group_json(g))
+            .map(|g| match counts {
+                Some(c) => self.group_json_counted(g, c.get(&g.id).copied().unwrap_or_default()),
+                None => self.group_json(g),
+            })
             .collect();
         out.insert("groups".into(), Value::Array(groups));
         out.insert("current_concurrency".into(), json!(0));
@@ -381,13 +394,35 @@ impl State {
     pub fn group_json(&self, g: &Group) -> Value {
         let accounts: Vec<&Account> = self.accounts_in_group(g.id).collect();
         let active = accounts.iter().filter(|a| a.status == "active").count();
+        self.group_json_counted(g, (accounts.len(), active))
+    }
+
+    /// `(accounts, active accounts)` of every group, in one pass over the
+    /// accounts: a listing of many groups counts with this instead of
+    /// scanning every account per group (a real host has an index for it).
+    pub fn group_account_counts(&self) -> HashMap<i64, (usize, usize)> {
+        let mut counts: HashMap<i64, (usize, usize)> = HashMap::new();
+        for a in self.accounts.values() {
+            for g in &a.group_ids {
+                let c = counts.entry(*g).or_default();
+                c.0 += 1;
+                if a.status == "active" {
+                    c.1 += 1;
+                }
+            }
+        }
+        counts
+    }
+
+    /// [`State::group_json`] with counts from [`State::group_account_counts`].
+    pub fn group_json_counted(&self, g: &Group, (total, active): (usize, usize)) -> Value {
         json!({
             "id": g.id, "name": g.name, "description": g.description, "platform": g.platform,
             "rate_multiplier": g.rate_multiplier, "is_exclusive": g.is_exclusive, "status": g.status,
             "subscription_type": g.subscription_type,
             "daily_limit_usd": g.daily_limit_usd, "weekly_limit_usd": g.weekly_limit_usd,
             "monthly_limit_usd": g.monthly_limit_usd,
-            "account_count": accounts.len(), "active_account_count": active,
+            "account_count": total, "active_account_count": active,
             "created_at": ts(&g.created_at), "updated_at": ts(&g.updated_at),
         })
     }
