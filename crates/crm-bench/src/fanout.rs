@@ -17,7 +17,10 @@ pub struct FanoutSample {
     pub all_hosts_ms: f64,
     pub ratio: f64,
     pub requests_per_host: u64,
-    /// One host's time not spent waiting on the host (`one - requests × latency`).
+    /// Round trips one reconcile waits for: the listings go at once, then
+    /// the per-group reads at once.
+    pub host_levels: u64,
+    /// One host's time not spent waiting on the host (`one - levels × latency`).
     pub one_host_local_ms: f64,
     /// What 20 hosts would take if that local work ran one host after another
     /// while the host waits overlapped: `one + (hosts - 1) × local`.
@@ -83,13 +86,19 @@ pub async fn run(hosts: usize, latency: Duration, rounds: usize) -> Result<Fanou
     let rounds = u64::try_from(rounds.max(1))?;
     // Host 1 is reconciled only in the crowd: once per round.
     let requests_per_host = env::host_requests(&sims[1]) / rounds;
-    let local = (one_ms - requests_per_host as f64 * stats::ms(latency)).max(0.0);
+    let per_group_reads = sims[1]
+        .requests()
+        .iter()
+        .any(|r| r.route.starts_with("/api/v1/admin/groups/{id}/"));
+    let host_levels = 1 + u64::from(per_group_reads);
+    let local = (one_ms - host_levels as f64 * stats::ms(latency)).max(0.0);
     Ok(FanoutSample {
         hosts,
         one_host_ms: one_ms,
         all_hosts_ms: all_ms,
         ratio: stats::ratio(all_ms, one_ms),
         requests_per_host,
+        host_levels,
         one_host_local_ms: local,
         serialized_local_estimate_ms: one_ms + (hosts as f64 - 1.0) * local,
     })

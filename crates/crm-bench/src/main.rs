@@ -45,6 +45,10 @@ struct Args {
     /// Run only these scenarios (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Scenario>,
+    /// Fan-out rounds, median reported [default: 3, 1 with --quick]; more
+    /// rounds steady the figure and give a profiler something to sample.
+    #[arg(long)]
+    rounds: Option<usize>,
     /// Host calls in flight per import (crm's `host_concurrency`; default: crm's own default).
     #[arg(long)]
     host_concurrency: Option<usize>,
@@ -119,7 +123,7 @@ async fn main() -> Result<()> {
     }
     if on(Scenario::Fanout) {
         progress("reconcile 20 hosts at once vs one");
-        let rounds = if args.quick { 1 } else { 3 };
+        let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
         rep.fanout = Some(fanout::run(20, latency, rounds).await?);
     }
     if on(Scenario::Api) {

@@ -25,7 +25,11 @@ pub struct ReconcileSample {
     pub host_requests: u64,
     pub extra_requests: i64,
     pub wall_ms: f64,
-    /// `wall / (page_bound × latency)`: 1.0 means nothing but the necessary round trips.
+    /// Round trips a reconcile must wait for even with every independent
+    /// request overlapped: the first page of every listing, then (if any
+    /// listing has more) the other pages, then the per-group reads.
+    pub round_trips: u64,
+    /// `wall / (round_trips × latency)`: 1.0 means nothing but the necessary waits.
     pub wall_vs_bound: f64,
     pub status: String,
     pub drift_items: usize,
@@ -48,8 +52,9 @@ pub struct ChildReport {
     pub peak_rss_kib: u64,
 }
 
-/// The page bound of the host in `dump` (a `/__sim/state` dump).
-pub fn page_bound(dump: &Value, page_size: u64) -> (u64, u64) {
+/// The page bound of the host in `dump` (a `/__sim/state` dump), its
+/// object count and the round trips a reconcile of it needs at least.
+pub fn page_bound(dump: &Value, page_size: u64) -> (u64, u64, u64) {
     let count = |kind: &str, f: &dyn Fn(&Value) -> bool| -> u64 {
         dump[kind]
             .as_array()
@@ -74,12 +79,15 @@ pub fn page_bound(dump: &Value, page_size: u64) -> (u64, u64) {
     .map(|k| count(k, &all))
     .sum::<u64>()
         + count("users", &not_admin);
-    let bound = stats::pages(count("accounts", &all), page_size)
-        + stats::pages(count("groups", &all), page_size)
-        + stats::pages(count("channels", &all), page_size)
-        + stats::pages(crm_users, page_size)
-        + 2 * crm_groups;
-    (bound, objects)
+    let listings = [
+        stats::pages(count("accounts", &all), page_size),
+        stats::pages(count("groups", &all), page_size),
+        stats::pages(count("channels", &all), page_size),
+        stats::pages(crm_users, page_size),
+    ];
+    let bound = listings.iter().sum::<u64>() + 2 * crm_groups;
+    let round_trips = 1 + u64::from(listings.iter().any(|p| *p > 1)) + u64::from(crm_groups > 0);
+    (bound, objects, round_trips)
 }
 
 /// Seeds a host with `n` objects (25% crm's), then reconciles it once in a child process.
@@ -117,7 +125,7 @@ pub async fn run(n: u64, latency: Duration) -> Result<ReconcileSample> {
         .await?
         .capabilities
         .map_or(1, |c| u64::from(c.max_page_size));
-    let (bound, objects) = page_bound(&sim.state_dump(), page_size);
+    let (bound, objects, round_trips) = page_bound(&sim.state_dump(), page_size);
     drop(app);
 
     sim.clear_requests();
@@ -132,7 +140,8 @@ pub async fn run(n: u64, latency: Duration) -> Result<ReconcileSample> {
         host_requests,
         extra_requests: i64::try_from(host_requests)? - i64::try_from(bound)?,
         wall_ms: child.wall_ms,
-        wall_vs_bound: stats::ratio(child.wall_ms, bound as f64 * stats::ms(latency)),
+        round_trips,
+        wall_vs_bound: stats::ratio(child.wall_ms, round_trips as f64 * stats::ms(latency)),
         status: child.status,
         drift_items: child.drift_items,
         crm_cpu_ms: child.cpu_ms,
@@ -206,7 +215,8 @@ mod tests {
                 {"email": "admin@sim.local", "username": "admin", "role": "admin"},
             ],
         });
-        // accounts 3 pages, groups 1, channels 1 (empty), crm users 1, one crm group 2.
-        assert_eq!(page_bound(&dump, 1000), (8, 2_504));
+        // accounts 3 pages, groups 1, channels 1 (empty), crm users 1, one
+        // crm group 2; first pages, more account pages, group reads.
+        assert_eq!(page_bound(&dump, 1000), (8, 2_504, 3));
     }
 }

@@ -214,14 +214,16 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "{:>7} {:>6} {:>9} {:>6} {:>9} {:>9} {:>8} {:>10} {:>10} {:>8}",
+                "{:>7} {:>6} {:>9} {:>6} {:>6} {:>9} {:>6} {:>8} {:>8} {:>9} {:>9} {:>8}",
                 "N",
                 "page",
                 "requests",
                 "bound",
                 "extra",
                 "wall ms",
-                "x bound",
+                "trips",
+                "x trips",
+                "cpu ms",
                 "RSS0 MiB",
                 "peak MiB",
                 "status"
@@ -229,13 +231,14 @@ impl Report {
             for r in &self.reconcile {
                 let _ = writeln!(
                     s,
-                    "{:>7} {:>6} {:>9} {:>6} {:>+6} {:>9.0} {:>8.2} {:>8.0} {:>9.1} {:>9.1} {:>8}",
+                    "{:>7} {:>6} {:>9} {:>6} {:>+6} {:>9.0} {:>6} {:>8.2} {:>8.0} {:>9.1} {:>9.1} {:>8}",
                     r.objects,
                     r.page_size,
                     r.host_requests,
                     r.page_bound,
                     r.extra_requests,
                     r.wall_ms,
+                    r.round_trips,
                     r.wall_vs_bound,
                     r.crm_cpu_ms,
                     r.rss_before_kib as f64 / 1024.0,
@@ -253,8 +256,8 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "  one host spends {:.0} ms outside host waits; serialized across {} hosts that predicts {:.0} ms\n",
-                f.one_host_local_ms, f.hosts, f.serialized_local_estimate_ms
+                "  one host waits {} round trips and spends {:.0} ms outside them; that work serialized across {} hosts would give {:.0} ms\n",
+                f.host_levels, f.one_host_local_ms, f.hosts, f.serialized_local_estimate_ms
             );
         }
         if let Some(a) = &self.api {
