@@ -43,6 +43,7 @@ impl App {
             self.clock.clone(),
             self.ids.clone(),
         )
+        .with_host_concurrency(self.host_concurrency)
     }
 
     pub async fn reconcile(&self, req: ReconcileRequest) -> Result<ReconcileReport> {

@@ -1028,7 +1028,7 @@ async fn repair_locked(
     opts: &RepairOptions,
     lease: &crm_domain::LeaseId,
 ) -> Result<Locked> {
-    let obs = run::observe(host, api, recorded).await;
+    let obs = run::observe(host, api, recorded, ports.host_concurrency).await;
     let (status, items) = run::assess(recorded, &obs);
     let Observation::Seen { caps, snapshot } = obs else {
         let error = match obs {

@@ -34,6 +34,9 @@ pub struct Ports {
     pub leases: Arc<dyn LeaseRepo>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
+    /// At most this many host requests at once while observing (crm-app's
+    /// `host_concurrency`).
+    pub host_concurrency: usize,
 }
 
 impl std::fmt::Debug for Ports {
@@ -55,7 +58,14 @@ impl Ports {
             leases: store,
             clock,
             ids,
+            host_concurrency: crm_provision::Provisioner::DEFAULT_MAX_CONCURRENCY,
         }
+    }
+
+    /// The same ports with another bound on concurrent host requests.
+    pub fn with_host_concurrency(mut self, n: usize) -> Self {
+        self.host_concurrency = n.max(1);
+        self
     }
 }
 
@@ -162,7 +172,12 @@ pub enum Observation {
 /// Probes (only when the host record has no capabilities) and observes,
 /// including the users live batches adopted (an operator's existing user
 /// carries no crm name, so the crm-prefix listing alone would miss it).
-pub async fn observe(host: &HostRecord, api: &dyn HostApi, recorded: &Recorded) -> Observation {
+pub async fn observe(
+    host: &HostRecord,
+    api: &dyn HostApi,
+    recorded: &Recorded,
+    concurrency: usize,
+) -> Observation {
     let caps = match &host.capabilities {
         Some(c) => c.clone(),
         None => match api.probe().await {
@@ -183,7 +198,7 @@ pub async fn observe(host: &HostRecord, api: &dyn HostApi, recorded: &Recorded) 
             .filter(|b| b.batch.status.is_live())
             .flat_map(|b| &b.resources),
     );
-    match crm_provision::observe_with(api, &caps, &wanted).await {
+    match crm_provision::observe_bounded(api, &caps, &wanted, concurrency).await {
         Ok(snapshot) => Observation::Seen { caps, snapshot },
         Err(e) => Observation::Failed {
             status: classify_failure(&e),
@@ -236,7 +251,7 @@ pub async fn reconcile(
         )
         .await
         .map_err(busy)?;
-    let obs = observe(host, api, &recorded).await;
+    let obs = observe(host, api, &recorded, ports.host_concurrency).await;
     let (status, items) = assess(&recorded, &obs);
     let run = ReconcileRun {
         id: ReconcileRunId::new(ports.ids.new_id("rr")),
