@@ -30,6 +30,35 @@ impl App {
         Ok(leases)
     }
 
+    /// Refuses at once, naming the holder, when an unexpired lease holds
+    /// `provider` on `host`. A face that answers before the work starts (the
+    /// API's 202) calls this so a second import is refused with 409 instead
+    /// of accepted and failed later. Advisory only: the operation still
+    /// takes the lease itself, so a race between two callers is decided there.
+    pub async fn ensure_provider_free(
+        &self,
+        host: &crm_domain::HostId,
+        provider: &crm_domain::ProviderRef,
+    ) -> Result<()> {
+        let scope = Lease::provider_scope(host, provider);
+        let held = self
+            .store
+            .active_leases(&scope)
+            .await?
+            .into_iter()
+            .find(|l| l.scope == scope);
+        match held {
+            Some(l) => Err(AppError::Store(StoreError::LeaseHeld {
+                scope: l.scope,
+                holder: l.holder,
+                operation: l.operation,
+                lease_id: l.id,
+                expires_at: l.expires_at,
+            })),
+            None => Ok(()),
+        }
+    }
+
     /// Releases one lease by id (and nothing else), auditing who did it.
     pub async fn release_lease(&self, id: &str) -> Result<Lease> {
         let lease = self

@@ -227,7 +227,7 @@ pub async fn run(
         (
             format!("GET /api/providers/{{pack}}/{{provider}}/import-batches ({batches} batches)"),
             format!(
-                "{}/api/providers/cn-official/deepseek/import-batches?host=bench",
+                "{}/api/providers/cn-official/deepseek/import-batches?host=bench&limit=1000",
                 server.base
             ),
         ),

@@ -190,6 +190,7 @@ pub async fn import(
     // Fail fast on what can be checked now, before a 202.
     app.provider_spec(&provider, None).await?;
     let host = app.host(&body.host).await?;
+    app.ensure_provider_free(&host.id, &provider).await?;
     let user = match (body.user_email, body.user_password) {
         (Some(e), Some(pw)) => Some((e, pw)),
         (None, None) => None,
@@ -425,22 +426,36 @@ pub async fn assign_subscriptions(
     Ok(Json(assigned).into_response())
 }
 
+/// Which batches of a provider to list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProviderBatchesQuery {
+    /// Host id or name.
+    pub host: Option<String>,
+    /// At most this many, newest first (default 100, at most 1000). Each
+    /// batch carries its plan, so a provider imported many times would
+    /// otherwise answer megabytes.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
 #[utoipa::path(get, path = "/api/providers/{pack}/{provider}/import-batches", tag = "providers",
-    params(("pack" = String, Path), ("provider" = String, Path), HostQuery),
+    params(("pack" = String, Path), ("provider" = String, Path), ProviderBatchesQuery),
     responses((status = 200, description = "Import batches of the provider, newest first", body = Vec<crate::schemas::ImportBatch>)))]
 pub async fn provider_batches(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,
     ApiPath((pack, provider)): ApiPath<(String, String)>,
-    ApiQuery(q): ApiQuery<HostQuery>,
+    ApiQuery(q): ApiQuery<ProviderBatchesQuery>,
 ) -> ApiResult<Response> {
+    let limit = crate::routes::hosts::LimitQuery { limit: q.limit }.limit(100)?;
     let batches = st
         .app_for(p)
         .list_batches(BatchQuery {
             host: q.host,
             provider: Some(provider_ref(&pack, &provider).to_string()),
             status: None,
-            limit: None,
+            limit: Some(limit),
         })
         .await?;
     Ok(Json(batches).into_response())

@@ -70,6 +70,18 @@ async fn probe_preview_import_detail_reconcile_rollback() {
     assert_eq!(s, 200);
     assert_eq!(listed[0]["id"], batch.as_str());
     documented::<Vec<schemas::ImportBatch>>(&listed);
+    let (s, one) = srv
+        .get("/api/providers/cn-official/kimi/import-batches?host=sim&limit=1")
+        .await;
+    assert_eq!((s, one.as_array().map(Vec::len)), (200, Some(1)));
+    for bad in ["0", "1001"] {
+        let (s, problem) = srv
+            .get(&format!(
+                "/api/providers/cn-official/kimi/import-batches?host=sim&limit={bad}"
+            ))
+            .await;
+        assert_eq!(s, 400, "limit={bad}: {problem}");
+    }
 
     let (s, rec) = srv
         .post(&format!("/api/import-batches/{batch}/reconcile"), json!({}))

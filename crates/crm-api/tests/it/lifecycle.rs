@@ -286,3 +286,46 @@ async fn drift_found_by_the_scheduler_reaches_the_webhook() {
     assert!(event["items"].as_u64().unwrap() >= 1, "{event}");
     assert!(event["run_id"].as_str().is_some(), "{event}");
 }
+
+#[tokio::test]
+async fn an_import_while_the_provider_is_leased_is_refused_at_once_naming_the_holder() {
+    use crm_domain::ports::LeaseRepo;
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, app) = open_app(&dir).await;
+    let other = app.clone();
+    let srv = start(dir, sim, app, |_| {}, None).await;
+    srv.setup_host_and_pack().await;
+    let (_, host) = srv.get("/api/hosts/sim").await;
+    let host_id = crm_domain::HostId::new(host["id"].as_str().unwrap());
+    let provider = crm_domain::ProviderRef::new("cn-official", "kimi");
+    // Another process is importing the same provider onto the same host.
+    other
+        .store()
+        .acquire_lease(
+            &crm_domain::ops::Lease::provider_scope(&host_id, &provider),
+            "cli:alice (pid 4242)",
+            "import",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let (s, problem) = srv
+        .post(
+            "/api/providers/cn-official/kimi/import",
+            json!({"host": "sim", "mode": "self_service",
+                "upstream_keys": ["sim-ok-kimi-1-abcdef0123"]}),
+        )
+        .await;
+    assert_eq!(s, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cli:alice (pid 4242)"),
+        "{problem}"
+    );
+    let (_, batches) = srv
+        .get("/api/providers/cn-official/kimi/import-batches?host=sim")
+        .await;
+    assert_eq!(batches, json!([]), "nothing was started");
+}
