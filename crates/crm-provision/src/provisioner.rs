@@ -222,10 +222,7 @@ impl Provisioner {
     pub async fn import(&self, req: ImportRequest) -> Result<ApplyReport> {
         let lease = self.acquire(&req.provider, "import").await?;
         let r = self.import_holding(&lease, req).await;
-        let released = lease.release().await;
-        let report = r?;
-        released?;
-        Ok(report)
+        lease.release_after(r).await
     }
 
     /// Imports under a lease the caller holds (so access closure can follow
@@ -263,10 +260,7 @@ impl Provisioner {
         let b = self.batches.get_batch(batch).await?;
         let lease = self.acquire(&b.provider, "resume").await?;
         let r = self.resume_holding(&lease, batch, keys).await;
-        let released = lease.release().await;
-        let report = r?;
-        released?;
-        Ok(report)
+        lease.release_after(r).await
     }
 
     /// Finishes a `partially_applied`, `failed`, crashed (`applying` with no
@@ -305,10 +299,7 @@ impl Provisioner {
         let b = self.batches.get_batch(batch).await?;
         let lease = self.acquire(&b.provider, "upgrade").await?;
         let r = self.upgrade_holding(&lease, batch, version).await;
-        let released = lease.release().await;
-        let report = r?;
-        released?;
-        Ok(report)
+        lease.release_after(r).await
     }
 
     /// Applies `version` (the current one when `None`) of the batch's pack:
@@ -351,10 +342,7 @@ impl Provisioner {
         let b = self.batches.get_batch(batch).await?;
         let lease = self.acquire(&b.provider, "rotate_key").await?;
         let r = self.rotate_key_holding(&lease, batch, old, new).await;
-        let released = lease.release().await;
-        let b = r?;
-        released?;
-        Ok(b)
+        lease.release_after(r).await
     }
 
     pub async fn rotate_key_holding(

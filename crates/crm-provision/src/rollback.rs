@@ -55,10 +55,7 @@ impl Provisioner {
         let b = self.batches.get_batch(batch).await?;
         let lease = self.acquire(&b.provider, "rollback").await?;
         let r = self.rollback_holding(&lease, batch).await;
-        let released = lease.release().await;
-        let report = r?;
-        released?;
-        Ok(report)
+        lease.release_after(r).await
     }
 
     /// Rolls back every live batch of `provider` (pack-scoped: another pack's
@@ -84,10 +81,7 @@ impl Provisioner {
             Ok::<_, ProvisionError>(out)
         }
         .await;
-        let released = lease.release().await;
-        let reports = r?;
-        released?;
-        Ok(reports)
+        lease.release_after(r).await
     }
 
     /// Rolls one batch back under a lease the caller holds.
