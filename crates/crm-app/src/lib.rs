@@ -122,6 +122,9 @@ impl App {
             .with_timeout(config.host_timeout);
         let connector = Sub2apiConnector {
             timeout: config.host_timeout,
+            // A listing's pages count against the same per-host bound.
+            pages_in_flight: crm_sub2api::client::PAGES_IN_FLIGHT
+                .min(config.host_concurrency.max(1)),
             ..Sub2apiConnector::default()
         };
         let app = App {

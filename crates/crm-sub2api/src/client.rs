@@ -102,9 +102,17 @@ pub struct ClientBuilder {
     user_agent: String,
     retry: RetryPolicy,
     http: Option<reqwest::Client>,
+    pages_in_flight: usize,
 }
 
 impl ClientBuilder {
+    /// Pages of one listing requested at once after the first (default
+    /// [`PAGES_IN_FLIGHT`]; at least 1, which reads page by page).
+    pub fn pages_in_flight(mut self, n: usize) -> Self {
+        self.pages_in_flight = n.max(1);
+        self
+    }
+
     /// Sends through an existing HTTP client instead of building one.
     ///
     /// Building a client loads the system's TLS roots (milliseconds of CPU
@@ -188,6 +196,7 @@ impl ClientBuilder {
                 timeout: self.timeout,
                 sse_timeout: self.sse_timeout,
                 page_size: AtomicU32::new(self.page_size),
+                pages_in_flight: self.pages_in_flight,
                 retry: self.retry,
                 requests: Arc::new(AtomicU32::new(0)),
             }),
@@ -248,6 +257,7 @@ pub(crate) struct Inner {
     pub timeout: Duration,
     pub sse_timeout: Duration,
     pub page_size: AtomicU32,
+    pub pages_in_flight: usize,
     pub retry: RetryPolicy,
     pub requests: Arc<AtomicU32>,
 }
@@ -346,6 +356,7 @@ impl Sub2apiClient {
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             retry: RetryPolicy::default(),
             http: None,
+            pages_in_flight: PAGES_IN_FLIGHT,
         }
     }
 
@@ -552,18 +563,61 @@ impl Sub2apiClient {
         self.typed(call, &[]).await
     }
 
-    /// Every item of a paginated listing, page by page at the client's page size.
+    /// Every item of a paginated listing at the client's page size.
+    ///
+    /// The first page says how many there are; the rest are then fetched
+    /// several at a time ([`ClientBuilder::pages_in_flight`]) (in order, stopping at an empty page),
+    /// so a long listing costs two round trips, not one per page. A host
+    /// that reports no totals is read page by page until a short page.
     pub(crate) async fn list_all_as<T: DeserializeOwned>(
         &self,
         path: &str,
         filters: &[(&'static str, String)],
         auth: Auth<'_>,
     ) -> Result<Vec<T>> {
+        use futures::{StreamExt, TryStreamExt};
+        let size = self.page_size();
+        let first: Page<T> = self.page_as(path, filters, 1, size, auth).await?;
+        let Some(pages) = first.page_count() else {
+            return self
+                .list_rest_sequentially(path, filters, auth, first)
+                .await;
+        };
+        let mut out = first.items;
+        if pages <= 1 || out.is_empty() {
+            return Ok(out);
+        }
+        let last = u32::try_from(pages).unwrap_or(u32::MAX);
+        let rest: Vec<Vec<T>> = futures::stream::iter(2..=last)
+            .map(|page| self.page_as::<T>(path, filters, page, size, auth))
+            .buffered(self.inner.pages_in_flight)
+            .map_ok(|p| p.items)
+            // A host that reports more pages than it has ends at an empty one.
+            .try_take_while(|items| std::future::ready(Ok(!items.is_empty())))
+            .try_collect()
+            .await?;
+        out.extend(rest.into_iter().flatten());
+        Ok(out)
+    }
+
+    /// The pages after `first` of a host that reports no totals: a short
+    /// page is the last one.
+    async fn list_rest_sequentially<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        filters: &[(&'static str, String)],
+        auth: Auth<'_>,
+        first: Page<T>,
+    ) -> Result<Vec<T>> {
         let size = self.page_size();
         let mut out = Vec::new();
         let mut page = 1u32;
+        let mut next = Some(first);
         loop {
-            let p: Page<T> = self.page_as(path, filters, page, size, auth).await?;
+            let p: Page<T> = match next.take() {
+                Some(p) => p,
+                None => self.page_as(path, filters, page, size, auth).await?,
+            };
             let got = p.items.len();
             let count = p.page_count();
             out.extend(p.items);
@@ -590,6 +644,9 @@ impl Sub2apiClient {
         self.list_all_as(path, filters, Auth::Admin).await
     }
 }
+
+/// Pages of one listing requested at once after the first.
+pub const PAGES_IN_FLIGHT: usize = 4;
 
 /// Decodes envelope data into a wire type, keeping secrets out of the error.
 pub(crate) fn decode<T: DeserializeOwned>(value: Value) -> Result<T> {

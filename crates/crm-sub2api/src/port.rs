@@ -888,6 +888,8 @@ pub struct Sub2apiConnector {
     pub retry: RetryPolicy,
     /// The HTTP client the opened hosts share, built on first use.
     pub http: SharedHttp,
+    /// Pages of one listing requested at once after the first.
+    pub pages_in_flight: usize,
 }
 
 impl Default for Sub2apiConnector {
@@ -897,6 +899,7 @@ impl Default for Sub2apiConnector {
             sse_timeout: crate::client::DEFAULT_SSE_TIMEOUT,
             retry: RetryPolicy::default(),
             http: SharedHttp::default(),
+            pages_in_flight: crate::client::PAGES_IN_FLIGHT,
         }
     }
 }
@@ -929,6 +932,7 @@ impl Sub2apiConnector {
             .timeout(self.timeout)
             .sse_timeout(self.sse_timeout)
             .retry(self.retry)
+            .pages_in_flight(self.pages_in_flight)
             .http_client(http)
             .build()
             .map_err(|e| host_error(e, "host"))?;
