@@ -332,12 +332,7 @@ async fn list_accounts(AxState(app): App, Query(q): Q) -> Response {
     }
     let page = Page::from_query(&q, p.max_page_size);
     let counts = st.group_account_counts();
-    ok(page.render(
-        items
-            .into_iter()
-            .map(|a| st.account_json_counted(a, Some(&counts)))
-            .collect(),
-    ))
+    ok(page.render_with(items, |a| st.account_json_counted(a, Some(&counts))))
 }
 
 async fn get_account(AxState(app): App, Path(id): Path<String>) -> HResult {
@@ -809,7 +804,7 @@ fn check_group_enums(p: &Profile, req: &GroupBody, strukt: &str) -> Result<(), R
 async fn list_groups(AxState(app): App, Query(q): Q) -> Response {
     let st = app.lock();
     let counts = st.group_account_counts();
-    let items: Vec<Value> = st
+    let items: Vec<&crate::model::Group> = st
         .groups
         .values()
         .filter(|g| {
@@ -825,9 +820,12 @@ async fn list_groups(AxState(app): App, Query(q): Q) -> Response {
                 .is_none_or(|v| v.is_empty() || g.is_exclusive.to_string() == *v)
         })
         .filter(|g| q.get("search").is_none_or(|v| contains_ci(&g.name, v)))
-        .map(|g| st.group_json_counted(g, counts.get(&g.id).copied().unwrap_or_default()))
         .collect();
-    ok(Page::from_query(&q, st.profile.max_page_size).render(items))
+    ok(
+        Page::from_query(&q, st.profile.max_page_size).render_with(items, |g| {
+            st.group_json_counted(g, counts.get(&g.id).copied().unwrap_or_default())
+        }),
+    )
 }
 
 async fn all_groups(AxState(app): App, Query(q): Q) -> Response {

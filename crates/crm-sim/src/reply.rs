@@ -126,10 +126,21 @@ impl Page {
 
     /// The `{items,total,page,page_size,pages}` object for one page of `items`.
     pub fn render(&self, items: Vec<Value>) -> Value {
+        self.render_with(items, |v| v)
+    }
+
+    /// [`Page::render`], turning only the page's items into JSON: a listing
+    /// of thousands of objects renders the thousand it returns.
+    pub fn render_with<T>(&self, items: Vec<T>, to_json: impl FnMut(T) -> Value) -> Value {
         let total = items.len() as u64;
         let skip = usize::try_from((self.page - 1).saturating_mul(self.size)).unwrap_or(usize::MAX);
         let take = usize::try_from(self.size).unwrap_or(usize::MAX);
-        let page_items: Vec<Value> = items.into_iter().skip(skip).take(take).collect();
+        let page_items: Vec<Value> = items
+            .into_iter()
+            .skip(skip)
+            .take(take)
+            .map(to_json)
+            .collect();
         json!({
             "items": page_items, "total": total, "page": self.page,
             "page_size": self.size, "pages": total.div_ceil(self.size),
