@@ -477,7 +477,10 @@ pub async fn close_access(
             ) => {
                 let uid = need(user_id, &batch.id)?;
                 let id = existing.ok_or_else(|| bad(&batch.id, "adopted key without id"))?;
-                let desired = run.key_desired(uid, *group_id, &it.name);
+                let mut desired = run.key_desired(uid, *group_id, &it.name);
+                if let Some(orig) = original_group(&g, id, *group_id) {
+                    desired["original_group_id"] = json!(orig);
+                }
                 run.adopt(
                     ResourceKind::UserApiKey,
                     &it.natural_key,
@@ -497,7 +500,8 @@ pub async fn close_access(
             ) => {
                 let uid = need(user_id, &batch.id)?;
                 let id = existing.ok_or_else(|| bad(&batch.id, "rebind without a key id"))?;
-                run.rebind(uid, id, *group_id, &it.natural_key, &it.name)
+                let original = original_group(&g, id, *group_id);
+                run.rebind(uid, id, *group_id, original, &it.natural_key, &it.name)
                     .await?;
                 key_id = Some(id);
             }
@@ -530,6 +534,35 @@ pub async fn close_access(
         key,
         statuses,
     })
+}
+
+/// The group an operator's key was in before crm bound it to `crm_group`,
+/// so rollback can bind it back: what an earlier adoption recorded, else the
+/// group the key is in now. `None` for keys crm created (rollback deletes
+/// those) and for keys already in the crm group when first seen.
+fn original_group(
+    g: &Gathered,
+    key: HostObjectId,
+    crm_group: HostObjectId,
+) -> Option<HostObjectId> {
+    let recorded = g
+        .recorded
+        .iter()
+        .find(|r| r.kind == ResourceKind::UserApiKey && r.host_object_id == key);
+    match recorded {
+        Some(r) if r.origin == JournalOp::Create => None,
+        Some(r) => r
+            .desired
+            .get("original_group_id")
+            .and_then(serde_json::Value::as_i64)
+            .map(HostObjectId),
+        None => g
+            .user_keys
+            .iter()
+            .find(|k| k.id == key)
+            .and_then(|k| k.group_id)
+            .filter(|orig| *orig != crm_group),
+    }
 }
 
 /// Closures are added only to batches that own live objects and are not
@@ -865,13 +898,17 @@ impl<'a> Run<'a, '_> {
         user: HostObjectId,
         key: HostObjectId,
         group: HostObjectId,
+        original: Option<HostObjectId>,
         natural_key: &str,
         name: &str,
     ) -> Result<()> {
         let host = self.p.host;
         let login = self.login.clone();
         let admin = self.admin_key_rebind;
-        let desired = self.key_desired(user, group, name);
+        let mut desired = self.key_desired(user, group, name);
+        if let Some(orig) = original {
+            desired["original_group_id"] = json!(orig);
+        }
         let intent = self.intent(
             JournalOp::Bind,
             ResourceKind::UserApiKey,

@@ -783,3 +783,110 @@ async fn an_operator_user_and_key_are_adopted_and_rebound() {
         "sealed, never clear"
     );
 }
+
+#[tokio::test]
+async fn an_operator_key_moved_from_its_group_goes_back_there_on_rollback() {
+    use crm_domain::observed::{ApiKeyDraft, GroupDraft, UserLogin};
+    let w = World::new().await;
+    let batch = w
+        .import("deepseek", AccessMode::SelfService, &sim_key("ok", "ops"))
+        .await;
+    // The operator's own group, and a key of theirs in it.
+    let ops = w
+        .env
+        .host
+        .create_group(&GroupDraft {
+            name: "operator-team".into(),
+            description: Some("hand-made".into()),
+            platform: crm_domain::Platform::openai(),
+            billing: crm_domain::GroupBilling::Standard,
+            rate_multiplier: 1.0,
+            daily_limit_usd: None,
+            weekly_limit_usd: None,
+            monthly_limit_usd: None,
+            is_exclusive: false,
+        })
+        .await
+        .unwrap();
+    let password = SecretString::from("operator-password-456");
+    let bob = w
+        .env
+        .host
+        .create_user(&UserDraft {
+            email: "bob@example.com".into(),
+            password: password.clone(),
+            username: None,
+            notes: None,
+            balance: Some(1.0),
+            allowed_groups: vec![],
+        })
+        .await
+        .unwrap();
+    let login = UserLogin {
+        email: "bob@example.com".into(),
+        password: password.clone(),
+    };
+    let key = w
+        .env
+        .host
+        .create_user_api_key(
+            &login,
+            &ApiKeyDraft {
+                name: "bob-ci".into(),
+                group_id: Some(ops.id),
+            },
+        )
+        .await
+        .unwrap();
+    let req = ClosureRequest {
+        user: crm_access::UserChoice::Existing {
+            email: "bob@example.com".into(),
+            password,
+        },
+        key: crm_access::KeyChoice::Rebind { key_id: key.key.id },
+        starting_balance: None,
+        validity_days: None,
+    };
+    close_access(&w.ports(), w.caps(), &batch, &w.provider("deepseek"), &req)
+        .await
+        .unwrap();
+    let recorded = w
+        .env
+        .store
+        .resources(&batch)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == ResourceKind::UserApiKey)
+        .unwrap();
+    assert_eq!(
+        recorded.desired["original_group_id"],
+        serde_json::json!(ops.id),
+        "the group it came from is recorded"
+    );
+    let keys = w.env.host.list_user_api_keys(bob.id).await.unwrap();
+    assert_ne!(keys[0].group_id, Some(ops.id), "bound to crm's group");
+    // A second closure (e.g. a resume) keeps the record of where it came from.
+    close_access(&w.ports(), w.caps(), &batch, &w.provider("deepseek"), &req)
+        .await
+        .unwrap();
+    let again = w
+        .env
+        .store
+        .resources(&batch)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == ResourceKind::UserApiKey)
+        .unwrap();
+    assert_eq!(
+        again.desired["original_group_id"],
+        serde_json::json!(ops.id)
+    );
+
+    let rb = w.rollback(&batch).await;
+    assert_eq!(rb.status, crm_domain::BatchStatus::RolledBack, "{rb:?}");
+    let keys = w.env.host.list_user_api_keys(bob.id).await.unwrap();
+    assert_eq!(keys.len(), 1, "the operator's key is kept");
+    assert_eq!(keys[0].group_id, Some(ops.id), "and back in its own group");
+}
