@@ -658,6 +658,50 @@ async fn a_key_create_whose_answer_is_lost_is_found_not_duplicated() {
     assert_eq!(check.verdict, Verdict::Pass, "{}", check.summary);
 }
 
+/// An operator's host user (1 USD balance) with one key of theirs, made on
+/// the host directly as the operator would, not through crm.
+async fn operator_with_key(
+    w: &World,
+    email: &str,
+    password: &SecretString,
+    key_name: &str,
+    group: Option<crm_domain::HostObjectId>,
+) -> (
+    crm_domain::observed::HostUser,
+    crm_domain::observed::CreatedApiKey,
+) {
+    let user = w
+        .env
+        .host
+        .create_user(&UserDraft {
+            email: email.into(),
+            password: password.clone(),
+            username: None,
+            notes: None,
+            balance: Some(1.0),
+            allowed_groups: vec![],
+        })
+        .await
+        .unwrap();
+    let login = crm_domain::observed::UserLogin {
+        email: email.into(),
+        password: password.clone(),
+    };
+    let key = w
+        .env
+        .host
+        .create_user_api_key(
+            &login,
+            &crm_domain::observed::ApiKeyDraft {
+                name: key_name.into(),
+                group_id: group,
+            },
+        )
+        .await
+        .unwrap();
+    (user, key)
+}
+
 #[tokio::test]
 async fn an_operator_user_and_key_are_adopted_and_rebound() {
     let w = World::new().await;
@@ -669,35 +713,8 @@ async fn an_operator_user_and_key_are_adopted_and_rebound() {
         )
         .await;
     let password = SecretString::from("operator-password-123");
-    let alice = w
-        .env
-        .host
-        .create_user(&UserDraft {
-            email: "alice@example.com".into(),
-            password: password.clone(),
-            username: None,
-            notes: None,
-            balance: Some(1.0),
-            allowed_groups: vec![],
-        })
-        .await
-        .unwrap();
-    let login = crm_domain::observed::UserLogin {
-        email: "alice@example.com".into(),
-        password: password.clone(),
-    };
-    let laptop = w
-        .env
-        .host
-        .create_user_api_key(
-            &login,
-            &crm_domain::observed::ApiKeyDraft {
-                name: "alice-laptop".into(),
-                group_id: None,
-            },
-        )
-        .await
-        .unwrap();
+    let (alice, laptop) =
+        operator_with_key(&w, "alice@example.com", &password, "alice-laptop", None).await;
     let req = ClosureRequest {
         user: crm_access::UserChoice::Existing {
             email: "alice@example.com".into(),
@@ -786,7 +803,7 @@ async fn an_operator_user_and_key_are_adopted_and_rebound() {
 
 #[tokio::test]
 async fn an_operator_key_moved_from_its_group_goes_back_there_on_rollback() {
-    use crm_domain::observed::{ApiKeyDraft, GroupDraft, UserLogin};
+    use crm_domain::observed::GroupDraft;
     let w = World::new().await;
     let batch = w
         .import("deepseek", AccessMode::SelfService, &sim_key("ok", "ops"))
@@ -809,35 +826,8 @@ async fn an_operator_key_moved_from_its_group_goes_back_there_on_rollback() {
         .await
         .unwrap();
     let password = SecretString::from("operator-password-456");
-    let bob = w
-        .env
-        .host
-        .create_user(&UserDraft {
-            email: "bob@example.com".into(),
-            password: password.clone(),
-            username: None,
-            notes: None,
-            balance: Some(1.0),
-            allowed_groups: vec![],
-        })
-        .await
-        .unwrap();
-    let login = UserLogin {
-        email: "bob@example.com".into(),
-        password: password.clone(),
-    };
-    let key = w
-        .env
-        .host
-        .create_user_api_key(
-            &login,
-            &ApiKeyDraft {
-                name: "bob-ci".into(),
-                group_id: Some(ops.id),
-            },
-        )
-        .await
-        .unwrap();
+    let (bob, key) =
+        operator_with_key(&w, "bob@example.com", &password, "bob-ci", Some(ops.id)).await;
     let req = ClosureRequest {
         user: crm_access::UserChoice::Existing {
             email: "bob@example.com".into(),
