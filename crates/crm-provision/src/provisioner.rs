@@ -432,17 +432,12 @@ impl Provisioner {
             natural_key: r.natural_key.clone(),
             name: new_name,
             host_object_id: Some(id),
-            desired: desired.clone(),
+            desired,
         };
-        let digest = intent.spec_digest();
-        self.exec()
-            .run(Step::new(intent, move |_| {
-                host.update_account(id, patch_ref)
-            }))
-            .await?;
-        self.batches
-            .update_resource_desired(batch, ResourceKind::Account, id, digest, desired)
-            .await?;
+        self.update_recorded(Step::new(intent, move |_| {
+            host.update_account(id, patch_ref)
+        }))
+        .await?;
         for k in b.upstream_keys.iter_mut() {
             if k.hmac == old_fp.hmac {
                 *k = new_fp.clone();
@@ -814,17 +809,7 @@ impl Provisioner {
                         Some(id),
                         to_desired(&gdraft),
                     );
-                    let digest = intent.spec_digest();
-                    exec.run(Step::new(intent, move |_| host.update_group(id, gd)))
-                        .await?;
-                    self.batches
-                        .update_resource_desired(
-                            batch,
-                            ResourceKind::Group,
-                            id,
-                            digest,
-                            to_desired(&gdraft),
-                        )
+                    self.update_recorded(Step::new(intent, move |_| host.update_group(id, gd)))
                         .await?;
                 }
             }
@@ -927,17 +912,7 @@ impl Provisioner {
                         Some(id),
                         to_desired(&cdraft),
                     );
-                    let digest = intent.spec_digest();
-                    exec.run(Step::new(intent, move |_| host.update_channel(id, cd)))
-                        .await?;
-                    self.batches
-                        .update_resource_desired(
-                            batch,
-                            ResourceKind::Channel,
-                            id,
-                            digest,
-                            to_desired(&cdraft),
-                        )
+                    self.update_recorded(Step::new(intent, move |_| host.update_channel(id, cd)))
                         .await?;
                 }
             }
@@ -1055,21 +1030,15 @@ impl Provisioner {
             natural_key: spec.natural_key.clone(),
             name: spec.name.clone(),
             host_object_id: Some(current.id),
-            desired: desired.clone(),
+            desired,
         };
-        let digest = intent.spec_digest();
         let patch = AccountPatch {
             group_ids: Some(bound),
             ..AccountPatch::default()
         };
         let (p, id, host) = (&patch, current.id, &*self.host);
-        self.exec()
-            .run(Step::new(intent, move |_| host.update_account(id, p)))
-            .await?;
-        self.batches
-            .update_resource_desired(batch, ResourceKind::Account, id, digest, desired)
-            .await?;
-        Ok(())
+        self.update_recorded(Step::new(intent, move |_| host.update_account(id, p)))
+            .await
     }
 
     /// A re-created object replaces the recorded one that is gone: that
@@ -1137,16 +1106,30 @@ impl Provisioner {
             natural_key: spec.natural_key.clone(),
             name: spec.name.clone(),
             host_object_id: Some(id),
-            desired: desired.clone(),
+            desired,
         };
-        let digest = intent.spec_digest();
         let host = &*self.host;
         let p = &patch;
-        self.exec()
-            .run(Step::new(intent, move |_| host.update_account(id, p)))
-            .await?;
+        self.update_recorded(Step::new(intent, move |_| host.update_account(id, p)))
+            .await
+    }
+
+    /// Runs a journaled update of an object the batch records, then records
+    /// the intent's desired spec as the object's (reconcile compares with it).
+    async fn update_recorded<T: crate::HostObject + Send>(&self, step: Step<'_, T>) -> Result<()> {
+        let i = &step.intent;
+        let id = i.host_object_id.ok_or_else(|| {
+            ProvisionError::Invalid(format!("update of {} {} without a host id", i.kind, i.name))
+        })?;
+        let (batch, kind, digest, desired) = (
+            i.batch_id.clone(),
+            i.kind,
+            i.spec_digest(),
+            i.desired.clone(),
+        );
+        self.exec().run(step).await?;
         self.batches
-            .update_resource_desired(batch, ResourceKind::Account, id, digest, desired)
+            .update_resource_desired(&batch, kind, id, digest, desired)
             .await?;
         Ok(())
     }
