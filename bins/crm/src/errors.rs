@@ -26,15 +26,9 @@ pub fn report(e: &anyhow::Error) -> ExitCode {
 fn hint(e: &anyhow::Error) -> Option<String> {
     use crm_app::AppError;
     use crm_domain::ports::{HostError, StoreError};
-    use crm_provision::ProvisionError;
     let app = e.downcast_ref::<AppError>()?;
-    // Host and store errors reach here directly or through provisioning.
-    let (host, store) = match app {
-        AppError::Host(h) | AppError::Provision(ProvisionError::Host(h)) => (Some(h), None),
-        AppError::Store(s) | AppError::Provision(ProvisionError::Store(s)) => (None, Some(s)),
-        _ => (None, None),
-    };
-    Some(match (app, host, store) {
+    // Host and store errors reach here directly or wrapped by a use case.
+    Some(match (app, app.host_error(), app.store_error()) {
         (_, Some(HostError::Unreachable { .. } | HostError::Timeout { .. }), _) => {
             "check the host's URL with `crm host show HOST` and that it is running; \
              --host-timeout raises the per-request timeout"

@@ -6,7 +6,6 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use crm_app::AppError;
-use crm_domain::ports::{HostError, StoreError};
 
 /// Why the server could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
@@ -140,164 +139,25 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn store_status(e: &StoreError) -> (StatusCode, &'static str, &'static str) {
-    match e {
-        StoreError::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-        StoreError::AlreadyExists { .. } => {
-            (StatusCode::CONFLICT, "already-exists", "Already exists")
-        }
-        StoreError::LeaseHeld { .. } => {
-            (StatusCode::CONFLICT, "busy", "Another operation holds it")
-        }
-        StoreError::LeaseLost { .. } => (StatusCode::CONFLICT, "lease-lost", "Lease lost"),
-        StoreError::Corrupt { .. } | StoreError::Backend { .. } | StoreError::Sealing { .. } => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "storage",
-            "Storage failure",
-        ),
-    }
-}
-
-fn host_status(e: &HostError) -> (StatusCode, &'static str, &'static str) {
-    match e {
-        HostError::Timeout { .. } => (
-            StatusCode::GATEWAY_TIMEOUT,
-            "host-timeout",
-            "Host timed out",
-        ),
-        HostError::Unreachable { .. } => (
-            StatusCode::BAD_GATEWAY,
-            "host-unreachable",
-            "Host unreachable",
-        ),
-        HostError::Unauthorized { .. } | HostError::Forbidden { .. } => (
-            StatusCode::BAD_GATEWAY,
-            "host-auth",
-            "Host rejected the credentials",
-        ),
-        HostError::ComplianceGate { .. } => (
-            StatusCode::BAD_GATEWAY,
-            "host-compliance-gate",
-            "Host compliance gate",
-        ),
-        HostError::RateLimited { .. } => (
-            StatusCode::BAD_GATEWAY,
-            "host-rate-limited",
-            "Host is rate limiting",
-        ),
-        _ => (StatusCode::BAD_GATEWAY, "host-error", "Host call failed"),
-    }
-}
-
 /// The problem kind of an error that came from a sub2api host, if it did.
 pub fn host_error_kind(e: &AppError) -> Option<&'static str> {
-    use crm_provision::ProvisionError as P;
-    match e {
-        AppError::Host(h)
-        | AppError::Provision(P::Host(h))
-        | AppError::Access(crm_access::Error::Host(h))
-        | AppError::Reconcile(crm_reconcile::ReconcileError::Host(h)) => Some(host_status(h).1),
-        AppError::Provision(P::StepFailed { source, .. }) => Some(host_status(source).1),
-        _ => None,
-    }
+    e.host_error().map(|h| AppError::Host(h.clone()).code())
 }
 
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
-        use crm_provision::ProvisionError as P;
-        let (status, kind, title) = match &e {
-            AppError::Pack(crm_pack::PackError::Invalid { .. }) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "pack-invalid",
-                "Pack is invalid",
-            ),
-            AppError::Pack(_) => (
-                StatusCode::BAD_REQUEST,
-                "pack-unreadable",
-                "Pack unreadable",
-            ),
-            AppError::Store(s) => store_status(s),
-            AppError::Host(h) => host_status(h),
-            AppError::Provision(P::Host(h)) | AppError::Access(crm_access::Error::Host(h)) => {
-                host_status(h)
-            }
-            AppError::Provision(P::Store(s)) | AppError::Access(crm_access::Error::Store(s)) => {
-                store_status(s)
-            }
-            AppError::Provision(P::StepFailed { .. }) => {
-                (StatusCode::BAD_GATEWAY, "step-failed", "A host step failed")
-            }
-            AppError::Provision(P::Blocked { .. })
-            | AppError::Access(crm_access::Error::Blocked { .. }) => {
-                (StatusCode::CONFLICT, "blocked", "The plan is blocked")
-            }
-            AppError::Provision(P::NeedsOperator { .. }) => {
-                (StatusCode::CONFLICT, "needs-operator", "Needs an operator")
-            }
-            AppError::Provision(P::BatchState { .. }) => (
-                StatusCode::CONFLICT,
-                "batch-state",
-                "The batch is not in a state that allows this",
-            ),
-            AppError::Provision(P::Invalid(_)) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "Invalid request",
-            ),
-            AppError::Access(crm_access::Error::UnknownUser { .. }) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown-user",
-                "Unknown host user",
-            ),
-            AppError::Access(
-                crm_access::Error::MissingResource { .. } | crm_access::Error::ModeMismatch { .. },
-            ) => (
-                StatusCode::CONFLICT,
-                "access-precondition",
-                "Access cannot be closed yet",
-            ),
-            AppError::Access(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "access",
-                "Access records unreadable",
-            ),
-            AppError::Reconcile(crm_reconcile::ReconcileError::Busy(_)) => {
-                (StatusCode::CONFLICT, "busy", "Another operation holds it")
-            }
-            AppError::Reconcile(crm_reconcile::ReconcileError::Host(h)) => host_status(h),
-            AppError::Reconcile(crm_reconcile::ReconcileError::Store(s)) => store_status(s),
-            AppError::Reconcile(crm_reconcile::ReconcileError::UnknownScope(_)) => {
-                (StatusCode::NOT_FOUND, "not-found", "Not found")
-            }
-            AppError::Reconcile(_) => (
-                StatusCode::BAD_GATEWAY,
-                "repair-failed",
-                "A repair step failed",
-            ),
-            AppError::Open(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database",
-                "Database unavailable",
-            ),
-            AppError::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-            AppError::Invalid(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid",
-                "Invalid request",
-            ),
-            AppError::Credential { .. } => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "credential",
-                "Credential unreadable",
-            ),
-        };
-        ApiError::new(status, kind, title, e.to_string())
+        // One kind, one status: the table is `crm_app::ErrorKind::http_status`,
+        // shared with the console.
+        let status = StatusCode::from_u16(e.kind().http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError::new(status, e.code(), e.title(), e.to_string())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crm_domain::ports::{HostError, StoreError};
 
     #[test]
     fn app_errors_map_to_statuses_an_operator_expects() {

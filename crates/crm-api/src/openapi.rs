@@ -72,12 +72,11 @@ const COMMON: &[(u16, &str)] = &[
     ),
     (429, "Too many failed authentications from this address"),
     (500, "crm failed"),
-    (502, "The sub2api host failed or refused"),
+    (502, "The sub2api host failed, refused or timed out"),
     (
         503,
         "The database is unavailable or the server is shutting down",
     ),
-    (504, "The sub2api host timed out"),
 ];
 
 const MUTATING: &[(u16, &str)] = &[

@@ -22,7 +22,7 @@ pub mod reconcile;
 pub mod recovery;
 pub mod scheduler;
 
-pub use error::{AppError, Result};
+pub use error::{AppError, ErrorKind, Result};
 pub use hosts::HostView;
 
 use crm_domain::KeyFingerprinter;

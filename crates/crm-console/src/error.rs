@@ -29,15 +29,10 @@ impl ConsoleError {
             ConsoleError::SignIn => StatusCode::SEE_OTHER,
             ConsoleError::Forbidden | ConsoleError::Csrf => StatusCode::FORBIDDEN,
             ConsoleError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ConsoleError::App(e) => match e {
-                AppError::NotFound { .. }
-                | AppError::Store(crm_domain::ports::StoreError::NotFound { .. }) => {
-                    StatusCode::NOT_FOUND
-                }
-                e if e.is_client_error() => StatusCode::BAD_REQUEST,
-                AppError::Host(_) => StatusCode::BAD_GATEWAY,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            },
+            // The same status the API gives the same error (one table:
+            // `crm_app::ErrorKind::http_status`).
+            ConsoleError::App(e) => StatusCode::from_u16(e.kind().http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 }
@@ -55,11 +50,10 @@ impl IntoResponse for ConsoleError {
             "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"/\">Back to the overview</a></p>",
             esc(&self.to_string())
         );
-        let title = match status {
-            StatusCode::NOT_FOUND => "Not found",
-            StatusCode::FORBIDDEN => "Not allowed",
-            StatusCode::BAD_REQUEST => "Cannot do that",
-            StatusCode::BAD_GATEWAY => "The host did not answer as expected",
+        let title = match (&self, status) {
+            (ConsoleError::App(e), _) => e.title(),
+            (_, StatusCode::FORBIDDEN) => "Not allowed",
+            (_, StatusCode::BAD_REQUEST) => "Cannot do that",
             _ => "Something went wrong",
         };
         (

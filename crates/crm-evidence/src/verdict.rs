@@ -157,19 +157,7 @@ pub fn class_of_host_error(e: &HostError) -> Option<FailureClass> {
 
 /// The failure class behind an application error, if a host caused it.
 pub fn class_of_error(e: &crm_app::AppError) -> Option<FailureClass> {
-    use crm_app::AppError;
-    use crm_provision::ProvisionError;
-    let host = match e {
-        AppError::Host(h) => Some(h),
-        AppError::Provision(ProvisionError::Host(h))
-        | AppError::Provision(ProvisionError::StepFailed { source: h, .. }) => Some(h),
-        AppError::Access(crm_access::Error::Host(h)) => Some(h),
-        AppError::Access(crm_access::Error::Provision(
-            ProvisionError::Host(h) | ProvisionError::StepFailed { source: h, .. },
-        )) => Some(h),
-        _ => None,
-    };
-    host.and_then(class_of_host_error)
+    e.host_error().and_then(class_of_host_error)
 }
 
 #[cfg(test)]
