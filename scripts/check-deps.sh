@@ -19,16 +19,19 @@ check() { # crate forbidden...
   done
 }
 
-io_crates=(reqwest hyper axum rusqlite libsqlite3-sys refinery tokio)
+io_crates=(reqwest hyper axum rusqlite libsqlite3-sys refinery tokio tokio-postgres deadpool-postgres)
 check crm-domain "${io_crates[@]}"
 check crm-pack "${io_crates[@]}"
 check crm-provision "${io_crates[@]}"
 check crm-access "${io_crates[@]}"
 check crm-reconcile "${io_crates[@]}"
 # The host client is reusable alone: it must not drag in storage or the server stack.
-check crm-sub2api rusqlite axum
+check crm-sub2api rusqlite axum tokio-postgres
+# The SQLite adapter never links the PostgreSQL driver (and so the default
+# install carries none).
+check crm-store tokio-postgres deadpool-postgres
 # The simulator is a test and demo dependency: product libraries never link it.
-for c in crm-domain crm-pack crm-provision crm-access crm-reconcile crm-store crm-sub2api crm-app crm-api crm-console; do
+for c in crm-domain crm-pack crm-provision crm-access crm-reconcile crm-store crm-store-postgres crm-sub2api crm-app crm-api crm-console; do
   check "$c" crm-sim
 done
 

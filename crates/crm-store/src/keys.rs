@@ -59,7 +59,7 @@ pub fn parse_key_text(text: &str) -> Option<KeyBytes> {
 /// the key is written to a private temporary file and hard-linked into
 /// place, so a reader sees either no file or the whole key, and the loser of
 /// the race reads the winner's key.
-pub(crate) fn load_or_create_key(path: &Path) -> Result<KeyBytes> {
+pub fn load_or_create_key(path: &Path) -> Result<KeyBytes> {
     let err = |detail: String| Error::KeyFile {
         path: path.to_owned(),
         detail,

@@ -14,6 +14,6 @@ pub use clock::{ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use keys::{
     KeyBytes, PEPPER_FILE_ENV, SEAL_KEY_ENV, SEAL_KEY_FILE_ENV, SealKeySource, Sealer,
-    parse_key_text,
+    load_or_create_key, parse_key_text,
 };
 pub use store::{SqliteStore, StoreOptions, default_keys_dir};

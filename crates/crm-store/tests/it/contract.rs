@@ -25,3 +25,15 @@ async fn story_passes_through_a_trait_object() {
         std::sync::Arc::new(open(&db).await);
     contract::run_story(store.as_ref()).await;
 }
+
+/// Two stores on one file, as a CLI and a server (or two servers on one
+/// machine) have: the replica contract holds on SQLite too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_story_passes_on_two_stores_of_one_file() {
+    let (_dir, db) = temp_db();
+    let clock = std::sync::Arc::new(crm_store::ManualClock::new(contract::at(0)));
+    let opts = || StoreOptions::default().with_clock(clock.clone());
+    let a = SqliteStore::open(&db, opts()).await.unwrap();
+    let b = SqliteStore::open(&db, opts()).await.unwrap();
+    contract::run_replica_story(&a, &b, &|d| clock.advance(d)).await;
+}

@@ -1,0 +1,87 @@
+//! Opening rules: keys must be named, every replica must share the pepper,
+//! migrations run once even when replicas start together, and no password
+//! or secret reaches the database in clear.
+
+use crate::support::{fresh_schema, open, options, target};
+use crm_domain::SecretString;
+use crm_domain::ports::SecretSealer;
+use crm_store::StoreOptions;
+use crm_store_postgres::{Error, PostgresStore};
+
+#[tokio::test]
+async fn keys_must_be_named_for_a_shared_database() {
+    let Some(t) = target("keys_must_be_named_for_a_shared_database") else {
+        return;
+    };
+    let t = fresh_schema(&t).await;
+    let err = PostgresStore::open(&t, StoreOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::KeysNotNamed { .. }), "{err}");
+    assert!(err.to_string().contains("CRM_PEPPER_FILE"), "{err}");
+}
+
+#[tokio::test]
+async fn a_replica_with_another_pepper_is_refused() {
+    let Some(t) = target("a_replica_with_another_pepper_is_refused") else {
+        return;
+    };
+    let t = fresh_schema(&t).await;
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let a = open(&t, first.path(), None).await;
+    // The same pepper file opens again (a second replica sharing it).
+    let _b = open(&t, first.path(), None).await;
+    let err = PostgresStore::open(&t, options(second.path(), None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::PepperMismatch { .. }), "{err}");
+    drop(a);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_migrate_once() {
+    let Some(t) = target("replicas_starting_together_migrate_once") else {
+        return;
+    };
+    let t = fresh_schema(&t).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = tokio::join!(
+        PostgresStore::open(&t, options(dir.path(), None)),
+        PostgresStore::open(&t, options(dir.path(), None)),
+        PostgresStore::open(&t, options(dir.path(), None)),
+    );
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+}
+
+#[tokio::test]
+async fn sealed_secrets_round_trip_and_an_unreachable_database_names_no_password() {
+    let Some(t) = target("sealed_secrets_round_trip") else {
+        return;
+    };
+    let t = fresh_schema(&t).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&t, dir.path(), None).await;
+    let sealed = store
+        .seal(&SecretString::from("sk-canary-admin-key".to_owned()))
+        .unwrap();
+    assert!(!sealed.0.contains("canary"));
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&store.open(&sealed).unwrap()),
+        "sk-canary-admin-key"
+    );
+
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "pw-canary-123\n").unwrap();
+    // Port 1 on loopback: nothing listens there.
+    let bad =
+        crm_store_postgres::PgTarget::parse("postgres://crm@127.0.0.1:1/crm", Some(&pw)).unwrap();
+    let err = PostgresStore::open(&bad, options(dir.path(), None))
+        .await
+        .unwrap_err();
+    let msg = format!("{err} {err:?}");
+    assert!(!msg.contains("pw-canary"), "{msg}");
+    assert!(msg.contains("127.0.0.1:1"), "{msg}");
+}
