@@ -25,6 +25,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default timeout of the account test, which waits for an upstream completion.
 pub const DEFAULT_SSE_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Largest answer read from a host or an upstream, unless configured
+/// ([`ClientBuilder::max_body_bytes`]). sub2api's single-object answers are
+/// a few KiB; list pages get [`PAGE_ITEM_BYTES`] per requested item on top.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Allowance per requested item of a list page (a page of 1000 may carry
+/// 1000 accounts with long credentials and extras).
+pub const PAGE_ITEM_BYTES: usize = 16 * 1024;
+
 /// A host's admin API key (`admin-` + 64 hex), sent as `x-api-key`.
 ///
 /// `Debug` never shows the key.
@@ -103,6 +111,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     http: Option<reqwest::Client>,
     pages_in_flight: usize,
+    max_body: usize,
 }
 
 impl ClientBuilder {
@@ -120,6 +129,9 @@ impl ClientBuilder {
     /// that opens many clients (one per host, per operation) shares one.
     /// The given client's connect timeout and `User-Agent` apply instead of
     /// this builder's; [`ClientBuilder::timeout`] still bounds every call.
+    /// Build it with `redirect::Policy::none()` (as
+    /// [`crate::SharedHttp`] does): a 3xx then ends in [`Error::Redirected`];
+    /// a client that follows redirects would carry the admin key along.
     ///
     /// ```
     /// use crm_sub2api::{AdminKey, Sub2apiClient};
@@ -136,6 +148,14 @@ impl ClientBuilder {
     /// ```
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
+        self
+    }
+
+    /// Largest answer body read (default [`DEFAULT_MAX_BODY_BYTES`]); a list
+    /// page may be larger by [`PAGE_ITEM_BYTES`] per requested item. A
+    /// longer body ends in [`Error::TooLarge`].
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body = limit.max(1);
         self
     }
 
@@ -179,6 +199,7 @@ impl ClientBuilder {
     /// Validates the base URL and builds the client.
     pub fn build(self) -> Result<Sub2apiClient> {
         let base = normalize_base_url(&self.base_url)?;
+        let host_label = host_label(&base);
         let http = match self.http.clone() {
             Some(http) => http,
             None => http_client(&self.user_agent, self.connect_timeout.min(self.timeout)).map_err(
@@ -197,6 +218,8 @@ impl ClientBuilder {
                 sse_timeout: self.sse_timeout,
                 page_size: AtomicU32::new(self.page_size),
                 pages_in_flight: self.pages_in_flight,
+                max_body: self.max_body,
+                host_label,
                 retry: self.retry,
                 requests: Arc::new(AtomicU32::new(0)),
             }),
@@ -207,7 +230,9 @@ impl ClientBuilder {
 /// `User-Agent` of clients this crate builds.
 pub(crate) const DEFAULT_USER_AGENT: &str = concat!("crm-sub2api/", env!("CARGO_PKG_VERSION"));
 
-/// An HTTP client with this crate's settings.
+/// An HTTP client with this crate's settings. It follows no redirect: the
+/// admin key (`x-api-key`) survives reqwest's cross-host redirect and
+/// 307/308 would re-send bodies carrying upstream keys.
 pub(crate) fn http_client(
     user_agent: &str,
     connect_timeout: Duration,
@@ -215,6 +240,7 @@ pub(crate) fn http_client(
     reqwest::Client::builder()
         .user_agent(user_agent)
         .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| format!("HTTP client could not be built: {e}"))
 }
@@ -241,6 +267,52 @@ pub(crate) fn normalize_base_url(raw: &str) -> Result<String> {
     Ok(trimmed.to_owned())
 }
 
+/// The host part of a base URL, for errors that name the host.
+pub(crate) fn host_label(base: &str) -> String {
+    url::Url::parse(base)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| base.to_owned())
+}
+
+/// The `Location` host of a 3xx, never its path or query.
+pub(crate) fn location_host(resp: &reqwest::Response) -> Option<String> {
+    let loc = resp
+        .headers()
+        .get(reqwest::header::LOCATION)?
+        .to_str()
+        .ok()?;
+    match resp.url().join(loc) {
+        Ok(u) => u.host_str().map(str::to_owned),
+        Err(_) => None,
+    }
+}
+
+/// Why a bounded read stopped.
+pub(crate) enum ReadError {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+/// Reads a body up to `limit` bytes; a longer one (announced or sent) stops
+/// the read without holding more than `limit` bytes.
+pub(crate) async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> std::result::Result<bytes::Bytes, ReadError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(ReadError::TooLarge);
+    }
+    let mut out = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
+        if out.len() + chunk.len() > limit {
+            return Err(ReadError::TooLarge);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
+}
+
 /// A typed async client for one sub2api host.
 ///
 /// Cloning is cheap and clones share the connection pool and the request
@@ -258,6 +330,9 @@ pub(crate) struct Inner {
     pub sse_timeout: Duration,
     pub page_size: AtomicU32,
     pub pages_in_flight: usize,
+    pub max_body: usize,
+    /// The base URL's host, for errors.
+    pub host_label: String,
     pub retry: RetryPolicy,
     pub requests: Arc<AtomicU32>,
 }
@@ -292,6 +367,8 @@ pub(crate) struct Call<'a> {
     pub auth: Auth<'a>,
     pub idempotency_key: Option<&'a str>,
     pub timeout: Option<Duration>,
+    /// Body limit of this call when it differs from the client's (list pages).
+    pub max_body: Option<usize>,
 }
 
 impl fmt::Debug for Call<'_> {
@@ -316,6 +393,7 @@ impl<'a> Call<'a> {
             auth,
             idempotency_key: None,
             timeout: None,
+            max_body: None,
         }
     }
 
@@ -357,6 +435,7 @@ impl Sub2apiClient {
             retry: RetryPolicy::default(),
             http: None,
             pages_in_flight: PAGES_IN_FLIGHT,
+            max_body: DEFAULT_MAX_BODY_BYTES,
         }
     }
 
@@ -477,10 +556,13 @@ impl Sub2apiClient {
             .await
             .map_err(|e| self.transport_error(e, call, started))?;
         let (status, content_type, retry_after) = response_head(&resp);
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(e, call, started))?;
+        self.refuse_redirect(&resp)?;
+        let limit = call.max_body.unwrap_or(self.inner.max_body);
+        let body = match read_capped(resp, limit).await {
+            Ok(b) => b,
+            Err(ReadError::Transport(e)) => return Err(self.transport_error(e, call, started)),
+            Err(ReadError::TooLarge) => return Err(self.too_large("response body", limit)),
+        };
         Ok(RawResponse {
             method: call.method.to_string(),
             path: call.path.clone(),
@@ -489,6 +571,25 @@ impl Sub2apiClient {
             retry_after,
             body,
         })
+    }
+
+    /// A 3xx is an error: redirects are never followed.
+    pub(crate) fn refuse_redirect(&self, resp: &reqwest::Response) -> Result<()> {
+        if resp.status().is_redirection() {
+            return Err(Error::Redirected {
+                status: resp.status().as_u16(),
+                location_host: location_host(resp),
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn too_large(&self, what: &str, limit: usize) -> Error {
+        Error::TooLarge {
+            host: self.inner.host_label.clone(),
+            what: what.to_owned(),
+            limit,
+        }
     }
 
     pub(crate) fn transport_error(
@@ -559,7 +660,12 @@ impl Sub2apiClient {
     ) -> Result<Page<T>> {
         let mut call = Call::new(Method::GET, path, auth);
         call.query.extend(filters.iter().cloned());
-        let call = call.query("page", page).query("page_size", page_size);
+        let mut call = call.query("page", page).query("page_size", page_size);
+        call.max_body = Some(
+            self.inner
+                .max_body
+                .saturating_add((page_size as usize).saturating_mul(PAGE_ITEM_BYTES)),
+        );
         self.typed(call, &[]).await
     }
 

@@ -95,6 +95,26 @@ pub enum Error {
         /// A short excerpt of the body, scrubbed of secrets and truncated.
         body_excerpt: String,
     },
+    /// A 3xx answer. crm never follows a redirect: the admin key travels
+    /// as `x-api-key`, which HTTP clients do not strip on a cross-host
+    /// redirect, and a 307/308 re-sends bodies that carry upstream keys.
+    /// Only the `Location` host is kept (its query may carry anything).
+    #[error(
+        "host answered {status} redirecting to {}; crm follows no redirect (it would carry the key there): set the host's base URL to the address that answers",
+        location_host.as_deref().unwrap_or("an unreadable location")
+    )]
+    Redirected {
+        status: u16,
+        location_host: Option<String>,
+    },
+    /// The host sent more than crm reads in one answer (a hostile or broken
+    /// host would otherwise exhaust memory within the timeout).
+    #[error("{host} sent a {what} larger than the limit of {limit} bytes; crm stopped reading it")]
+    TooLarge {
+        host: String,
+        what: String,
+        limit: usize,
+    },
     /// HTML with a success status: the embedded web frontend answered a path
     /// the API does not know. Never data.
     #[error(

@@ -304,6 +304,8 @@ impl UpstreamClient {
         let http = reqwest::Client::builder()
             .user_agent(concat!("crm-sub2api/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
+            // The upstream key must reach only the provider's recorded URL.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Transport {
                 method: String::new(),
@@ -386,10 +388,22 @@ impl UpstreamClient {
             Err(e) => return Ok((fail(e), None)),
         };
         let (status, content_type, retry_after) = response_head(&resp);
-        let body = match resp.bytes().await {
-            Ok(b) => b,
-            Err(e) => return Ok((fail(e), None)),
-        };
+        let body =
+            match crate::client::read_capped(resp, crate::client::DEFAULT_MAX_BODY_BYTES).await {
+                Ok(b) => b,
+                Err(crate::client::ReadError::Transport(e)) => return Ok((fail(e), None)),
+                Err(crate::client::ReadError::TooLarge) => {
+                    let err = Error::TooLarge {
+                        host: crate::client::host_label(&base),
+                        what: "upstream answer".into(),
+                        limit: crate::client::DEFAULT_MAX_BODY_BYTES,
+                    };
+                    return Ok((
+                        transport_outcome(&err, started.elapsed().as_millis() as u64),
+                        None,
+                    ));
+                }
+            };
         let raw = RawResponse {
             method: method.to_string(),
             path: suffix.to_owned(),

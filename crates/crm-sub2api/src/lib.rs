@@ -16,7 +16,9 @@ pub use admin::{
     AccountFilter, AccountUpdate, AssignSubscription, BalanceChange, BalanceOperation,
     ChannelInput, GroupInput, NewAccount, NewUser, UserUpdate,
 };
-pub use client::{AdminKey, ClientBuilder, RetryPolicy, Sub2apiClient};
+pub use client::{
+    AdminKey, ClientBuilder, DEFAULT_MAX_BODY_BYTES, PAGE_ITEM_BYTES, RetryPolicy, Sub2apiClient,
+};
 pub use envelope::{Code, ErrorBody, Page};
 pub use error::{Error, Result};
 pub use gateway::{UpstreamClient, UpstreamRouting};

@@ -73,9 +73,15 @@ pub fn host_error(e: Error, what: &str) -> HostError {
         },
         Error::Connect { detail } => HostError::Unreachable { detail },
         Error::Transport { detail, .. } => HostError::Unreachable { detail },
-        e @ (Error::Decode { .. } | Error::UnexpectedHtml { .. }) => HostError::Decode {
-            detail: e.to_string(),
+        // A redirect is a refusal: nothing was sent to the new location.
+        e @ Error::Redirected { .. } => HostError::Forbidden {
+            reason: e.to_string(),
         },
+        e @ (Error::Decode { .. } | Error::UnexpectedHtml { .. } | Error::TooLarge { .. }) => {
+            HostError::Decode {
+                detail: e.to_string(),
+            }
+        }
     }
 }
 

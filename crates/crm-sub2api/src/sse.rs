@@ -17,6 +17,12 @@ use std::time::Instant;
 
 /// Longest streamed text kept in a result.
 pub const MAX_TEXT: usize = 2000;
+/// Longest SSE line read; a longer one ends the read ([`SseParser::overflow`]).
+pub const MAX_LINE: usize = 256 * 1024;
+/// Most data held for one event (its `data:` lines together).
+pub const MAX_EVENT: usize = 512 * 1024;
+/// Progress notes kept in a result; later ones are counted as events only.
+pub const MAX_NOTES: usize = 100;
 
 /// One event of the test stream.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -96,7 +102,11 @@ impl AccountTestResult {
                     self.text = truncate(&self.text, MAX_TEXT);
                 }
             }
-            TestEvent::Status { text } => self.notes.push(text),
+            TestEvent::Status { text } => {
+                if self.notes.len() < MAX_NOTES {
+                    self.notes.push(truncate(&text, MAX_TEXT));
+                }
+            }
             TestEvent::Image { .. } | TestEvent::Unknown => {}
             TestEvent::TestComplete { success } => {
                 self.success = success.unwrap_or(true) && self.error.is_none();
@@ -115,28 +125,84 @@ impl AccountTestResult {
 
 /// Splits an SSE byte stream into the payloads of its `data:` lines, one per
 /// event (several `data:` lines of one event are joined with `\n`).
+///
+/// Memory is bounded: a line longer than [`MAX_LINE`] or an event longer
+/// than [`MAX_EVENT`] stops the parser, which then drops all further input
+/// and reports the limit in [`SseParser::overflow`].
 #[derive(Debug, Default)]
 pub struct SseParser {
     buf: Vec<u8>,
     data: Vec<String>,
+    data_len: usize,
+    overflow: Option<SseOverflow>,
+}
+
+/// Which bound of [`SseParser`] a stream crossed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SseOverflow {
+    /// A line longer than [`MAX_LINE`].
+    Line,
+    /// An event's data longer than [`MAX_EVENT`].
+    Event,
+}
+
+impl SseOverflow {
+    /// What crossed the limit, and the limit, for an error.
+    pub fn describe(self) -> (&'static str, usize) {
+        match self {
+            SseOverflow::Line => ("test stream line", MAX_LINE),
+            SseOverflow::Event => ("test stream event", MAX_EVENT),
+        }
+    }
 }
 
 impl SseParser {
     /// Feeds bytes; returns the payloads of events completed by them.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<String> {
-        self.buf.extend_from_slice(chunk);
         let mut out = Vec::new();
-        while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.buf.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&line[..line.len() - 1]);
-            self.line(line.trim_end_matches('\r'), &mut out);
+        if self.overflow.is_some() {
+            return out;
         }
+        self.buf.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(rel) = self.buf[start..].iter().position(|b| *b == b'\n') {
+            let end = start + rel;
+            if end - start > MAX_LINE {
+                return self.stop(SseOverflow::Line, out);
+            }
+            let line = String::from_utf8_lossy(&self.buf[start..end]).into_owned();
+            start = end + 1;
+            self.line(line.trim_end_matches('\r'), &mut out);
+            if self.overflow.is_some() {
+                return out;
+            }
+        }
+        self.buf.drain(..start);
+        if self.buf.len() > MAX_LINE {
+            return self.stop(SseOverflow::Line, out);
+        }
+        out
+    }
+
+    /// The bound the stream crossed, if any; nothing after it was parsed.
+    pub fn overflow(&self) -> Option<SseOverflow> {
+        self.overflow
+    }
+
+    fn stop(&mut self, why: SseOverflow, out: Vec<String>) -> Vec<String> {
+        self.overflow = Some(why);
+        self.buf = Vec::new();
+        self.data = Vec::new();
+        self.data_len = 0;
         out
     }
 
     /// Ends the stream; returns the last event if it was not terminated.
     pub fn finish(&mut self) -> Vec<String> {
         let mut out = Vec::new();
+        if self.overflow.is_some() {
+            return out;
+        }
         if !self.buf.is_empty() {
             let rest = String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned();
             self.line(rest.trim_end_matches('\r'), &mut out);
@@ -149,8 +215,13 @@ impl SseParser {
         if line.is_empty() {
             self.dispatch(out);
         } else if let Some(rest) = line.strip_prefix("data:") {
-            self.data
-                .push(rest.strip_prefix(' ').unwrap_or(rest).to_owned());
+            let rest = rest.strip_prefix(' ').unwrap_or(rest);
+            self.data_len += rest.len() + 1;
+            if self.data_len > MAX_EVENT {
+                let _ = self.stop(SseOverflow::Event, Vec::new());
+                return;
+            }
+            self.data.push(rest.to_owned());
         }
         // `event:`, `id:`, `retry:` and comments carry nothing crm needs.
     }
@@ -160,6 +231,7 @@ impl SseParser {
             out.push(self.data.join("\n"));
             self.data.clear();
         }
+        self.data_len = 0;
     }
 }
 
@@ -190,6 +262,7 @@ impl Sub2apiClient {
             .await
             .map_err(|e| self.transport_error(e, &call, started))?;
         let (status, content_type, retry_after) = response_head(&resp);
+        self.refuse_redirect(&resp)?;
         let secrets = [self.admin_secret()];
         let mut result = AccountTestResult {
             http_status: status,
@@ -207,6 +280,10 @@ impl Sub2apiClient {
             }
             for payload in parser.push(&chunk) {
                 ended |= feed(&mut result, &payload);
+            }
+            if let Some(over) = parser.overflow() {
+                let (what, limit) = over.describe();
+                return Err(self.too_large(what, limit));
             }
         }
         for payload in parser.finish() {
@@ -280,6 +357,30 @@ mod tests {
             Vec::<String>::new()
         );
         assert_eq!(p.finish(), vec![r#"{"type":"test_complete"}"#.to_owned()]);
+    }
+
+    #[test]
+    fn parser_stops_at_its_bounds_in_any_chunking() {
+        let long = format!("data: {}", "a".repeat(MAX_LINE + 1));
+        for step in [1usize << 20, 4096, 7] {
+            let mut p = SseParser::default();
+            let mut out = p.push(b"data: {\"type\":\"test_start\"}\n\n");
+            for c in long.as_bytes().chunks(step) {
+                out.extend(p.push(c));
+            }
+            out.extend(p.push(b"\n\ndata: {\"type\":\"test_complete\"}\n\n"));
+            out.extend(p.finish());
+            assert_eq!(out, vec![r#"{"type":"test_start"}"#.to_owned()], "{step}");
+            assert_eq!(p.overflow(), Some(SseOverflow::Line));
+            assert!(p.buf.capacity() == 0 && p.data.is_empty());
+        }
+        // Many short data lines of one event.
+        let mut p = SseParser::default();
+        let line = format!("data: {}\n", "b".repeat(1000));
+        for _ in 0..(MAX_EVENT / 1000 + 2) {
+            p.push(line.as_bytes());
+        }
+        assert_eq!(p.overflow(), Some(SseOverflow::Event));
     }
 
     #[test]

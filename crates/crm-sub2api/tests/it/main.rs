@@ -6,6 +6,7 @@ mod support;
 mod decoding;
 mod endpoints;
 mod gateway;
+mod hostile;
 mod pagination;
 mod port;
 mod probe;
