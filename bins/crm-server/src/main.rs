@@ -104,9 +104,40 @@ fn token(env: &str, file: Option<String>, what: &str) -> anyhow::Result<Option<S
     })
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let f = Flags::parse();
+fn main() -> std::process::ExitCode {
+    // A usage error exits 1 like every other refusal (clap's default is 2);
+    // help and version exit 0.
+    let f = match Flags::try_parse() {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                std::process::ExitCode::FAILURE
+            } else {
+                std::process::ExitCode::SUCCESS
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(f)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(f: Flags) -> anyhow::Result<()> {
     if f.print_openapi {
         print!("{}", crm_api::openapi::document_json());
         return Ok(());

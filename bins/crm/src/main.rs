@@ -17,7 +17,12 @@ use cli::{Cli, Command};
 use commands::{Ctx, Outcome};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // clap exits 2 on a usage error, which is crm's "changes present": a
+    // typo must be an error (1). Help and version stay 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_exit(&e),
+    };
     init_tracing(&cli.global);
     if let Err(e) = secrets::refuse_literals(&cli.command) {
         return errors::report(&anyhow::Error::new(e));
@@ -40,6 +45,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Err(e) => errors::report(&e),
+    }
+}
+
+/// Prints clap's message and maps its outcome: help/version 0, a usage error 1.
+fn usage_exit(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -189,3 +189,21 @@ async fn repair_of_a_missing_account_needs_and_takes_its_upstream_key() {
     assert_eq!(crm_accounts(&env).len(), 1, "recreated exactly once");
     env.run(&["reconcile", "--host", "sim"]).expect(0);
 }
+
+/// clap's default for a usage error is 2, crm's "changes present": a CI step
+/// that applies on 2 would apply after a typo (issue 19, item 5).
+#[test]
+fn a_typo_is_exit_1_and_help_and_version_are_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = crm(
+        dir.path(),
+        &["provider", "previw", "cn-official/deepseek"],
+        &[],
+    )
+    .expect(1);
+    assert!(typo.stderr.contains("previw"), "{}", typo.stderr);
+    crm(dir.path(), &["provider", "preview", "--no-such-flag"], &[]).expect(1);
+    crm(dir.path(), &["--help"], &[]).expect(0);
+    crm(dir.path(), &["provider", "--help"], &[]).expect(0);
+    crm(dir.path(), &["--version"], &[]).expect(0);
+}
