@@ -172,12 +172,10 @@ async fn serve(f: Flags) -> anyhow::Result<()> {
     }
     app_cfg.actor = "crm-server".into();
     let app = crm_app::App::open(app_cfg).await?;
-    let launcher = crm_console::Launcher::new();
     let console = match s.console.unwrap_or(true) {
         true => {
             let mut c =
                 crm_console::ConsoleState::new(app.clone(), admin.clone(), read_only.clone());
-            c.operations = launcher.clone();
             c.secure_cookies = s.secure_cookies.unwrap_or(false);
             crm_console::router(c)
         }
@@ -215,7 +213,8 @@ async fn serve(f: Flags) -> anyhow::Result<()> {
     let drain = Duration::from_secs(s.drain_secs.unwrap_or(30));
     crm_api::serve_with(listener, state, console, shutdown.clone(), drain).await?;
     shutdown.cancel();
-    let _ = tokio::time::timeout(drain, launcher.shutdown()).await;
+    // The API and the console share the app's one operation runner, which
+    // `serve_with` drained already.
     if let Some(task) = scheduler {
         let _ = tokio::time::timeout(drain, task).await;
     }

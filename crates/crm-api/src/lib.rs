@@ -70,7 +70,6 @@ pub(crate) struct Inner {
     pub config: ApiConfig,
     pub tokens: auth::Tokens,
     pub limiter: auth::FailureLimiter,
-    pub ops: ops::Operations,
     pub metrics: PrometheusHandle,
     /// Cancelled when a graceful shutdown begins: clients waiting for an
     /// operation get their 202 at once instead of holding the shutdown up.
@@ -112,7 +111,6 @@ impl ApiState {
                 app,
                 config,
                 tokens,
-                ops: ops::Operations::default(),
                 metrics: observe::prometheus(),
                 mutating: openapi::mutating_operations(),
                 stopping: CancellationToken::new(),
@@ -129,9 +127,10 @@ impl ApiState {
         self.inner.app.with_actor(p.actor())
     }
 
-    /// The running operations (for draining at shutdown).
-    pub fn operations(&self) -> &ops::Operations {
-        &self.inner.ops
+    /// The running operations (for draining at shutdown): the app's one
+    /// runner, shared with the console.
+    pub fn operations(&self) -> &crm_app::OperationRunner {
+        self.inner.app.runner()
     }
 }
 

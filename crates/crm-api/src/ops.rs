@@ -10,15 +10,12 @@ use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use crm_app::App;
+use crm_app::OperationSpec;
 use crm_app::operations::OperationOutcome;
+use crm_domain::OperationStatus;
 use crm_domain::ops::Operation;
-use crm_domain::{OperationKind, OperationStatus};
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
-use tokio_util::task::TaskTracker;
 
 /// An operation as the API shows it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -58,35 +55,6 @@ impl From<Operation> for OperationView {
     }
 }
 
-/// The running operations of this process.
-#[derive(Debug, Default)]
-pub struct Operations {
-    pub(crate) tracker: TaskTracker,
-    done: Mutex<HashMap<String, watch::Receiver<Option<Operation>>>>,
-}
-
-impl Operations {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, watch::Receiver<Option<Operation>>>> {
-        self.done.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Stops accepting new operations and waits (at most `drain`) for the
-    /// running ones. Operations still running when the process exits are
-    /// marked `interrupted` on the next start.
-    pub async fn drain(&self, drain: Duration) -> bool {
-        self.tracker.close();
-        tokio::time::timeout(drain, self.tracker.wait())
-            .await
-            .is_ok()
-    }
-
-    pub fn running(&self) -> usize {
-        self.tracker.len()
-    }
-}
-
 /// How long a client asked to wait for the result.
 pub fn requested_wait(
     wait_query: Option<bool>,
@@ -110,13 +78,13 @@ pub fn requested_wait(
 }
 
 impl ApiState {
-    /// Records and starts an operation; `work` runs in its own task.
+    /// Records and starts an operation through the app's one runner
+    /// (`crm_app::OperationRunner`); `work` runs in its own task. The API
+    /// adds its metrics around the work.
     pub(crate) async fn start_operation<F, Fut>(
         &self,
         app: &App,
-        kind: OperationKind,
-        target: String,
-        request: serde_json::Value,
+        spec: OperationSpec,
         idempotency_key: Option<String>,
         work: F,
     ) -> Result<Operation, ApiError>
@@ -124,41 +92,18 @@ impl ApiState {
         F: FnOnce(App) -> Fut + Send + 'static,
         Fut: Future<Output = OperationOutcome> + Send + 'static,
     {
-        if self.inner.ops.tracker.is_closed() {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting-down",
-                "Server is shutting down",
-                "the server is stopping and starts no new operation; retry against the restarted server",
-            ));
-        }
-        let op = app
-            .begin_operation(kind, &target, request, idempotency_key)
-            .await?;
-        let (tx, rx) = watch::channel(None);
-        self.inner.ops.lock().insert(op.id.to_string(), rx);
-        let id = op.id.clone();
-        let app = app.clone();
-        let state = self.clone();
-        let request_id = crate::observe::current_request_id().unwrap_or_default();
-        self.inner.ops.tracker.spawn(crm_app::REQUEST_ID.scope(request_id, async move {
-            let started = Instant::now();
-            let outcome = work(app.clone()).await;
-            metrics::counter!("crm_operations_total", "kind" => kind.as_str(), "outcome" => outcome.status.as_str()).increment(1);
-            metrics::histogram!("crm_operation_duration_seconds", "kind" => kind.as_str())
-                .record(started.elapsed().as_secs_f64());
-            tracing::info!(operation = %id, kind = %kind, outcome = %outcome.status, "operation finished");
-            let finished = match app.finish_operation(&id, outcome).await {
-                Ok(op) => Some(op),
-                Err(e) => {
-                    tracing::error!(operation = %id, error = %e, "could not record how an operation ended");
-                    None
-                }
-            };
-            let _ = tx.send(finished);
-            state.inner.ops.lock().remove(id.as_str());
-        }));
-        Ok(op)
+        let kind = spec.kind;
+        Ok(app
+            .runner()
+            .launch(app, spec, idempotency_key, move |app, _id| async move {
+                let started = Instant::now();
+                let outcome = work(app).await;
+                metrics::counter!("crm_operations_total", "kind" => kind.as_str(), "outcome" => outcome.status.as_str()).increment(1);
+                metrics::histogram!("crm_operation_duration_seconds", "kind" => kind.as_str())
+                    .record(started.elapsed().as_secs_f64());
+                outcome
+            })
+            .await?)
     }
 
     /// `202` + `Location` now, or the finished operation (`200`) when the
@@ -170,7 +115,7 @@ impl ApiState {
     ) -> Response {
         let mut current = op;
         if let Some(wait) = wait {
-            let rx = self.inner.ops.lock().get(current.id.as_str()).cloned();
+            let rx = self.app().runner().watch(&current.id);
             if let Some(mut rx) = rx {
                 let stopping = self.inner.stopping.clone();
                 let finished = tokio::time::timeout(wait, async {
@@ -219,25 +164,7 @@ pub(crate) fn outcome<T: serde::Serialize>(
     result: crm_app::Result<T>,
     succeeded: impl FnOnce(&T) -> bool,
 ) -> OperationOutcome {
-    match result {
-        Ok(report) => {
-            let ok = succeeded(&report);
-            OperationOutcome {
-                status: if ok {
-                    OperationStatus::Succeeded
-                } else {
-                    OperationStatus::Failed
-                },
-                result: serde_json::to_value(&report).ok(),
-                error: None,
-            }
-        }
-        Err(e) => OperationOutcome {
-            status: OperationStatus::Failed,
-            result: None,
-            error: Some(e.to_string()),
-        },
-    }
+    OperationOutcome::from_result(result, succeeded)
 }
 
 #[cfg(test)]

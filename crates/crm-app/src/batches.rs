@@ -4,6 +4,7 @@ use crate::App;
 use crate::error::{AppError, Result};
 use crm_domain::access::AccessCheck;
 use crm_domain::batch::{BatchFilter, ImportBatch, JournalEntry, ManagedResource};
+use crm_domain::ops::Target;
 use crm_domain::ports::{AccessCheckRepo, BatchRepo, HostRepo, ReconcileRepo, StoreError};
 use crm_domain::reconcile::ReconcileRun;
 use crm_domain::{BatchId, BatchStatus, ProviderRef, SecretString};
@@ -98,7 +99,7 @@ impl App {
         let result = ctx.prov.resume(&batch.id, keys).await;
         self.audit(
             "batch.resume",
-            &format!("batch:{}", batch.id),
+            &Target::batch(&batch.id).to_string(),
             match &result {
                 Ok(r) => r.batch.status.as_str(),
                 Err(_) => "error",

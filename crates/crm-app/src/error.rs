@@ -25,6 +25,10 @@ pub enum AppError {
     Invalid(String),
     #[error("cannot read the {what}: {detail}")]
     Credential { what: String, detail: String },
+    #[error(
+        "the server is stopping and starts no new operation; retry against the restarted server"
+    )]
+    ShuttingDown,
 }
 
 impl AppError {
@@ -204,6 +208,7 @@ impl AppError {
             AppError::Reconcile(R::Busy(_)) => (ErrorKind::Busy, "busy"),
             AppError::Reconcile(R::UnknownScope(_)) => (ErrorKind::NotFound, "not-found"),
             AppError::Open(_) => (ErrorKind::Unavailable, "database"),
+            AppError::ShuttingDown => (ErrorKind::Unavailable, "shutting-down"),
             AppError::NotFound { .. } => (ErrorKind::NotFound, "not-found"),
             AppError::Invalid(_) => (ErrorKind::Invalid, "invalid"),
             AppError::Credential { .. } => (ErrorKind::Invalid, "credential"),
@@ -238,6 +243,7 @@ pub fn title_of(code: &str) -> &'static str {
         "unknown-user" => "Unknown host user",
         "access-precondition" => "Access cannot be closed yet",
         "database" => "Database unavailable",
+        "shutting-down" => "Server is shutting down",
         "credential" => "Credential unreadable",
         "access" => "Access records unreadable",
         "internal" => "Internal error",
@@ -285,7 +291,12 @@ mod tests {
             409,
             "already-exists",
         );
-        check(AppError::Host(host()), ErrorKind::HostUnreachable, 502, "host-unreachable");
+        check(
+            AppError::Host(host()),
+            ErrorKind::HostUnreachable,
+            502,
+            "host-unreachable",
+        );
         check(
             AppError::Host(HostError::Timeout {
                 operation: "GET".into(),
@@ -295,9 +306,11 @@ mod tests {
             "host-timeout",
         );
         check(
-            AppError::Access(crm_access::Error::Provision(P::Host(HostError::Unauthorized {
-                reason: "no".into(),
-            }))),
+            AppError::Access(crm_access::Error::Provision(P::Host(
+                HostError::Unauthorized {
+                    reason: "no".into(),
+                },
+            ))),
             ErrorKind::HostRejected,
             502,
             "host-auth",
@@ -311,7 +324,12 @@ mod tests {
             "blocked",
         );
         check(AppError::invalid("bad"), ErrorKind::Invalid, 422, "invalid");
-        check(AppError::Open("gone".into()), ErrorKind::Unavailable, 503, "database");
+        check(
+            AppError::Open("gone".into()),
+            ErrorKind::Unavailable,
+            503,
+            "database",
+        );
         check(
             AppError::Store(StoreError::Backend {
                 detail: "disk".into(),

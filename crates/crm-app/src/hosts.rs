@@ -7,6 +7,7 @@ use crate::error::{AppError, Result};
 use crm_domain::HostId;
 use crm_domain::SecretString;
 use crm_domain::host::{AdminAuth, Capabilities, CredentialRef, HostRecord};
+use crm_domain::ops::Target;
 use crm_domain::ports::SecretSealer;
 use crm_domain::ports::{HostApi, HostConnector, HostRepo};
 use std::sync::Arc;
@@ -122,7 +123,7 @@ impl App {
             reconcile_every_secs: new.reconcile_every_secs,
             created_at: self.clock.now(),
         };
-        let target = format!("host:{}", record.name);
+        let target = Target::host(&record.name).to_string();
         let stored = self.store.add_host(record).await;
         self.audit(
             "host.add",
@@ -165,7 +166,7 @@ impl App {
         let result = self.store.remove_host(&host.id).await;
         self.audit(
             "host.remove",
-            &format!("host:{}", host.name),
+            &Target::host(&host.name).to_string(),
             if result.is_ok() { "ok" } else { "error" },
             result.as_ref().err().map(|e| e.to_string()),
         )
@@ -192,7 +193,7 @@ impl App {
     pub async fn probe_host(&self, id_or_name: &str) -> Result<HostView> {
         let mut host = self.host(id_or_name).await?;
         let api = self.connect(&host).await?;
-        let target = format!("host:{}", host.name);
+        let target = Target::host(&host.name).to_string();
         let caps = match api.probe().await {
             Ok(c) => c,
             Err(e) => {

@@ -20,10 +20,12 @@ pub mod providers;
 pub mod quickstart;
 pub mod reconcile;
 pub mod recovery;
+pub mod runner;
 pub mod scheduler;
 
 pub use error::{AppError, ErrorKind, Result};
 pub use hosts::HostView;
+pub use runner::{OperationRunner, OperationSpec};
 
 use crm_domain::KeyFingerprinter;
 use crm_domain::ops::NewAuditEvent;
@@ -76,6 +78,9 @@ pub struct App {
     pub(crate) fingerprinter: Arc<KeyFingerprinter>,
     pub(crate) actor: String,
     pub(crate) host_concurrency: usize,
+    /// The background operations of this process, shared by every clone
+    /// (so the API and the console drain together).
+    pub(crate) runner: OperationRunner,
 }
 
 impl std::fmt::Debug for App {
@@ -136,6 +141,7 @@ impl App {
             ids,
             actor: config.actor,
             host_concurrency: config.host_concurrency,
+            runner: OperationRunner::new(),
         };
         // A crashed predecessor's leases would block resume for their whole
         // TTL; reap them now (see `leases`).
@@ -151,6 +157,11 @@ impl App {
             actor: actor.into(),
             ..self.clone()
         }
+    }
+
+    /// The runner of this process's background operations.
+    pub fn runner(&self) -> &OperationRunner {
+        &self.runner
     }
 
     pub fn store(&self) -> &SqliteStore {

@@ -9,6 +9,7 @@ use crm_access::{AccessPorts, ClosureRequest, KeyChoice, KeyRefusal, UserChoice,
 use crm_domain::access::AccessCheck;
 use crm_domain::batch::{BatchFilter, ImportBatch};
 use crm_domain::host::{Capabilities, HostRecord};
+use crm_domain::ops::Target;
 use crm_domain::plan::Plan;
 use crm_domain::ports::{BatchRepo, HostApi, PackRepo};
 use crm_domain::spec::ProviderSpec;
@@ -279,7 +280,7 @@ impl App {
                     .join(", ")
             )));
         }
-        let target = format!("host:{}/provider:{}", ctx.record.name, input.provider);
+        let target = Target::provider(&ctx.record.name, &input.provider).to_string();
         let lease = ctx.prov.acquire(&input.provider, "import").await?;
         let result = self.import_holding(&ctx, &lease, &spec, input).await;
         let released = lease.release().await;
@@ -415,7 +416,7 @@ impl App {
         }
         self.audit(
             "provider.access_check",
-            &format!("host:{}/provider:{provider}", ctx.record.name),
+            &Target::provider(&ctx.record.name, provider).to_string(),
             "ok",
             Some(
                 checks
@@ -474,7 +475,7 @@ impl App {
         batch: &BatchId,
     ) -> Result<RollbackView> {
         let p = self.access_ports(ctx.api.as_ref());
-        let target = format!("batch:{batch}");
+        let target = Target::batch(batch).to_string();
         // A process killed while closing access leaves closure intents
         // pending; rollback refuses those, so resolve them by natural key
         // first (exactly what resuming would do) and roll back what exists.
@@ -531,7 +532,7 @@ impl App {
         let result = ctx.prov.rotate_key(&batch.id, old, new).await;
         self.audit(
             "provider.rotate_key",
-            &format!("batch:{}", batch.id),
+            &Target::batch(&batch.id).to_string(),
             if result.is_ok() { "ok" } else { "error" },
             result.as_ref().err().map(|e| e.to_string()),
         )
@@ -572,7 +573,7 @@ impl App {
                 .await;
         self.audit(
             "provider.assign_subscriptions",
-            &format!("batch:{}", batch.id),
+            &Target::batch(&batch.id).to_string(),
             if result.is_ok() { "ok" } else { "error" },
             result.as_ref().err().map(|e| e.to_string()),
         )

@@ -3,6 +3,7 @@
 
 use crate::App;
 use crate::error::Result;
+use crm_domain::ops::Target;
 use crm_domain::plan::Plan;
 use crm_domain::ports::ReconcileRepo;
 use crm_domain::reconcile::{ReconcileRun, ReconcileScope};
@@ -65,11 +66,8 @@ impl App {
             batch_id: req.batch.clone(),
             provider: req.provider.clone(),
         };
-        let target = match (&req.batch, &req.provider) {
-            (Some(b), _) => format!("batch:{b}"),
-            (None, Some(p)) => format!("host:{}/provider:{p}", ctx.record.name),
-            (None, None) => format!("host:{}", ctx.record.name),
-        };
+        let target =
+            Target::scope(&ctx.record.name, req.provider.as_ref(), req.batch.as_ref()).to_string();
         let ports = self.reconcile_ports();
         let report = if req.apply {
             let r = crm_reconcile::repair(

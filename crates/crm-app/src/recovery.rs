@@ -13,6 +13,7 @@ use crate::error::Result;
 use crm_access::{ClosureRequest, KeyChoice, UserChoice, VerifyOptions};
 use crm_domain::access::AccessCheck;
 use crm_domain::batch::ImportBatch;
+use crm_domain::ops::Target;
 use crm_domain::plan::Plan;
 use crm_domain::ports::BatchRepo;
 use crm_domain::{AccessStatus, BatchStatus, JournalState, ResourceKind, SecretString};
@@ -60,7 +61,7 @@ impl App {
     pub async fn finish_batch(&self, id: &str, input: FinishInput) -> Result<FinishReport> {
         let batch = self.batch(id).await?;
         let ctx = self.host_ctx(batch.host_id.as_str()).await?;
-        let target = format!("batch:{}", batch.id);
+        let target = Target::batch(&batch.id).to_string();
         let resumed = if batch.status.is_resumable() {
             let r = ctx
                 .prov

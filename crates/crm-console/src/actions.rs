@@ -15,12 +15,12 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
+use crm_app::OperationSpec;
 use crm_app::providers::ImportInput;
 use crm_app::reconcile::ReconcileRequest;
 use crm_domain::ops::Operation;
 use crm_domain::{
-    AccessMode, BatchId, BatchStatus, OperationKind, ProviderRef, ResourceState, SecretString,
-    Verdict,
+    AccessMode, BatchId, BatchStatus, ProviderRef, ResourceState, SecretString, Verdict,
 };
 use secrecy::ExposeSecret;
 use std::fmt::Write as _;
@@ -179,12 +179,9 @@ pub async fn probe(
     let h = app.show_host(&host).await?;
     let name = h.name.clone();
     let op = c
-        .launcher
         .launch(
             &app,
-            OperationKind::Probe,
-            format!("host:{name}"),
-            serde_json::json!({ "host": name }),
+            OperationSpec::probe(&name),
             move |app, id| async move {
                 ops::progress(&app, &id, format!("probing {name}")).await;
                 let view = app.probe_host(&name).await?;
@@ -260,61 +257,42 @@ async fn launch_reconcile(
     let app = c.app_for(s);
     let h = app.show_host(&host).await?;
     let req = form.request(h.name.clone(), apply)?;
-    let target = match (&req.batch, &req.provider) {
-        (Some(b), _) => format!("batch:{b}"),
-        (None, Some(p)) => format!("host:{}/provider:{p}", h.name),
-        (None, None) => format!("host:{}", h.name),
-    };
-    let request = serde_json::json!({
-        "host": h.name,
-        "batch": req.batch,
-        "provider": req.provider,
-        "apply": req.apply,
-        "prune": req.prune,
-        "clear_unhealthy": req.clear_unhealthy,
-    });
+    let spec = OperationSpec::reconcile(&h.name, &req);
     let op = c
-        .launcher
-        .launch(
-            &app,
-            OperationKind::Reconcile,
-            target,
-            request,
-            move |app, id| async move {
-                let host = req.host.clone();
-                ops::progress(
-                    &app,
-                    &id,
-                    if req.apply {
-                        format!("repairing drift on {host}")
-                    } else {
-                        format!("comparing {host} with what crm recorded (read-only)")
-                    },
-                )
-                .await;
-                let report = app.reconcile(req).await?;
-                ops::progress(
-                    &app,
-                    &id,
-                    format!(
-                        "{}: {} drift items, {} repaired",
-                        report.run.status,
-                        report.run.items.len(),
-                        report.repaired.len()
-                    ),
-                )
-                .await;
-                let mut result = ops::to_json(&report)?;
-                if let Some(obj) = result.as_object_mut() {
-                    obj.insert("host".into(), serde_json::Value::String(host));
-                }
-                Ok(WorkDone {
-                    result,
-                    succeeded: report.run.error.is_none(),
-                    problem: report.run.error.clone(),
-                })
-            },
-        )
+        .launch(&app, spec, move |app, id| async move {
+            let host = req.host.clone();
+            ops::progress(
+                &app,
+                &id,
+                if req.apply {
+                    format!("repairing drift on {host}")
+                } else {
+                    format!("comparing {host} with what crm recorded (read-only)")
+                },
+            )
+            .await;
+            let report = app.reconcile(req).await?;
+            ops::progress(
+                &app,
+                &id,
+                format!(
+                    "{}: {} drift items, {} repaired",
+                    report.run.status,
+                    report.run.items.len(),
+                    report.repaired.len()
+                ),
+            )
+            .await;
+            let mut result = ops::to_json(&report)?;
+            if let Some(obj) = result.as_object_mut() {
+                obj.insert("host".into(), serde_json::Value::String(host));
+            }
+            Ok(WorkDone {
+                result,
+                succeeded: report.run.error.is_none(),
+                problem: report.run.error.clone(),
+            })
+        })
         .await?;
     Ok(to_operation(&op))
 }
@@ -488,73 +466,68 @@ pub async fn import(
             )
         })?;
     let app = c.app_for(&s);
-    let request = serde_json::json!({
-        "host": held.host,
-        "provider": held.provider,
-        "mode": held.mode,
-        "upstream_keys": held.keys.len(),
-        "verify": true,
-    });
+    let spec = OperationSpec::import(
+        &held.host,
+        &held.provider,
+        held.mode,
+        held.keys.len(),
+        None,
+        None,
+        true,
+    );
     let op = c
-        .launcher
-        .launch(
-            &app,
-            OperationKind::Import,
-            format!("host:{}/provider:{}", held.host, held.provider),
-            request,
-            move |app, id| async move {
-                ops::progress(
-                    &app,
-                    &id,
-                    format!(
-                        "importing {} onto {} ({} mode, {} upstream key(s))",
-                        held.provider,
-                        held.host,
-                        held.mode,
-                        held.keys.len()
-                    ),
-                )
-                .await;
-                let report = app
-                    .import(ImportInput {
-                        host: held.host,
-                        provider: held.provider,
-                        mode: held.mode,
-                        upstream_keys: held.keys,
-                        user: None,
-                        starting_balance: None,
-                        verify: true,
-                    })
-                    .await?;
-                ops::progress(
-                    &app,
-                    &id,
-                    format!(
-                        "batch {} {}; access {}",
-                        report.batch.id, report.batch.status, report.access_status
-                    ),
-                )
-                .await;
-                Ok(WorkDone {
-                    result: ops::to_json(&report)?,
-                    succeeded: report.succeeded(),
-                    problem: report.error.clone().or_else(|| {
-                        (report.batch.status != BatchStatus::Applied).then(|| {
-                            format!(
-                                "batch ended {}{}",
-                                report.batch.status,
-                                report
-                                    .batch
-                                    .status_reason
-                                    .as_deref()
-                                    .map(|r| format!(": {r}"))
-                                    .unwrap_or_default()
-                            )
-                        })
-                    }),
+        .launch(&app, spec, move |app, id| async move {
+            ops::progress(
+                &app,
+                &id,
+                format!(
+                    "importing {} onto {} ({} mode, {} upstream key(s))",
+                    held.provider,
+                    held.host,
+                    held.mode,
+                    held.keys.len()
+                ),
+            )
+            .await;
+            let report = app
+                .import(ImportInput {
+                    host: held.host,
+                    provider: held.provider,
+                    mode: held.mode,
+                    upstream_keys: held.keys,
+                    user: None,
+                    starting_balance: None,
+                    verify: true,
                 })
-            },
-        )
+                .await?;
+            ops::progress(
+                &app,
+                &id,
+                format!(
+                    "batch {} {}; access {}",
+                    report.batch.id, report.batch.status, report.access_status
+                ),
+            )
+            .await;
+            Ok(WorkDone {
+                result: ops::to_json(&report)?,
+                succeeded: report.succeeded(),
+                problem: report.error.clone().or_else(|| {
+                    (report.batch.status != BatchStatus::Applied).then(|| {
+                        format!(
+                            "batch ended {}{}",
+                            report.batch.status,
+                            report
+                                .batch
+                                .status_reason
+                                .as_deref()
+                                .map(|r| format!(": {r}"))
+                                .unwrap_or_default()
+                        )
+                    })
+                }),
+            })
+        })
         .await?;
     Ok(to_operation(&op))
 }
@@ -631,12 +604,9 @@ pub async fn verify(
     let app = c.app_for(&s);
     let host = app.show_host(&form.host).await?.name;
     let op = c
-        .launcher
         .launch(
             &app,
-            OperationKind::AccessCheck,
-            format!("host:{host}/provider:{pref}"),
-            serde_json::json!({ "host": host, "provider": pref }),
+            OperationSpec::access_check(&host, &pref, 0),
             move |app, id| async move {
                 ops::progress(&app, &id, format!("verifying access to {pref} on {host}")).await;
                 let checks = app.verify_provider_access(&host, &pref, false).await?;
@@ -726,12 +696,9 @@ pub async fn rollback(
     let batch = app.batch(&id).await?;
     let batch_id = batch.id.to_string();
     let op = c
-        .launcher
         .launch(
             &app,
-            OperationKind::Rollback,
-            format!("batch:{batch_id}"),
-            serde_json::json!({ "batch": batch_id }),
+            OperationSpec::rollback_batch(&batch_id),
             move |app, op_id| async move {
                 ops::progress(&app, &op_id, format!("rolling back batch {batch_id}")).await;
                 let view = app.rollback_batch(&batch_id).await?;
@@ -823,32 +790,30 @@ pub async fn resume(
     }
     let keys = split_keys(&form.keys);
     let batch_id = batch.id.to_string();
-    let op =
-        c.launcher
-            .launch(
-                &app,
-                OperationKind::Resume,
-                format!("batch:{batch_id}"),
-                serde_json::json!({ "batch": batch_id, "upstream_keys": keys.len() }),
-                move |app, op_id| async move {
-                    ops::progress(&app, &op_id, format!("resuming batch {batch_id}")).await;
-                    let report = app.resume_batch(&batch_id, keys).await?;
-                    ops::progress(
-                        &app,
-                        &op_id,
-                        format!("batch {} {}", report.batch.id, report.batch.status),
-                    )
-                    .await;
-                    let ok = report.batch.status == BatchStatus::Applied && report.error.is_none();
-                    Ok(WorkDone {
-                        result: ops::to_json(&report)?,
-                        succeeded: ok,
-                        problem: report.error.clone().or_else(|| {
-                            (!ok).then(|| format!("batch ended {}", report.batch.status))
-                        }),
-                    })
-                },
-            )
-            .await?;
+    let op = c
+        .launch(
+            &app,
+            OperationSpec::resume(&batch_id, keys.len()),
+            move |app, op_id| async move {
+                ops::progress(&app, &op_id, format!("resuming batch {batch_id}")).await;
+                let report = app.resume_batch(&batch_id, keys).await?;
+                ops::progress(
+                    &app,
+                    &op_id,
+                    format!("batch {} {}", report.batch.id, report.batch.status),
+                )
+                .await;
+                let ok = report.batch.status == BatchStatus::Applied && report.error.is_none();
+                Ok(WorkDone {
+                    result: ops::to_json(&report)?,
+                    succeeded: ok,
+                    problem: report
+                        .error
+                        .clone()
+                        .or_else(|| (!ok).then(|| format!("batch ended {}", report.batch.status))),
+                })
+            },
+        )
+        .await?;
     Ok(to_operation(&op))
 }

@@ -4,7 +4,7 @@
 //! [`router`] returns an axum [`Router`] that `crm-server` mounts at `/`.
 //! Every page calls `crm-app` use cases directly and renders the result; no
 //! use case is re-implemented here. Long actions run as recorded operations
-//! ([`ops::Launcher`]) whose page refreshes itself until they finish.
+//! (`crm_app::OperationRunner`) whose page refreshes itself until they finish.
 //!
 //! Security model, in one place:
 //! - sign-in with the admin token or the optional read-only token; the
@@ -28,7 +28,6 @@ mod pages;
 pub mod session;
 
 pub use error::{ConsoleError, Result};
-pub use ops::Launcher;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
@@ -53,8 +52,6 @@ pub struct ConsoleState {
     pub admin_token: SecretString,
     /// Signs in to look only, if configured.
     pub read_only_token: Option<SecretString>,
-    /// Runs long actions as recorded operations.
-    pub operations: Launcher,
     /// Mark the session cookie `Secure` (set when served over HTTPS).
     pub secure_cookies: bool,
 }
@@ -65,7 +62,6 @@ impl ConsoleState {
             app,
             admin_token,
             read_only_token,
-            operations: Launcher::new(),
             secure_cookies: false,
         }
     }
@@ -92,7 +88,6 @@ pub(crate) struct Shared {
     pub sessions: Sessions,
     pub failures: session::FailureLimiter,
     pub pending: Mutex<HashMap<String, PendingImport>>,
-    pub launcher: Launcher,
     pub secure_cookies: bool,
 }
 
@@ -105,6 +100,25 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// Starts a long action as a recorded operation on the app's one runner
+    /// (shared with the HTTP API, so one shutdown drains both).
+    pub async fn launch<F, Fut>(
+        &self,
+        app: &App,
+        spec: crm_app::OperationSpec,
+        work: F,
+    ) -> crm_app::Result<crm_domain::ops::Operation>
+    where
+        F: FnOnce(App, crm_domain::OperationId) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = crm_app::Result<ops::WorkDone>> + Send + 'static,
+    {
+        app.runner()
+            .launch(app, spec, None, move |app, id| async move {
+                ops::outcome(work(app, id).await)
+            })
+            .await
+    }
+
     /// The core acting for a session's principal (for the audit trail).
     pub fn app_for(&self, session: &Session) -> App {
         self.app.with_actor(session.role.actor())
@@ -139,7 +153,6 @@ pub fn router(state: ConsoleState) -> Router {
         sessions: Sessions::default(),
         failures: session::FailureLimiter::default(),
         pending: Mutex::new(HashMap::new()),
-        launcher: state.operations,
         secure_cookies: state.secure_cookies,
     });
     Router::new()

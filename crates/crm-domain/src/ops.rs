@@ -79,6 +79,54 @@ impl Lease {
     }
 }
 
+/// What an operation or an audit event is about, written the same way by
+/// every use case and face: `host:NAME`, `host:NAME/provider:PACK/ID` or
+/// `batch:ID`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Host(String),
+    Provider { host: String, provider: String },
+    Batch(String),
+}
+
+impl Target {
+    pub fn host(name: impl std::fmt::Display) -> Self {
+        Target::Host(name.to_string())
+    }
+    pub fn provider(host: impl std::fmt::Display, provider: impl std::fmt::Display) -> Self {
+        Target::Provider {
+            host: host.to_string(),
+            provider: provider.to_string(),
+        }
+    }
+    pub fn batch(id: impl std::fmt::Display) -> Self {
+        Target::Batch(id.to_string())
+    }
+    /// The narrowest of a scope: the batch if given, else the provider on
+    /// the host, else the host.
+    pub fn scope(
+        host: impl std::fmt::Display,
+        provider: Option<impl std::fmt::Display>,
+        batch: Option<impl std::fmt::Display>,
+    ) -> Self {
+        match (batch, provider) {
+            (Some(b), _) => Target::batch(b),
+            (None, Some(p)) => Target::provider(host, p),
+            (None, None) => Target::host(host),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Host(h) => write!(f, "host:{h}"),
+            Target::Provider { host, provider } => write!(f, "host:{host}/provider:{provider}"),
+            Target::Batch(b) => write!(f, "batch:{b}"),
+        }
+    }
+}
+
 /// Who did what to which target, and how it ended. Never contains secrets.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AuditEvent {

@@ -9,9 +9,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use crm_app::OperationSpec;
 use crm_app::reconcile::ReconcileRequest;
-use crm_domain::{BatchStatus, OperationKind, SecretString};
-use serde_json::json;
+use crm_domain::{BatchStatus, SecretString};
 
 /// Resume input: upstream keys are never stored, so accounts still to be
 /// created need them again.
@@ -58,15 +58,12 @@ pub async fn rollback_batch(
 ) -> ApiResult<Response> {
     let app = st.app_for(p);
     let batch = app.batch(&id).await?;
-    let target = format!("batch:{}", batch.id);
-    let request = json!({ "batch": batch.id.to_string() });
+    let spec = OperationSpec::rollback_batch(batch.id.as_str());
     let host_name = host_name(&app, &batch).await;
     let op = st
         .start_operation(
             &app,
-            OperationKind::Rollback,
-            target,
-            request,
+            spec,
             idempotency_key(&headers),
             move |app| async move {
                 let result = app.rollback_batch(batch.id.as_str()).await;
@@ -95,17 +92,13 @@ pub async fn resume_batch(
 ) -> ApiResult<Response> {
     let app = st.app_for(p);
     let batch = app.batch(&id).await?;
-    let target = format!("batch:{}", batch.id);
-    let request =
-        json!({ "batch": batch.id.to_string(), "upstream_keys": body.upstream_keys.len() });
+    let spec = OperationSpec::resume(batch.id.as_str(), body.upstream_keys.len());
     let keys = body.upstream_keys;
     let host_name = host_name(&app, &batch).await;
     let op = st
         .start_operation(
             &app,
-            OperationKind::Resume,
-            target,
-            request,
+            spec,
             idempotency_key(&headers),
             move |app| async move {
                 // Finish, not only resume: an import killed during the access
@@ -148,7 +141,6 @@ pub async fn reconcile_batch(
 ) -> ApiResult<Response> {
     let app = st.app_for(p);
     let batch = app.batch(&id).await?;
-    let target = format!("batch:{}", batch.id);
     let host_name = host_name(&app, &batch).await;
     let req = ReconcileRequest {
         host: batch.host_id.to_string(),
@@ -158,5 +150,5 @@ pub async fn reconcile_batch(
         prune: body.prune,
         clear_unhealthy: body.clear_unhealthy,
     };
-    super::providers::reconcile_request(&st, p, req, host_name, target, w.wait, &headers).await
+    super::providers::reconcile_request(&st, p, req, host_name, w.wait, &headers).await
 }

@@ -12,11 +12,11 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use crm_app::OperationSpec;
 use crm_app::batches::BatchQuery;
 use crm_app::providers::ImportInput;
 use crm_app::reconcile::ReconcileRequest;
-use crm_domain::{AccessMode, BatchStatus, OperationKind, ProviderRef, SecretString};
-use serde_json::json;
+use crm_domain::{AccessMode, BatchStatus, ProviderRef, SecretString};
 
 /// How ordinary users reach the provider (design brief "access closure").
 #[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::ToSchema)]
@@ -203,15 +203,15 @@ pub async fn import(
             ));
         }
     };
-    let request = json!({
-        "host": host.name,
-        "provider": provider.to_string(),
-        "mode": mode.as_str(),
-        "upstream_keys": body.upstream_keys.len(),
-        "user_email": user.as_ref().map(|u| u.0.clone()),
-        "starting_balance": body.starting_balance,
-        "verify": body.verify.unwrap_or(true),
-    });
+    let spec = OperationSpec::import(
+        &host.name,
+        &provider,
+        mode,
+        body.upstream_keys.len(),
+        user.as_ref().map(|u| u.0.as_str()),
+        body.starting_balance,
+        body.verify.unwrap_or(true),
+    );
     let input = ImportInput {
         host: host.id.to_string(),
         provider: provider.clone(),
@@ -221,21 +221,13 @@ pub async fn import(
         starting_balance: body.starting_balance,
         verify: body.verify.unwrap_or(true),
     };
-    let target = format!("host:{}/provider:{provider}", host.name);
     let host_name = host.name.clone();
     let op = st
-        .start_operation(
-            &app,
-            OperationKind::Import,
-            target,
-            request,
-            idempotency_key(&headers),
-            |app| async move {
-                let result = app.import(input).await;
-                crate::observe::host_call(&host_name, &result, |r| r.host_requests);
-                outcome(result, |r| r.succeeded())
-            },
-        )
+        .start_operation(&app, spec, idempotency_key(&headers), |app| async move {
+            let result = app.import(input).await;
+            crate::observe::host_call(&host_name, &result, |r| r.host_requests);
+            outcome(result, |r| r.succeeded())
+        })
         .await?;
     let wait = requested_wait(w.wait, &headers, st.inner.config.max_wait);
     Ok(st.operation_response(op, wait).await)
@@ -258,29 +250,21 @@ pub async fn rollback(
     let app = st.app_for(p);
     let provider = provider_ref(&pack, &provider);
     let host = app.host(&body.host).await?;
-    let target = format!("host:{}/provider:{provider}", host.name);
-    let request = json!({ "host": host.name, "provider": provider.to_string() });
+    let spec = OperationSpec::rollback_provider(&host.name, &provider);
     let host_id = host.id.to_string();
     let host_name = host.name.clone();
     let op = st
-        .start_operation(
-            &app,
-            OperationKind::Rollback,
-            target,
-            request,
-            idempotency_key(&headers),
-            |app| async move {
-                let result = app.rollback_provider(&host_id, &provider).await;
-                crate::observe::host_call(&host_name, &result, |views| {
-                    views.iter().map(|v| v.report.host_requests).sum()
-                });
-                outcome(result, |views| {
-                    views
-                        .iter()
-                        .all(|v| v.report.status == BatchStatus::RolledBack)
-                })
-            },
-        )
+        .start_operation(&app, spec, idempotency_key(&headers), |app| async move {
+            let result = app.rollback_provider(&host_id, &provider).await;
+            crate::observe::host_call(&host_name, &result, |views| {
+                views.iter().map(|v| v.report.host_requests).sum()
+            });
+            outcome(result, |views| {
+                views
+                    .iter()
+                    .all(|v| v.report.status == BatchStatus::RolledBack)
+            })
+        })
         .await?;
     let wait = requested_wait(w.wait, &headers, st.inner.config.max_wait);
     Ok(st.operation_response(op, wait).await)
@@ -293,7 +277,6 @@ pub(crate) async fn reconcile_request(
     p: Principal,
     req: ReconcileRequest,
     host_name: String,
-    target: String,
     wait: Option<bool>,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
@@ -305,35 +288,21 @@ pub(crate) async fn reconcile_request(
         crate::scheduler::record_run_metrics(&app, &report.run).await;
         return Ok(Json(report).into_response());
     }
-    let request = json!({
-        "host": req.host,
-        "provider": req.provider.as_ref().map(|p| p.to_string()),
-        "batch": req.batch.as_ref().map(|b| b.to_string()),
-        "apply": req.apply,
-        "prune": req.prune,
-        "clear_unhealthy": req.clear_unhealthy,
-    });
+    let spec = OperationSpec::reconcile(&host_name, &req);
     let op = st
-        .start_operation(
-            &app,
-            OperationKind::Reconcile,
-            target,
-            request,
-            idempotency_key(headers),
-            |app| async move {
-                let result = app.reconcile(req).await;
-                crate::observe::host_call(&host_name, &result, |r| r.run.host_requests);
-                if let Ok(r) = &result {
-                    crate::scheduler::record_run_metrics(&app, &r.run).await;
-                }
-                outcome(result, |r| {
-                    matches!(
-                        r.run.status,
-                        crm_domain::ReconcileStatus::InSync | crm_domain::ReconcileStatus::Drifted
-                    )
-                })
-            },
-        )
+        .start_operation(&app, spec, idempotency_key(headers), |app| async move {
+            let result = app.reconcile(req).await;
+            crate::observe::host_call(&host_name, &result, |r| r.run.host_requests);
+            if let Ok(r) = &result {
+                crate::scheduler::record_run_metrics(&app, &r.run).await;
+            }
+            outcome(result, |r| {
+                matches!(
+                    r.run.status,
+                    crm_domain::ReconcileStatus::InSync | crm_domain::ReconcileStatus::Drifted
+                )
+            })
+        })
         .await?;
     let wait = requested_wait(wait, headers, st.inner.config.max_wait);
     Ok(st.operation_response(op, wait).await)
@@ -364,7 +333,6 @@ pub async fn reconcile(
     let app = st.app_for(p);
     let record = app.host(&host).await?;
     let provider = provider_ref(&pack, &provider);
-    let target = format!("host:{}/provider:{provider}", record.name);
     let host_name = record.name.clone();
     let req = ReconcileRequest {
         host: record.id.to_string(),
@@ -374,7 +342,7 @@ pub async fn reconcile(
         prune: body.prune,
         clear_unhealthy: body.clear_unhealthy,
     };
-    reconcile_request(&st, p, req, host_name, target, w.wait, &headers).await
+    reconcile_request(&st, p, req, host_name, w.wait, &headers).await
 }
 
 #[utoipa::path(post, path = "/api/providers/{pack}/{provider}/access-check", tag = "providers",

@@ -1,3 +1,4 @@
 //! crm-app end to end against the simulator.
 
 mod quickstart;
+mod runner;

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use crm_app::hosts::{AdminKeySource, NewHost};
 use crm_app::{App, AppConfig};
-use crm_console::{ConsoleState, Launcher};
+use crm_console::ConsoleState;
 use crm_domain::SecretString;
 use crm_sim::{Profile, SimConfig, SimHandle, SimServer};
 use std::sync::Arc;
@@ -20,7 +20,7 @@ pub struct World {
     pub sim: SimHandle,
     pub app: App,
     pub router: Router,
-    pub launcher: Launcher,
+    pub launcher: crm_app::OperationRunner,
     _dir: tempfile::TempDir,
 }
 
@@ -48,13 +48,12 @@ impl World {
         app.install_bundled_pack("cn-official")
             .await
             .expect("pack installs");
-        let launcher = Launcher::new();
-        let mut state = ConsoleState::new(
+        let launcher = app.runner().clone();
+        let state = ConsoleState::new(
             app.clone(),
             SecretString::from(ADMIN),
             Some(SecretString::from(VIEWER)),
         );
-        state.operations = launcher.clone();
         let router = crm_console::router(state);
         World {
             sim,
