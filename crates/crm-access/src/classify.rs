@@ -1,5 +1,5 @@
 //! Failure classification: from what the gateway, the upstream and the
-//! account probe answered to one of the brief's failure classes (§3) and a
+//! account probe answered to one of docs/design.md's failure classes (§3) and a
 //! sentence an operator can act on.
 //!
 //! Pure: the verification routine gathers [`CallOutcome`]s and calls these

@@ -1,5 +1,5 @@
 //! The access closure of a batch: what lets an ordinary user call the
-//! provider through the host (design brief §2 "Access closure").
+//! provider through the host (docs/design.md §2 "Access closure").
 //!
 //! - `self_service`: a user with a balance and a key bound to the batch's
 //!   standard group;
@@ -8,7 +8,7 @@
 //!   the subscription exists: the host refuses the binding otherwise).
 //!
 //! [`plan_closure`] is pure: from what the host shows and what the batch
-//! recorded, one [`ClosureItem`] per closure object with the brief's plan
+//! recorded, one [`ClosureItem`] per closure object with docs/design.md's plan
 //! action. The access preview is that plan, judged for one target mode. The
 //! apply routine (in [`crate::apply`]) walks the same items through
 //! crm-provision's journal executor, so every closure object is a managed

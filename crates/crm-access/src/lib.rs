@@ -1,6 +1,6 @@
 //! `crm-access`: the access closure of an import batch (what lets an
 //! ordinary user call the provider through the host), its verification and
-//! the classification of what went wrong (design brief §2 "Access closure",
+//! the classification of what went wrong (docs/design.md §2 "Access closure",
 //! "Access check", §3 failure classes, §4 step 5).
 //!
 //! - [`classify`]: pure reading of gateway, upstream and account-probe

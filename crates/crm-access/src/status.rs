@@ -1,4 +1,4 @@
-//! The per-batch access status (design brief §3 "Access status") and the
+//! The per-batch access status (docs/design.md §3 "Access status") and the
 //! routine that keeps it in sync on the batch records.
 //!
 //! The status is a function of stored facts: whether the batch has a live

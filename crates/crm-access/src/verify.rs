@@ -1,4 +1,4 @@
-//! Verification (design brief §2 "Access check", §4 step 5): the account
+//! Verification (docs/design.md §2 "Access check", §4 step 5): the account
 //! probe, the gateway check with the user key, and, when the host blames the
 //! upstream, a direct probe of the upstream with the upstream key. Each check
 //! is stored with its timings and redacted evidence, and the batch's access

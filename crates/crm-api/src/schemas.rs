@@ -4,7 +4,7 @@
 //! (`deny_unknown_fields`), so the integration tests parse real responses
 //! into them and a record that changes shape fails a test instead of
 //! silently contradicting the document. Status fields list the design
-//! brief's words.
+//! words of docs/design.md §3.
 
 use chrono::{DateTime, Utc};
 use utoipa::ToSchema;
@@ -32,15 +32,15 @@ macro_rules! words {
 }
 
 words!(
-    /// Batch status (design brief §3).
+    /// Batch status (docs/design.md §3).
     BatchStatusWord = crm_domain::BatchStatus
 );
 words!(
-    /// Access status of a batch (design brief §3).
+    /// Access status of a batch (docs/design.md §3).
     AccessStatusWord = crm_domain::AccessStatus
 );
 words!(
-    /// Reconcile status (design brief §3).
+    /// Reconcile status (docs/design.md §3).
     ReconcileStatusWord = crm_domain::ReconcileStatus
 );
 words!(

@@ -56,7 +56,7 @@ pub fn opt_time(t: Option<&DateTime<Utc>>) -> String {
         .unwrap_or_else(|| "<span class=\"muted\">never</span>".into())
 }
 
-/// A status word of the design brief, styled by its tone. The word itself is
+/// A status word of docs/design.md, styled by its tone. The word itself is
 /// always the vocabulary's `Display`, so the console says what the CLI says.
 pub fn badge(word: &str) -> String {
     let tone = match word {

@@ -3,7 +3,7 @@
 use crate::{AccessCheckId, AccessMode, BatchId, FailureClass, Verdict};
 use chrono::{DateTime, Utc};
 
-/// One verification of an access closure (design brief §2 "Access check").
+/// One verification of an access closure (docs/design.md §2 "Access check").
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AccessCheck {
     pub id: AccessCheckId,

@@ -43,7 +43,7 @@ impl std::fmt::Debug for SealedSecret {
     }
 }
 
-/// What a probe found (design brief §2 "Capabilities").
+/// What a probe found (docs/design.md §2 "Capabilities").
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Capabilities {
     pub probed_at: DateTime<Utc>,

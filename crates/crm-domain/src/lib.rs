@@ -5,7 +5,7 @@
 //! implement the ports in [`ports`], and the use-case crates (`crm-provision`,
 //! `crm-access`, `crm-reconcile`) are written against them.
 //!
-//! The words used by the types in [`vocab`] are the words of the design brief
+//! The words used by the types in [`vocab`] are the words of docs/design.md
 //! (`docs/ARCHITECTURE.md` links it); they are what the CLI, the HTTP API and
 //! the web console print, so renaming a variant is an interface change.
 

@@ -1,4 +1,4 @@
-//! Ownership markers and deterministic names (design brief §5 "Ownership").
+//! Ownership markers and deterministic names (docs/design.md §5 "Ownership").
 //!
 //! Every object crm creates carries a name starting with [`NAME_PREFIX`] and,
 //! where the host has a notes or description field, a marker naming the

@@ -1,6 +1,6 @@
-//! The controlled vocabularies of the design brief §3.
+//! The controlled vocabularies of the docs/design.md §3.
 //!
-//! Every enum serializes to, displays as and parses from exactly the brief's
+//! Every enum serializes to, displays as and parses from exactly docs/design.md's
 //! word, so the store, the API, the CLI and snapshots all agree.
 
 use std::fmt;
@@ -25,7 +25,7 @@ macro_rules! vocabulary {
             /// Every word of this vocabulary, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
-            /// The brief's word for this value.
+            /// The word of docs/design.md §3 for this value.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $word),+ }
             }
@@ -207,7 +207,7 @@ vocabulary! {
 }
 
 impl ResourceKind {
-    /// Position in the import order of design-brief §4 step 4. Rollback walks
+    /// Position in the import order of docs/design.md §4 step 4. Rollback walks
     /// it backwards. Closure objects come last on import and go first on
     /// rollback.
     pub fn apply_rank(self) -> u8 {
@@ -343,7 +343,7 @@ vocabulary! {
 }
 
 /// A sub2api platform value. Open, because the accepted set depends on the
-/// host version (contract §6): `openai`, `anthropic`, `gemini` everywhere,
+/// host version (docs/sub2api-contract.md §6): `openai`, `anthropic`, `gemini` everywhere,
 /// `kimi`, `zhipu`, `deepseek`, `minimax` on newer hosts, forks add more.
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,

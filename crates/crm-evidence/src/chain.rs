@@ -1,4 +1,4 @@
-//! One acceptance run: the chain of design brief §4 through crm's
+//! One acceptance run: the chain of docs/design.md §4 through crm's
 //! application core (`crm-app`) on a temporary database, each step leaving
 //! a numbered evidence file, then the summary with the verdicts.
 //!

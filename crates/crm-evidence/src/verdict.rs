@@ -9,7 +9,7 @@
 //!   but a run where no step ran is a `fail`.
 //! - On `fail`, the failure class is the access check's (07) when it failed
 //!   with one, else the class of the first failing step in chain order.
-//! - A host error maps to a class where the brief has one (unreachable,
+//! - A host error maps to a class where docs/design.md §3 has one (unreachable,
 //!   authentication, missing route, rate limiting).
 
 use crm_domain::ports::HostError;
@@ -136,7 +136,7 @@ pub fn overall(steps: &[StepOutcome]) -> Overall {
     }
 }
 
-/// The failure class a host error points to, where the brief has one.
+/// The failure class a host error points to, where docs/design.md §3 has one.
 pub fn class_of_host_error(e: &HostError) -> Option<FailureClass> {
     match e {
         HostError::Unreachable { .. } | HostError::Timeout { .. } => {

@@ -1,6 +1,6 @@
 //! `crm-pack`: the pack file format.
 //!
-//! A pack is a versioned TOML file that declares providers (design brief §2;
+//! A pack is a versioned TOML file that declares providers (docs/design.md §2;
 //! the format is described in `docs/pack-format.md`). This crate turns pack
 //! text into a validated [`crm_domain::spec::PackManifest`] plus its
 //! canonical checksum, or into every problem found, each with

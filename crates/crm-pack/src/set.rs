@@ -1,6 +1,6 @@
 //! Several packs side by side, addressed by pack-scoped provider refs.
 //!
-//! A provider's identity is `pack_id/provider_id` (design brief §2), so two
+//! A provider's identity is `pack_id/provider_id` (docs/design.md §2), so two
 //! packs may both declare `deepseek` without colliding; only a bare
 //! provider id can be ambiguous, and [`PackSet::refs_for`] says so.
 

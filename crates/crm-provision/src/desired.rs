@@ -96,7 +96,7 @@ pub fn normalize_url(url: &str) -> String {
 
 /// Whether the host keeps account `notes` (newer hosts). The capability
 /// probe has no field of its own for it; notes arrived with credential
-/// redaction and channels (contract §5), so those verdicts stand in for it
+/// redaction and channels (docs/sub2api-contract.md §5), so those verdicts stand in for it
 /// (the same rule crm-sub2api uses to decide whether to send notes).
 pub fn account_notes_supported(caps: &Capabilities) -> bool {
     caps.credential_redaction || caps.channels

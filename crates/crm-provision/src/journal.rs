@@ -1,5 +1,5 @@
 //! The write-ahead journal executor every host mutation goes through
-//! (design brief §4 step 4 and §5 "Crash safety"; crates.md §B Crossplane).
+//! (docs/design.md §4 step 4 and §5 "Crash safety"; docs/design.md §5 "Crash safety").
 //!
 //! One [`Step`] is one mutation: its [`Intent`] is committed to the batch
 //! journal **before** the host call, and resolved after it. The rules:

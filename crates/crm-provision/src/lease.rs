@@ -1,6 +1,6 @@
 //! The per-(host, provider) lease every import, resume, upgrade, rotation and
-//! rollback runs under (design brief §5 "No duplicates"; crates.md §B
-//! Terraform locking). A held lease is a clear error naming its holder.
+//! rollback runs under (docs/design.md §5 "No duplicates", after
+//! Terraform's locking). A held lease is a clear error naming its holder.
 
 use crate::error::Result;
 use crm_domain::ops::Lease;

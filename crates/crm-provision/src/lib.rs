@@ -1,6 +1,6 @@
 //! `crm-provision`: preview, import batches, resume, rollback, upstream key
 //! rotation and pack upgrade, over crm-domain's host and storage ports
-//! (design brief §4 steps 3, 4 and 7, and §5).
+//! (docs/design.md §4 steps 3, 4 and 7, and §5).
 //!
 //! Two pieces are shared with `crm-access` and `crm-reconcile`:
 //! [`observe::observe`] (one list-only pass over a host) and

@@ -2,7 +2,7 @@
 //! upstream key rotation (rollback is in [`crate::rollback`]).
 //!
 //! Each takes the per-(host, provider) lease, observes the host, plans with
-//! the pure planner and applies through the journal executor, in the brief's
+//! the pure planner and applies through the journal executor, in docs/design.md's
 //! order: accounts → group → account group binding → channel. Access closure
 //! comes after (crm-access): call the `*_holding` variants with a
 //! [`HeldLease`] to run it under the same lease.

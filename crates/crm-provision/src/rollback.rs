@@ -1,4 +1,4 @@
-//! Rollback (design brief §4 step 7): by batch, or by provider (every live
+//! Rollback (docs/design.md §4 step 7): by batch, or by provider (every live
 //! batch of that pack-scoped provider on the host).
 //!
 //! Closure resources go first (user API key, subscription, balance grant,

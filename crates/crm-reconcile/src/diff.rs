@@ -5,7 +5,7 @@
 //! object as crm's unless the object carries crm's marker, or, for kinds the
 //! host keeps no notes for, crm's deterministic name.
 //!
-//! Rules, in the words of design brief §3:
+//! Rules, in the words of docs/design.md §3:
 //! - `missing`: a live managed resource whose host id is not in the snapshot.
 //! - `changed`: a live managed resource whose observed fields differ from the
 //!   fields its desired spec states (see [`crate::desired`]); each differing

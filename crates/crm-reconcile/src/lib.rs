@@ -1,5 +1,5 @@
 //! `crm-reconcile`: drift detection, repair planning and the scheduling logic
-//! the server runs (design brief §3 drift categories, §4 step 6).
+//! the server runs (docs/design.md §3 drift categories, §4 step 6).
 //!
 //! - [`mod@diff`]: the pure comparison of recorded desired state with one
 //!   observation of a host.

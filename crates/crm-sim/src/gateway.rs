@@ -218,7 +218,7 @@ fn provider_authority(base_url: &str) -> Option<String> {
 }
 
 /// Which route family answers: OpenAI routes and Anthropic routes shape
-/// handler errors differently (contract §4.3).
+/// handler errors differently (docs/sub2api-contract.md §4.3).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Shape {
     OpenAi,

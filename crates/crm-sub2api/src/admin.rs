@@ -1,4 +1,4 @@
-//! Admin API resources under `/api/v1/admin` (contract §3), authenticated
+//! Admin API resources under `/api/v1/admin` (docs/sub2api-contract.md §3), authenticated
 //! with the admin key as `x-api-key`, plus the unauthenticated system
 //! endpoints. One method per host operation; listings walk every page.
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// Page size used until a probe shows the host accepts more (contract §2.3:
+/// Page size used until a probe shows the host accepts more (docs/sub2api-contract.md §2.3:
 /// 100 is the maximum of December-2025 hosts).
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// Largest page size newer hosts accept.
@@ -409,7 +409,7 @@ impl<'a> Call<'a> {
 
     fn retryable(&self) -> bool {
         // Only reads and deletes: a create that timed out may have been
-        // committed, and repeating it makes duplicates (crates.md, Retries).
+        // committed, and repeating it makes duplicates (docs/design.md §5 "Crash safety").
         self.method == Method::GET || self.method == Method::DELETE
     }
 }

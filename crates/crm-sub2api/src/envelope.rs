@@ -1,5 +1,5 @@
 //! sub2api's response envelope, its error shapes and its page shape
-//! (contract §2), and the rules that turn a raw answer into data or an [`Error`].
+//! (docs/sub2api-contract.md §2), and the rules that turn a raw answer into data or an [`Error`].
 
 use crate::error::Error;
 use crate::scrub::{excerpt, scrub_text};
@@ -229,7 +229,7 @@ impl RawResponse {
         Ok(v.get_mut("data").map(Value::take).unwrap_or(Value::Null))
     }
 
-    /// The error a non-success answer stands for (contract §2.1, §2.2).
+    /// The error a non-success answer stands for (docs/sub2api-contract.md §2.1, §2.2).
     pub fn into_error(self, secrets: &[&SecretString]) -> Error {
         if self.is_plain_route_404() {
             return Error::RouteMissing {

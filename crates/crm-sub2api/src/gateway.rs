@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// Auth-middleware codes of the gateway (contract §4.3). They arrive as a
+/// Auth-middleware codes of the gateway (docs/sub2api-contract.md §4.3). They arrive as a
 /// string `code`; [`CallOutcome::error_type`] carries them verbatim.
 pub const MIDDLEWARE_CODES: &[&str] = &[
     "API_KEY_REQUIRED",

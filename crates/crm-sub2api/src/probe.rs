@@ -1,4 +1,4 @@
-//! The capability probe (design brief §2 "Capabilities", contract §5).
+//! The capability probe (docs/design.md §2 "Capabilities", docs/sub2api-contract.md §5).
 //!
 //! Rules, each recorded as a [`CapabilityEvidence`]:
 //! - Only paths under `/api/`, `/v1/` and `/health` are probed: builds with
@@ -23,9 +23,9 @@ use crm_domain::host::{AdminAuth, Capabilities, CapabilityEvidence};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// First version assumed to honour `Idempotency-Key` (≈v0.1.153, contract §2.4).
+/// First version assumed to honour `Idempotency-Key` (≈v0.1.153, docs/sub2api-contract.md §2.4).
 pub const IDEMPOTENCY_SINCE: (u32, u32, u32) = (0, 1, 153);
-/// First version assumed to accept the `minimax` platform (contract §6: "later N").
+/// First version assumed to accept the `minimax` platform (docs/sub2api-contract.md §6: "later N").
 pub const MINIMAX_SINCE: (u32, u32, u32) = (0, 2, 0);
 /// Native CN platforms that arrive together with `/admin/cn-providers` (v0.1.178).
 pub const CN_PLATFORMS: &[&str] = &["kimi", "zhipu", "deepseek"];

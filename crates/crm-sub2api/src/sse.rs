@@ -1,4 +1,4 @@
-//! The account test `POST /admin/accounts/:id/test` (contract §3.1.1).
+//! The account test `POST /admin/accounts/:id/test` (docs/sub2api-contract.md §3.1.1).
 //!
 //! The host answers 200 with `data: <json>` lines (no `event:` field, no
 //! `[DONE]`), even when the test fails. When the failure happens before the

@@ -1,6 +1,6 @@
 //! The user side: log in as an ordinary user and manage their gateway keys
 //! (`/api/v1/keys`, JWT only). Admins cannot mint keys for users on
-//! observed upstream builds (contract §3.5), so self-service closure needs this.
+//! observed upstream builds (docs/sub2api-contract.md §3.5), so self-service closure needs this.
 
 use crate::client::{Auth, Call, Sub2apiClient};
 use crate::error::{Error, Result};

@@ -1,4 +1,4 @@
-//! sub2api's JSON objects (contract §3), decoded tolerantly: unknown fields
+//! sub2api's JSON objects (docs/sub2api-contract.md §3), decoded tolerantly: unknown fields
 //! are ignored, missing fields and `null`s take defaults, so the December-2025
 //! shape and the newer shape both decode into the same structs.
 //!

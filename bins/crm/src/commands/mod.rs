@@ -12,7 +12,7 @@ use crm_app::App;
 
 use crate::cli::{Command, ModeArg, OutputFormat};
 
-/// How a command ended, for the exit code (design brief §3).
+/// How a command ended, for the exit code (docs/design.md §3).
 #[derive(Debug)]
 pub enum Outcome {
     /// Success, nothing to change: exit 0.

@@ -1,4 +1,4 @@
-//! Exit codes (design brief §3): 0 nothing to change, 2 changes or drift, 1 error.
+//! Exit codes (docs/design.md §3): 0 nothing to change, 2 changes or drift, 1 error.
 
 use crate::support::*;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! The scenario table (one row per simulated upstream behaviour × mode) and
-//! the gates the brief names: no balance, no subscription, a hidden model.
+//! the gates docs/design.md names: no balance, no subscription, a hidden model.
 
 use crate::support::World;
 use crm_access::{VerifyOptions, verify_access};

@@ -18,7 +18,7 @@ use crm_app::providers::ImportInput;
 use crm_app::reconcile::ReconcileRequest;
 use crm_domain::{AccessMode, BatchStatus, ProviderRef, SecretString};
 
-/// How ordinary users reach the provider (design brief "access closure").
+/// How ordinary users reach the provider (docs/design.md §2 "Access closure").
 #[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {

@@ -1,5 +1,5 @@
 //! The operator's chain over HTTP: probe, preview, import (202 + poll),
-//! batch detail, reconcile, rollback, with the brief's status words.
+//! batch detail, reconcile, rollback, with docs/design.md's status words.
 
 use super::spawn_server;
 use crm_api::schemas;

@@ -44,7 +44,11 @@ async fn clones_share_one_runner_and_a_drain_waits_for_all_their_work() {
         .unwrap();
     assert_eq!(op.target, "host:h1/provider:p/x");
     assert_eq!(op.status, OperationStatus::Running);
-    assert_eq!(api.runner().running(), 1, "the API's clone sees the console's work");
+    assert_eq!(
+        api.runner().running(),
+        1,
+        "the API's clone sees the console's work"
+    );
 
     // A drain from the API's side does not finish while the console's work runs.
     assert!(!api.runner().drain(Duration::from_millis(50)).await);
