@@ -56,6 +56,10 @@ impl UpstreamProbe for EchoingUpstream<'_> {
         let o = self.inner.chat(base_url, key, model).await;
         self.echo(o, key)
     }
+    async fn messages(&self, base_url: String, key: &SecretString, model: String) -> CallOutcome {
+        let o = self.inner.messages(base_url, key, model).await;
+        self.echo(o, key)
+    }
 }
 
 #[derive(Clone, Default)]

@@ -208,15 +208,23 @@ pub trait HostApi: Send + Sync {
     // gateway, with a user key
     async fn gateway_models(&self, key: &SecretString) -> HostResult<ModelListing>;
     async fn gateway_chat(&self, key: &SecretString, model: String) -> HostResult<CallOutcome>;
+    /// A minimal Anthropic Messages call (`POST /v1/messages`), the
+    /// completion route of hosts without `/v1/chat/completions`.
+    async fn gateway_messages(&self, key: &SecretString, model: String) -> HostResult<CallOutcome>;
 }
 
-/// Direct calls to a provider's OpenAI-compatible API with an upstream key,
-/// to tell an upstream problem from a host problem.
+/// Direct calls to a provider's API with an upstream key, to tell an
+/// upstream problem from a host problem: the OpenAI-compatible endpoints
+/// (`models`, `chat`) or the Anthropic-compatible one (`messages`), as the
+/// account being checked uses.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait UpstreamProbe: Send + Sync {
     async fn models(&self, base_url: String, key: &SecretString) -> ModelListing;
     async fn chat(&self, base_url: String, key: &SecretString, model: String) -> CallOutcome;
+    /// A minimal `POST {base_url}/v1/messages` (Anthropic headers), the
+    /// route an `anthropic` apikey account is relayed to.
+    async fn messages(&self, base_url: String, key: &SecretString, model: String) -> CallOutcome;
 }
 
 /// Opens a [`HostApi`] for a registered host.

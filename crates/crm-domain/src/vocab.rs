@@ -159,6 +159,9 @@ vocabulary! {
         TransientRateLimited => "transient_rate_limited",
         HostUnreachable => "host_unreachable",
         RouteMissing => "route_missing",
+        /// The upstream itself fails (5xx, 529, overloaded): a provider
+        /// outage, not a rate limit (`transient_rate_limited` is 429 only).
+        UpstreamUnavailable => "upstream_unavailable",
     }
 }
 

@@ -595,4 +595,13 @@ impl HostApi for FakeHost {
             route: "/v1/chat/completions".into(),
         })
     }
+    async fn gateway_messages(
+        &self,
+        _key: &SecretString,
+        _model: String,
+    ) -> HostResult<CallOutcome> {
+        Err(HostError::RouteMissing {
+            route: "/v1/messages".into(),
+        })
+    }
 }

@@ -369,6 +369,8 @@ pub(crate) struct Call<'a> {
     pub timeout: Option<Duration>,
     /// Body limit of this call when it differs from the client's (list pages).
     pub max_body: Option<usize>,
+    /// Fixed protocol headers (e.g. `anthropic-version`); never secrets.
+    pub headers: Vec<(&'static str, &'static str)>,
 }
 
 impl fmt::Debug for Call<'_> {
@@ -394,6 +396,7 @@ impl<'a> Call<'a> {
             idempotency_key: None,
             timeout: None,
             max_body: None,
+            headers: Vec::new(),
         }
     }
 
@@ -539,6 +542,9 @@ impl Sub2apiClient {
                 what: "idempotency key".into(),
             })?;
             rb = rb.header("Idempotency-Key", v);
+        }
+        for (name, value) in &call.headers {
+            rb = rb.header(*name, *value);
         }
         if let Some(body) = &call.body {
             rb = rb.json(body);

@@ -1,5 +1,5 @@
 //! Calls an ordinary client makes: the host's gateway with a user key, and a
-//! provider's OpenAI-compatible API with an upstream key.
+//! provider's OpenAI- or Anthropic-compatible API with an upstream key.
 //!
 //! These are observations, not operations: an HTTP error is data (a
 //! [`CallOutcome`] with the status and the error the body carried), and
@@ -52,6 +52,40 @@ pub fn smoke_chat_body(model: &str) -> Value {
         "stream": false,
         "messages": [{"role": "user", "content": "Reply with the single word: pong"}],
     })
+}
+
+/// The `anthropic-version` every Messages call sends (the version Anthropic's
+/// API and the providers' Anthropic endpoints accept).
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// The body of the smoke Messages call: one user message, 16 tokens at most.
+pub fn smoke_messages_body(model: &str) -> Value {
+    json!({
+        "model": model,
+        "max_tokens": 16,
+        "stream": false,
+        "messages": [{"role": "user", "content": "Reply with the single word: pong"}],
+    })
+}
+
+/// A successful answer to a Messages call is an Anthropic message
+/// (`{"type":"message","content":[...]}`); anything else in a 2xx (an
+/// empty object, a chat completion from a misrouted host) did not do what
+/// the call was for.
+fn require_message(mut outcome: CallOutcome, body: &Option<Value>) -> CallOutcome {
+    if !outcome.ok {
+        return outcome;
+    }
+    let is_message = body.as_ref().is_some_and(|b| {
+        b.get("type").and_then(Value::as_str) == Some("message")
+            || b.get("content").is_some_and(Value::is_array)
+    });
+    if !is_message {
+        outcome.ok = false;
+        outcome.error_type = Some("decode".into());
+        outcome.message = Some("the answer is not an Anthropic message".into());
+    }
+    outcome
 }
 
 /// What went wrong according to a response body, if anything.
@@ -245,6 +279,21 @@ impl Sub2apiClient {
             .json(smoke_chat_body(model));
         Ok(self.gateway_call(call, key).await?.0)
     }
+
+    /// A minimal `POST /v1/messages` (16 tokens) with a user key, for hosts
+    /// without `/v1/chat/completions` (sub2api d3e73f1 routes only
+    /// `/v1/messages` and `/v1/responses`, `routes/gateway.go`). The key
+    /// goes as a Bearer token, which the gateway's key middleware reads
+    /// first (`middleware/api_key_auth.go`, then `x-api-key`). An
+    /// Anthropic error (`{"type":"error","error":{..}}`), also inside a
+    /// 200, makes the outcome not ok.
+    pub async fn gateway_messages(&self, key: &SecretString, model: &str) -> Result<CallOutcome> {
+        let mut call = Call::new(Method::POST, "/v1/messages", Auth::Bearer(key))
+            .json(smoke_messages_body(model));
+        call.headers.push(("anthropic-version", ANTHROPIC_VERSION));
+        let (outcome, body) = self.gateway_call(call, key).await?;
+        Ok(require_message(outcome, &body))
+    }
 }
 
 /// Where upstream calls go.
@@ -287,9 +336,19 @@ impl UpstreamRouting {
     }
 }
 
+/// How an upstream call carries the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyStyle {
+    /// `Authorization: Bearer <key>` (OpenAI-compatible APIs).
+    Bearer,
+    /// `x-api-key: <key>` and `anthropic-version` (Anthropic-compatible APIs).
+    Anthropic,
+}
+
 /// Calls a provider's OpenAI-compatible API (`{base}/models`,
-/// `{base}/chat/completions`) with an upstream key, to tell an upstream
-/// problem from a host problem.
+/// `{base}/chat/completions`) or Anthropic-compatible API
+/// (`{base}/v1/messages`) with an upstream key, to tell an upstream problem
+/// from a host problem.
 #[derive(Debug, Clone)]
 pub struct UpstreamClient {
     http: reqwest::Client,
@@ -344,20 +403,36 @@ impl UpstreamClient {
         key: &SecretString,
         body: Option<Value>,
     ) -> Result<(CallOutcome, Option<Value>)> {
+        self.exchange_as(method, base_url, suffix, key, KeyStyle::Bearer, body)
+            .await
+    }
+
+    async fn exchange_as(
+        &self,
+        method: Method,
+        base_url: &str,
+        suffix: &str,
+        key: &SecretString,
+        style: KeyStyle,
+        body: Option<Value>,
+    ) -> Result<(CallOutcome, Option<Value>)> {
         let base = normalize_base_url(base_url)?;
         let url = self.routing.route(&format!("{base}{suffix}"))?;
-        let mut auth =
-            HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())).map_err(|_| {
-                Error::InvalidSecret {
-                    what: "upstream key".into(),
-                }
-            })?;
+        let value = match style {
+            KeyStyle::Bearer => format!("Bearer {}", key.expose_secret()),
+            KeyStyle::Anthropic => key.expose_secret().to_owned(),
+        };
+        let mut auth = HeaderValue::from_str(&value).map_err(|_| Error::InvalidSecret {
+            what: "upstream key".into(),
+        })?;
         auth.set_sensitive(true);
-        let mut rb = self
-            .http
-            .request(method.clone(), url)
-            .timeout(self.timeout)
-            .header(AUTHORIZATION, auth);
+        let rb = self.http.request(method.clone(), url).timeout(self.timeout);
+        let mut rb = match style {
+            KeyStyle::Bearer => rb.header(AUTHORIZATION, auth),
+            KeyStyle::Anthropic => rb
+                .header("x-api-key", auth)
+                .header("anthropic-version", ANTHROPIC_VERSION),
+        };
         if let Some(b) = &body {
             rb = rb.json(b);
         }
@@ -440,6 +515,29 @@ impl UpstreamClient {
             )
             .await?
             .0)
+    }
+
+    /// A minimal `POST {base}/v1/messages` (16 tokens) with Anthropic
+    /// headers (`x-api-key`, `anthropic-version`): the call sub2api makes
+    /// for an `anthropic` apikey account (`base_url + "/v1/messages"`,
+    /// `service/gateway_service.go` at d3e73f1).
+    pub async fn messages(
+        &self,
+        base_url: &str,
+        key: &SecretString,
+        model: &str,
+    ) -> Result<CallOutcome> {
+        let (outcome, body) = self
+            .exchange_as(
+                Method::POST,
+                base_url,
+                "/v1/messages",
+                key,
+                KeyStyle::Anthropic,
+                Some(smoke_messages_body(model)),
+            )
+            .await?;
+        Ok(require_message(outcome, &body))
     }
 }
 

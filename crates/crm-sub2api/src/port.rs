@@ -830,6 +830,13 @@ impl HostApi for Sub2apiHost {
             .await
             .map_err(|e| host_error(e, "gateway"))
     }
+
+    async fn gateway_messages(&self, key: &SecretString, model: String) -> HostResult<CallOutcome> {
+        self.client
+            .gateway_messages(key, &model)
+            .await
+            .map_err(|e| host_error(e, "gateway"))
+    }
 }
 
 // ------------------------------------------------------------------ UpstreamProbe
@@ -861,6 +868,13 @@ impl UpstreamProbe for UpstreamClient {
 
     async fn chat(&self, base_url: String, key: &SecretString, model: String) -> CallOutcome {
         match UpstreamClient::chat(self, &base_url, key, &model).await {
+            Ok(o) => o,
+            Err(e) => failed_outcome(&e),
+        }
+    }
+
+    async fn messages(&self, base_url: String, key: &SecretString, model: String) -> CallOutcome {
+        match UpstreamClient::messages(self, &base_url, key, &model).await {
             Ok(o) => o,
             Err(e) => failed_outcome(&e),
         }

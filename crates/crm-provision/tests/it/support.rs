@@ -346,4 +346,7 @@ impl HostApi for GatedHost {
     async fn gateway_chat(&self, k: &SecretString, m: String) -> HostResult<CallOutcome> {
         self.inner.gateway_chat(k, m).await
     }
+    async fn gateway_messages(&self, k: &SecretString, m: String) -> HostResult<CallOutcome> {
+        self.inner.gateway_messages(k, m).await
+    }
 }

@@ -225,3 +225,165 @@ async fn upstream_probe_through_a_prefix_captures_provider_errors() {
     assert_eq!(up.request_count(), 3);
     assert!(up.models("not a url", &secret).await.is_err());
 }
+
+#[tokio::test]
+async fn messages_smoke_sends_a_minimal_anthropic_message_and_reads_success() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .and(header(
+            "authorization",
+            format!("Bearer {USER_KEY}").as_str(),
+        ))
+        .and(header("anthropic-version", "2023-06-01"))
+        .and(body_json(serde_json::json!({
+            "model": "deepseek-chat",
+            "max_tokens": 16,
+            "stream": false,
+            "messages": [{"role": "user", "content": "Reply with the single word: pong"}]
+        })))
+        .respond_with(json_value(
+            200,
+            serde_json::json!({
+                "id": "msg_1", "type": "message", "role": "assistant", "model": "deepseek-chat",
+                "content": [{"type": "text", "text": "pong"}],
+                "stop_reason": "end_turn", "usage": {"input_tokens": 9, "output_tokens": 1}
+            }),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let o = client(&server)
+        .gateway_messages(&SecretString::from(USER_KEY), "deepseek-chat")
+        .await
+        .unwrap();
+    assert!(o.ok, "{o:?}");
+    assert_eq!(o.status, Some(200));
+    assert_eq!(o.error_type, None);
+    let r = &server.received_requests().await.unwrap()[0];
+    assert!(
+        r.headers.get("x-api-key").is_none(),
+        "the admin key never goes to the gateway"
+    );
+}
+
+#[tokio::test]
+async fn messages_errors_in_the_anthropic_shape_are_failures_also_inside_a_200() {
+    // sub2api's Claude-style handler answers errors as
+    // {"type":"error","error":{"type","message"}} (handler/gateway_handler.go
+    // errorResponse at d3e73f1); after a stream started the same object
+    // can arrive with a 200.
+    let anthropic_error = |ty: &str, msg: &str| serde_json::json!({"type": "error", "error": {"type": ty, "message": msg}});
+    for (status, body, ty) in [
+        (
+            502,
+            anthropic_error(
+                "upstream_error",
+                "Upstream authentication failed, please contact administrator",
+            ),
+            "upstream_error",
+        ),
+        (
+            503,
+            anthropic_error(
+                "overloaded_error",
+                "Upstream service overloaded, please retry later",
+            ),
+            "overloaded_error",
+        ),
+        (
+            200,
+            anthropic_error("api_error", "No available accounts: no available accounts"),
+            "api_error",
+        ),
+        (
+            401,
+            serde_json::json!({"code": "INVALID_API_KEY", "message": "Invalid API key"}),
+            "INVALID_API_KEY",
+        ),
+    ] {
+        let server = gateway("POST", "/v1/messages", json_value(status, body)).await;
+        let o = client(&server)
+            .gateway_messages(&SecretString::from(USER_KEY), "m")
+            .await
+            .unwrap();
+        assert!(!o.ok, "{status} {ty}");
+        assert_eq!(o.status, Some(status));
+        assert_eq!(o.error_type.as_deref(), Some(ty));
+    }
+    // A 2xx that is not an Anthropic message did not answer the call.
+    let server = gateway("POST", "/v1/messages", json(200, "current/chat-ok.json")).await;
+    let o = client(&server)
+        .gateway_messages(&SecretString::from(USER_KEY), "m")
+        .await
+        .unwrap();
+    assert!(!o.ok);
+    assert_eq!(o.error_type.as_deref(), Some("decode"));
+    // A host without the route answers gin's plain 404.
+    let server = gateway("POST", "/v1/messages", plain_404()).await;
+    let o = client(&server)
+        .gateway_messages(&SecretString::from(USER_KEY), "m")
+        .await
+        .unwrap();
+    assert_eq!(o.error_type.as_deref(), Some("route_missing"));
+}
+
+#[tokio::test]
+async fn upstream_messages_go_to_the_anthropic_endpoint_with_anthropic_headers() {
+    let sim = MockServer::start().await;
+    let key = "sk-upstreamkeyabcd";
+    Mock::given(method("POST"))
+        .and(path("/__upstream/api.deepseek.com/anthropic/v1/messages"))
+        .and(header("x-api-key", key))
+        .and(header("anthropic-version", "2023-06-01"))
+        .and(body_json(serde_json::json!({
+            "model": "deepseek-chat",
+            "max_tokens": 16,
+            "stream": false,
+            "messages": [{"role": "user", "content": "Reply with the single word: pong"}]
+        })))
+        .respond_with(json_value(
+            200,
+            serde_json::json!({"type": "message", "content": [{"type": "text", "text": "pong"}]}),
+        ))
+        .expect(1)
+        .mount(&sim)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/__upstream/api.moonshot.cn/anthropic/v1/messages"))
+        .respond_with(json_value(
+            401,
+            serde_json::json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}),
+        ))
+        .expect(1)
+        .mount(&sim)
+        .await;
+    let up = UpstreamClient::new(UpstreamRouting::ViaPrefix(format!(
+        "{}/__upstream",
+        sim.uri()
+    )))
+    .unwrap();
+    let secret = SecretString::from(key);
+    let o = up
+        .messages(
+            "https://api.deepseek.com/anthropic/",
+            &secret,
+            "deepseek-chat",
+        )
+        .await
+        .unwrap();
+    assert!(o.ok, "{o:?}");
+    let r = &sim.received_requests().await.unwrap()[0];
+    assert!(
+        r.headers.get("authorization").is_none(),
+        "Anthropic endpoints take the key as x-api-key only"
+    );
+    let o = up
+        .messages("https://api.moonshot.cn/anthropic", &secret, "kimi-k2")
+        .await
+        .unwrap();
+    assert!(!o.ok);
+    assert_eq!(o.status, Some(401));
+    assert_eq!(o.error_type.as_deref(), Some("authentication_error"));
+    assert!(!o.body_excerpt.contains(key));
+}
