@@ -251,10 +251,33 @@ pub struct Target {
 
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
-    /// List providers of installed packs.
+    /// List providers of installed packs; with --host, with their status there.
+    #[command(after_help = "\
+With --host, each provider's status on that host (active, drifted, inactive, unknown) and why.
+
+Examples:
+  crm provider list
+  crm provider list --host prod --output json")]
     List {
         #[arg(long)]
         pack: Option<String>,
+        /// Also show each provider's status on this host.
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Provider status per host: active, drifted, inactive or unknown, and why.
+    #[command(after_help = "\
+Computed from the latest live batch, its latest access check and the latest reconcile run.
+
+Examples:
+  crm provider status
+  crm provider status cn-official/deepseek --host prod --output json")]
+    Status {
+        /// Only this pack-scoped provider, e.g. cn-official/deepseek.
+        provider: Option<String>,
+        /// Only this host (default: every registered host).
+        #[arg(long)]
+        host: Option<String>,
     },
     /// A provider's URLs, platform, access defaults, models and prices.
     Show { provider: String },

@@ -21,6 +21,7 @@ pub mod ports;
 pub mod reconcile;
 pub mod secret;
 pub mod spec;
+pub mod status;
 pub mod vocab;
 
 pub use ids::*;

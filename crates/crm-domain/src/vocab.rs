@@ -66,6 +66,9 @@ macro_rules! vocabulary {
     };
 }
 
+/// Lets other domain modules declare a word list the same way.
+pub(crate) use vocabulary;
+
 vocabulary! {
     /// What a plan intends to do with one resource.
     PlanAction: "plan action" {

@@ -1,7 +1,8 @@
-//! `crm provider list|show|preview|import|access|reconcile|rollback|rotate-key|assign-subscriptions`.
+//! `crm provider list|status|show|preview|import|access|reconcile|rollback|rotate-key|assign-subscriptions`.
 
 use crm_app::providers::{ImportInput, ImportReport, PreviewReport, RollbackView};
 use crm_app::reconcile::ReconcileRequest;
+use crm_app::status::ProviderStatusView;
 use crm_domain::access::AccessCheck;
 use crm_domain::plan::Plan;
 use crm_domain::{BatchStatus, Verdict};
@@ -13,7 +14,84 @@ use crate::secrets;
 
 pub async fn run(ctx: &Ctx, cmd: ProviderCommand) -> anyhow::Result<Outcome> {
     match cmd {
-        ProviderCommand::List { pack } => {
+        ProviderCommand::List {
+            pack,
+            host: Some(host),
+        } => {
+            let list = ctx.app.list_providers(pack.as_deref()).await?;
+            let mut statuses = ctx.app.provider_statuses(Some(&host)).await?;
+            let rows: Vec<ProviderOnHost> = list
+                .into_iter()
+                .filter_map(|summary| {
+                    let at = statuses
+                        .iter()
+                        .position(|s| s.provider == summary.provider)?;
+                    Some(ProviderOnHost {
+                        summary,
+                        status: statuses.swap_remove(at),
+                    })
+                })
+                .collect();
+            emit(ctx.output, &rows, |rs| {
+                table(
+                    &["Provider", "Name", "Models", "Status", "Batch", "Why"],
+                    rs.iter()
+                        .map(|r| {
+                            vec![
+                                r.summary.provider.to_string(),
+                                r.summary.display_name.clone(),
+                                r.summary.models.to_string(),
+                                r.status.status.to_string(),
+                                opt(&r.status.batch_id),
+                                r.status.detail.clone(),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
+            Ok(Outcome::Unchanged)
+        }
+        ProviderCommand::Status { provider, host } => {
+            let want = provider.as_deref().map(provider_ref).transpose()?;
+            let mut list = ctx.app.provider_statuses(host.as_deref()).await?;
+            if let Some(p) = &want {
+                list.retain(|s| s.provider == *p);
+                if list.is_empty() {
+                    // Named but unknown everywhere: say so instead of printing nothing.
+                    ctx.app.provider_spec(p, None).await?;
+                }
+            }
+            emit(ctx.output, &list, |ls| {
+                table(
+                    &[
+                        "Host",
+                        "Provider",
+                        "Status",
+                        "Reason",
+                        "Batch",
+                        "Access",
+                        "Reconciled",
+                    ],
+                    ls.iter()
+                        .map(|s| {
+                            vec![
+                                s.host.clone(),
+                                s.provider.to_string(),
+                                s.status.to_string(),
+                                s.detail.clone(),
+                                opt(&s.batch_id),
+                                opt(&s.access_status),
+                                opt(&s
+                                    .reconciled_at
+                                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
+            Ok(Outcome::Unchanged)
+        }
+        ProviderCommand::List { pack, host: None } => {
             let list = ctx.app.list_providers(pack.as_deref()).await?;
             emit(ctx.output, &list, |ps| {
                 table(
@@ -469,4 +547,12 @@ pub fn rollback_outcome(views: &[RollbackView]) -> Outcome {
         };
     }
     Outcome::changed_if(views.iter().any(|v| !v.report.deleted.is_empty()))
+}
+
+/// A provider of an installed pack with its status on the host asked about.
+#[derive(Debug, serde::Serialize)]
+struct ProviderOnHost {
+    #[serde(flatten)]
+    summary: crm_app::providers::ProviderSummary,
+    status: ProviderStatusView,
 }

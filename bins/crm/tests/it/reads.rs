@@ -52,6 +52,11 @@ pub fn read_commands(batch: &str, run: &str) -> Vec<(String, Vec<String>)> {
         ("host_show".into(), v(&["host", "show", "sim"])),
         ("provider_list".into(), v(&["provider", "list"])),
         (
+            "provider_list_host".into(),
+            v(&["provider", "list", "--host", "sim"]),
+        ),
+        ("provider_status".into(), v(&["provider", "status"])),
+        (
             "provider_show".into(),
             v(&["provider", "show", "cn-official/kimi"]),
         ),
