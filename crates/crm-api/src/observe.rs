@@ -88,6 +88,30 @@ pub fn host_call<T>(host: &str, result: &crm_app::Result<T>, requests: impl Fn(&
     }
 }
 
+/// `crm_provider_status{host,provider,status}`: 1 for each provider's current
+/// status on each host, 0 for the other words, so a dashboard can graph or
+/// alert on any one word. Refreshed on every scrape from the same use case
+/// the CLI, API and console show.
+pub async fn provider_status_gauges(app: &crm_app::App) {
+    match app.provider_statuses(None).await {
+        Ok(list) => {
+            for v in list {
+                for word in crm_domain::ProviderStatus::ALL {
+                    metrics::gauge!(
+                        "crm_provider_status",
+                        "host" => v.host.clone(),
+                        "provider" => v.provider.to_string(),
+                        "status" => word.as_str()
+                    )
+                    .set(if *word == v.status { 1.0 } else { 0.0 });
+                }
+            }
+        }
+        // The scrape still answers with every other metric.
+        Err(e) => tracing::warn!(error = %e, "provider status for /metrics could not be read"),
+    }
+}
+
 /// `# HELP` lines of every metric the server exports.
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
@@ -120,6 +144,10 @@ fn describe() {
     describe_counter!(
         "crm_host_errors_total",
         "Use cases that failed because of the host, by host and problem kind"
+    );
+    describe_gauge!(
+        "crm_provider_status",
+        "1 for the current provider status on a host (active, drifted, inactive, unknown), 0 for the others"
     );
     describe_gauge!(
         "crm_reconcile_drift_items",

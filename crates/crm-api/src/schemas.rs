@@ -44,6 +44,14 @@ words!(
     ReconcileStatusWord = crm_domain::ReconcileStatus
 );
 words!(
+    /// Provider status on a host (design brief §3).
+    ProviderStatusWord = crm_domain::ProviderStatus
+);
+words!(
+    /// The rule that decided a provider status.
+    StatusReasonWord = crm_domain::status::StatusReason
+);
+words!(
     /// Access mode.
     AccessModeWord = crm_domain::AccessMode
 );
@@ -186,4 +194,28 @@ pub struct ProviderSummary {
     pub models: usize,
     pub smoke_test_model: String,
     pub modes: Vec<AccessModeWord>,
+}
+
+/// The status of one provider on one host (design brief §3): `active`
+/// (applied, access ready or degraded, last reconcile in sync), `drifted`,
+/// `inactive` (no live batch, access broken or not configured) or `unknown`
+/// (host unreachable, never checked), from the latest live batch, its latest
+/// access check and the latest reconcile run covering it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderStatus {
+    /// Host name.
+    pub host: String,
+    /// `pack/provider`.
+    pub provider: String,
+    pub status: ProviderStatusWord,
+    pub reason: StatusReasonWord,
+    /// The reason in a sentence, with the command that moves it on.
+    pub detail: String,
+    pub batch_id: Option<String>,
+    pub batch_status: Option<BatchStatusWord>,
+    pub access_status: Option<AccessStatusWord>,
+    pub checked_at: Option<DateTime<Utc>>,
+    pub reconcile_run: Option<String>,
+    pub reconciled_at: Option<DateTime<Utc>>,
 }

@@ -44,6 +44,7 @@ async fn readyz(State(st): State<ApiState>) -> Response {
 }
 
 async fn metrics(State(st): State<ApiState>) -> Response {
+    crate::observe::provider_status_gauges(st.app()).await;
     let mut resp = st.inner.metrics.render().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

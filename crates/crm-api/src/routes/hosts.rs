@@ -1,4 +1,5 @@
-//! `/api/hosts`: register, list, show, remove, probe; a host's reconcile runs.
+//! `/api/hosts`: register, list, show, remove, probe; a host's provider
+//! status and reconcile runs.
 
 use super::{ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::ApiState;
@@ -148,6 +149,17 @@ impl LimitQuery {
             ))),
         }
     }
+}
+
+#[utoipa::path(get, path = "/api/hosts/{id}/provider-status", tag = "hosts",
+    params(("id" = String, Path, description = "Host id or name")),
+    responses((status = 200, description = "Status of every installed or imported provider on the host", body = Vec<crate::schemas::ProviderStatus>)))]
+pub async fn host_provider_status(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Response> {
+    Ok(Json(st.app_for(p).provider_statuses(Some(&id)).await?).into_response())
 }
 
 #[utoipa::path(get, path = "/api/hosts/{id}/reconcile-runs", tag = "reconcile",

@@ -407,6 +407,26 @@ pub struct ProviderBatchesQuery {
     pub limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/providers/{pack}/{provider}/status", tag = "providers",
+    params(("pack" = String, Path), ("provider" = String, Path), HostQuery),
+    responses((status = 200, description = "The provider's status on each registered host (or on `host`)", body = Vec<crate::schemas::ProviderStatus>)))]
+pub async fn provider_status(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath((pack, provider)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<HostQuery>,
+) -> ApiResult<Response> {
+    let app = st.app_for(p);
+    let pref = provider_ref(&pack, &provider);
+    let mut list = app.provider_statuses(q.host.as_deref()).await?;
+    list.retain(|s| s.provider == pref);
+    if list.is_empty() {
+        // No host knows it: a 404 if no pack declares it either.
+        app.provider_spec(&pref, None).await?;
+    }
+    Ok(Json(list).into_response())
+}
+
 #[utoipa::path(get, path = "/api/providers/{pack}/{provider}/import-batches", tag = "providers",
     params(("pack" = String, Path), ("provider" = String, Path), ProviderBatchesQuery),
     responses((status = 200, description = "Import batches of the provider, newest first", body = Vec<crate::schemas::ImportBatch>)))]

@@ -6,6 +6,7 @@ mod chain;
 mod idempotency;
 mod lifecycle;
 mod openapi;
+mod status;
 mod support;
 
 pub use support::*;
