@@ -13,6 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use crm_app::HostView;
 use crm_app::batches::BatchQuery;
+use crm_app::status::ProviderStatusView;
 use crm_domain::access::AccessCheck;
 use crm_domain::batch::ImportBatch;
 use crm_domain::host::{AdminAuth, Capabilities};
@@ -258,6 +259,43 @@ fn batches_table(batches: &[ImportBatch], names: &HashMap<String, String>) -> St
     )
 }
 
+/// Provider status rows (crm-app decides the status; this only shows it).
+/// `by_host` picks the first column: the host on a provider's page, the
+/// provider on a host's page.
+fn status_table(statuses: &[ProviderStatusView], by_host: bool) -> String {
+    let rows: Vec<Vec<String>> = statuses
+        .iter()
+        .map(|st| {
+            vec![
+                if by_host {
+                    host_link(&st.host)
+                } else {
+                    provider_link(&st.provider)
+                },
+                format!(
+                    "<span class=\"provider-status\" data-status=\"{}\">{}</span>",
+                    st.status,
+                    badge(st.status.as_str())
+                ),
+                esc(st.reason.as_str()),
+                esc(&st.detail),
+                st.batch_id.as_deref().map(batch_link).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            if by_host { "Host" } else { "Provider" },
+            "Status",
+            "Reason",
+            "Why",
+            "Batch",
+        ],
+        &rows,
+        "No provider to show.",
+    )
+}
+
 fn checks_table(checks: &[AccessCheck]) -> String {
     let rows: Vec<Vec<String>> = checks
         .iter()
@@ -463,6 +501,7 @@ pub async fn host(
     }
     let runs = c.app.reconcile_runs_for_host(&h.id, 20).await?;
     let names: HashMap<String, String> = [(h.id.clone(), h.name.clone())].into();
+    let statuses = c.app.provider_statuses(Some(&h.id)).await?;
 
     let actions = if s.role == Role::Admin {
         format!(
@@ -496,6 +535,7 @@ pub async fn host(
     let body = format!(
         "{}{actions}\
          <section aria-labelledby=\"caps-h\"><h2 id=\"caps-h\">Capabilities</h2>{caps}</section>\
+         <section aria-labelledby=\"status-h\"><h2 id=\"status-h\">Provider status</h2>{}</section>\
          <section aria-labelledby=\"live-h\"><h2 id=\"live-h\">Providers live on this host</h2>{}</section>\
          <section aria-labelledby=\"runs-h\"><h2 id=\"runs-h\">Reconcile history</h2>{}</section>\
          <section aria-labelledby=\"past-h\"><h2 id=\"past-h\">Past batches</h2>{}</section>",
@@ -510,6 +550,7 @@ pub async fn host(
                     .unwrap_or_else(|| "none".into())
             ),
         ]),
+        status_table(&statuses, false),
         table(
             &[
                 "Provider",
@@ -606,6 +647,8 @@ pub async fn provider(
     if per_host.is_empty() {
         per_host = "<p class=\"muted\">Not imported on any host yet.</p>".into();
     }
+    let mut statuses = c.app.provider_statuses(None).await?;
+    statuses.retain(|st| st.provider == pref);
     let import = if s.role == Role::Admin {
         import_form(&s, &pref, &spec, &names)
     } else {
@@ -613,6 +656,7 @@ pub async fn provider(
     };
     let body = format!(
         "{}{import}\
+         <section aria-labelledby=\"status-h\"><h2 id=\"status-h\">Status per host</h2>{}</section>\
          <section aria-labelledby=\"hosts-h\"><h2 id=\"hosts-h\">Batches per host</h2>{per_host}</section>\
          <section aria-labelledby=\"models-h\"><h2 id=\"models-h\">Models and prices</h2>{}</section>\
          <section aria-labelledby=\"versions-h\"><h2 id=\"versions-h\">Pack versions</h2>{}</section>",
@@ -643,6 +687,7 @@ pub async fn provider(
                     .join(", "))
             ),
         ]),
+        status_table(&statuses, true),
         models_table(&spec),
         table(
             &[

@@ -4,5 +4,6 @@
 
 mod e2e;
 mod router;
+mod status;
 mod support;
 mod webdriver;
