@@ -78,6 +78,13 @@ pub fn group_name(provider: &ProviderRef, mode: AccessMode) -> String {
     format!("{NAME_PREFIX}{}-{mode}", ownership::provider_slug(provider))
 }
 
+/// Generation `n` (2, 3, ...) of a group name: `<name>-g<n>`, the name a
+/// batch group takes on a host that keeps the names of deleted groups
+/// (see `Provisioner::create_group_generation`).
+pub fn group_generation_name(name: &str, n: u32) -> String {
+    format!("{name}-g{n}")
+}
+
 /// The channel of a batch group has the group's name.
 pub fn channel_name(provider: &ProviderRef, mode: AccessMode) -> String {
     group_name(provider, mode)

@@ -10,7 +10,7 @@
 use crate::desired::PlatformChoice;
 use crate::desired::{
     AccountSpec, PackProvider, account_matches, account_name, channel_draft, group_draft,
-    to_desired,
+    group_generation_name, to_desired,
 };
 use crate::error::{ProvisionError, Result};
 use crate::journal::{Intent, JournalExecutor, LookupFn, Step};
@@ -19,10 +19,12 @@ use crate::observe::observe_bounded;
 use crate::planner::{PlanInput, Planned, plan_detailed, recorded_key_hmac};
 use crm_domain::batch::{BatchFilter, ImportBatch, JournalEntry, ManagedResource};
 use crm_domain::host::Capabilities;
-use crm_domain::observed::{AccountPatch, HostAccount, HostSnapshot};
+use crm_domain::observed::{AccountPatch, GroupDraft, HostAccount, HostSnapshot};
 use crm_domain::ownership;
 use crm_domain::plan::{Plan, PlanItem};
-use crm_domain::ports::{BatchRepo, Clock, HostApi, IdSource, LeaseRepo, PackRepo, SecretSealer};
+use crm_domain::ports::{
+    BatchRepo, Clock, HostApi, HostError, IdSource, LeaseRepo, PackRepo, SecretSealer,
+};
 use crm_domain::{
     AccessMode, AccessStatus, BatchId, BatchStatus, Fingerprint, HostId, HostObjectId, JournalOp,
     JournalState, KeyFingerprinter, PlanAction, ProviderRef, ResourceKind, ResourceState,
@@ -741,32 +743,8 @@ impl Provisioner {
         let gd = &gdraft;
         match group_item.action {
             PlanAction::Create => {
-                let name = gdraft.name.clone();
-                let mut intent = self.intent(
-                    batch,
-                    JournalOp::Create,
-                    ResourceKind::Group,
-                    &gdraft.name,
-                    None,
-                    to_desired(&gdraft),
-                );
-                intent.natural_key = planned.intent_key(group_item);
-                let a = exec
-                    .run(
-                        Step::new(intent, move |_| host.create_group(gd)).with_lookup(move || {
-                            let name = name.clone();
-                            async move {
-                                Ok(host
-                                    .list_groups()
-                                    .await?
-                                    .into_iter()
-                                    .filter(|g| g.name == name)
-                                    .map(|g| g.id)
-                                    .collect())
-                            }
-                            .boxed()
-                        }),
-                    )
+                let a = self
+                    .create_group_generation(batch, planned, group_item, &gdraft)
                     .await?;
                 group_id = a.host_object_id;
                 let a = a.stop_on_host_error(ResourceKind::Group, &gdraft.name)?;
@@ -817,6 +795,68 @@ impl Provisioner {
         }
         group_id
             .ok_or_else(|| ProvisionError::Invalid("the group has no host id after apply".into()))
+    }
+
+    /// Creates the batch group under its deterministic name or, when the
+    /// host refuses that name although no listing shows a group with it, under
+    /// the next generation of it (`<name>-g2`, `-g3`, ...). sub2api d3e73f1
+    /// deletes groups softly and its unique index on the name still covers
+    /// the deleted rows (`internal/repository/group_repo.go`), so a name crm
+    /// rolled back stays taken for ever. Each generation is its own journal
+    /// intent whose natural key is that name: the refusals stay in the
+    /// journal, and an interrupted create is found again by name.
+    /// A conflict with a group the listing does show is a real conflict and
+    /// is returned as it is.
+    async fn create_group_generation(
+        &self,
+        batch: &BatchId,
+        planned: &Planned,
+        group_item: &PlanItem,
+        gdraft: &GroupDraft,
+    ) -> Result<crate::journal::Applied<crm_domain::observed::HostGroup>> {
+        let exec = self.exec();
+        let host = &*self.host;
+        let mut draft = gdraft.clone();
+        let mut generation = 1;
+        loop {
+            let name = draft.name.clone();
+            let mut intent = self.intent(
+                batch,
+                JournalOp::Create,
+                ResourceKind::Group,
+                &name,
+                None,
+                to_desired(&draft),
+            );
+            intent.natural_key = match planned.replaces(group_item) {
+                Some(old) => crate::journal::recreation_key(&name, old),
+                None => name.clone(),
+            };
+            let d = &draft;
+            let lookup_name = name.clone();
+            let run = exec
+                .run(
+                    Step::new(intent, move |_| host.create_group(d)).with_lookup(move || {
+                        let name = lookup_name.clone();
+                        async move { group_ids_named(host, &name).await }.boxed()
+                    }),
+                )
+                .await;
+            let tombstoned = match &run {
+                Err(ProvisionError::StepFailed {
+                    source: HostError::Conflict { .. },
+                    ..
+                }) if generation < GROUP_GENERATIONS => {
+                    group_ids_named(host, &name).await?.is_empty()
+                }
+                _ => false,
+            };
+            if !tombstoned {
+                return run;
+            }
+            generation += 1;
+            draft.name = group_generation_name(&gdraft.name, generation);
+        }
     }
 
     /// Creates, adopts or updates the channel of `group_id`.
@@ -1364,4 +1404,22 @@ pub(crate) fn split_account_nk(nk: &str) -> Option<(crm_domain::Platform, String
             last4: String::new(),
         },
     ))
+}
+
+/// How many generations of a group name crm tries on a host that keeps
+/// deleted names (each one a rollback of the same provider and mode).
+const GROUP_GENERATIONS: u32 = 20;
+
+/// Ids of the groups named `name`, from a fresh listing.
+async fn group_ids_named(
+    host: &dyn HostApi,
+    name: &str,
+) -> crm_domain::ports::HostResult<Vec<HostObjectId>> {
+    Ok(host
+        .list_groups()
+        .await?
+        .into_iter()
+        .filter(|g| g.name == name)
+        .map(|g| g.id)
+        .collect())
 }

@@ -11,3 +11,4 @@ mod rollback;
 mod rollback_faults;
 mod secrets;
 mod support;
+mod tombstones;
