@@ -59,7 +59,12 @@ pub fn opt_time(t: Option<&DateTime<Utc>>) -> String {
 /// A status word of docs/design.md, styled by its tone. The word itself is
 /// always the vocabulary's `Display`, so the console says what the CLI says.
 pub fn badge(word: &str) -> String {
-    let tone = match word {
+    format!("<span class=\"badge {}\">{}</span>", tone(word), esc(word))
+}
+
+/// The style class of a status word.
+pub fn tone(word: &str) -> &'static str {
+    match word {
         "applied" | "in_sync" | "self_service_ready" | "subscription_ready" | "fully_ready"
         | "active" | "pass" | "succeeded" | "rolled_back" | "ok" | "live" | "create"
         | "refused" | "current" => "good",
@@ -90,8 +95,7 @@ pub fn badge(word: &str) -> String {
         | "delete"
         | "still_served" => "bad",
         _ => "neutral",
-    };
-    format!("<span class=\"badge {tone}\">{}</span>", esc(word))
+    }
 }
 
 pub fn yes_no(v: bool) -> &'static str {

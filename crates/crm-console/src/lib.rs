@@ -26,6 +26,7 @@ pub mod html;
 pub mod ops;
 mod pages;
 pub mod session;
+pub mod view;
 
 pub use error::{ConsoleError, Result};
 

@@ -1,13 +1,13 @@
 //! The audit log.
 
-use super::*;
-use crate::html::{badge, esc, table, time};
+use crate::view::{badge, code, page, table, time};
 use crate::{Console, Result, Viewer};
 use axum::extract::State;
 use axum::response::Response;
+use maud::html;
 
 pub async fn audit(State(c): State<Console>, Viewer(s): Viewer) -> Result<Response> {
-    let rows: Vec<Vec<String>> = c
+    let rows: Vec<Vec<maud::Markup>> = c
         .app
         .audit_log(300)
         .await?
@@ -15,15 +15,12 @@ pub async fn audit(State(c): State<Console>, Viewer(s): Viewer) -> Result<Respon
         .map(|e| {
             vec![
                 time(&e.at),
-                esc(&e.actor),
-                esc(&e.action),
-                esc(&e.target),
+                html! { (e.actor) },
+                html! { (e.action) },
+                html! { (e.target) },
                 badge(&e.outcome),
-                format!(
-                    "<code>{}</code>",
-                    esc(e.request_id.as_deref().unwrap_or(""))
-                ),
-                esc(e.detail.as_deref().unwrap_or("")),
+                code(e.request_id.as_deref().unwrap_or("")),
+                html! { (e.detail.as_deref().unwrap_or("")) },
             ]
         })
         .collect();

@@ -354,44 +354,6 @@ pub(crate) fn checks_table(checks: &[AccessCheck]) -> String {
 
 // ---------------------------------------------------------------- login
 
-pub(crate) fn models_table(spec: &crm_domain::spec::ProviderSpec) -> String {
-    let rows: Vec<Vec<String>> = spec
-        .models
-        .iter()
-        .map(|m| {
-            let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
-            vec![
-                format!("<code>{}</code>", esc(&m.name)),
-                format!("<code>{}</code>", esc(&m.upstream_name)),
-                esc(m.price.currency.as_str()),
-                esc(m.price.unit.as_str()),
-                m.price.input.to_string(),
-                m.price.output.to_string(),
-                opt(m.price.cache_read),
-                opt(m.price.cache_write),
-                esc(&m.price.source),
-                esc(&m.price.as_of),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "Model",
-            "Upstream name",
-            "Currency",
-            "Unit",
-            "Input",
-            "Output",
-            "Cache read",
-            "Cache write",
-            "Source",
-            "As of",
-        ],
-        &rows,
-        "No models.",
-    )
-}
-
 #[derive(Debug, serde::Deserialize)]
 pub struct LoginQuery {
     #[serde(default)]

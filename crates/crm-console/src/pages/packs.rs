@@ -1,14 +1,19 @@
 //! Installed packs and one pack's page.
 
-use super::*;
-use crate::html::{badge, esc, facts, link, seg, table, time, yes_no};
+use crate::html::seg;
+use crate::view::{badge, code, facts, link, page, provider_link, table, time};
 use crate::{Console, Result, Viewer};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use std::fmt::Write as _;
+use crm_domain::spec::ProviderSpec;
+use maud::{Markup, html};
+
+fn yes_no(v: bool) -> Markup {
+    html! { (crate::html::yes_no(v)) }
+}
 
 pub async fn packs(State(c): State<Console>, Viewer(s): Viewer) -> Result<Response> {
-    let rows: Vec<Vec<String>> = c
+    let rows: Vec<Vec<Markup>> = c
         .app
         .list_packs()
         .await?
@@ -23,15 +28,11 @@ pub async fn packs(State(c): State<Console>, Viewer(s): Viewer) -> Result<Respon
                     ),
                     p.manifest.pack_id.as_str(),
                 ),
-                esc(&p.manifest.version),
-                if p.current {
-                    badge("current")
-                } else {
-                    String::new()
-                },
-                esc(&p.manifest.name),
-                p.manifest.providers.len().to_string(),
-                esc(&p.origin),
+                html! { (p.manifest.version) },
+                html! { @if p.current { (badge("current")) } },
+                html! { (p.manifest.name) },
+                html! { (p.manifest.providers.len()) },
+                html! { (p.origin) },
                 time(&p.installed_at),
             ]
         })
@@ -69,46 +70,78 @@ pub async fn pack(
         .get_pack(&pack_id, q.version.filter(|v| !v.is_empty()))
         .await?;
     let m = &p.manifest;
-    let fx: Vec<Vec<String>> = m
+    let fx: Vec<Vec<Markup>> = m
         .fx_rates
         .iter()
         .map(|r| {
             vec![
-                esc(r.currency.as_str()),
-                r.usd_per_unit.to_string(),
-                esc(&r.source),
-                esc(&r.as_of),
+                html! { (r.currency.as_str()) },
+                html! { (r.usd_per_unit.to_string()) },
+                html! { (r.source) },
+                html! { (r.as_of) },
             ]
         })
         .collect();
-    let mut providers = String::new();
-    for spec in &m.providers {
-        let pref = m.provider_ref(spec);
-        let _ = write!(
-            providers,
-            "<h3>{} <span class=\"muted\">{}</span></h3>{}",
-            provider_link(&pref),
-            esc(&spec.display_name),
-            models_table(spec)
-        );
-    }
-    let body = format!(
-        "{}<section aria-labelledby=\"fx-h\"><h2 id=\"fx-h\">Exchange rates</h2>{}</section>\
-         <section aria-labelledby=\"prov-h\"><h2 id=\"prov-h\">Providers, models and prices</h2>{providers}</section>",
-        facts(&[
-            ("Name", esc(&m.name)),
-            ("Version", esc(&m.version)),
-            ("Current", yes_no(p.current).into()),
-            ("Description", esc(&m.description)),
-            ("Checksum", format!("<code>{}</code>", esc(&p.checksum))),
-            ("Origin", esc(&p.origin)),
+    let body = html! {
+        (facts(&[
+            ("Name", html! { (m.name) }),
+            ("Version", html! { (m.version) }),
+            ("Current", yes_no(p.current)),
+            ("Description", html! { (m.description) }),
+            ("Checksum", code(&p.checksum)),
+            ("Origin", html! { (p.origin) }),
             ("Installed", time(&p.installed_at)),
-        ]),
-        table(
-            &["Currency", "USD per unit", "Source", "As of"],
-            &fx,
-            "No exchange rates declared."
-        ),
-    );
+        ]))
+        section aria-labelledby="fx-h" {
+            h2 id="fx-h" { "Exchange rates" }
+            (table(&["Currency", "USD per unit", "Source", "As of"], &fx, "No exchange rates declared."))
+        }
+        section aria-labelledby="prov-h" {
+            h2 id="prov-h" { "Providers, models and prices" }
+            @for spec in &m.providers {
+                h3 { (provider_link(&m.provider_ref(spec))) " " span.muted { (spec.display_name) } }
+                (models_table(spec))
+            }
+        }
+    };
     Ok(page(&s, &format!("Pack {} {}", m.pack_id, m.version), body))
+}
+
+/// A provider's models and prices (also on the provider's page).
+pub(crate) fn models_table(spec: &ProviderSpec) -> Markup {
+    let opt = |v: Option<f64>| html! { @if let Some(x) = v { (x.to_string()) } };
+    let rows: Vec<Vec<Markup>> = spec
+        .models
+        .iter()
+        .map(|m| {
+            vec![
+                code(&m.name),
+                code(&m.upstream_name),
+                html! { (m.price.currency.as_str()) },
+                html! { (m.price.unit.as_str()) },
+                html! { (m.price.input.to_string()) },
+                html! { (m.price.output.to_string()) },
+                opt(m.price.cache_read),
+                opt(m.price.cache_write),
+                html! { (m.price.source) },
+                html! { (m.price.as_of) },
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "Model",
+            "Upstream name",
+            "Currency",
+            "Unit",
+            "Input",
+            "Output",
+            "Cache read",
+            "Cache write",
+            "Source",
+            "As of",
+        ],
+        &rows,
+        "No models.",
+    )
 }

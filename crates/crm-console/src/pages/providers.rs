@@ -128,7 +128,8 @@ pub async fn provider(
             ),
         ]),
         status_table(&statuses, true),
-        models_table(&spec),
+        // Already-escaped markup from the maud page of packs.
+        super::packs::models_table(&spec).into_string(),
         table(
             &[
                 "Version",

@@ -3,6 +3,7 @@
 //! real headless Chromium (`e2e`, gated by `CRM_CONSOLE_E2E=1`).
 
 mod e2e;
+mod escaping;
 mod router;
 mod status;
 mod support;
