@@ -39,6 +39,28 @@ pub fn provider_link(p: &ProviderRef) -> Markup {
     )
 }
 
+pub fn host_link(name: &str) -> Markup {
+    link(&format!("/hosts/{}", seg(name)), name)
+}
+
+pub fn batch_link(id: &str) -> Markup {
+    link(&format!("/batches/{}", seg(id)), id)
+}
+
+pub fn run_link(run: &crm_domain::reconcile::ReconcileRun) -> Markup {
+    link(
+        &format!("/reconcile-runs/{}", seg(run.id.as_str())),
+        &run.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
+}
+
+pub fn opt_time(t: Option<&DateTime<Utc>>) -> Markup {
+    match t {
+        Some(t) => time(t),
+        None => html! { span.muted { "never" } },
+    }
+}
+
 /// A table; `rows` are rendered cells, `empty` is shown when there is none.
 pub fn table(headers: &[&str], rows: &[Vec<Markup>], empty: &str) -> Markup {
     html! {

@@ -84,7 +84,7 @@ pub async fn host(
             let mut rows = vec![
                 ("Version", esc(caps.version.as_deref().unwrap_or("unknown"))),
                 ("Probed", time(&caps.probed_at)),
-                ("Summary", caps_summary(caps)),
+                ("Summary", caps_summary(caps).into_string()),
                 ("Max page size", caps.max_page_size.to_string()),
             ];
             if let AdminAuth::Rejected { reason } = &caps.admin_auth {

@@ -91,7 +91,7 @@ pub(crate) async fn host_names(c: &Console) -> Result<HashMap<String, String>> {
         .collect())
 }
 
-pub(crate) fn caps_summary(caps: &Capabilities) -> String {
+pub(crate) fn caps_summary(caps: &Capabilities) -> maud::Markup {
     let mut tags = Vec::new();
     match &caps.admin_auth {
         AdminAuth::Ok => tags.push("admin auth ok".to_owned()),
@@ -121,12 +121,7 @@ pub(crate) fn caps_summary(caps: &Capabilities) -> String {
                 .join(", ")
         ));
     }
-    let mut out = String::from("<ul class=\"tags\">");
-    for t in tags {
-        let _ = write!(out, "<li>{}</li>", esc(&t));
-    }
-    out.push_str("</ul>");
-    out
+    maud::html! { ul.tags { @for t in &tags { li { (t) } } } }
 }
 
 pub(crate) fn changes_text(changes: &[FieldChange]) -> String {
