@@ -88,6 +88,26 @@ fn require_message(mut outcome: CallOutcome, body: &Option<Value>) -> CallOutcom
     outcome
 }
 
+/// The smoke body with a prompt no other call sends: `(check <token>)`
+/// appended, the token unique per call. sub2api d3e73f1 picks a sticky
+/// account by a hash of the first message text for every key on the host,
+/// whatever the key's group (`service/gateway_service.go`
+/// `GenerateSessionHash`, sticky lookup without a group check), so a
+/// repeated prompt can be answered by another batch's account and a check
+/// would pass for the wrong group. Upstream probes go to the provider
+/// directly and keep the fixed body.
+fn own_prompt(mut body: Value) -> Value {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    if let Some(Value::String(text)) = body.pointer_mut("/messages/0/content") {
+        text.push_str(&format!(" (check {nanos:x}-{n})"));
+    }
+    body
+}
+
 /// What went wrong according to a response body, if anything.
 #[derive(Debug, Default, PartialEq)]
 struct BodyError {
@@ -276,7 +296,7 @@ impl Sub2apiClient {
     /// An `error` object inside a 200 makes the outcome not ok.
     pub async fn gateway_chat(&self, key: &SecretString, model: &str) -> Result<CallOutcome> {
         let call = Call::new(Method::POST, "/v1/chat/completions", Auth::Bearer(key))
-            .json(smoke_chat_body(model));
+            .json(own_prompt(smoke_chat_body(model)));
         Ok(self.gateway_call(call, key).await?.0)
     }
 
@@ -289,7 +309,7 @@ impl Sub2apiClient {
     /// 200, makes the outcome not ok.
     pub async fn gateway_messages(&self, key: &SecretString, model: &str) -> Result<CallOutcome> {
         let mut call = Call::new(Method::POST, "/v1/messages", Auth::Bearer(key))
-            .json(smoke_messages_body(model));
+            .json(own_prompt(smoke_messages_body(model)));
         call.headers.push(("anthropic-version", ANTHROPIC_VERSION));
         let (outcome, body) = self.gateway_call(call, key).await?;
         Ok(require_message(outcome, &body))

@@ -3,7 +3,7 @@
 use crate::support::*;
 use crm_sub2api::gateway::smoke_chat_body;
 use crm_sub2api::{SecretString, UpstreamClient, UpstreamRouting};
-use wiremock::matchers::{body_json, header, method, path};
+use wiremock::matchers::{body_json, body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const USER_KEY: &str = "sk-aaaabbbbccccddddeeeeffff00001234";
@@ -54,11 +54,11 @@ async fn chat_smoke_sends_a_minimal_completion_and_reads_success() {
             "authorization",
             format!("Bearer {USER_KEY}").as_str(),
         ))
-        .and(body_json(serde_json::json!({
+        // The prompt varies per call (see every_gateway_smoke_call_sends_a_prompt_of_its_own).
+        .and(body_partial_json(serde_json::json!({
             "model": "deepseek-chat",
             "max_tokens": 16,
             "stream": false,
-            "messages": [{"role": "user", "content": "Reply with the single word: pong"}]
         })))
         .respond_with(json(200, "current/chat-ok.json"))
         .expect(1)
@@ -236,11 +236,10 @@ async fn messages_smoke_sends_a_minimal_anthropic_message_and_reads_success() {
             format!("Bearer {USER_KEY}").as_str(),
         ))
         .and(header("anthropic-version", "2023-06-01"))
-        .and(body_json(serde_json::json!({
+        .and(body_partial_json(serde_json::json!({
             "model": "deepseek-chat",
             "max_tokens": 16,
             "stream": false,
-            "messages": [{"role": "user", "content": "Reply with the single word: pong"}]
         })))
         .respond_with(json_value(
             200,
@@ -386,4 +385,49 @@ async fn upstream_messages_go_to_the_anthropic_endpoint_with_anthropic_headers()
     assert_eq!(o.status, Some(401));
     assert_eq!(o.error_type.as_deref(), Some("authentication_error"));
     assert!(!o.body_excerpt.contains(key));
+}
+
+/// sub2api d3e73f1 keeps a sticky session per prompt hash (first message
+/// text, `GenerateSessionHash`) for every key on the host, whatever its
+/// group: a smoke prompt repeated from another batch's key was answered by
+/// the first batch's account on a real host. Each gateway smoke call must
+/// therefore send a prompt of its own.
+#[tokio::test]
+async fn every_gateway_smoke_call_sends_a_prompt_of_its_own() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(json_value(
+            200,
+            serde_json::json!({"type": "message", "content": [{"type": "text", "text": "pong"}]}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(json(200, "current/chat-ok.json"))
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let key = SecretString::from(USER_KEY);
+    for _ in 0..2 {
+        assert!(c.gateway_messages(&key, "m").await.unwrap().ok);
+        assert!(c.gateway_chat(&key, "m").await.unwrap().ok);
+    }
+    let prompts: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let b: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            b["messages"][0]["content"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(prompts.len(), 4);
+    for p in &prompts {
+        assert!(p.starts_with("Reply with the single word: pong"), "{p}");
+    }
+    let distinct: std::collections::BTreeSet<&String> = prompts.iter().collect();
+    assert_eq!(distinct.len(), 4, "{prompts:?}");
 }
