@@ -399,9 +399,17 @@ pub async fn import_preview(
             ("Host requests made", report.host_requests.to_string()),
         ])
     );
-    let _ = write!(explain, "<h2>Plan</h2>{}", plan_table(&report.plan));
+    let _ = write!(
+        explain,
+        "<h2>Plan</h2>{}",
+        plan_table(&report.plan).into_string()
+    );
     if let Some(access) = &report.access_plan {
-        let _ = write!(explain, "<h2>Access closure</h2>{}", plan_table(access));
+        let _ = write!(
+            explain,
+            "<h2>Access closure</h2>{}",
+            plan_table(access).into_string()
+        );
     }
     let blocked = report.plan.blocked().count();
     if blocked > 0 {

@@ -53,7 +53,7 @@ pub async fn batches(
                 link("/batches", "Show all")
             )
         },
-        batches_table(&list, &names)
+        batches_table(&list, &names).into_string()
     );
     Ok(page(&s, "Batches", body))
 }
@@ -191,7 +191,7 @@ pub async fn batch(
             ("Created", time(&b.created_at)),
             ("Updated", time(&b.updated_at)),
         ]),
-        plan_table(&b.plan),
+        plan_table(&b.plan).into_string(),
         esc(&crm_domain::ownership::marker(&b.id)),
         table(
             &[
@@ -220,8 +220,8 @@ pub async fn batch(
             &journal,
             "The journal is empty."
         ),
-        checks_table(&d.access_checks),
-        runs_table(&runs),
+        checks_table(&d.access_checks).into_string(),
+        runs_table(&runs).into_string(),
     );
     Ok(page(&s, &format!("Batch {}", b.id), body))
 }

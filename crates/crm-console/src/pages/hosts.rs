@@ -112,7 +112,7 @@ pub async fn host(
                     .unwrap_or_else(|| "none".into())
             ),
         ]),
-        status_table(&statuses, false),
+        status_table(&statuses, false).into_string(),
         table(
             &[
                 "Provider",
@@ -126,8 +126,8 @@ pub async fn host(
             &live_rows,
             "No provider is live on this host."
         ),
-        runs_table(&runs),
-        batches_table(&past, &names),
+        runs_table(&runs).into_string(),
+        batches_table(&past, &names).into_string(),
     );
     Ok(page(&s, &format!("Host {}", h.name), body))
 }
@@ -159,7 +159,7 @@ pub async fn reconcile_run(
             ("Host requests", run.host_requests.to_string()),
             ("Error", esc(run.error.as_deref().unwrap_or("none"))),
         ]),
-        drift_table(&run),
+        drift_table(&run).into_string(),
     );
     Ok(page(&s, "Reconcile run", body))
 }

@@ -22,8 +22,9 @@ pub use overview::overview;
 pub use packs::{pack, packs};
 pub use providers::provider;
 
-use crate::html::{self, PageOpts, badge, esc, link, seg, table, time, yes_no};
+use crate::html::{self, PageOpts, link, seg, yes_no};
 use crate::session::Session;
+use crate::view as v;
 use crate::{Console, Result};
 use axum::extract::Query;
 use axum::response::{Html, IntoResponse, Response};
@@ -34,8 +35,8 @@ use crm_domain::batch::ImportBatch;
 use crm_domain::host::{AdminAuth, Capabilities};
 use crm_domain::plan::{FieldChange, Plan};
 use crm_domain::reconcile::ReconcileRun;
+use maud::{Markup, html};
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 pub(crate) fn page(session: &Session, title: &str, body: String) -> Response {
     Html(html::layout(
@@ -133,67 +134,51 @@ pub(crate) fn changes_text(changes: &[FieldChange]) -> String {
 }
 
 /// A plan as a table (imports, repairs, access closures).
-pub(crate) fn plan_table(plan: &Plan) -> String {
-    let rows: Vec<Vec<String>> = plan
+pub(crate) fn plan_table(plan: &Plan) -> Markup {
+    let rows: Vec<Vec<Markup>> = plan
         .items
         .iter()
         .map(|i| {
             vec![
-                esc(i.kind.as_str()),
-                badge(i.action.as_str()),
-                format!("<code>{}</code>", esc(&i.name)),
-                format!("<code>{}</code>", esc(&i.natural_key)),
-                i.host_object_id
-                    .map(|id| id.to_string())
-                    .unwrap_or_default(),
-                esc(&changes_text(&i.changes)),
-                esc(i.reason.as_deref().unwrap_or("")),
+                html! { (i.kind.as_str()) },
+                v::badge(i.action.as_str()),
+                v::code(&i.name),
+                v::code(&i.natural_key),
+                html! { @if let Some(id) = i.host_object_id { (id.to_string()) } },
+                html! { (changes_text(&i.changes)) },
+                html! { (i.reason.as_deref().unwrap_or("")) },
             ]
         })
         .collect();
-    let mut out = table(
-        &[
-            "Kind",
-            "Action",
-            "Name",
-            "Natural key",
-            "Host id",
-            "Changes",
-            "Reason",
-        ],
-        &rows,
-        "The plan is empty.",
-    );
-    if !plan.notes.is_empty() {
-        out.push_str("<ul class=\"notes\">");
-        for n in &plan.notes {
-            let _ = write!(out, "<li>{}</li>", esc(n));
+    html! {
+        (v::table(
+            &["Kind", "Action", "Name", "Natural key", "Host id", "Changes", "Reason"],
+            &rows,
+            "The plan is empty.",
+        ))
+        @if !plan.notes.is_empty() {
+            ul.notes { @for n in &plan.notes { li { (n) } } }
         }
-        out.push_str("</ul>");
     }
-    out
 }
 
-pub(crate) fn drift_table(run: &ReconcileRun) -> String {
-    let rows: Vec<Vec<String>> = run
+pub(crate) fn drift_table(run: &ReconcileRun) -> Markup {
+    let rows: Vec<Vec<Markup>> = run
         .items
         .iter()
         .map(|d| {
             vec![
-                badge(d.category.as_str()),
-                esc(d.kind.as_str()),
-                format!("<code>{}</code>", esc(&d.name)),
-                d.host_object_id.map(|i| i.to_string()).unwrap_or_default(),
-                d.batch_id
-                    .as_ref()
-                    .map(|b| batch_link(b.as_str()))
-                    .unwrap_or_default(),
-                esc(&changes_text(&d.fields)),
-                esc(&d.detail),
+                v::badge(d.category.as_str()),
+                html! { (d.kind.as_str()) },
+                v::code(&d.name),
+                html! { @if let Some(i) = d.host_object_id { (i.to_string()) } },
+                html! { @if let Some(b) = &d.batch_id { (v::batch_link(b.as_str())) } },
+                html! { (changes_text(&d.fields)) },
+                html! { (d.detail) },
             ]
         })
         .collect();
-    table(
+    v::table(
         &[
             "Drift", "Kind", "Name", "Host id", "Batch", "Fields", "Detail",
         ],
@@ -202,27 +187,27 @@ pub(crate) fn drift_table(run: &ReconcileRun) -> String {
     )
 }
 
-pub(crate) fn runs_table(runs: &[ReconcileRun]) -> String {
-    let rows: Vec<Vec<String>> = runs
+pub(crate) fn runs_table(runs: &[ReconcileRun]) -> Markup {
+    let rows: Vec<Vec<Markup>> = runs
         .iter()
         .map(|r| {
             let scope = match (&r.scope.batch_id, &r.scope.provider) {
-                (Some(b), _) => format!("batch {}", batch_link(b.as_str())),
-                (None, Some(p)) => format!("provider {}", provider_link(p)),
-                (None, None) => "whole host".into(),
+                (Some(b), _) => html! { "batch " (v::batch_link(b.as_str())) },
+                (None, Some(p)) => html! { "provider " (v::provider_link(p)) },
+                (None, None) => html! { "whole host" },
             };
             vec![
-                run_link(r),
+                v::run_link(r),
                 scope,
-                badge(r.status.as_str()),
-                r.items.len().to_string(),
-                yes_no(r.repaired).into(),
-                r.host_requests.to_string(),
-                esc(r.error.as_deref().unwrap_or("")),
+                v::badge(r.status.as_str()),
+                html! { (r.items.len()) },
+                html! { (yes_no(r.repaired)) },
+                html! { (r.host_requests) },
+                html! { (r.error.as_deref().unwrap_or("")) },
             ]
         })
         .collect();
-    table(
+    v::table(
         &[
             "Started",
             "Scope",
@@ -237,27 +222,27 @@ pub(crate) fn runs_table(runs: &[ReconcileRun]) -> String {
     )
 }
 
-pub(crate) fn batches_table(batches: &[ImportBatch], names: &HashMap<String, String>) -> String {
-    let rows: Vec<Vec<String>> = batches
+pub(crate) fn batches_table(batches: &[ImportBatch], names: &HashMap<String, String>) -> Markup {
+    let rows: Vec<Vec<Markup>> = batches
         .iter()
         .map(|b| {
-            let host = names
-                .get(b.host_id.as_str())
-                .map(|n| host_link(n))
-                .unwrap_or_else(|| esc(b.host_id.as_str()));
+            let host = match names.get(b.host_id.as_str()) {
+                Some(n) => v::host_link(n),
+                None => html! { (b.host_id.as_str()) },
+            };
             vec![
-                batch_link(b.id.as_str()),
+                v::batch_link(b.id.as_str()),
                 host,
-                provider_link(&b.provider),
-                esc(b.mode.as_str()),
-                badge(b.status.as_str()),
-                badge(b.access_status.as_str()),
-                esc(&b.pack_version),
-                time(&b.updated_at),
+                v::provider_link(&b.provider),
+                html! { (b.mode.as_str()) },
+                v::badge(b.status.as_str()),
+                v::badge(b.access_status.as_str()),
+                html! { (b.pack_version) },
+                v::time(&b.updated_at),
             ]
         })
         .collect();
-    table(
+    v::table(
         &[
             "Batch", "Host", "Provider", "Mode", "Status", "Access", "Pack", "Updated",
         ],
@@ -269,28 +254,26 @@ pub(crate) fn batches_table(batches: &[ImportBatch], names: &HashMap<String, Str
 /// Provider status rows (crm-app decides the status; this only shows it).
 /// `by_host` picks the first column: the host on a provider's page, the
 /// provider on a host's page.
-pub(crate) fn status_table(statuses: &[ProviderStatusView], by_host: bool) -> String {
-    let rows: Vec<Vec<String>> = statuses
+pub(crate) fn status_table(statuses: &[ProviderStatusView], by_host: bool) -> Markup {
+    let rows: Vec<Vec<Markup>> = statuses
         .iter()
         .map(|st| {
             vec![
                 if by_host {
-                    host_link(&st.host)
+                    v::host_link(&st.host)
                 } else {
-                    provider_link(&st.provider)
+                    v::provider_link(&st.provider)
                 },
-                format!(
-                    "<span class=\"provider-status\" data-status=\"{}\">{}</span>",
-                    st.status,
-                    badge(st.status.as_str())
-                ),
-                esc(st.reason.as_str()),
-                esc(&st.detail),
-                st.batch_id.as_deref().map(batch_link).unwrap_or_default(),
+                html! {
+                    span.provider-status data-status=(st.status.as_str()) { (v::badge(st.status.as_str())) }
+                },
+                html! { (st.reason.as_str()) },
+                html! { (st.detail) },
+                html! { @if let Some(b) = &st.batch_id { (v::batch_link(b)) } },
             ]
         })
         .collect();
-    table(
+    v::table(
         &[
             if by_host { "Host" } else { "Provider" },
             "Status",
@@ -303,37 +286,32 @@ pub(crate) fn status_table(statuses: &[ProviderStatusView], by_host: bool) -> St
     )
 }
 
-pub(crate) fn checks_table(checks: &[AccessCheck]) -> String {
-    let rows: Vec<Vec<String>> = checks
+pub(crate) fn checks_table(checks: &[AccessCheck]) -> Markup {
+    let rows: Vec<Vec<Markup>> = checks
         .iter()
         .map(|c| {
-            let steps = c
-                .steps
-                .iter()
-                .map(|s| {
-                    format!(
-                        "{} {}{} ({} ms)",
-                        esc(&s.name),
-                        badge(s.verdict.as_str()),
-                        s.status.map(|st| format!(" HTTP {st}")).unwrap_or_default(),
-                        s.latency_ms
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("<br>");
+            let steps = html! {
+                @for (n, s) in c.steps.iter().enumerate() {
+                    @if n > 0 { br; }
+                    (s.name) " " (v::badge(s.verdict.as_str()))
+                    @if let Some(st) = s.status { " HTTP " (st) }
+                    " (" (s.latency_ms) " ms)"
+                }
+            };
             vec![
-                time(&c.checked_at),
-                esc(c.mode.as_str()),
-                badge(c.verdict.as_str()),
-                c.failure_class
-                    .map(|f| badge(f.as_str()))
-                    .unwrap_or_else(|| "<span class=\"muted\">none</span>".into()),
-                esc(&c.summary),
+                v::time(&c.checked_at),
+                html! { (c.mode.as_str()) },
+                v::badge(c.verdict.as_str()),
+                match c.failure_class {
+                    Some(f) => v::badge(f.as_str()),
+                    None => html! { span.muted { "none" } },
+                },
+                html! { (c.summary) },
                 steps,
             ]
         })
         .collect();
-    table(
+    v::table(
         &[
             "Checked",
             "Mode",

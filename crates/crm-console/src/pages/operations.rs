@@ -101,7 +101,11 @@ pub(crate) fn outcome(s: &Session, op: &Operation) -> String {
                 .get("plan")
                 .and_then(|p| serde_json::from_value::<Plan>(p.clone()).ok())
             {
-                let _ = write!(out, "<h3>Plan applied</h3>{}", plan_table(&plan));
+                let _ = write!(
+                    out,
+                    "<h3>Plan applied</h3>{}",
+                    plan_table(&plan).into_string()
+                );
             }
         }
         OperationKind::Rollback => {
@@ -155,13 +159,17 @@ pub(crate) fn outcome(s: &Session, op: &Operation) -> String {
                         ("Run", run_link(&run)),
                         ("Repaired", yes_no(run.repaired).into()),
                     ]),
-                    drift_table(&run)
+                    drift_table(&run).into_string()
                 );
                 if let Some(plan) = r
                     .get("repair_plan")
                     .and_then(|p| serde_json::from_value::<Plan>(p.clone()).ok())
                 {
-                    let _ = write!(out, "<h3>Repair plan</h3>{}", plan_table(&plan));
+                    let _ = write!(
+                        out,
+                        "<h3>Repair plan</h3>{}",
+                        plan_table(&plan).into_string()
+                    );
                 }
                 if s.role == Role::Admin && !run.repaired && !run.items.is_empty() {
                     out.push_str(&repair_form(s, &host, &run));
@@ -189,7 +197,11 @@ pub(crate) fn outcome(s: &Session, op: &Operation) -> String {
                     .map(|c| batch_link(c.batch_id.as_str()))
                     .collect::<Vec<_>>()
                     .join(", ");
-                let _ = write!(out, "<p>Batches: {links}</p>{}", checks_table(&checks));
+                let _ = write!(
+                    out,
+                    "<p>Batches: {links}</p>{}",
+                    checks_table(&checks).into_string()
+                );
             }
         }
         _ => {

@@ -81,7 +81,7 @@ pub async fn provider(
             per_host,
             "<h3>On {} {verify}</h3>{}",
             host_link(host),
-            batches_table(list, &names)
+            batches_table(list, &names).into_string()
         );
     }
     if per_host.is_empty() {
@@ -127,7 +127,7 @@ pub async fn provider(
                     .join(", "))
             ),
         ]),
-        status_table(&statuses, true),
+        status_table(&statuses, true).into_string(),
         // Already-escaped markup from the maud page of packs.
         super::packs::models_table(&spec).into_string(),
         table(
