@@ -125,33 +125,145 @@ pub fn account_matches(
 
 // ------------------------------------------------------------------ platform
 
-/// The platform accounts and the group use on this host, and why.
+/// The API an account speaks to its upstream, which decides the base URL it
+/// is given and the gateway route users call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamApi {
+    /// OpenAI Chat Completions at the pack's `openai_base_url` (a native CN
+    /// account with `api_protocol=chat_completions`, or an `openai` account
+    /// in `force_chat_completions` mode); users call `/v1/chat/completions`.
+    ChatCompletions,
+    /// Anthropic Messages at the pack's `anthropic_base_url` (an `anthropic`
+    /// apikey account; the host sends `base_url + /v1/messages`); users call
+    /// `/v1/messages`.
+    AnthropicMessages,
+}
+
+/// The platform accounts and the group use on this host, where the accounts
+/// send their requests, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlatformChoice {
     pub platform: Platform,
     pub native: bool,
+    /// The upstream base URL the accounts get (normalized).
+    pub base_url: String,
+    pub api: UpstreamApi,
     pub reason: String,
 }
 
-/// Native CN platform when the host accepts it, else the fallback with the
-/// OpenAI base URL in chat-completions mode; `None` if neither is accepted.
-pub fn choose_platform(spec: &ProviderSpec, caps: &Capabilities) -> Option<PlatformChoice> {
+/// Why no platform of a provider can work on a host; the plan blocks every
+/// item with [`PlatformBlocked::reason`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformBlocked {
+    pub reason: String,
+}
+
+impl std::fmt::Display for PlatformBlocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// Where an import decides the platform. In order:
+/// 1. the native CN platform when the host accepts it (chat completions at
+///    the OpenAI-compatible base URL, CN credential fields);
+/// 2. else, on a host with `/v1/chat/completions`, the pack's fallback
+///    (normally `openai`) at the OpenAI-compatible base URL in
+///    chat-completions mode (`extra.openai_responses_mode`, contract §3.1);
+/// 3. else (older hosts: their gateway speaks only Anthropic Messages and
+///    OpenAI Responses, and an `openai` account there talks Responses
+///    upstream, which the CN providers do not serve; contract §4.1, §6)
+///    `anthropic` at the provider's Anthropic endpoint, with the model
+///    mapping in the account's credentials;
+/// 4. else blocked, with what the operator can change. A provider is never
+///    imported on a route its upstream cannot answer.
+pub fn choose_platform(
+    spec: &ProviderSpec,
+    caps: &Capabilities,
+) -> std::result::Result<PlatformChoice, PlatformBlocked> {
     let pref = &spec.platform;
-    if caps.accepts_platform(&pref.native) {
-        return Some(PlatformChoice {
+    let openai_url = normalize_url(&spec.openai_base_url);
+    let native_cn = !pref.native.is_baseline();
+    if native_cn && caps.accepts_platform(&pref.native) {
+        return Ok(PlatformChoice {
             platform: pref.native.clone(),
-            // A baseline "native" value (openai for an OpenAI-compatible
-            // provider) gets the chat-completions treatment, not CN fields.
-            native: !pref.native.is_baseline(),
+            native: true,
+            base_url: openai_url,
+            api: UpstreamApi::ChatCompletions,
             reason: format!("host accepts the native platform '{}'", pref.native),
         });
     }
-    caps.accepts_platform(&pref.fallback).then(|| PlatformChoice {
+    // The baseline platform the pack asks for: a baseline "native" value
+    // (openai for an OpenAI-compatible provider) or the fallback.
+    let baseline = if native_cn {
+        &pref.fallback
+    } else {
+        &pref.native
+    };
+    let not_native = if native_cn {
+        format!("host does not accept the native platform '{}'", pref.native)
+    } else {
+        format!(
+            "the provider has no native platform (it declares '{}')",
+            pref.native
+        )
+    };
+    let anthropic = |why: String| match spec.anthropic_base_url.as_deref() {
+        Some(url) => Ok(PlatformChoice {
+            platform: Platform::new(Platform::ANTHROPIC),
+            native: false,
+            base_url: normalize_url(url),
+            api: UpstreamApi::AnthropicMessages,
+            reason: format!(
+                "{why}: using 'anthropic' with base URL {} (the provider's Anthropic endpoint), the model mapping in the account's credentials; users call /v1/messages",
+                normalize_url(url)
+            ),
+        }),
+        None => Err(PlatformBlocked {
+            reason: format!(
+                "platform unavailable: {why}; {} declares no Anthropic endpoint (anthropic_base_url) for an 'anthropic' account instead. Upgrade the host to a sub2api with /v1/chat/completions{}, or use a pack that gives the provider's anthropic_base_url",
+                spec.display_name,
+                if native_cn {
+                    format!(" or the native platform '{}'", pref.native)
+                } else {
+                    String::new()
+                }
+            ),
+        }),
+    };
+    if baseline.as_str() == Platform::ANTHROPIC {
+        return anthropic(if native_cn {
+            format!("{not_native}; the pack's fallback is 'anthropic'")
+        } else {
+            "the provider's platform is 'anthropic'".to_owned()
+        });
+    }
+    if baseline.as_str() == Platform::OPENAI && !caps.chat_completions {
+        return anthropic(format!(
+            "{not_native}, and the host has no /v1/chat/completions (an older sub2api: an 'openai' account there speaks the Responses API upstream, which {} does not serve)",
+            spec.display_name
+        ));
+    }
+    if !native_cn {
+        return Ok(PlatformChoice {
+            platform: pref.native.clone(),
+            // A baseline "native" value gets the chat-completions
+            // treatment, not CN fields.
+            native: false,
+            base_url: openai_url,
+            api: UpstreamApi::ChatCompletions,
+            reason: format!("host accepts the native platform '{}'", pref.native),
+        });
+    }
+    Ok(PlatformChoice {
         platform: pref.fallback.clone(),
         native: false,
+        base_url: openai_url.clone(),
+        api: UpstreamApi::ChatCompletions,
         reason: format!(
-            "host does not accept the native platform '{}': using '{}' with base URL {} in chat-completions mode",
-            pref.native, pref.fallback, spec.openai_base_url
+            "{not_native}: using '{}' with base URL {openai_url} in chat-completions mode",
+            pref.fallback
         ),
     })
 }
@@ -237,9 +349,9 @@ impl AccountSpec {
         AccountSpec {
             key: key.clone(),
             name: account_name(&pp.provider, key),
-            natural_key: account_natural_key(&choice.platform, &pp.spec.openai_base_url, key),
+            natural_key: account_natural_key(&choice.platform, &choice.base_url, key),
             platform: choice.platform.clone(),
-            base_url: normalize_url(&pp.spec.openai_base_url),
+            base_url: choice.base_url.clone(),
             model_mapping: pp.spec.model_mapping.clone(),
             credential_fields,
             extra,
@@ -391,6 +503,121 @@ mod tests {
             usd_per_token(1.0, &price(Currency::Cny, PriceUnit::PerToken), &only_usd),
             None
         );
+    }
+
+    use crate::fixtures::{caps, deepseek, fp};
+
+    /// A host with chat completions but no native CN platform.
+    fn chat_only_caps() -> Capabilities {
+        Capabilities {
+            native_platforms: vec![],
+            ..caps(true)
+        }
+    }
+
+    #[test]
+    fn native_platform_when_the_host_accepts_it() {
+        let pp = deepseek("1.0.0", 2.0);
+        let c = choose_platform(&pp.spec, &caps(true)).unwrap();
+        assert_eq!(c.platform.as_str(), "deepseek");
+        assert!(c.native);
+        assert_eq!(c.base_url, "https://api.deepseek.com");
+        assert_eq!(c.api, UpstreamApi::ChatCompletions);
+        let a = AccountSpec::new(&pp, &c, &caps(true), &fp(1));
+        assert_eq!(
+            a.credential_fields["api_protocol"],
+            json!("chat_completions")
+        );
+        assert!(a.extra.is_empty());
+    }
+
+    #[test]
+    fn openai_in_chat_completions_mode_on_a_host_with_chat_completions() {
+        let pp = deepseek("1.0.0", 2.0);
+        let c = choose_platform(&pp.spec, &chat_only_caps()).unwrap();
+        assert_eq!(c.platform, Platform::openai());
+        assert!(!c.native);
+        assert_eq!(c.base_url, "https://api.deepseek.com");
+        assert_eq!(c.api, UpstreamApi::ChatCompletions);
+        assert!(c.reason.contains("chat-completions mode"), "{}", c.reason);
+        let a = AccountSpec::new(&pp, &c, &chat_only_caps(), &fp(1));
+        assert_eq!(
+            a.extra["openai_responses_mode"],
+            json!("force_chat_completions")
+        );
+        assert!(
+            a.natural_key
+                .starts_with("openai|https://api.deepseek.com|")
+        );
+    }
+
+    #[test]
+    fn anthropic_at_the_providers_anthropic_endpoint_on_a_host_without_chat_completions() {
+        let pp = deepseek("1.0.0", 2.0);
+        let legacy = caps(false);
+        assert!(!legacy.chat_completions);
+        let c = choose_platform(&pp.spec, &legacy).unwrap();
+        assert_eq!(c.platform.as_str(), Platform::ANTHROPIC);
+        assert!(!c.native);
+        assert_eq!(c.base_url, "https://api.deepseek.com/anthropic");
+        assert_eq!(c.api, UpstreamApi::AnthropicMessages);
+        for says in [
+            "no /v1/chat/completions",
+            "Responses API",
+            "https://api.deepseek.com/anthropic",
+            "/v1/messages",
+        ] {
+            assert!(c.reason.contains(says), "{says}: {}", c.reason);
+        }
+        let a = AccountSpec::new(&pp, &c, &legacy, &fp(1));
+        assert_eq!(a.platform.as_str(), "anthropic");
+        assert_eq!(a.base_url, "https://api.deepseek.com/anthropic");
+        // The model mapping travels in the account's credentials; no OpenAI
+        // or CN fields on an anthropic account.
+        assert_eq!(a.model_mapping, pp.spec.model_mapping);
+        assert!(a.credential_fields.is_empty() && a.extra.is_empty());
+        assert_eq!(
+            a.natural_key,
+            account_natural_key(&c.platform, "https://api.deepseek.com/anthropic/", &fp(1))
+        );
+    }
+
+    #[test]
+    fn a_provider_without_an_anthropic_endpoint_is_blocked_without_chat_completions() {
+        let mut pp = deepseek("1.0.0", 2.0);
+        pp.spec.anthropic_base_url = None;
+        let why = choose_platform(&pp.spec, &caps(false)).unwrap_err();
+        for says in [
+            "platform unavailable",
+            "no /v1/chat/completions",
+            "anthropic_base_url",
+            "native platform 'deepseek'",
+        ] {
+            assert!(why.reason.contains(says), "{says}: {why}");
+        }
+        // The same provider is fine where the host has chat completions.
+        assert_eq!(
+            choose_platform(&pp.spec, &chat_only_caps())
+                .unwrap()
+                .platform,
+            Platform::openai()
+        );
+    }
+
+    #[test]
+    fn an_openai_compatible_provider_follows_the_same_rule() {
+        // doubao-like: its "native" platform is the baseline openai.
+        let mut pp = deepseek("1.0.0", 2.0);
+        pp.spec.platform.native = Platform::openai();
+        let c = choose_platform(&pp.spec, &caps(true)).unwrap();
+        assert_eq!((c.platform.clone(), c.native), (Platform::openai(), false));
+        assert_eq!(c.api, UpstreamApi::ChatCompletions);
+        let c = choose_platform(&pp.spec, &caps(false)).unwrap();
+        assert_eq!(c.api, UpstreamApi::AnthropicMessages);
+        pp.spec.anthropic_base_url = None;
+        let why = choose_platform(&pp.spec, &caps(false)).unwrap_err();
+        assert!(why.reason.contains("no /v1/chat/completions"), "{why}");
+        assert!(!why.reason.contains("native platform 'openai'"), "{why}");
     }
 
     #[test]

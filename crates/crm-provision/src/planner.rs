@@ -127,18 +127,20 @@ pub fn plan_detailed(input: PlanInput<'_>) -> Planned {
         global_block
             .push("the host has no subscriptions, so mode subscription is unavailable".into());
     }
-    let choice = choose_platform(&pack.spec, caps);
-    if choice.is_none() {
-        global_block.push(format!(
-            "platform unavailable: the host accepts neither '{}' nor the fallback '{}'",
-            pack.spec.platform.native, pack.spec.platform.fallback
-        ));
-    }
+    let choice = match choose_platform(&pack.spec, caps) {
+        Ok(c) => Some(c),
+        Err(blocked) => {
+            global_block.push(blocked.reason);
+            None
+        }
+    };
     // A dummy batch id: plans never contain markers, only names.
     let no_batch = BatchId::new("");
     let placeholder = PlatformChoice {
         platform: pack.spec.platform.fallback.clone(),
         native: false,
+        base_url: crate::desired::normalize_url(&pack.spec.openai_base_url),
+        api: crate::desired::UpstreamApi::ChatCompletions,
         reason: String::new(),
     };
     let ch = choice.as_ref().unwrap_or(&placeholder);
@@ -715,6 +717,59 @@ mod tests {
         insta::assert_json_snapshot!("fresh_legacy_host", p);
         assert_eq!(p.notes.len(), 2);
         assert!(p.items.iter().all(|i| i.kind != ResourceKind::Channel));
+    }
+
+    #[test]
+    fn legacy_host_plan_uses_the_anthropic_endpoint_for_accounts_and_group() {
+        let pp = deepseek("1.0.0", 2.0);
+        let keys = [fp(1)];
+        let planned = plan_detailed(PlanInput {
+            pack: &pp,
+            caps: &caps(false),
+            snapshot: &HostSnapshot::default(),
+            mode: AccessMode::SelfService,
+            keys: &keys,
+            resources: &[],
+        });
+        let choice = planned.choice.clone().unwrap();
+        assert_eq!(choice.platform.as_str(), "anthropic");
+        let spec = &planned.accounts[0];
+        assert_eq!(spec.base_url, "https://api.deepseek.com/anthropic");
+        assert!(
+            planned.plan.items[0]
+                .natural_key
+                .starts_with("anthropic|https://api.deepseek.com/anthropic|")
+        );
+        // The group's platform must match its accounts'.
+        let g = group_draft(&pp, &choice, AccessMode::SelfService, &BatchId::new("b"));
+        assert_eq!(g.platform.as_str(), "anthropic");
+        // An account crm made earlier with the old fallback (openai at the
+        // OpenAI base URL) is not this key's account on this host.
+        let mut old = caps(true);
+        old.native_platforms.clear();
+        let snap = applied_snapshot(&pp, &old, AccessMode::SelfService, &[1], &"b-0".into());
+        let p = run(&pp, &caps(false), &snap, AccessMode::SelfService, &[1]);
+        assert_eq!(p.items[0].action, PlanAction::Create, "{p:#?}");
+    }
+
+    #[test]
+    fn legacy_host_blocks_a_provider_without_an_anthropic_endpoint() {
+        let mut pp = deepseek("1.0.0", 2.0);
+        pp.spec.anthropic_base_url = None;
+        for mode in [AccessMode::SelfService, AccessMode::Subscription] {
+            let p = run(&pp, &caps(false), &HostSnapshot::default(), mode, &[1]);
+            assert!(p.items.iter().all(|i| i.action == PlanAction::Blocked));
+            insta::assert_json_snapshot!(format!("legacy_no_anthropic_endpoint-{mode}"), p);
+        }
+        // The current host still takes it natively.
+        let p = run(
+            &pp,
+            &caps(true),
+            &HostSnapshot::default(),
+            AccessMode::SelfService,
+            &[1],
+        );
+        assert_eq!(p.count(PlanAction::Blocked), 0);
     }
 
     #[test]

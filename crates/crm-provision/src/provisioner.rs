@@ -420,7 +420,16 @@ impl Provisioner {
             name: Some(new_name.clone()),
             api_key: Some(new),
             // Legacy hosts replace credentials wholesale: resend the rest.
-            base_url: Some(crate::desired::normalize_url(&pp.spec.openai_base_url)),
+            // The account's own base URL: it depends on the platform the
+            // import chose (the Anthropic endpoint on hosts without chat
+            // completions), not only on the pack.
+            base_url: Some(
+                desired
+                    .get("base_url")
+                    .and_then(Value::as_str)
+                    .map(crate::desired::normalize_url)
+                    .unwrap_or_else(|| crate::desired::normalize_url(&pp.spec.openai_base_url)),
+            ),
             model_mapping: Some(pp.spec.model_mapping.clone()),
             ..AccountPatch::default()
         };

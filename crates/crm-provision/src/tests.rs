@@ -97,8 +97,14 @@ async fn import_creates_exactly_the_plan_marked_and_reimport_is_a_noop() {
                     assert_eq!(a.platform.as_str(), "deepseek");
                     assert_eq!(a.credential_fields["api_protocol"], "chat_completions");
                 } else {
-                    assert_eq!(a.platform.as_str(), "openai");
-                    assert_eq!(a.extra["openai_responses_mode"], "force_chat_completions");
+                    // No chat completions on this host: the provider's
+                    // Anthropic endpoint, not openai (which speaks Responses).
+                    assert_eq!(a.platform.as_str(), "anthropic");
+                    assert_eq!(
+                        a.base_url.as_deref(),
+                        Some("https://api.deepseek.com/anthropic")
+                    );
+                    assert!(a.extra.is_empty());
                 }
             }
             assert!(

@@ -49,13 +49,18 @@ async fn import_leaves_exactly_the_plan_marked_and_reimport_is_a_noop() {
             } else {
                 // Legacy hosts keep no notes: name + recorded id are the mark.
                 assert!(a["name"].as_str().unwrap().starts_with("crm-"));
-                assert_eq!(a["platform"], "openai");
-                assert_eq!(
-                    a["extra"]["openai_responses_mode"],
-                    "force_chat_completions"
-                );
+                // No chat completions there: an anthropic account at the
+                // provider's Anthropic endpoint (an openai one would speak
+                // Responses upstream, which DeepSeek does not serve).
+                assert_eq!(a["platform"], "anthropic");
+                assert!(a["extra"].get("openai_responses_mode").is_none(), "{a}");
             }
-            assert_eq!(a["credentials"]["base_url"], "https://api.deepseek.com");
+            let base = if current {
+                "https://api.deepseek.com"
+            } else {
+                "https://api.deepseek.com/anthropic"
+            };
+            assert_eq!(a["credentials"]["base_url"], base);
             assert_eq!(
                 a["credentials"]["model_mapping"]["deepseek-v4-flash"],
                 "deepseek-flash"
@@ -65,6 +70,8 @@ async fn import_leaves_exactly_the_plan_marked_and_reimport_is_a_noop() {
         for g in d["groups"].as_array().unwrap() {
             assert!(g["description"].as_str().unwrap().contains(&marker));
             assert_eq!(g["subscription_type"], "standard");
+            // The group's platform matches its accounts'.
+            assert_eq!(g["platform"], d["accounts"][0]["platform"]);
         }
         for c in d["channels"].as_array().unwrap() {
             assert!(c["description"].as_str().unwrap().contains(&marker));
@@ -242,4 +249,33 @@ async fn reimport_after_objects_were_deleted_behind_crms_back_recreates_them_onc
         let third = prov.import(req).await.unwrap();
         assert!(third.noop, "{profile}: {:#?}", third.plan);
     }
+}
+
+/// On a host without chat completions, a provider the pack gives no
+/// Anthropic endpoint (doubao: OpenAI-compatible only) is blocked with a
+/// reason the operator can act on, and nothing is created.
+#[tokio::test]
+async fn a_provider_without_an_anthropic_endpoint_is_blocked_on_the_legacy_profile() {
+    let env = TestEnv::named("legacy-2025-12").await;
+    let prov = provisioner(&env, env.host_api(), "test");
+    let req = request(env.provider_ref("doubao"), &["a"]);
+    let preview = prov.preview(&req).await.unwrap();
+    assert!(
+        preview
+            .plan
+            .items
+            .iter()
+            .all(|i| i.action == PlanAction::Blocked),
+        "{:#?}",
+        preview.plan
+    );
+    let reason = preview.plan.items[0].reason.clone().unwrap();
+    for says in ["no /v1/chat/completions", "anthropic_base_url"] {
+        assert!(reason.contains(says), "{says}: {reason}");
+    }
+    env.sim.clear_requests();
+    let err = prov.import(req).await.unwrap_err();
+    assert!(err.to_string().contains("anthropic_base_url"), "{err}");
+    assert!(mutations(&env).is_empty(), "{:?}", mutations(&env));
+    assert!(crm_names(&env).is_empty());
 }

@@ -31,7 +31,13 @@ async fn rotation_is_in_place_and_upgrade_records_the_new_version() {
             after["credentials"]["api_key"], before["credentials"]["api_key"],
             "{profile}: the key changed"
         );
-        assert_eq!(after["credentials"]["base_url"], "https://api.deepseek.com");
+        // The account keeps its own base URL (the Anthropic endpoint on the
+        // legacy profile), not the pack's OpenAI-compatible one.
+        assert_eq!(
+            after["credentials"]["base_url"],
+            before["credentials"]["base_url"]
+        );
+        assert_eq!(after["platform"], before["platform"]);
         assert!(after["name"].as_str().unwrap().ends_with(new_fp.short()));
         let j = env.store.journal(&r.batch.id).await.unwrap();
         let last = j.last().unwrap();
