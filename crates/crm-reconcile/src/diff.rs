@@ -427,6 +427,9 @@ impl<'a> Cx<'a> {
                 let owner = o.notes.as_deref().and_then(parse_marker);
                 let whose = if owner.is_some() {
                     "crm-marked"
+                } else if !self.account_notes() {
+                    // crm's name is only a mark together with a recorded id.
+                    "this host keeps no account notes and no batch records it (reported only, never touched)"
                 } else {
                     "not crm-marked (reported only, never touched)"
                 };
@@ -773,7 +776,9 @@ impl<'a> Cx<'a> {
             ));
         }
         for (kind, id, name, text, name_only) in found {
-            if !wanted(&name) {
+            // A duplicate of a recorded account is reported as that, once:
+            // residue is what no live batch accounts for.
+            if !wanted(&name) || (kind == ResourceKind::Account && self.flagged.contains(&id)) {
                 continue;
             }
             match text.as_deref().and_then(parse_marker) {
@@ -1226,6 +1231,39 @@ mod tests {
         obs.accounts.push(stray);
         let got = summary(&diff(&rec, &obs, &c));
         assert_eq!(got, ["unmanaged_leftover account #40 []"]);
+    }
+
+    #[test]
+    fn a_copy_of_a_recorded_account_is_a_duplicate_on_hosts_without_notes() {
+        let mut rec = recorded();
+        let mut obs = in_sync();
+        let mut c = caps();
+        c.credential_redaction = false;
+        c.channels = false;
+        obs.channels = None;
+        for rb in &mut rec.batches {
+            rb.resources.retain(|r| r.kind != ResourceKind::Channel);
+        }
+        for a in &mut obs.accounts {
+            a.notes = None;
+        }
+        // Same natural key (platform, base URL, name with the key's
+        // fingerprint) as the recorded DeepSeek account, recorded by no batch.
+        let mut copy = DEEPSEEK.account();
+        copy.id = HostObjectId(31);
+        copy.notes = None;
+        obs.accounts.push(copy);
+        let items = diff(&rec, &obs, &c);
+        assert_eq!(summary(&items), ["duplicate account #31 []"]);
+        let d = &items[0];
+        // Without a marker it is reported, never touched.
+        assert_eq!(d.batch_id, None);
+        assert!(
+            d.detail.contains("same natural key as recorded account #"),
+            "{}",
+            d.detail
+        );
+        assert!(d.detail.contains("keeps no account notes"), "{}", d.detail);
     }
 
     #[test]

@@ -311,6 +311,61 @@ async fn on_an_old_host_without_notes_the_name_is_the_mark() {
 }
 
 #[tokio::test]
+async fn on_an_old_host_without_notes_a_copy_of_a_recorded_account_is_a_duplicate() {
+    let w = World::legacy().await;
+    let ds_key = sim_key("ok", "ds1");
+    let ds = w.import("deepseek", std::slice::from_ref(&ds_key)).await;
+    let host = &w.env.host_record;
+    let api = w.api();
+    // The same upstream key again, as a retried create without idempotency
+    // leaves it: same name, platform and base URL, and no notes to mark it.
+    let pp = PackProvider::from_pack(&w.env.pack, &ProviderKey::new("deepseek")).unwrap();
+    let choice = choose_platform(&pp.spec, &w.env.caps).unwrap();
+    let spec = AccountSpec::new(
+        &pp,
+        &choice,
+        &w.env.caps,
+        &w.env.fingerprinter().fingerprint(&ds_key),
+    );
+    let copy = api
+        .create_account(
+            &spec.draft(&ds.batch, &pp.spec.display_name, ds_key, vec![ds.group]),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(copy.notes, None, "the legacy profile keeps no notes");
+    w.clock.advance(std::time::Duration::from_secs(1));
+    let run = reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        brief(&run.items),
+        [format!("duplicate account {} []", copy.name)],
+        "a duplicate, and not also a leftover"
+    );
+    // Unrecorded and unmarked: repair reports it and touches nothing.
+    let report = repair(
+        &w.ports,
+        host,
+        api,
+        w.host_scope(),
+        RepairOptions {
+            apply: true,
+            prune: true,
+            ..RepairOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        report.applied.is_empty() && report.plan.is_noop(),
+        "{:#?}",
+        report.plan
+    );
+}
+
+#[tokio::test]
 async fn a_deleted_group_is_recreated_and_its_account_and_channel_follow() {
     let w = World::current().await;
     let ds = w.import("deepseek", &[sim_key("ok", "ds1")]).await;
