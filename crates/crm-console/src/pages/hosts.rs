@@ -1,7 +1,7 @@
 //! A host's page, and one reconcile run with its repair form.
 
 use super::*;
-use crate::html::{self, action_button, action_link, badge, esc, facts, seg, table, time, yes_no};
+use crate::html::{action_button, action_link, badge, esc, facts, seg, table, time, yes_no};
 use crate::session::{Role, Session};
 use crate::{Console, Result, Viewer};
 use axum::extract::{Path, State};
@@ -144,7 +144,7 @@ pub async fn reconcile_run(
         .cloned()
         .unwrap_or_else(|| run.scope.host_id.to_string());
     let repair = if s.role == Role::Admin && !run.items.is_empty() {
-        repair_form(&s, &host, &run)
+        repair_form(&s, &host, &run).into_string()
     } else {
         String::new()
     };
@@ -165,27 +165,22 @@ pub async fn reconcile_run(
 }
 
 /// The repair step after a read-only run: the drift above is the preview.
-pub(crate) fn repair_form(s: &Session, host: &str, run: &ReconcileRun) -> String {
-    let scope = match (&run.scope.batch_id, &run.scope.provider) {
-        (Some(b), _) => format!(
-            "<input type=\"hidden\" name=\"batch\" value=\"{}\">",
-            esc(b.as_str())
-        ),
-        (None, Some(p)) => format!(
-            "<input type=\"hidden\" name=\"provider\" value=\"{}\">",
-            esc(&p.to_string())
-        ),
-        (None, None) => String::new(),
-    };
-    format!(
-        "<section aria-labelledby=\"repair-h\" class=\"actions\"><h2 id=\"repair-h\">Repair</h2>\
-         <p>Repair recreates missing objects and restores changed fields of objects carrying crm's marker. \
-         It never touches objects without the marker.</p>\
-         <form method=\"post\" action=\"/hosts/{}/repair\" class=\"stack\">{}{scope}\
-         <label class=\"check\"><input type=\"checkbox\" name=\"prune\" value=\"on\"> Also delete crm leftovers that no live batch owns (<code>unmanaged_leftover</code>)</label>\
-         <label class=\"check\"><input type=\"checkbox\" name=\"clear_unhealthy\" value=\"on\"> Also clear error status of <code>unhealthy</code> accounts</label>\
-         <button type=\"submit\" class=\"action danger\" id=\"repair\">Apply repair</button></form></section>",
-        seg(host),
-        html::csrf_field(s)
-    )
+pub(crate) fn repair_form(s: &Session, host: &str, run: &ReconcileRun) -> maud::Markup {
+    maud::html! {
+        section aria-labelledby="repair-h" class="actions" {
+            h2 id="repair-h" { "Repair" }
+            p { "Repair recreates missing objects and restores changed fields of objects carrying crm's marker. It never touches objects without the marker." }
+            form method="post" action={ "/hosts/" (seg(host)) "/repair" } class="stack" {
+                (crate::view::csrf_field(s))
+                @match (&run.scope.batch_id, &run.scope.provider) {
+                    (Some(b), _) => { input type="hidden" name="batch" value=(b.as_str()); }
+                    (None, Some(p)) => { input type="hidden" name="provider" value=(p.to_string()); }
+                    (None, None) => {}
+                }
+                label.check { input type="checkbox" name="prune" value="on"; " Also delete crm leftovers that no live batch owns (" code { "unmanaged_leftover" } ")" }
+                label.check { input type="checkbox" name="clear_unhealthy" value="on"; " Also clear error status of " code { "unhealthy" } " accounts" }
+                button type="submit" class="action danger" id="repair" { "Apply repair" }
+            }
+        }
+    }
 }

@@ -15,7 +15,6 @@ mod providers;
 
 pub use audit::audit;
 pub use batches::{batch, batches};
-pub(crate) use hosts::repair_form;
 pub use hosts::{host, reconcile_run};
 pub use operations::operation;
 pub use overview::overview;
