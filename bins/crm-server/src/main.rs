@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-const TOKENS_HELP: &str = "Tokens are never flag values: set CRM_ADMIN_TOKEN (at least 20 characters) \
-or --admin-token-file, and optionally CRM_READ_ONLY_TOKEN or --read-only-token-file (GET only). \
+const TOKENS_HELP: &str = "Tokens are never flag values: set CRM_ADMIN_TOKEN (at least 32 characters \
+of some variety; `openssl rand -hex 32` makes one) or --admin-token-file, and optionally CRM_READ_ONLY_TOKEN or --read-only-token-file (GET only). \
 Logs are JSON on stderr; RUST_LOG sets the level (default info).";
 
 #[derive(Debug, Parser)]
@@ -62,9 +62,27 @@ struct Settings {
     /// Serve the web console at / [default: true].
     #[arg(long, env = "CRM_CONSOLE")]
     console: Option<bool>,
-    /// Mark the console's session cookie Secure (serve it over HTTPS) [default: false].
-    #[arg(long, env = "CRM_SECURE_COOKIES")]
+    /// Mark the console's session cookie Secure [default: true].
+    #[arg(long, env = "CRM_SECURE_COOKIES", num_args = 0..=1, default_missing_value = "true")]
     secure_cookies: Option<bool>,
+    /// Send the session cookie without Secure; only with a loopback --listen.
+    #[arg(long, env = "CRM_INSECURE_COOKIES", num_args = 0..=1, default_missing_value = "true")]
+    insecure_cookies: Option<bool>,
+    /// Directory whose files POST /api/hosts may name in admin_key_file
+    /// (without it, a host's admin key must come in the request body).
+    #[arg(long, env = "CRM_CREDENTIAL_DIR")]
+    credential_dir: Option<PathBuf>,
+    /// Reverse proxy address or CIDR whose X-Forwarded-For names the client
+    /// for the wrong-token limits (repeatable, or comma-separated).
+    #[arg(long, env = "CRM_TRUSTED_PROXY", value_delimiter = ',')]
+    trusted_proxy: Option<Vec<String>>,
+    /// Serve /metrics without a token [default: false; it needs the admin or
+    /// read-only token].
+    #[arg(long, env = "CRM_PUBLIC_METRICS", num_args = 0..=1, default_missing_value = "true")]
+    public_metrics: Option<bool>,
+    /// Longest one HTTP request may take, in seconds [default: 330].
+    #[arg(long, env = "CRM_REQUEST_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout_secs: Option<u64>,
     /// Wrong tokens one client address may send per minute before 429 [default: 20].
     #[arg(long, env = "CRM_AUTH_FAILURES_PER_MINUTE")]
     auth_failures_per_minute: Option<u32>,
@@ -88,12 +106,51 @@ impl Settings {
             drain_secs: self.drain_secs.or(lower.drain_secs),
             console: self.console.or(lower.console),
             secure_cookies: self.secure_cookies.or(lower.secure_cookies),
+            insecure_cookies: self.insecure_cookies.or(lower.insecure_cookies),
+            credential_dir: self.credential_dir.or(lower.credential_dir),
+            trusted_proxy: self.trusted_proxy.or(lower.trusted_proxy),
+            public_metrics: self.public_metrics.or(lower.public_metrics),
+            request_timeout_secs: self.request_timeout_secs.or(lower.request_timeout_secs),
             auth_failures_per_minute: self
                 .auth_failures_per_minute
                 .or(lower.auth_failures_per_minute),
             host_concurrency: self.host_concurrency.or(lower.host_concurrency),
         }
     }
+}
+
+/// The Secure flag of the console cookie: on, unless turned off for a
+/// loopback listener (a browser on another machine would send the cookie
+/// in clear).
+fn secure_cookies(s: &Settings, listen: &str) -> anyhow::Result<bool> {
+    let off = s.insecure_cookies == Some(true) || s.secure_cookies == Some(false);
+    if off && !is_loopback(listen) {
+        anyhow::bail!(
+            "--insecure-cookies needs a loopback listener (--listen 127.0.0.1:PORT), not {listen}; \
+             serve the console over HTTPS (a TLS reverse proxy) and keep the cookie Secure"
+        );
+    }
+    Ok(!off)
+}
+
+fn is_loopback(listen: &str) -> bool {
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(a) => a.ip().is_loopback(),
+        Err(_) => listen
+            .rsplit_once(':')
+            .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
+    }
+}
+
+fn trusted_proxies(list: &[String]) -> anyhow::Result<crm_app::source::TrustedProxies> {
+    list.iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|e: String| anyhow::anyhow!("--trusted-proxy {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map(crm_app::source::TrustedProxies)
 }
 
 fn token(env: &str, file: Option<String>, what: &str) -> anyhow::Result<Option<SecretString>> {
@@ -158,6 +215,14 @@ async fn serve(f: Flags) -> anyhow::Result<()> {
         None => Settings::default(),
     };
     let s = f.settings.over(file);
+    let listen = s.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
+    let secure = secure_cookies(&s, &listen)?;
+    let proxies = trusted_proxies(s.trusted_proxy.as_deref().unwrap_or_default())?;
+    if let Some(dir) = &s.credential_dir
+        && !dir.is_dir()
+    {
+        anyhow::bail!("--credential-dir {} is not a directory", dir.display());
+    }
     let admin = token("CRM_ADMIN_TOKEN", s.admin_token_file, "admin token")?
         .context("no admin token: set CRM_ADMIN_TOKEN or --admin-token-file")?;
     let read_only = token(
@@ -176,7 +241,8 @@ async fn serve(f: Flags) -> anyhow::Result<()> {
         true => {
             let mut c =
                 crm_console::ConsoleState::new(app.clone(), admin.clone(), read_only.clone());
-            c.secure_cookies = s.secure_cookies.unwrap_or(false);
+            c.secure_cookies = secure;
+            c.trusted_proxies = proxies.clone();
             crm_console::router(c)
         }
         false => axum::Router::new(),
@@ -184,12 +250,17 @@ async fn serve(f: Flags) -> anyhow::Result<()> {
     let mut api_cfg = crm_api::ApiConfig::new(admin);
     api_cfg.read_only_token = read_only;
     api_cfg.packs_dir = s.packs_dir;
+    api_cfg.credential_dir = s.credential_dir;
+    api_cfg.trusted_proxies = proxies;
+    api_cfg.public_metrics = s.public_metrics.unwrap_or(false);
+    if let Some(n) = s.request_timeout_secs {
+        api_cfg.request_timeout = Duration::from_secs(n);
+    }
     if let Some(n) = s.auth_failures_per_minute {
         api_cfg.auth_failures_per_minute = n;
     }
     let state = crm_api::ApiState::new(app.clone(), api_cfg).await?;
 
-    let listen = s.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
     let listener = crm_api::bind(&listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "crm-server listening");
     let shutdown = CancellationToken::new();
@@ -261,6 +332,34 @@ mod tests {
         );
     }
 
+    #[test]
+    fn insecure_cookies_only_on_loopback_and_proxies_parse() {
+        let flags = |args: &[&str]| {
+            let mut v = vec!["crm-server"];
+            v.extend_from_slice(args);
+            Flags::try_parse_from(v).unwrap().settings
+        };
+        assert!(secure_cookies(&flags(&[]), "0.0.0.0:8080").unwrap());
+        let insecure = flags(&["--insecure-cookies"]);
+        assert!(!secure_cookies(&insecure, "127.0.0.1:8080").unwrap());
+        assert!(!secure_cookies(&insecure, "localhost:8080").unwrap());
+        let e = secure_cookies(&insecure, "0.0.0.0:8080").unwrap_err();
+        assert!(e.to_string().contains("loopback"), "{e}");
+        assert!(secure_cookies(&flags(&["--secure-cookies", "false"]), "[::]:80").is_err());
+        let t = flags(&[
+            "--trusted-proxy",
+            "10.0.0.0/8,127.0.0.1",
+            "--trusted-proxy",
+            "fd00::/8",
+        ]);
+        assert_eq!(
+            trusted_proxies(&t.trusted_proxy.unwrap()).unwrap().0.len(),
+            3
+        );
+        assert!(trusted_proxies(&["10.0.0.0/99".into()]).is_err());
+        assert_eq!(flags(&["--public-metrics"]).public_metrics, Some(true));
+    }
+
     /// The console and the API share one router: a route both define would
     /// panic at startup, so build the merged app here.
     #[tokio::test]
@@ -273,7 +372,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let token = SecretString::from("admin-token-0123456789");
+        let token = SecretString::from("admin-token-0123456789abcdef012345");
         let console = crm_console::router(crm_console::ConsoleState::new(
             app.clone(),
             token.clone(),

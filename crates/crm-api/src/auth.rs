@@ -1,7 +1,9 @@
 //! Bearer-token authentication: an admin token and an optional read-only
 //! token from the configuration, compared in constant time; the read-only
-//! token may only call GET. Failed attempts are counted per client address
-//! and answered with 429 once a client fails too often.
+//! token may only call GET. A correct token always passes. Wrong ones are
+//! counted per source (the socket address, or `X-Forwarded-For` behind a
+//! `--trusted-proxy`) and answered with 429 once a source fails too often,
+//! so strangers can slow each other down but never lock the admin out.
 
 use crate::ApiState;
 use crate::error::ApiError;
@@ -18,8 +20,31 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
-/// Shortest admin token accepted.
-pub const MIN_TOKEN_LEN: usize = 20;
+/// Shortest token accepted.
+pub const MIN_TOKEN_LEN: usize = 32;
+/// Fewest distinct characters a token must have (a hex token of 32 random
+/// bytes has 16; `aaaa…` or `abab…` are not secrets).
+pub const MIN_TOKEN_VARIETY: usize = 8;
+/// A command that prints a token meeting the rules.
+pub const TOKEN_HINT: &str = "generate one with `openssl rand -hex 32`";
+
+/// Why a configured token is refused at start, or `None` when it is fine.
+pub fn token_weakness(token: &str) -> Option<String> {
+    let t = token.trim();
+    let len = t.chars().count();
+    if len < MIN_TOKEN_LEN {
+        return Some(format!(
+            "is {len} characters; at least {MIN_TOKEN_LEN} are needed"
+        ));
+    }
+    let distinct = t.chars().collect::<std::collections::HashSet<_>>().len();
+    if distinct < MIN_TOKEN_VARIETY {
+        return Some(format!(
+            "has only {distinct} distinct characters; at least {MIN_TOKEN_VARIETY} are needed"
+        ));
+    }
+    None
+}
 
 /// Who is calling: the token that matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,11 +84,9 @@ fn digest(s: &str) -> [u8; 32] {
 impl Tokens {
     pub fn new(admin: &SecretString, read_only: Option<&SecretString>) -> crate::Result<Tokens> {
         for (what, t) in [("admin", Some(admin)), ("read-only", read_only)] {
-            if let Some(t) = t
-                && t.expose_secret().trim().chars().count() < MIN_TOKEN_LEN
-            {
+            if let Some(why) = t.and_then(|t| token_weakness(t.expose_secret())) {
                 return Err(crate::Error::Config(format!(
-                    "the {what} token must be at least {MIN_TOKEN_LEN} characters"
+                    "the {what} token {why}; {TOKEN_HINT}"
                 )));
             }
         }
@@ -141,13 +164,38 @@ fn bearer(req: &Request) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Middleware of every `/api` route.
-pub async fn require_token(State(st): State<ApiState>, mut req: Request, next: Next) -> Response {
-    let ip = req
+/// The source whose failures are counted (see [`crm_app::source`]).
+pub(crate) fn source(st: &ApiState, req: &Request) -> IpAddr {
+    let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    st.inner.config.trusted_proxies.source(peer, forwarded)
+}
+
+/// A 401 with the challenge RFC 6750 asks for.
+pub(crate) fn unauthorized() -> Response {
+    let mut resp = ApiError::unauthorized().into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer realm=\"crm\""),
+    );
+    resp
+}
+
+/// Checks the bearer token of a request. A correct token passes whatever
+/// the source's failure count; a wrong one from a source over its budget
+/// is 429, else 401 (and counted).
+pub(crate) fn authenticate(st: &ApiState, req: &Request) -> Result<Principal, Response> {
+    if let Some(p) = bearer(req).and_then(|t| st.inner.tokens.check(t)) {
+        return Ok(p);
+    }
+    let ip = source(st, req);
     let now = Instant::now();
     if let Some(wait) = st.inner.limiter.blocked(ip, now) {
         let mut e = ApiError::new(
@@ -157,13 +205,18 @@ pub async fn require_token(State(st): State<ApiState>, mut req: Request, next: N
             format!("this address sent too many wrong tokens; wait {wait}s"),
         );
         e.retry_after = Some(wait);
-        return e.into_response();
+        return Err(e.into_response());
     }
-    let principal = bearer(&req).and_then(|t| st.inner.tokens.check(t));
-    let Some(principal) = principal else {
-        st.inner.limiter.failed(ip, now);
-        metrics::counter!("crm_http_auth_failures_total").increment(1);
-        return ApiError::unauthorized().into_response();
+    st.inner.limiter.failed(ip, now);
+    metrics::counter!("crm_http_auth_failures_total").increment(1);
+    Err(unauthorized())
+}
+
+/// Middleware of every `/api` route.
+pub async fn require_token(State(st): State<ApiState>, mut req: Request, next: Next) -> Response {
+    let principal = match authenticate(&st, &req) {
+        Ok(p) => p,
+        Err(resp) => return resp,
     };
     if principal == Principal::ReadOnly && !matches!(*req.method(), Method::GET | Method::HEAD) {
         return ApiError::forbidden_read_only().into_response();
@@ -178,17 +231,37 @@ mod tests {
 
     #[test]
     fn tokens_are_checked_and_short_ones_refused() {
-        let admin = SecretString::from("admin-token-0123456789");
-        let ro = SecretString::from("read-only-token-0123456789");
+        let admin = SecretString::from("admin-token-0123456789abcdef012345");
+        let ro = SecretString::from("read-only-token-0123456789abcdef");
         let t = Tokens::new(&admin, Some(&ro)).unwrap();
-        assert_eq!(t.check("admin-token-0123456789"), Some(Principal::Admin));
         assert_eq!(
-            t.check("read-only-token-0123456789"),
+            t.check("admin-token-0123456789abcdef012345"),
+            Some(Principal::Admin)
+        );
+        assert_eq!(
+            t.check("read-only-token-0123456789abcdef"),
             Some(Principal::ReadOnly)
         );
-        assert_eq!(t.check("admin-token-012345678"), None);
+        assert_eq!(t.check("admin-token-0123456789abcdef01234"), None);
         assert!(Tokens::new(&SecretString::from("short"), None).is_err());
-        assert!(Tokens::new(&admin, Some(&SecretString::from("admin-token-0123456789"))).is_err());
+        assert!(Tokens::new(&admin, Some(&admin)).is_err());
+    }
+
+    #[test]
+    fn weak_tokens_are_refused_with_a_command_that_makes_a_good_one() {
+        // 20-31 characters passed before; so did no variety at all.
+        for weak in [
+            "admin-token-0123456789",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "abababababababababababababababababab",
+        ] {
+            let e = Tokens::new(&SecretString::from(weak), None).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains("openssl rand -hex 32"), "{text}");
+            assert!(!text.contains(weak), "the token is not echoed: {text}");
+        }
+        let good = "3f9a1c0e7b5d2468ace013579bdf2468ace013579bdf02468ace13579bdf0246";
+        assert!(token_weakness(good).is_none());
     }
 
     #[test]

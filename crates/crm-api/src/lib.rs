@@ -51,6 +51,19 @@ pub struct ApiConfig {
     pub max_wait: Duration,
     /// Wrong tokens a client address may send per minute before 429.
     pub auth_failures_per_minute: u32,
+    /// The only directory `admin_key_file` references may point into
+    /// (`crm-server --credential-dir`); without it, references are refused
+    /// over HTTP and the key travels in the body.
+    pub credential_dir: Option<PathBuf>,
+    /// Reverse proxies whose `X-Forwarded-For` names the source that
+    /// failed authentications are counted against (`--trusted-proxy`).
+    pub trusted_proxies: crm_app::source::TrustedProxies,
+    /// Serve `/metrics` without a token (`--public-metrics`); otherwise it
+    /// needs the admin or read-only token (host names are in its labels).
+    pub public_metrics: bool,
+    /// Longest a request may take before 408 (operations run on; a client
+    /// waits for them with `wait`, bounded by `max_wait`).
+    pub request_timeout: Duration,
 }
 
 impl ApiConfig {
@@ -61,6 +74,10 @@ impl ApiConfig {
             packs_dir: None,
             max_wait: Duration::from_secs(300),
             auth_failures_per_minute: 20,
+            credential_dir: None,
+            trusted_proxies: Default::default(),
+            public_metrics: false,
+            request_timeout: Duration::from_secs(330),
         }
     }
 }
@@ -143,6 +160,9 @@ async fn not_found(req: Request) -> Response {
     .into_response()
 }
 
+/// Longest a client may take to send a request body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The whole HTTP app.
 pub fn router(state: ApiState) -> Router {
     router_with(state, Router::new())
@@ -152,6 +172,7 @@ pub fn router(state: ApiState) -> Router {
 /// request-id, tracing and sensitive-header layers. They must not overlap
 /// `/api`, `/healthz`, `/readyz` or `/metrics`.
 pub fn router_with(state: ApiState, extra: Router) -> Router {
+    let timeout = state.inner.config.request_timeout;
     let (api, doc) = openapi::api_router().split_for_parts();
     let doc = openapi::finish(doc);
     // Route layers run only for matched routes (so they see the route
@@ -170,6 +191,17 @@ pub fn router_with(state: ApiState, extra: Router) -> Router {
         .merge(docs)
         .merge(extra)
         .fallback(not_found)
+        // One body limit for every extractor, the idempotency layer and the
+        // console alike (axum's own default is 2 MiB, the layer's 4 MiB).
+        .layer(axum::extract::DefaultBodyLimit::max(idempotency::MAX_BODY))
+        // A request (and a slow body) cannot hold a connection for ever.
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            BODY_TIMEOUT.min(timeout),
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .layer(from_fn(observe::scope_request_id))
         .layer(PropagateRequestIdLayer::new(
             observe::REQUEST_ID_HEADER.clone(),

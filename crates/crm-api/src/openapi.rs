@@ -62,7 +62,14 @@ pub fn api_router() -> OpenApiRouter<ApiState> {
 
 const COMMON: &[(u16, &str)] = &[
     (400, "The request is malformed"),
-    (401, "Missing or wrong token"),
+    (
+        401,
+        "Missing or wrong token (the answer carries `WWW-Authenticate: Bearer`)",
+    ),
+    (
+        408,
+        "The request (or its body) took longer than the server's request timeout",
+    ),
     (404, "Not found"),
     (
         409,
@@ -72,7 +79,10 @@ const COMMON: &[(u16, &str)] = &[
         422,
         "Invalid input, or an Idempotency-Key reused with a different request",
     ),
-    (429, "Too many failed authentications from this address"),
+    (
+        429,
+        "A wrong token from a source (address, or X-Forwarded-For behind a trusted proxy) that failed too often; a correct token is never refused",
+    ),
     (500, "crm failed"),
     (502, "The sub2api host failed, refused or timed out"),
     (
@@ -86,7 +96,10 @@ const MUTATING: &[(u16, &str)] = &[
         403,
         "The read-only token cannot change anything, or a path is outside the packs directory",
     ),
-    (413, "The request body is too large"),
+    (
+        413,
+        "The request body is larger than 4 MiB (one limit for every route)",
+    ),
     (415, "The body must be application/json"),
 ];
 

@@ -96,6 +96,7 @@ async fn canary_key_leaks_nowhere() {
         seen.push_str(
             &srv.http
                 .get(srv.url(open))
+                .bearer_auth(ADMIN)
                 .send()
                 .await
                 .unwrap()

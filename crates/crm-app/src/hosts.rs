@@ -60,6 +60,57 @@ pub enum AdminKeySource {
     Value(SecretString),
 }
 
+/// Checks an admin-key source that arrived over HTTP (API or console).
+///
+/// A reference names an environment variable or a file *of the server
+/// process*; a caller with an admin token is not the operator at the
+/// server's shell, and a probe would send the value to the URL the caller
+/// chose. So over HTTP the key travels in the request body (stored sealed),
+/// and references are refused, except file references under
+/// `credential_dir` when the server was started with one
+/// (`crm-server --credential-dir DIR`). Environment references have no
+/// allowlist; `CRM_*` variables (the server's own configuration and seal
+/// key) are named in the refusal.
+pub fn check_remote_source(
+    source: &AdminKeySource,
+    credential_dir: Option<&std::path::Path>,
+) -> Result<()> {
+    const USE_BODY: &str = "send the key itself as admin_key (it is stored sealed), or register the host with `crm host add` at the server";
+    match source {
+        AdminKeySource::Value(_) => Ok(()),
+        AdminKeySource::Env(var) => {
+            let own = if var.starts_with("CRM_") {
+                " (CRM_* variables are crm's own configuration)"
+            } else {
+                ""
+            };
+            Err(AppError::invalid(format!(
+                "admin_key_env is refused over HTTP: it would read the server's environment{own}; {USE_BODY}"
+            )))
+        }
+        AdminKeySource::File(path) => {
+            let Some(dir) = credential_dir else {
+                return Err(AppError::invalid(format!(
+                    "admin_key_file is refused over HTTP: this server allows no credential directory (crm-server --credential-dir DIR); {USE_BODY}"
+                )));
+            };
+            // Canonical paths, so `..` and symlinks cannot leave the directory.
+            let under = match (std::fs::canonicalize(dir), std::fs::canonicalize(path)) {
+                (Ok(d), Ok(p)) => p.starts_with(&d) && p != d,
+                _ => false,
+            };
+            if under {
+                Ok(())
+            } else {
+                Err(AppError::invalid(format!(
+                    "admin_key_file must name an existing file under the server's credential directory {}; {USE_BODY}",
+                    dir.display()
+                )))
+            }
+        }
+    }
+}
+
 /// Input of [`App::add_host`].
 #[derive(Debug)]
 pub struct NewHost {

@@ -22,6 +22,7 @@ pub mod reconcile;
 pub mod recovery;
 pub mod runner;
 pub mod scheduler;
+pub mod source;
 pub mod status;
 
 pub use error::{AppError, ErrorKind, Result};

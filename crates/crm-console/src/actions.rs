@@ -55,11 +55,31 @@ impl std::fmt::Debug for LoginForm {
 pub async fn login(
     State(c): State<Console>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: axum::http::HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let client = peer
-        .map(|Extension(ConnectInfo(addr))| addr.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    // A correct token always signs in: strangers' wrong guesses from the
+    // same address (or a shared proxy) must not lock the operator out.
+    if let Some(role) = c.tokens.role_for(form.token.expose_secret().trim()) {
+        let s = c.sessions.create(role);
+        tracing::info!(principal = role.actor(), "console sign-in");
+        return (
+            StatusCode::SEE_OTHER,
+            [
+                (
+                    header::SET_COOKIE,
+                    session::set_cookie(&s, c.secure_cookies),
+                ),
+                (header::LOCATION, "/".to_owned()),
+            ],
+        )
+            .into_response();
+    }
+    let peer = peer
+        .map(|Extension(ConnectInfo(addr))| addr.ip())
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let client = c.trusted_proxies.source(peer, forwarded).to_string();
     if c.failures.blocked(&client) {
         tracing::warn!(%client, "console sign-in refused: too many wrong tokens");
         let body = "<p class=\"error\" role=\"alert\">Too many wrong tokens from this address; \
@@ -71,34 +91,15 @@ pub async fn login(
         )
             .into_response();
     }
-    match c.tokens.role_for(form.token.expose_secret().trim()) {
-        Some(role) => {
-            let s = c.sessions.create(role);
-            tracing::info!(principal = role.actor(), "console sign-in");
-            (
-                StatusCode::SEE_OTHER,
-                [
-                    (
-                        header::SET_COOKIE,
-                        session::set_cookie(&s, c.secure_cookies),
-                    ),
-                    (header::LOCATION, "/".to_owned()),
-                ],
-            )
-                .into_response()
-        }
-        None => {
-            c.failures.record_failure(&client);
-            tracing::warn!(%client, "console sign-in refused: unknown token");
-            let body = "<p class=\"error\" role=\"alert\">That token was not accepted.</p>\
-                <p><a href=\"/login\">Try again</a></p>";
-            (
-                StatusCode::UNAUTHORIZED,
-                Html(html::layout(None, "Sign in", body, PageOpts::default())),
-            )
-                .into_response()
-        }
-    }
+    c.failures.record_failure(&client);
+    tracing::warn!(%client, "console sign-in refused: unknown token");
+    let body = "<p class=\"error\" role=\"alert\">That token was not accepted.</p>\
+        <p><a href=\"/login\">Try again</a></p>";
+    (
+        StatusCode::UNAUTHORIZED,
+        Html(html::layout(None, "Sign in", body, PageOpts::default())),
+    )
+        .into_response()
 }
 
 pub async fn logout(

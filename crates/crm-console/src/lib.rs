@@ -53,8 +53,12 @@ pub struct ConsoleState {
     pub admin_token: SecretString,
     /// Signs in to look only, if configured.
     pub read_only_token: Option<SecretString>,
-    /// Mark the session cookie `Secure` (set when served over HTTPS).
+    /// Mark the session cookie `Secure` (default). Only a loopback
+    /// listener may turn it off (`crm-server --insecure-cookies`).
     pub secure_cookies: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the source that
+    /// failed sign-ins are counted against (`--trusted-proxy`).
+    pub trusted_proxies: crm_app::source::TrustedProxies,
 }
 
 impl ConsoleState {
@@ -63,7 +67,8 @@ impl ConsoleState {
             app,
             admin_token,
             read_only_token,
-            secure_cookies: false,
+            secure_cookies: true,
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -90,6 +95,7 @@ pub(crate) struct Shared {
     pub failures: session::FailureLimiter,
     pub pending: Mutex<HashMap<String, PendingImport>>,
     pub secure_cookies: bool,
+    pub trusted_proxies: crm_app::source::TrustedProxies,
 }
 
 impl std::fmt::Debug for Shared {
@@ -155,6 +161,7 @@ pub fn router(state: ConsoleState) -> Router {
         failures: session::FailureLimiter::default(),
         pending: Mutex::new(HashMap::new()),
         secure_cookies: state.secure_cookies,
+        trusted_proxies: state.trusted_proxies,
     });
     Router::new()
         .route("/", get(pages::overview))

@@ -1,6 +1,8 @@
-//! Unauthenticated probes: `/healthz` (the process answers), `/readyz` (the
-//! database answers and its schema is current) and `/metrics`
-//! (Prometheus text). None of them shows anything sensitive.
+//! Probes: `/healthz` (the process answers) and `/readyz` (the database
+//! answers and its schema is current) need no token and show nothing
+//! sensitive; `/metrics` (Prometheus text, host names in its labels) needs
+//! the admin or read-only token unless the server runs with
+//! `--public-metrics`.
 
 use crate::ApiState;
 use axum::Json;
@@ -43,7 +45,12 @@ async fn readyz(State(st): State<ApiState>) -> Response {
     }
 }
 
-async fn metrics(State(st): State<ApiState>) -> Response {
+async fn metrics(State(st): State<ApiState>, req: axum::extract::Request) -> Response {
+    if !st.inner.config.public_metrics
+        && let Err(refused) = crate::auth::authenticate(&st, &req)
+    {
+        return refused;
+    }
     crate::observe::provider_status_gauges(st.app()).await;
     let mut resp = st.inner.metrics.render().into_response();
     resp.headers_mut().insert(

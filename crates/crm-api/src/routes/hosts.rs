@@ -11,9 +11,11 @@ use axum::{Extension, Json};
 use crm_app::hosts::{AdminKeySource, NewHost};
 use crm_domain::SecretString;
 
-/// A host to register. Give exactly one of `admin_key_env`,
-/// `admin_key_file` (references the server keeps) or `admin_key` (sealed
-/// into the database; never echoed).
+/// A host to register. Give the admin key as `admin_key`: it is sealed
+/// into the database and never echoed. `admin_key_env` is refused (422), and
+/// so is `admin_key_file` unless the server was started with
+/// `--credential-dir DIR` and the file lies under DIR: an API caller is not
+/// the operator at the server's shell.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewHostBody {
@@ -21,9 +23,10 @@ pub struct NewHostBody {
     pub name: String,
     /// `http(s)://HOST[:PORT]` of the sub2api host.
     pub base_url: String,
-    /// Environment variable of the server process that holds the admin key.
+    /// Refused over HTTP (422): the server's environment is not the caller's.
     pub admin_key_env: Option<String>,
-    /// File on the server that holds the admin key.
+    /// File under the server's `--credential-dir` that holds the admin key;
+    /// refused (422) without one or outside it.
     pub admin_key_file: Option<String>,
     /// The admin key itself (write-only).
     #[schema(value_type = Option<String>, format = Password, write_only)]
@@ -44,7 +47,8 @@ pub async fn list_hosts(
 
 #[utoipa::path(post, path = "/api/hosts", tag = "hosts", request_body = NewHostBody,
     responses((status = 201, description = "Registered", body = crate::schemas::Host,
-        headers(("location" = String, description = "The host's URL")))))]
+        headers(("location" = String, description = "The host's URL"))),
+        (status = 422, description = "Invalid, or a credential reference refused over HTTP (admin_key_env always; admin_key_file outside --credential-dir)", body = crate::Problem, content_type = "application/problem+json")))]
 pub async fn create_host(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -63,6 +67,7 @@ pub async fn create_host(
             ));
         }
     };
+    crm_app::hosts::check_remote_source(&admin_key, st.inner.config.credential_dir.as_deref())?;
     if body.reconcile_every_secs == Some(0) {
         return Err(crate::ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

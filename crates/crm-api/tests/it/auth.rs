@@ -78,10 +78,99 @@ async fn every_route_needs_a_token_and_the_read_only_token_only_reads() {
         }
     }
     assert!(checked >= 27, "only {checked} operations in the document");
-    for open in ["/healthz", "/readyz", "/metrics"] {
+    for open in ["/healthz", "/readyz"] {
         let r = srv.http.get(srv.url(open)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{open}");
     }
+}
+
+fn challenge(r: &reqwest::Response) -> Option<&str> {
+    r.headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn a_401_carries_a_bearer_challenge() {
+    let srv = spawn_server().await;
+    for token in [None, Some("not-the-token-0123456789abcdefgh")] {
+        let mut rb = srv.http.get(srv.url("/api/hosts"));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        let r = rb.send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(
+            challenge(&r).is_some_and(|c| c.starts_with("Bearer")),
+            "{:?}",
+            r.headers()
+        );
+    }
+}
+
+/// `/metrics` names hosts in its labels: it needs a token unless the
+/// operator opens it (`--public-metrics`).
+#[tokio::test]
+async fn metrics_need_a_token_unless_public() {
+    let srv = spawn_server().await;
+    let r = srv.http.get(srv.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(challenge(&r).is_some());
+    for t in [ADMIN, READ_ONLY] {
+        let r = srv
+            .http
+            .get(srv.url("/metrics"))
+            .bearer_auth(t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let open = spawn_server_with(|c| c.public_metrics = true).await;
+    let r = open.http.get(open.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// Strangers' wrong tokens used to lock the admin out of its own server
+/// (the limiter refused before looking at the token).
+#[tokio::test]
+async fn the_right_token_passes_even_from_a_blocked_source() {
+    let srv = spawn_server_with(|c| c.auth_failures_per_minute = 2).await;
+    let wrong = |xff: &'static str| {
+        srv.http
+            .get(srv.url("/api/hosts"))
+            .bearer_auth("wrong-token-0123456789abcdefghij")
+            .header("x-forwarded-for", xff)
+    };
+    let mut statuses = vec![];
+    for xff in ["1.1.1.1", "2.2.2.2", "3.3.3.3"] {
+        statuses.push(wrong(xff).send().await.unwrap().status().as_u16());
+    }
+    // No trusted proxy: X-Forwarded-For is the client's to forge, ignored.
+    assert_eq!(statuses, [401, 401, 429]);
+    let (s, _) = srv.get("/api/hosts").await;
+    assert_eq!(s, 200, "the admin token passes from the same address");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_failures_count_per_forwarded_client() {
+    let srv = spawn_server_with(|c| {
+        c.auth_failures_per_minute = 2;
+        c.trusted_proxies = crm_app::source::TrustedProxies(vec!["127.0.0.1".parse().unwrap()]);
+    })
+    .await;
+    let attempt = |xff: &'static str| {
+        srv.http
+            .get(srv.url("/api/hosts"))
+            .bearer_auth("wrong-token-0123456789abcdefghij")
+            .header("x-forwarded-for", xff)
+            .send()
+    };
+    let mut statuses = vec![];
+    for xff in ["6.6.6.6", "6.6.6.6", "6.6.6.6", "7.7.7.7"] {
+        statuses.push(attempt(xff).await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 429, 401], "7.7.7.7 is someone else");
 }
 
 #[tokio::test]

@@ -118,6 +118,7 @@ async fn probe_preview_import_detail_reconcile_rollback() {
     let metrics = srv
         .http
         .get(srv.url("/metrics"))
+        .bearer_auth(super::READ_ONLY)
         .send()
         .await
         .unwrap()

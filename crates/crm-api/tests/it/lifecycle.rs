@@ -63,6 +63,7 @@ async fn the_scheduler_reconciles_hosts_with_an_interval_and_exports_metrics() {
     let metrics = srv
         .http
         .get(srv.url("/metrics"))
+        .bearer_auth(super::READ_ONLY)
         .send()
         .await
         .unwrap()

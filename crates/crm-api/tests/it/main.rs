@@ -3,8 +3,10 @@
 
 mod auth;
 mod chain;
+mod credentials;
 mod idempotency;
 mod lifecycle;
+mod limits;
 mod openapi;
 mod status;
 mod support;
