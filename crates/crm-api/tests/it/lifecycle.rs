@@ -60,16 +60,25 @@ async fn the_scheduler_reconciles_hosts_with_an_interval_and_exports_metrics() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(runs[0]["status"], "in_sync", "{runs}");
-    let metrics = srv
-        .http
-        .get(srv.url("/metrics"))
-        .bearer_auth(super::READ_ONLY)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The scheduler sets its gauges after it records the run, so the run
+    // may be visible a moment before them.
+    let mut metrics = String::new();
+    for _ in 0..200 {
+        metrics = srv
+            .http
+            .get(srv.url("/metrics"))
+            .bearer_auth(super::READ_ONLY)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("crm_scheduler_last_run_timestamp_seconds{host=\"sched\"}") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert!(
         metrics.contains("crm_scheduler_last_run_timestamp_seconds{host=\"sched\"}"),
         "{metrics}"
