@@ -22,6 +22,7 @@ async fn gauge(srv: &super::TestServer, provider: &str, status: &str) -> String 
     let text = srv
         .http
         .get(srv.url("/metrics"))
+        .bearer_auth(super::READ_ONLY)
         .send()
         .await
         .unwrap()
