@@ -88,6 +88,21 @@ pub fn csrf_field(session: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(session.csrf); }
 }
 
+/// A one-button form that POSTs to `action` (only rendered for admins).
+pub fn action_button(session: &Session, action: &str, label: &str, extra_fields: Markup) -> Markup {
+    html! {
+        form method="post" action=(action) class="inline" {
+            (csrf_field(session)) (extra_fields)
+            button type="submit" class="action" { (label) }
+        }
+    }
+}
+
+/// A link styled as an action (to a confirmation page; only for admins).
+pub fn action_link(href: &str, label: &str) -> Markup {
+    html! { a class="button action" href=(href) { (label) } }
+}
+
 /// The whole document around a page body (the same document as
 /// [`crate::html::layout`]).
 pub fn layout(session: Option<&Session>, title: &str, body: Markup, opts: PageOpts) -> Markup {

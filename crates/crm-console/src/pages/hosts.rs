@@ -1,8 +1,12 @@
 //! A host's page, and one reconcile run with its repair form.
 
-use super::*;
-use crate::html::{action_button, action_link, badge, esc, facts, seg, table, time, yes_no};
+use super::{batches_table, caps_summary, drift_table, host_names, runs_table, status_table};
+use crate::html::seg;
 use crate::session::{Role, Session};
+use crate::view::{
+    action_button, action_link, badge, batch_link, code, facts, host_link, page, provider_link,
+    run_link, table, time,
+};
 use crate::{Console, Result, Viewer};
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -10,7 +14,12 @@ use crm_app::HostView;
 use crm_app::batches::BatchQuery;
 use crm_domain::host::AdminAuth;
 use crm_domain::reconcile::ReconcileRun;
+use maud::{Markup, html};
 use std::collections::HashMap;
+
+fn yes_no(v: bool) -> Markup {
+    html! { (crate::html::yes_no(v)) }
+}
 
 pub async fn host(
     State(c): State<Console>,
@@ -25,7 +34,7 @@ pub async fn host(
             ..Default::default()
         })
         .await?;
-    let mut live_rows = Vec::new();
+    let mut live_rows: Vec<Vec<Markup>> = Vec::new();
     let mut past = Vec::new();
     for b in batches {
         if !b.status.is_live() {
@@ -33,27 +42,20 @@ pub async fn host(
             continue;
         }
         let detail = c.app.batch_detail(b.id.as_str()).await?;
-        let reconcile = detail
-            .latest_reconcile
-            .as_ref()
-            .map(|r| format!("{} {}", badge(r.status.as_str()), run_link(r)))
-            .unwrap_or_else(|| "<span class=\"muted\">not reconciled</span>".into());
-        let last_check = detail
-            .access_checks
-            .last()
-            .map(|ch| {
-                format!(
-                    "{}{}",
-                    badge(ch.verdict.as_str()),
-                    ch.failure_class
-                        .map(|f| format!(" {}", badge(f.as_str())))
-                        .unwrap_or_default()
-                )
-            })
-            .unwrap_or_else(|| "<span class=\"muted\">never checked</span>".into());
+        let reconcile = match &detail.latest_reconcile {
+            Some(r) => html! { (badge(r.status.as_str())) " " (run_link(r)) },
+            None => html! { span.muted { "not reconciled" } },
+        };
+        let last_check = match detail.access_checks.last() {
+            Some(ch) => html! {
+                (badge(ch.verdict.as_str()))
+                @if let Some(f) = ch.failure_class { " " (badge(f.as_str())) }
+            },
+            None => html! { span.muted { "never checked" } },
+        };
         live_rows.push(vec![
             provider_link(&b.provider),
-            esc(b.mode.as_str()),
+            html! { (b.mode.as_str()) },
             batch_link(b.id.as_str()),
             badge(b.status.as_str()),
             badge(b.access_status.as_str()),
@@ -65,70 +67,55 @@ pub async fn host(
     let names: HashMap<String, String> = [(h.id.clone(), h.name.clone())].into();
     let statuses = c.app.provider_statuses(Some(&h.id)).await?;
 
-    let actions = if s.role == Role::Admin {
-        format!(
-            "<section aria-labelledby=\"actions-h\" class=\"actions\"><h2 id=\"actions-h\">Actions</h2>{} {}</section>",
-            action_link(&format!("/hosts/{}/probe", seg(&h.name)), "Probe host…"),
-            action_button(
-                &s,
-                &format!("/hosts/{}/reconcile", seg(&h.name)),
-                "Check for drift",
-                ""
-            ),
-        )
-    } else {
-        String::new()
-    };
     let caps = match &h.capabilities {
         Some(caps) => {
             let mut rows = vec![
-                ("Version", esc(caps.version.as_deref().unwrap_or("unknown"))),
+                (
+                    "Version",
+                    html! { (caps.version.as_deref().unwrap_or("unknown")) },
+                ),
                 ("Probed", time(&caps.probed_at)),
-                ("Summary", caps_summary(caps).into_string()),
-                ("Max page size", caps.max_page_size.to_string()),
+                ("Summary", caps_summary(caps)),
+                ("Max page size", html! { (caps.max_page_size) }),
             ];
             if let AdminAuth::Rejected { reason } = &caps.admin_auth {
-                rows.push(("Admin auth", esc(reason)));
+                rows.push(("Admin auth", html! { (reason) }));
             }
             facts(&rows)
         }
-        None => "<p class=\"muted\">Not probed yet.</p>".into(),
+        None => html! { p.muted { "Not probed yet." } },
     };
-    let body = format!(
-        "{}{actions}\
-         <section aria-labelledby=\"caps-h\"><h2 id=\"caps-h\">Capabilities</h2>{caps}</section>\
-         <section aria-labelledby=\"status-h\"><h2 id=\"status-h\">Provider status</h2>{}</section>\
-         <section aria-labelledby=\"live-h\"><h2 id=\"live-h\">Providers live on this host</h2>{}</section>\
-         <section aria-labelledby=\"runs-h\"><h2 id=\"runs-h\">Reconcile history</h2>{}</section>\
-         <section aria-labelledby=\"past-h\"><h2 id=\"past-h\">Past batches</h2>{}</section>",
-        facts(&[
-            ("Name", esc(&h.name)),
-            ("Base URL", format!("<code>{}</code>", esc(&h.base_url))),
-            ("Admin credential", esc(&h.admin_credential)),
-            (
-                "Reconcile schedule",
-                h.reconcile_every_secs
-                    .map(|s| format!("every {s} s"))
-                    .unwrap_or_else(|| "none".into())
-            ),
-        ]),
-        status_table(&statuses, false).into_string(),
-        table(
-            &[
-                "Provider",
-                "Mode",
-                "Batch",
-                "Status",
-                "Access",
-                "Last access check",
-                "Reconcile"
-            ],
-            &live_rows,
-            "No provider is live on this host."
-        ),
-        runs_table(&runs).into_string(),
-        batches_table(&past, &names).into_string(),
-    );
+    let body = html! {
+        (facts(&[
+            ("Name", html! { (h.name) }),
+            ("Base URL", code(&h.base_url)),
+            ("Admin credential", html! { (h.admin_credential) }),
+            ("Reconcile schedule", match h.reconcile_every_secs {
+                Some(secs) => html! { "every " (secs) " s" },
+                None => html! { "none" },
+            }),
+        ]))
+        @if s.role == Role::Admin {
+            section aria-labelledby="actions-h" class="actions" {
+                h2 id="actions-h" { "Actions" }
+                (action_link(&format!("/hosts/{}/probe", seg(&h.name)), "Probe host…"))
+                " "
+                (action_button(&s, &format!("/hosts/{}/reconcile", seg(&h.name)), "Check for drift", html! {}))
+            }
+        }
+        section aria-labelledby="caps-h" { h2 id="caps-h" { "Capabilities" } (caps) }
+        section aria-labelledby="status-h" { h2 id="status-h" { "Provider status" } (status_table(&statuses, false)) }
+        section aria-labelledby="live-h" {
+            h2 id="live-h" { "Providers live on this host" }
+            (table(
+                &["Provider", "Mode", "Batch", "Status", "Access", "Last access check", "Reconcile"],
+                &live_rows,
+                "No provider is live on this host.",
+            ))
+        }
+        section aria-labelledby="runs-h" { h2 id="runs-h" { "Reconcile history" } (runs_table(&runs)) }
+        section aria-labelledby="past-h" { h2 id="past-h" { "Past batches" } (batches_table(&past, &names)) }
+    };
     Ok(page(&s, &format!("Host {}", h.name), body))
 }
 
@@ -143,24 +130,19 @@ pub async fn reconcile_run(
         .get(run.scope.host_id.as_str())
         .cloned()
         .unwrap_or_else(|| run.scope.host_id.to_string());
-    let repair = if s.role == Role::Admin && !run.items.is_empty() {
-        repair_form(&s, &host, &run).into_string()
-    } else {
-        String::new()
-    };
-    let body = format!(
-        "{}<section aria-labelledby=\"drift-h\"><h2 id=\"drift-h\">Drift</h2>{}</section>{repair}",
-        facts(&[
+    let body = html! {
+        (facts(&[
             ("Host", host_link(&host)),
             ("Status", badge(run.status.as_str())),
             ("Started", time(&run.started_at)),
             ("Finished", time(&run.finished_at)),
-            ("Repaired", yes_no(run.repaired).into()),
-            ("Host requests", run.host_requests.to_string()),
-            ("Error", esc(run.error.as_deref().unwrap_or("none"))),
-        ]),
-        drift_table(&run).into_string(),
-    );
+            ("Repaired", yes_no(run.repaired)),
+            ("Host requests", html! { (run.host_requests) }),
+            ("Error", html! { (run.error.as_deref().unwrap_or("none")) }),
+        ]))
+        section aria-labelledby="drift-h" { h2 id="drift-h" { "Drift" } (drift_table(&run)) }
+        @if s.role == Role::Admin && !run.items.is_empty() { (repair_form(&s, &host, &run)) }
+    };
     Ok(page(&s, "Reconcile run", body))
 }
 

@@ -74,13 +74,6 @@ pub(crate) fn batch_link(id: &str) -> String {
     link(&format!("/batches/{}", seg(id)), id)
 }
 
-pub(crate) fn run_link(run: &ReconcileRun) -> String {
-    link(
-        &format!("/reconcile-runs/{}", seg(run.id.as_str())),
-        &run.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-    )
-}
-
 /// Host id -> name, for tables that show batches of several hosts.
 pub(crate) async fn host_names(c: &Console) -> Result<HashMap<String, String>> {
     Ok(c.app
