@@ -19,8 +19,10 @@ use crm_domain::batch::{BatchFilter, ImportBatch, ManagedResource};
 use crm_domain::host::SealedSecret;
 use crm_domain::observed::{AccountPatch, BalanceOp, HostSnapshot, UserLogin};
 use crm_domain::ownership;
+use crm_domain::ports::HostError;
 use crm_domain::{
-    BatchId, BatchStatus, HostObjectId, JournalOp, ProviderRef, ResourceKind, ResourceState,
+    AccessMode, BatchId, BatchStatus, HostObjectId, JournalOp, ProviderRef, ResourceKind,
+    ResourceState,
 };
 use futures::{FutureExt, StreamExt};
 use serde_json::{Value, json};
@@ -190,7 +192,7 @@ impl Provisioner {
                 }
                 Ok(Fate::Kept(why)) => kept.push(format!("{}: {why}", label(r))),
                 Ok(Fate::Left(why)) => left.push(format!("{}: {why}", label(r))),
-                Err(e) => failed.push((r, e.to_string())),
+                Err(e) => failed.push((r, left_reason(&b.id, b.mode, r.kind, &e))),
             }
         }
 
@@ -629,6 +631,38 @@ impl Provisioner {
     }
 }
 
+/// Why an object whose delete failed is still there, and what to do: a
+/// rollback's own words, not the "run resume" of a failed import step.
+///
+/// sub2api d3e73f1 cannot delete a subscription that has usage records, nor
+/// the group holding it: `usage_logs.subscription_id` is a foreign key
+/// without cascade, so the delete (and the group's `DeleteCascade`) fails in
+/// the database and the host answers 500 `internal error`; no admin route
+/// removes usage or expires a subscription (`subscription_handler.go`
+/// `Revoke` deletes, `Extend` needs `days >= 1`). A check's completion
+/// through the subscription is enough to get there.
+fn left_reason(
+    batch: &BatchId,
+    mode: AccessMode,
+    kind: ResourceKind,
+    e: &ProvisionError,
+) -> String {
+    let again = format!("then run `crm batch rollback {batch}` again");
+    let ProvisionError::StepFailed { source, .. } = e else {
+        return format!("{e}; {again}");
+    };
+    let subscription_usage = matches!(source, HostError::Unavailable { status: 500, .. })
+        && (kind == ResourceKind::Subscription
+            || (kind == ResourceKind::Group && mode == AccessMode::Subscription));
+    if subscription_usage {
+        format!(
+            "the host refused the delete ({source}); sub2api 0.1.x answers this when the subscription has usage records (a completion went through it), which no admin route removes: the object stays on the host while the batch's other objects are deleted as usual (any that are not are listed too); remove it on the host's side if it must go, {again}"
+        )
+    } else {
+        format!("the host refused the delete ({source}); fix that, {again}")
+    }
+}
+
 /// Whether a managed resource's object is still on the host.
 fn present(s: &HostSnapshot, r: &ManagedResource) -> bool {
     let id = r.host_object_id;
@@ -645,5 +679,45 @@ fn present(s: &HostSnapshot, r: &ManagedResource) -> bool {
         ResourceKind::UserApiKey => s.api_keys.iter().any(|k| k.id == id),
         ResourceKind::Subscription => s.subscriptions.iter().any(|x| x.id == id && x.is_active()),
         ResourceKind::BalanceGrant => false,
+    }
+}
+
+#[cfg(test)]
+mod left_reason_tests {
+    use super::*;
+    use crm_domain::JournalState;
+
+    fn step_failed(kind: ResourceKind, status: u16) -> ProvisionError {
+        ProvisionError::StepFailed {
+            seq: 9,
+            kind,
+            name: "x".into(),
+            state: JournalState::Failed,
+            source: HostError::Unavailable {
+                status,
+                message: "internal error".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_subscription_the_host_cannot_delete_is_explained_without_resume() {
+        let b = BatchId::new("b-7");
+        for kind in [ResourceKind::Subscription, ResourceKind::Group] {
+            let why = left_reason(&b, AccessMode::Subscription, kind, &step_failed(kind, 500));
+            assert!(why.contains("usage records"), "{why}");
+            assert!(why.contains("crm batch rollback b-7"), "{why}");
+            assert!(!why.contains("resume"), "{why}");
+        }
+        // Other failures get no guess at the cause.
+        for (mode, kind, status) in [
+            (AccessMode::SelfService, ResourceKind::Group, 500),
+            (AccessMode::Subscription, ResourceKind::Subscription, 502),
+            (AccessMode::Subscription, ResourceKind::Account, 500),
+        ] {
+            let why = left_reason(&b, mode, kind, &step_failed(kind, status));
+            assert!(!why.contains("usage records"), "{why}");
+            assert!(why.contains("crm batch rollback b-7"), "{why}");
+        }
     }
 }

@@ -36,6 +36,15 @@ async fn a_failed_delete_is_reported_and_a_second_rollback_finishes() {
         );
         assert_eq!(rb.left.len(), 1, "{profile}: {rb:?}");
         assert!(rb.left[0].starts_with("group crm-"), "{profile}: {rb:?}");
+        // A rollback's reason says what to do next, and that is not "resume"
+        // (the hint of a failed import step). A self-service batch has no
+        // subscription, so no word of subscription usage either.
+        assert!(
+            rb.left[0].contains(&format!("crm batch rollback {}", r.batch.id)),
+            "{profile}: {rb:?}"
+        );
+        assert!(!rb.left[0].contains("usage records"), "{profile}: {rb:?}");
+        assert!(!rb.left[0].contains("run resume"), "{profile}: {rb:?}");
         let b = env.store.get_batch(&r.batch.id).await.unwrap();
         assert!(b.status_reason.unwrap().contains("left on the host: group"));
         assert_eq!(
