@@ -1,13 +1,18 @@
 //! The batch list and one batch's page.
 
-use super::*;
-use crate::html::{self, action_button, action_link, badge, esc, facts, link, seg, table, time};
+use super::{batches_table, checks_table, host_names, plan_table, runs_table, short};
+use crate::html::seg;
 use crate::session::{Role, Session};
+use crate::view::{
+    action_button, action_link, badge, code, csrf_field, facts, host_link, link, page,
+    provider_link, table, time,
+};
 use crate::{Console, Result, Viewer};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use crm_app::batches::BatchQuery;
 use crm_domain::ports::ReconcileRepo;
+use maud::{Markup, html};
 
 #[derive(Debug, serde::Deserialize)]
 pub struct BatchListQuery {
@@ -42,19 +47,12 @@ pub async fn batches(
     .join(", ");
     let list = c.app.list_batches(filter).await?;
     let names = host_names(&c).await?;
-    let body = format!(
-        "{}{}",
-        if what.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "<p>Showing batches with {}. {}</p>",
-                esc(&what),
-                link("/batches", "Show all")
-            )
-        },
-        batches_table(&list, &names).into_string()
-    );
+    let body = html! {
+        @if !what.is_empty() {
+            p { "Showing batches with " (what) ". " (link("/batches", "Show all")) }
+        }
+        (batches_table(&list, &names))
+    };
     Ok(page(&s, "Batches", body))
 }
 
@@ -71,172 +69,124 @@ pub async fn batch(
         .runs_for_batch(&b.id, 20)
         .await
         .map_err(crm_app::AppError::from)?;
-    let keys = b
-        .upstream_keys
-        .iter()
-        .map(|f| format!("<code>{}</code>", esc(&f.to_string())))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let actions = if s.role == Role::Admin {
-        let mut a = String::new();
-        if b.status.is_live() {
-            a.push_str(&action_link(
-                &format!("/batches/{}/rollback", seg(b.id.as_str())),
-                "Roll back…",
-            ));
-            a.push(' ');
-            a.push_str(&action_link(
-                &format!(
-                    "/providers/{}/{}/verify?host={}",
-                    seg(b.provider.pack.as_str()),
-                    seg(b.provider.provider.as_str()),
-                    seg(&d.host_name)
-                ),
-                "Verify access…",
-            ));
-            a.push(' ');
-            a.push_str(&action_button(
-                &s,
-                &format!("/hosts/{}/reconcile", seg(&d.host_name)),
-                "Check this batch for drift",
-                &format!(
-                    "<input type=\"hidden\" name=\"batch\" value=\"{}\">",
-                    esc(b.id.as_str())
-                ),
-            ));
+    let keys = html! {
+        @for (n, f) in b.upstream_keys.iter().enumerate() {
+            @if n > 0 { ", " }
+            (code(&f.to_string()))
         }
-        if b.status.is_resumable() {
-            a.push_str(&resume_form(&s, b.id.as_str()));
-        }
-        if a.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "<section aria-labelledby=\"actions-h\" class=\"actions\"><h2 id=\"actions-h\">Actions</h2>{a}</section>"
-            )
-        }
-    } else {
-        String::new()
     };
-    let resources: Vec<Vec<String>> = d
+    let admin = s.role == Role::Admin;
+    let live = admin && b.status.is_live();
+    let resumable = admin && b.status.is_resumable();
+    let actions = html! {
+        @if live || resumable {
+            section aria-labelledby="actions-h" class="actions" {
+                h2 id="actions-h" { "Actions" }
+                @if live {
+                    (action_link(&format!("/batches/{}/rollback", seg(b.id.as_str())), "Roll back…"))
+                    " "
+                    (action_link(
+                        &format!(
+                            "/providers/{}/{}/verify?host={}",
+                            seg(b.provider.pack.as_str()),
+                            seg(b.provider.provider.as_str()),
+                            seg(&d.host_name)
+                        ),
+                        "Verify access…",
+                    ))
+                    " "
+                    (action_button(
+                        &s,
+                        &format!("/hosts/{}/reconcile", seg(&d.host_name)),
+                        "Check this batch for drift",
+                        html! { input type="hidden" name="batch" value=(b.id.as_str()); },
+                    ))
+                }
+                @if resumable { (resume_form(&s, b.id.as_str())) }
+            }
+        }
+    };
+    let resources: Vec<Vec<Markup>> = d
         .resources
         .iter()
         .map(|r| {
             vec![
-                esc(r.kind.as_str()),
-                r.host_object_id.to_string(),
-                format!("<code>{}</code>", esc(&r.name)),
-                format!("<code>{}</code>", esc(&r.natural_key)),
-                esc(r.origin.as_str()),
+                html! { (r.kind.as_str()) },
+                html! { (r.host_object_id.to_string()) },
+                code(&r.name),
+                code(&r.natural_key),
+                html! { (r.origin.as_str()) },
                 badge(r.state.as_str()),
-                r.journal_seq.to_string(),
+                html! { (r.journal_seq) },
             ]
         })
         .collect();
-    let journal: Vec<Vec<String>> = d
+    let journal: Vec<Vec<Markup>> = d
         .journal
         .iter()
         .map(|j| {
             vec![
-                j.seq.to_string(),
-                esc(j.op.as_str()),
-                esc(j.kind.as_str()),
-                format!("<code>{}</code>", esc(&j.name)),
-                j.host_object_id.map(|i| i.to_string()).unwrap_or_default(),
+                html! { (j.seq) },
+                html! { (j.op.as_str()) },
+                html! { (j.kind.as_str()) },
+                code(&j.name),
+                html! { @if let Some(i) = j.host_object_id { (i.to_string()) } },
                 badge(j.state.as_str()),
-                esc(j.detail.as_deref().unwrap_or("")),
+                html! { (j.detail.as_deref().unwrap_or("")) },
                 time(&j.created_at),
             ]
         })
         .collect();
-    let body = format!(
-        "{}{actions}\
-         <section aria-labelledby=\"plan-h\"><h2 id=\"plan-h\">Plan</h2>{}</section>\
-         <section aria-labelledby=\"res-h\"><h2 id=\"res-h\">Managed resources</h2>\
-         <p>Objects carry the ownership marker <code>{}</code> where the host has a notes field.</p>{}</section>\
-         <section aria-labelledby=\"journal-h\"><h2 id=\"journal-h\">Journal</h2>{}</section>\
-         <section aria-labelledby=\"checks-h\"><h2 id=\"checks-h\">Access checks</h2>{}</section>\
-         <section aria-labelledby=\"runs-h\"><h2 id=\"runs-h\">Reconcile runs</h2>{}</section>",
-        facts(&[
+    let body = html! {
+        (facts(&[
             ("Provider", provider_link(&b.provider)),
             ("Host", host_link(&d.host_name)),
-            ("Mode", esc(b.mode.as_str())),
-            (
-                "Status",
-                format!(
-                    "<span id=\"batch-status\">{}</span>{}",
-                    badge(b.status.as_str()),
-                    b.status_reason
-                        .as_deref()
-                        .map(|r| format!(" {}", esc(r)))
-                        .unwrap_or_default()
-                )
-            ),
-            (
-                "Access",
-                format!(
-                    "<span id=\"access-status\">{}</span>",
-                    badge(b.access_status.as_str())
-                )
-            ),
-            (
-                "Pack",
-                format!(
-                    "{} <code>{}</code>",
-                    esc(&b.pack_version),
-                    esc(short(&b.pack_checksum))
-                )
-            ),
+            ("Mode", html! { (b.mode.as_str()) }),
+            ("Status", html! {
+                span id="batch-status" { (badge(b.status.as_str())) }
+                @if let Some(r) = &b.status_reason { " " (r) }
+            }),
+            ("Access", html! { span id="access-status" { (badge(b.access_status.as_str())) } }),
+            ("Pack", html! { (b.pack_version) " " (code(short(&b.pack_checksum))) }),
             ("Upstream keys", keys),
             ("Created", time(&b.created_at)),
             ("Updated", time(&b.updated_at)),
-        ]),
-        plan_table(&b.plan).into_string(),
-        esc(&crm_domain::ownership::marker(&b.id)),
-        table(
-            &[
-                "Kind",
-                "Host id",
-                "Name",
-                "Natural key",
-                "Origin",
-                "State",
-                "Journal seq"
-            ],
-            &resources,
-            "No resources."
-        ),
-        table(
-            &[
-                "Seq",
-                "Operation",
-                "Kind",
-                "Name",
-                "Host id",
-                "State",
-                "Detail",
-                "Written"
-            ],
-            &journal,
-            "The journal is empty."
-        ),
-        checks_table(&d.access_checks).into_string(),
-        runs_table(&runs).into_string(),
-    );
+        ]))
+        (actions)
+        section aria-labelledby="plan-h" { h2 id="plan-h" { "Plan" } (plan_table(&b.plan)) }
+        section aria-labelledby="res-h" {
+            h2 id="res-h" { "Managed resources" }
+            p { "Objects carry the ownership marker " (code(&crm_domain::ownership::marker(&b.id))) " where the host has a notes field." }
+            (table(
+                &["Kind", "Host id", "Name", "Natural key", "Origin", "State", "Journal seq"],
+                &resources,
+                "No resources.",
+            ))
+        }
+        section aria-labelledby="journal-h" {
+            h2 id="journal-h" { "Journal" }
+            (table(
+                &["Seq", "Operation", "Kind", "Name", "Host id", "State", "Detail", "Written"],
+                &journal,
+                "The journal is empty.",
+            ))
+        }
+        section aria-labelledby="checks-h" { h2 id="checks-h" { "Access checks" } (checks_table(&d.access_checks)) }
+        section aria-labelledby="runs-h" { h2 id="runs-h" { "Reconcile runs" } (runs_table(&runs)) }
+    };
     Ok(page(&s, &format!("Batch {}", b.id), body))
 }
 
 /// Finishing a batch that stopped part-way. Upstream keys are never stored,
 /// so accounts still to be created need their keys again.
-pub(crate) fn resume_form(s: &Session, batch: &str) -> String {
-    format!(
-        "<form method=\"post\" action=\"/batches/{}/resume\" class=\"stack resume\">{}\
-         <p>This batch stopped before it finished. Resuming adopts what the journal shows was created \
-         (looked up by natural key, never duplicated) and carries on from there.</p>\
-         <label for=\"resume-keys\">Upstream keys again, one per line (needed only for accounts not created yet)</label>\
-         <textarea id=\"resume-keys\" name=\"keys\" rows=\"3\" autocomplete=\"off\" spellcheck=\"false\"></textarea>\
-         <button type=\"submit\" class=\"action\" id=\"resume\">Resume batch</button></form>",
-        seg(batch),
-        html::csrf_field(s)
-    )
+pub(crate) fn resume_form(s: &Session, batch: &str) -> Markup {
+    html! {
+        form method="post" action={ "/batches/" (seg(batch)) "/resume" } class="stack resume" {
+            (csrf_field(s))
+            p { "This batch stopped before it finished. Resuming adopts what the journal shows was created (looked up by natural key, never duplicated) and carries on from there." }
+            label for="resume-keys" { "Upstream keys again, one per line (needed only for accounts not created yet)" }
+            textarea id="resume-keys" name="keys" rows="3" autocomplete="off" spellcheck="false" {}
+            button type="submit" class="action" id="resume" { "Resume batch" }
+        }
+    }
 }
