@@ -20,12 +20,13 @@ use serde_json::{Map, Value, json};
 
 use crate::model::{Account, Channel, Group, IdemRecord, State, Subscription, User, now, ts};
 use crate::profile::Profile;
+use crate::providers;
 use crate::reply::{
     HResult, Page, app_err, bad_request, created, json_response, mw_err, not_found, ok, parse,
     parse_or_default, path_id, required,
 };
 use crate::server::Shared;
-use crate::upstream::{self, Behaviour, Op};
+use crate::upstream::Behaviour;
 
 type App = AxState<Arc<Shared>>;
 type Q = Query<HashMap<String, String>>;
@@ -630,28 +631,85 @@ fn sse_line(v: &Value) -> String {
     format!("data: {v}\n\n")
 }
 
+/// An error written before the SSE headers: a plain body, no event-stream
+/// content type (`sendErrorAndEnd` before `c.Writer.Header().Set`).
+fn early_test_error(message: &str) -> Response {
+    let line = sse_line(&json!({"type": "error", "error": message}));
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        line,
+    )
+        .into_response()
+}
+
+/// What the account test sends upstream on a d3e73f1 host
+/// (`account_test_service.go`): `openai` accounts the Responses API at
+/// `base_url + "/v1/responses"` (default model `gpt-5.1-codex`), every other
+/// apikey account an Anthropic message at `base_url + "/v1/messages"` (default
+/// model `claude-sonnet-4-5-20250929`), the model looked up in the mapping.
+fn legacy_test_target(
+    a: &Account,
+    requested: Option<String>,
+) -> Result<(String, String, String, Vec<u8>), String> {
+    if a.kind != "apikey" {
+        // OAuth and setup-token accounts call the vendors' own APIs, which the
+        // simulator does not play.
+        return Err(format!("Unsupported account type: {}", a.kind));
+    }
+    if a.platform == "gemini" {
+        return Err("Request failed: gemini accounts are not simulated".into());
+    }
+    let openai = a.platform == "openai";
+    let default = if openai {
+        "gpt-5.1-codex"
+    } else {
+        "claude-sonnet-4-5-20250929"
+    };
+    let asked = requested.unwrap_or_else(|| default.to_owned());
+    let model = a
+        .model_mapping()
+        .and_then(|m| m.get(&asked))
+        .and_then(Value::as_str)
+        .map_or(asked.clone(), str::to_owned);
+    let key = a
+        .api_key()
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| "No API key available".to_owned())?
+        .to_owned();
+    let base = a
+        .base_url()
+        .filter(|b| !b.is_empty())
+        .unwrap_or(if openai {
+            "https://api.openai.com"
+        } else {
+            "https://api.anthropic.com"
+        })
+        .trim_end_matches('/')
+        .to_owned();
+    let (url, body) = if openai {
+        (
+            format!("{base}/v1/responses"),
+            json!({"model": model, "input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}], "stream": true}),
+        )
+    } else {
+        (
+            format!("{base}/v1/messages"),
+            json!({"model": model, "max_tokens": 1024, "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}], "stream": true}),
+        )
+    };
+    Ok((model, key, url, body.to_string().into_bytes()))
+}
+
 /// `POST /accounts/:id/test`: SSE `data:` lines, HTTP 200 even on failure (§3.1.1).
 async fn test_account(AxState(app): App, Path(id): Path<String>, body: Bytes) -> HResult {
     let id = path_id(&id, "account")?;
     let req: TestBody = parse_or_default(&body).unwrap_or_default();
     let mut st = app.lock();
     let Some(a) = st.accounts.get(&id).cloned() else {
-        // Written before the SSE headers: plain body, no event-stream content type.
-        let line = sse_line(&json!({"type": "error", "error": "Account not found"}));
-        return Ok((
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            line,
-        )
-            .into_response());
+        return Ok(early_test_error("Account not found"));
     };
-    let mut events: Vec<(Duration, Value)> = Vec::new();
-    let requested = req
-        .model_id
-        .clone()
-        .filter(|m| !m.is_empty())
-        .or_else(|| a.model_mapping().and_then(|m| m.keys().next().cloned()))
-        .or_else(|| default_test_model(&a.platform).map(str::to_owned));
+    let requested = req.model_id.clone().filter(|m| !m.is_empty());
     let with_code = st.profile.test_error_code;
     let error = |msg: String, code: Option<u16>| {
         let mut e = json!({"type": "error", "error": msg});
@@ -660,77 +718,94 @@ async fn test_account(AxState(app): App, Path(id): Path<String>, body: Bytes) ->
         }
         e
     };
-    match (
-        requested,
-        a.api_key().map(str::to_owned),
-        a.base_url().map(upstream::split_base_url),
-    ) {
-        (None, _, _) => events.push((
+    // (model sent upstream, key, URL, body)
+    let target = if st.profile.platform_upstreams {
+        match legacy_test_target(&a, requested) {
+            Ok(t) => t,
+            Err(message) => return Ok(early_test_error(&message)),
+        }
+    } else {
+        let requested = requested
+            .or_else(|| a.model_mapping().and_then(|m| m.keys().next().cloned()))
+            .or_else(|| default_test_model(&a.platform).map(str::to_owned));
+        let Some(model) = requested else {
+            return Ok(early_test_error(
+                "No test model configured for this account",
+            ));
+        };
+        let Some(key) = a.api_key().map(str::to_owned) else {
+            return Ok(early_test_error("No API key available"));
+        };
+        let Some(base) = a.base_url().filter(|b| !b.is_empty()) else {
+            return Ok(early_test_error(
+                "Request failed: account has no usable base_url",
+            ));
+        };
+        let model = a.map_model(&model);
+        let body = json!({"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]});
+        (
+            model,
+            key,
+            format!("{}/chat/completions", base.trim_end_matches('/')),
+            body.to_string().into_bytes(),
+        )
+    };
+    let (model, key, url, upstream_body) = target;
+    let mut events: Vec<(Duration, Value)> = vec![(
+        Duration::ZERO,
+        json!({"type": "test_start", "model": model}),
+    )];
+    let behaviour = behaviour_for(&st, &key);
+    if behaviour == Behaviour::HostIncompatible {
+        events.push((
             Duration::ZERO,
-            error("No test model configured for this account".into(), None),
-        )),
-        (_, None, _) => events.push((Duration::ZERO, error("No API key available".into(), None))),
-        (_, _, None | Some(None)) => {
+            error(
+                "Request failed: upstream response could not be handled by this host".into(),
+                None,
+            ),
+        ));
+    } else if let Some((authority, path)) = providers::target(&url) {
+        let reply = providers::call(
+            &mut st,
+            &authority,
+            &path,
+            "POST",
+            Some(&key),
+            &upstream_body,
+        );
+        if reply.status == 200 {
+            events.push((
+                reply.delay,
+                json!({"type": "content", "text": "pong (simulated)"}),
+            ));
             events.push((
                 Duration::ZERO,
-                error(
-                    "Request failed: account has no usable base_url".into(),
-                    None,
-                ),
+                json!({"type": "test_complete", "success": true}),
             ));
-        }
-        (Some(model), Some(key), Some(Some((authority, _)))) => {
-            let upstream_model = a.map_model(&model);
-            events.push((
-                Duration::ZERO,
-                json!({"type": "test_start", "model": upstream_model}),
-            ));
-            let behaviour = behaviour_for(&st, &key);
-            if behaviour == Behaviour::HostIncompatible {
-                events.push((
-                    Duration::ZERO,
-                    error(
-                        "Request failed: upstream response could not be handled by this host"
-                            .into(),
-                        None,
-                    ),
-                ));
-            } else {
-                let op = Op::Chat {
-                    model: upstream_model,
-                    prompt_tokens: 8,
-                    max_tokens: 16,
-                };
-                let reply = upstream::simulate(&authority, behaviour, &op, st.slow_delay);
-                if reply.status == 200 {
-                    events.push((
-                        reply.delay,
-                        json!({"type": "content", "text": "pong (simulated)"}),
-                    ));
-                    events.push((
-                        Duration::ZERO,
-                        json!({"type": "test_complete", "success": true}),
-                    ));
-                    if st.profile.account_extended_fields
-                        && let Some(acc) = st.accounts.get_mut(&id)
-                        && acc.status == "error"
-                    {
-                        acc.status = "active".into();
-                        acc.error_message.clear();
-                    }
-                } else {
-                    let text = format!("API returned {}: {}", reply.status, reply.body);
-                    if reply.status == 401
-                        && let Some(acc) = st.accounts.get_mut(&id)
-                    {
-                        acc.status = "error".into();
-                        acc.error_message = format!("Authentication failed (401): {}", reply.body);
-                        acc.updated_at = now();
-                    }
-                    events.push((reply.delay, error(text, Some(reply.status))));
-                }
+            if st.profile.account_extended_fields
+                && let Some(acc) = st.accounts.get_mut(&id)
+                && acc.status == "error"
+            {
+                acc.status = "active".into();
+                acc.error_message.clear();
             }
+        } else {
+            let text = format!("API returned {}: {}", reply.status, reply.body);
+            if reply.status == 401
+                && st.profile.test_marks_auth_error
+                && let Some(acc) = st.accounts.get_mut(&id)
+            {
+                acc.status = "error".into();
+                acc.error_message = format!("Authentication failed (401): {}", reply.body);
+                acc.updated_at = now();
+            }
+            events.push((reply.delay, error(text, Some(reply.status))));
         }
+    } else {
+        events.push((
+            Duration::ZERO,
+            error(format!("Request failed: invalid URL {url}"), None),
+        ));
     }
     drop(st);
     let stream = futures::stream::iter(events).then(|(delay, ev)| async move {
@@ -751,13 +826,7 @@ async fn test_account(AxState(app): App, Path(id): Path<String>, body: Bytes) ->
         .into_response())
 }
 
-pub(crate) fn behaviour_for(st: &State, key: &str) -> Behaviour {
-    st.upstream_keys
-        .get(key)
-        .copied()
-        .or_else(|| Behaviour::from_key_convention(key))
-        .unwrap_or(Behaviour::Ok)
-}
+pub(crate) use crate::providers::behaviour_for;
 
 // ---------- groups ----------
 

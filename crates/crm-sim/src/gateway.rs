@@ -1,9 +1,11 @@
-//! The gateway (`/v1/models`, `/v1/chat/completions`) and the simulated upstream
-//! endpoints under `/__upstream/{authority}/...`.
+//! The gateway (`/v1/models`, `/v1/messages`, `/v1/chat/completions`,
+//! `/v1/responses`) and the simulated upstream endpoints under
+//! `/__upstream/{authority}/...`.
 //!
-//! Forwarding is in-process: the host picks an account, resolves its provider
-//! from `base_url` and asks `upstream::simulate` what that provider would answer
-//! for the account's key, then maps failures like sub2api's `mapUpstreamError`.
+//! Forwarding is in-process: the host picks an account, builds the URL it would
+//! call from the account's `base_url`, and asks `providers::call` what the
+//! provider there answers for the account's key; failures are mapped like
+//! sub2api's `handleErrorResponse` / `mapUpstreamError`.
 
 use std::sync::Arc;
 
@@ -15,12 +17,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 
-use crate::admin::{bearer, behaviour_for};
+use crate::admin::bearer;
 use crate::model::{Account, Group, State, now};
 use crate::profile::Profile;
+use crate::providers;
 use crate::reply::{json_response, mw_err, oai_err};
 use crate::server::Shared;
-use crate::upstream::{self, Behaviour, Op};
+use crate::upstream::{Behaviour, Reply};
 
 type App = AxState<Arc<Shared>>;
 
@@ -34,7 +37,60 @@ pub(crate) fn routes(p: &Profile) -> Router<Arc<Shared>> {
             .route("/v1/chat/completions", post(chat_completions))
             .route("/chat/completions", post(chat_completions));
     }
+    if p.responses_route {
+        // d3e73f1 routes/gateway.go: `/v1/responses` and the bare `/responses` alias.
+        r = r
+            .route("/v1/responses", post(responses))
+            .route("/responses", post(responses));
+    }
     r
+}
+
+/// d3e73f1 `backend/internal/pkg/openai/constants.go` `DefaultModels`.
+const OPENAI_DEFAULT_MODELS: &[(&str, i64, &str)] = &[
+    ("gpt-5.2", 1_733_875_200, "GPT-5.2"),
+    ("gpt-5.2-codex", 1_733_011_200, "GPT-5.2 Codex"),
+    ("gpt-5.1-codex-max", 1_730_419_200, "GPT-5.1 Codex Max"),
+    ("gpt-5.1-codex", 1_730_419_200, "GPT-5.1 Codex"),
+    ("gpt-5.1", 1_731_456_000, "GPT-5.1"),
+    ("gpt-5.1-codex-mini", 1_730_419_200, "GPT-5.1 Codex Mini"),
+    ("gpt-5", 1_722_988_800, "GPT-5"),
+];
+
+/// d3e73f1 `backend/internal/pkg/claude/constants.go` `DefaultModels`.
+const CLAUDE_DEFAULT_MODELS: &[(&str, &str, &str)] = &[
+    (
+        "claude-opus-4-5-20251101",
+        "Claude Opus 4.5",
+        "2025-11-01T00:00:00Z",
+    ),
+    (
+        "claude-sonnet-4-5-20250929",
+        "Claude Sonnet 4.5",
+        "2025-09-29T00:00:00Z",
+    ),
+    (
+        "claude-haiku-4-5-20251001",
+        "Claude Haiku 4.5",
+        "2025-10-01T00:00:00Z",
+    ),
+];
+
+/// The static `/v1/models` list of a d3e73f1 host: OpenAI defaults for
+/// `openai` groups, Claude defaults for every other group and for keys
+/// without one (`gateway_handler.go` `Models`).
+pub(crate) fn static_models(platform: Option<&str>) -> Vec<Value> {
+    if platform == Some("openai") {
+        OPENAI_DEFAULT_MODELS
+            .iter()
+            .map(|(id, created, name)| json!({"id": id, "object": "model", "created": created, "owned_by": "openai", "type": "model", "display_name": name}))
+            .collect()
+    } else {
+        CLAUDE_DEFAULT_MODELS
+            .iter()
+            .map(|(id, name, at)| json!({"id": id, "type": "model", "display_name": name, "created_at": at}))
+            .collect()
+    }
 }
 
 pub(crate) fn claude_item(id: &str) -> Value {
@@ -172,6 +228,10 @@ fn authenticate(st: &State, headers: &HeaderMap) -> Result<Caller, Response> {
 async fn models(AxState(app): App, headers: HeaderMap) -> Result<Response, Response> {
     let st = app.lock();
     let caller = authenticate(&st, &headers)?;
+    if st.profile.static_models {
+        let data = static_models(caller.group.as_ref().map(|g| g.platform.as_str()));
+        return Ok(axum::Json(json!({"object": "list", "data": data})).into_response());
+    }
     let Some(group) = caller.group else {
         return Ok(axum::Json(json!({"object": "list", "data": []})).into_response());
     };
@@ -203,26 +263,29 @@ async fn models(AxState(app): App, headers: HeaderMap) -> Result<Response, Respo
     Ok(axum::Json(json!({"object": "list", "data": data})).into_response())
 }
 
-/// The provider authority of a base URL; a base URL pointing at a simulator's own
-/// `/__upstream/{authority}` names that authority.
-fn provider_authority(base_url: &str) -> Option<String> {
-    let (authority, path) = upstream::split_base_url(base_url)?;
-    match path.strip_prefix("/__upstream/") {
-        Some(rest) => rest
-            .split('/')
-            .next()
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned),
-        None => Some(authority),
-    }
-}
-
 /// Which route family answers: OpenAI routes and Anthropic routes shape
 /// handler errors differently (docs/sub2api-contract.md §4.3).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Shape {
     OpenAi,
     Anthropic,
+}
+
+/// The gateway route a request came in on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Chat,
+    Messages,
+    Responses,
+}
+
+impl Family {
+    fn shape(self) -> Shape {
+        match self {
+            Family::Messages => Shape::Anthropic,
+            Family::Chat | Family::Responses => Shape::OpenAi,
+        }
+    }
 }
 
 fn herr(shape: Shape, status: StatusCode, kind: &str, message: &str) -> Response {
@@ -235,51 +298,62 @@ fn herr(shape: Shape, status: StatusCode, kind: &str, message: &str) -> Response
     }
 }
 
-/// sub2api's `mapUpstreamError`.
+/// sub2api's `mapUpstreamError` after failover is exhausted (d3e73f1
+/// `gateway_handler.go` for the Claude route, `openai_gateway_handler.go` for
+/// the OpenAI ones: they differ only in the type of a 529).
 fn map_upstream_error(shape: Shape, status: u16) -> Response {
-    match status {
-        401 => herr(
-            shape,
+    let (code, kind, message) = match status {
+        401 => (
             StatusCode::BAD_GATEWAY,
             "upstream_error",
             "Upstream authentication failed, please contact administrator",
         ),
-        403 => herr(
-            shape,
+        403 => (
             StatusCode::BAD_GATEWAY,
             "upstream_error",
             "Upstream access forbidden, please contact administrator",
         ),
-        429 => herr(
-            shape,
+        429 => (
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
             "Upstream rate limit exceeded, please retry later",
         ),
-        529 => herr(
-            shape,
+        529 => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "upstream_error",
+            if shape == Shape::Anthropic {
+                "overloaded_error"
+            } else {
+                "upstream_error"
+            },
             "Upstream service overloaded, please retry later",
         ),
-        500 | 502 | 503 | 504 => herr(
-            shape,
+        500 | 502 | 503 | 504 => (
             StatusCode::BAD_GATEWAY,
             "upstream_error",
             "Upstream service temporarily unavailable",
         ),
-        _ => herr(
-            shape,
+        _ => (
             StatusCode::BAD_GATEWAY,
             "upstream_error",
             "Upstream request failed",
         ),
-    }
+    };
+    herr(shape, code, kind, message)
 }
 
-struct Attempt {
-    reply: Option<upstream::Reply>,
-    failure: Option<Response>,
+/// d3e73f1 `gateway_service.go` `shouldFailoverUpstreamError`: these switch to
+/// the next account; any other upstream error is answered at once.
+fn fails_over(status: u16) -> bool {
+    matches!(status, 401 | 403 | 429 | 529) || status >= 500
+}
+
+/// An upstream error that does not fail over (`handleErrorResponse`): a 400 is
+/// passed through, the rest mapped without the upstream's details.
+fn answer_upstream_error(shape: Shape, reply: &Reply) -> Response {
+    if reply.status == 400 {
+        return json_response(StatusCode::BAD_REQUEST, reply.body.clone());
+    }
+    map_upstream_error(shape, reply.status)
 }
 
 fn price(row: Option<&Value>, field: &str) -> f64 {
@@ -288,149 +362,294 @@ fn price(row: Option<&Value>, field: &str) -> f64 {
         .unwrap_or(0.000_001)
 }
 
-/// Auth, billing gate, model checks, account choice, forwarding with failover
-/// and charging; answers the upstream's `chat.completion` and whether the
-/// client asked for a stream.
-async fn forward(
-    app: &Shared,
-    headers: &HeaderMap,
-    body: &[u8],
-    shape: Shape,
-) -> Result<(Value, bool), Response> {
-    let (attempts, model, stream, group) = {
-        let st = app.lock();
-        let caller = authenticate(&st, headers)?;
-        let req: Value = serde_json::from_slice(body).map_err(|_| {
+/// One account the host would try, and what it would send there.
+struct Candidate {
+    account_id: i64,
+    /// Authority and path of the URL the host calls.
+    target: Option<(String, String)>,
+    key: Option<String>,
+    upstream_model: String,
+}
+
+/// A request that passed auth, billing and model checks.
+struct Plan {
+    model: String,
+    stream: bool,
+    group: Group,
+    candidates: Vec<Candidate>,
+    prompt_tokens: u64,
+    max_tokens: u64,
+    /// The upstream answers in the route's own family (Anthropic for
+    /// `/v1/messages` on a d3e73f1 host), not OpenAI chat.
+    native: bool,
+}
+
+/// `base_url` of an apikey account as the host reads it; d3e73f1
+/// `account.go` `GetBaseURL` / `GetOpenAIBaseURL` default to the vendor's API.
+fn base_url_of(a: &Account, family: Family) -> String {
+    match a.base_url().filter(|b| !b.is_empty()) {
+        Some(b) => b.trim_end_matches('/').to_owned(),
+        None if family == Family::Responses => "https://api.openai.com".into(),
+        None => "https://api.anthropic.com".into(),
+    }
+}
+
+fn candidate(a: &Account, family: Family, routed: &str, platform_upstreams: bool) -> Candidate {
+    let suffix = match (platform_upstreams, family) {
+        // d3e73f1 gateway_service.go buildUpstreamRequest / openai_gateway_service.go.
+        (true, Family::Messages) => "/v1/messages",
+        (true, Family::Responses) => "/v1/responses",
+        _ => "/chat/completions",
+    };
+    let key = if a.kind == "apikey" {
+        a.api_key().map(str::to_owned)
+    } else {
+        a.credentials
+            .get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    // Model mapping applies to apikey accounts only (gateway_service.go Forward).
+    let upstream_model = if a.kind == "apikey" || !platform_upstreams {
+        a.map_model(routed)
+    } else {
+        routed.to_owned()
+    };
+    Candidate {
+        account_id: a.id,
+        target: providers::target(&format!("{}{suffix}", base_url_of(a, family))),
+        key,
+        upstream_model,
+    }
+}
+
+/// Auth, billing gate, model checks and the accounts to try, in order.
+fn plan(st: &State, headers: &HeaderMap, body: &[u8], family: Family) -> Result<Plan, Response> {
+    let shape = family.shape();
+    let caller = authenticate(st, headers)?;
+    let req: Value = serde_json::from_slice(body).map_err(|_| {
+        herr(
+            shape,
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "Failed to parse request body",
+        )
+    })?;
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| {
             herr(
                 shape,
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
-                "Failed to parse request body",
+                "model is required",
             )
-        })?;
-        let model = req
-            .get("model")
-            .and_then(Value::as_str)
-            .filter(|m| !m.is_empty())
-            .ok_or_else(|| {
-                herr(
-                    shape,
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    "model is required",
-                )
-            })?
-            .to_owned();
-        let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
-        let max_tokens = req
-            .get("max_tokens")
-            .or_else(|| req.get("max_completion_tokens"))
-            .and_then(Value::as_u64)
-            .unwrap_or(16);
-        let prompt_tokens = (req
-            .get("messages")
-            .map(|m| m.to_string().len())
-            .unwrap_or(0)
-            / 4)
-        .max(1) as u64;
-        let Some(group) = caller.group.clone() else {
-            return Err(herr(
-                shape,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "api_error",
-                "No available accounts: no group",
-            ));
-        };
-        let mut routed = model.clone();
-        if let Some(ch) = st
-            .channel_of_group(group.id)
-            .filter(|c| c.status == "active")
-        {
-            if ch.restrict_models && ch.prices_model(&model).is_none() {
-                return Err(herr(
-                    shape,
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    &format!("Model {model} is not allowed in this channel"),
-                ));
-            }
-            if let Some(m) = ch
-                .model_mapping
-                .get(&group.platform)
-                .and_then(|m| m.get(&model))
-                .and_then(Value::as_str)
-            {
-                routed = m.to_owned();
-            }
-        }
-        let in_group: Vec<&Account> = st.accounts_in_group(group.id).collect();
-        if !in_group.iter().any(|a| a.supports(&routed)) {
-            return Err(herr(
-                shape,
-                StatusCode::NOT_FOUND,
-                "invalid_request_error",
-                &format!("The model `{model}` is not available in this group"),
-            ));
-        }
-        let mut candidates: Vec<&Account> = in_group
-            .into_iter()
-            .filter(|a| a.is_available() && a.supports(&routed))
-            .collect();
-        candidates.sort_by_key(|a| (a.priority, a.id));
-        if candidates.is_empty() {
-            return Err(herr(
-                shape,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "api_error",
-                &format!("No available accounts: no available accounts supporting model {model}"),
-            ));
-        }
-        let attempts: Vec<Attempt> = candidates
-            .iter()
-            .map(|a| {
-                let key = a.api_key().unwrap_or("");
-                let behaviour = if key.is_empty() { Behaviour::InvalidKey } else { behaviour_for(&st, key) };
-                match a.base_url().and_then(provider_authority) {
-                    _ if behaviour == Behaviour::HostIncompatible => Attempt {
-                        reply: None,
-                        failure: Some(herr(shape,
-                            StatusCode::BAD_GATEWAY,
-                            "upstream_error",
-                            "Upstream request failed: the host could not handle this upstream's response",
-                        )),
-                    },
-                    None => Attempt { reply: None, failure: Some(map_upstream_error(shape, 502)) },
-                    Some(authority) => {
-                        let op = Op::Chat { model: a.map_model(&routed), prompt_tokens, max_tokens };
-                        let reply = upstream::simulate(&authority, behaviour, &op, st.slow_delay);
-                        Attempt { reply: Some(reply), failure: None }
-                    }
-                }
-            })
-            .collect();
-        (attempts, model, stream, group)
+        })?
+        .to_owned();
+    let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let max_tokens = req
+        .get("max_tokens")
+        .or_else(|| req.get("max_completion_tokens"))
+        .or_else(|| req.get("max_output_tokens"))
+        .and_then(Value::as_u64)
+        .unwrap_or(16);
+    let prompt_tokens = (req
+        .get("messages")
+        .or_else(|| req.get("input"))
+        .map(|m| m.to_string().len())
+        .unwrap_or(0)
+        / 4)
+    .max(1) as u64;
+    let Some(group) = caller.group.clone() else {
+        return Err(herr(
+            shape,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "No available accounts: no group",
+        ));
     };
-    // Failover: the first account that answers wins; otherwise the last failure is mapped.
-    let mut last = None;
-    for attempt in attempts {
-        if let Some(f) = attempt.failure {
-            last = Some(f);
+    let platform_upstreams = st.profile.platform_upstreams;
+    let mut routed = model.clone();
+    if let Some(ch) = st
+        .channel_of_group(group.id)
+        .filter(|c| c.status == "active")
+    {
+        if ch.restrict_models && ch.prices_model(&model).is_none() {
+            return Err(herr(
+                shape,
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                &format!("Model {model} is not allowed in this channel"),
+            ));
+        }
+        if let Some(m) = ch
+            .model_mapping
+            .get(&group.platform)
+            .and_then(|m| m.get(&model))
+            .and_then(Value::as_str)
+        {
+            routed = m.to_owned();
+        }
+    }
+    let in_group: Vec<&Account> = st
+        .accounts_in_group(group.id)
+        .filter(|a| {
+            // d3e73f1: the Claude route lists only `anthropic` accounts
+            // (`ListSchedulableByGroupIDAndPlatform(…, PlatformAnthropic)`), the
+            // Responses route only `openai` ones.
+            !platform_upstreams
+                || match family {
+                    Family::Messages => a.platform == "anthropic" && group.platform != "gemini",
+                    Family::Responses => a.platform == "openai",
+                    Family::Chat => true,
+                }
+        })
+        .collect();
+    // A d3e73f1 host has no "model not in this group" answer: selection simply
+    // finds no account (503 below).
+    if !platform_upstreams && !in_group.iter().any(|a| a.supports(&routed)) {
+        return Err(herr(
+            shape,
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &format!("The model `{model}` is not available in this group"),
+        ));
+    }
+    let mut accounts: Vec<&Account> = in_group
+        .into_iter()
+        .filter(|a| a.is_available() && a.supports(&routed))
+        .collect();
+    accounts.sort_by_key(|a| (a.priority, a.id));
+    if accounts.is_empty() {
+        return Err(herr(
+            shape,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            &format!("No available accounts: no available accounts supporting model: {model}"),
+        ));
+    }
+    if platform_upstreams {
+        // `maxAccountSwitches = 3`: the first account and three more.
+        accounts.truncate(4);
+    }
+    let candidates = accounts
+        .iter()
+        .map(|a| candidate(a, family, &routed, platform_upstreams))
+        .collect();
+    Ok(Plan {
+        model,
+        stream,
+        group,
+        candidates,
+        prompt_tokens,
+        max_tokens,
+        native: platform_upstreams,
+    })
+}
+
+/// The upstream request body the host sends for `c`.
+fn upstream_body(plan: &Plan, c: &Candidate) -> Vec<u8> {
+    json!({
+        "model": c.upstream_model,
+        "max_tokens": plan.max_tokens,
+        "messages": [{"role": "user", "content": "x".repeat(usize::try_from(plan.prompt_tokens.saturating_mul(4)).unwrap_or(4))}],
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// d3e73f1 `ratelimit_service.go` `HandleUpstreamError`: 401/403 stop the
+/// account (`SetError`) with these messages.
+fn mark_auth_error(app: &Shared, account_id: i64, status: u16) {
+    let message = match status {
+        401 => "Authentication failed (401): invalid or expired credentials",
+        403 => "Access forbidden (403): account may be suspended or lack permissions",
+        _ => return,
+    };
+    let mut st = app.lock();
+    if st.profile.gateway_marks_auth_error
+        && let Some(a) = st.accounts.get_mut(&account_id)
+    {
+        a.status = "error".into();
+        a.error_message = message.into();
+        a.updated_at = now();
+    }
+}
+
+/// Plans, then tries the accounts in order with failover; answers the upstream's
+/// reply body (model names as the client asked) and whether to stream.
+async fn forward(
+    app: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+    family: Family,
+) -> Result<(Value, bool, bool), Response> {
+    let shape = family.shape();
+    let plan = {
+        let st = app.lock();
+        plan(&st, headers, body, family)?
+    };
+    let mut last: Option<Response> = None;
+    for c in &plan.candidates {
+        let behaviour = c
+            .key
+            .as_deref()
+            .map(|k| providers::behaviour_for(&app.lock(), k));
+        if behaviour == Some(Behaviour::HostIncompatible) {
+            last = Some(herr(
+                shape,
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                "Upstream request failed: the host could not handle this upstream's response",
+            ));
             continue;
         }
-        let Some(reply) = attempt.reply else { continue };
+        let Some((authority, path)) = &c.target else {
+            last = Some(map_upstream_error(shape, 502));
+            continue;
+        };
+        let reply = {
+            let mut st = app.lock();
+            providers::call(
+                &mut st,
+                authority,
+                path,
+                "POST",
+                c.key.as_deref(),
+                &upstream_body(&plan, c),
+            )
+        };
         if !reply.delay.is_zero() {
             tokio::time::sleep(reply.delay).await;
         }
         if reply.status != 200 {
+            mark_auth_error(app, c.account_id, reply.status);
+            if !fails_over(reply.status) {
+                return Err(answer_upstream_error(shape, &reply));
+            }
             last = Some(map_upstream_error(shape, reply.status));
             continue;
         }
         let mut out = reply.body;
+        // replaceModelInResponseBody: the client sees the model it asked for.
         if let Some(o) = out.as_object_mut() {
-            o.insert("model".into(), json!(model));
+            o.insert("model".into(), json!(plan.model));
         }
-        charge(app, headers, &group, &model, &out);
-        return Ok((out, stream));
+        let usage = &out["usage"];
+        let tokens = (
+            usage["prompt_tokens"]
+                .as_f64()
+                .or_else(|| usage["input_tokens"].as_f64())
+                .unwrap_or(0.0),
+            usage["completion_tokens"]
+                .as_f64()
+                .or_else(|| usage["output_tokens"].as_f64())
+                .unwrap_or(0.0),
+        );
+        charge(app, headers, &plan.group, &plan.model, tokens);
+        return Ok((out, plan.stream, plan.native));
     }
     Err(last.unwrap_or_else(|| map_upstream_error(shape, 502)))
 }
@@ -440,7 +659,7 @@ async fn chat_completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let (out, stream) = forward(&app, &headers, &body, Shape::OpenAi).await?;
+    let (out, stream, _) = forward(&app, &headers, &body, Family::Chat).await?;
     Ok(if stream {
         stream_response(&out)
     } else {
@@ -448,14 +667,28 @@ async fn chat_completions(
     })
 }
 
-/// `POST /v1/messages`: the same routing, answered as an Anthropic message
-/// (the only completion route a legacy host has).
+/// `POST /v1/responses` (d3e73f1): forwarded to `base_url + "/v1/responses"`
+/// of an `openai` account, which none of the simulated providers serve.
+async fn responses(
+    AxState(app): App,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let (out, _, _) = forward(&app, &headers, &body, Family::Responses).await?;
+    Ok(axum::Json(out).into_response())
+}
+
+/// `POST /v1/messages`: on a d3e73f1 host the upstream's Anthropic message is
+/// passed through; on a current host the OpenAI answer is turned into one.
 async fn messages(
     AxState(app): App,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let (out, _) = forward(&app, &headers, &body, Shape::Anthropic).await?;
+    let (out, _, native) = forward(&app, &headers, &body, Family::Messages).await?;
+    if native {
+        return Ok(axum::Json(out).into_response());
+    }
     let text = out["choices"][0]["message"]["content"].clone();
     Ok(axum::Json(json!({
         "id": format!("msg_sim_{}", crate::model::random_hex(8)),
@@ -472,11 +705,14 @@ async fn messages(
 
 /// Bills a successful call: standard groups pay from the user's balance,
 /// subscription groups add to the subscription's usage.
-fn charge(app: &Shared, headers: &HeaderMap, group: &Group, model: &str, out: &Value) {
+fn charge(
+    app: &Shared,
+    headers: &HeaderMap,
+    group: &Group,
+    model: &str,
+    (input, output): (f64, f64),
+) {
     let mut st = app.lock();
-    let usage = &out["usage"];
-    let input = usage["prompt_tokens"].as_f64().unwrap_or(0.0);
-    let output = usage["completion_tokens"].as_f64().unwrap_or(0.0);
     let row = st
         .channel_of_group(group.id)
         .and_then(|c| c.prices_model(model))
@@ -538,7 +774,11 @@ fn stream_response(out: &Value) -> Response {
         .into_response()
 }
 
-/// A simulated provider endpoint: OpenAI-compatible `…/models` and `…/chat/completions`.
+/// A simulated provider endpoint: OpenAI-compatible `…/models` and
+/// `…/chat/completions`, the Anthropic `<anthropic base>/v1/messages`, and the
+/// DeepSeek / Moonshot balance APIs. The key is read from `Authorization:
+/// Bearer` or `x-api-key` (sub2api sends `x-api-key` to Anthropic bases of
+/// apikey accounts: d3e73f1 `gateway_service.go` `buildUpstreamRequest`).
 async fn upstream_endpoint(
     AxState(app): App,
     Path((authority, path)): Path<(String, String)>,
@@ -546,39 +786,19 @@ async fn upstream_endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = path.trim_end_matches('/');
-    let (behaviour, slow) = {
-        let st = app.lock();
+    let reply = {
+        let mut st = app.lock();
         let key =
             bearer(&headers).or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
-        match key {
-            Some(k) => (behaviour_for(&st, k), st.slow_delay),
-            None => (Behaviour::InvalidKey, st.slow_delay),
-        }
+        providers::call(
+            &mut st,
+            &authority,
+            &format!("/{path}"),
+            method.as_str(),
+            key,
+            &body,
+        )
     };
-    let op = if path.ends_with("chat/completions") && method == axum::http::Method::POST {
-        let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let Some(model) = req.get("model").and_then(Value::as_str) else {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                json!({"error": {"message": "model is required", "type": "invalid_request_error", "param": "model", "code": null}}),
-            );
-        };
-        let max_tokens = req.get("max_tokens").and_then(Value::as_u64).unwrap_or(16);
-        Op::Chat {
-            model: model.to_owned(),
-            prompt_tokens: 8,
-            max_tokens,
-        }
-    } else if path.ends_with("models") && method == axum::http::Method::GET {
-        Op::Models
-    } else {
-        return json_response(
-            StatusCode::NOT_FOUND,
-            json!({"error": {"message": format!("Unknown path /{path}"), "type": "invalid_request_error", "param": null, "code": "not_found"}}),
-        );
-    };
-    let reply = upstream::simulate(&authority, behaviour, &op, slow);
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
@@ -601,14 +821,10 @@ mod tests {
     }
 
     #[test]
-    fn simulator_upstream_urls_name_their_provider() {
-        assert_eq!(
-            provider_authority("https://api.deepseek.com").as_deref(),
-            Some("api.deepseek.com")
-        );
-        assert_eq!(
-            provider_authority("http://127.0.0.1:9/__upstream/api.moonshot.cn/v1").as_deref(),
-            Some("api.moonshot.cn")
-        );
+    fn only_auth_rate_limit_overload_and_server_errors_fail_over() {
+        assert!(fails_over(401) && fails_over(429) && fails_over(529) && fails_over(500));
+        assert!(!fails_over(400) && !fails_over(402) && !fails_over(404));
+        let r = map_upstream_error(Shape::Anthropic, 529);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -5,6 +5,7 @@ mod control;
 mod gateway;
 mod model;
 mod profile;
+mod providers;
 mod reply;
 mod server;
 mod upstream;

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::control::{Fault, RequestRecord};
 use crate::profile::Profile;
-use crate::upstream::Behaviour;
+use crate::upstream::{Behaviour, Funds};
 
 /// Credential keys the current profile strips from account JSON.
 pub(crate) const SENSITIVE_CREDENTIALS: &[&str] = &[
@@ -236,6 +236,8 @@ pub(crate) struct State {
     pub sessions: HashMap<String, i64>,
     pub idempotency: HashMap<String, IdemRecord>,
     pub upstream_keys: HashMap<String, Behaviour>,
+    /// Upstream keys' balances once spent from or set (else the default).
+    pub upstream_funds: HashMap<String, Funds>,
     pub slow_delay: Duration,
     pub latency: Duration,
     pub faults: Vec<Fault>,
@@ -286,6 +288,7 @@ impl State {
             sessions: HashMap::new(),
             idempotency: HashMap::new(),
             upstream_keys: HashMap::new(),
+            upstream_funds: HashMap::new(),
             slow_delay: Duration::from_secs(3),
             latency: Duration::ZERO,
             faults: Vec::new(),
@@ -532,6 +535,7 @@ impl State {
             "subscriptions": self.subscriptions.values().map(|s| self.subscription_json(s)).collect::<Vec<_>>(),
             "payment_plans": self.plans.values().collect::<Vec<_>>(),
             "upstream_keys": upstream,
+            "upstream_funds": self.upstream_funds.iter().map(|(k, f)| json!({"key": last4(k), "balance": f.amount, "currency": f.currency})).collect::<Vec<_>>(),
             "idempotency_keys": self.idempotency.len(),
             "faults": self.faults,
             "latency_ms": u64::try_from(self.latency.as_millis()).unwrap_or(u64::MAX),

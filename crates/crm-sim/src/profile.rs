@@ -17,6 +17,8 @@ pub struct Profile {
     pub chat_completions: bool,
     /// `/admin/cn-providers/*` exists.
     pub cn_providers: bool,
+    /// `/admin/channel-monitors` exists.
+    pub channel_monitors: bool,
     /// `PUT /admin/api-keys/:id` exists.
     pub admin_key_rebind: bool,
     /// `/admin/payment/plans` exists.
@@ -35,13 +37,30 @@ pub struct Profile {
     pub account_group_filter: bool,
     /// `Idempotency-Key` is honoured on account create and balance updates.
     pub idempotency: bool,
-    /// Largest accepted `page_size`; larger values are clamped and the clamp echoed.
+    /// Largest accepted `page_size`; a larger one is ignored (the default 20 applies and is echoed).
     pub max_page_size: u64,
     /// Keys of a deleted group are refused with 403 `GROUP_DELETED` (else they still
     /// authenticate and find no account).
     pub group_deleted_code: bool,
     /// `/v1/models` answers OpenAI-shaped items for openai-platform groups.
     pub openai_shaped_models: bool,
+    /// `/v1/models` is a static list chosen by the key's group platform (the
+    /// OpenAI defaults for `openai` groups, the Claude defaults otherwise),
+    /// never the accounts' mapped models (d3e73f1 `gateway_handler.go` `Models`).
+    pub static_models: bool,
+    /// Upstream endpoints follow the account platform as in d3e73f1: `/v1/messages`
+    /// serves only `anthropic` accounts and sends `base_url + "/v1/messages"` with
+    /// `x-api-key`; `/v1/responses` serves only `openai` accounts and sends
+    /// `base_url + "/v1/responses"`; the account test calls the same endpoints.
+    /// Off: every account is sent OpenAI chat completions (newer CN platforms).
+    pub platform_upstreams: bool,
+    /// `/v1/responses` (and the bare `/responses` alias) exist.
+    pub responses_route: bool,
+    /// The account test marks the account `error` on an upstream 401.
+    pub test_marks_auth_error: bool,
+    /// Gateway forwarding marks the account `error` on an upstream 401/403
+    /// (d3e73f1 `ratelimit_service.go` `HandleUpstreamError`).
+    pub gateway_marks_auth_error: bool,
     /// Account-test `error` events carry the upstream status as `code`.
     pub test_error_code: bool,
     /// Admin routes answer 423 `ADMIN_COMPLIANCE_ACK_REQUIRED` until an admin
@@ -65,14 +84,16 @@ const CURRENT_PLATFORMS: &[&str] = &[
 ];
 
 impl Profile {
-    /// A December-2025 host (sub2api around v0.1.40, source `d3e73f1`).
+    /// A December-2025 host (sub2api source `d3e73f1`, which reports version `0.1.1`:
+    /// `backend/cmd/server/VERSION`, observed on a real host).
     pub fn legacy_2025_12() -> Self {
         Self {
             name: "legacy-2025-12",
-            version: "0.1.40",
+            version: "0.1.1",
             channels: false,
             chat_completions: false,
             cn_providers: false,
+            channel_monitors: false,
             admin_key_rebind: false,
             payment_plans: false,
             group_platforms: LEGACY_PLATFORMS,
@@ -84,7 +105,12 @@ impl Profile {
             idempotency: false,
             max_page_size: 100,
             group_deleted_code: false,
-            openai_shaped_models: false,
+            openai_shaped_models: true,
+            static_models: true,
+            platform_upstreams: true,
+            responses_route: true,
+            test_marks_auth_error: false,
+            gateway_marks_auth_error: true,
             test_error_code: false,
             compliance_gate: false,
         }
@@ -98,6 +124,7 @@ impl Profile {
             channels: true,
             chat_completions: true,
             cn_providers: true,
+            channel_monitors: true,
             admin_key_rebind: true,
             payment_plans: true,
             group_platforms: CURRENT_PLATFORMS,
@@ -117,6 +144,11 @@ impl Profile {
             max_page_size: 1000,
             group_deleted_code: true,
             openai_shaped_models: true,
+            static_models: false,
+            platform_upstreams: false,
+            responses_route: false,
+            test_marks_auth_error: true,
+            gateway_marks_auth_error: false,
             test_error_code: true,
             compliance_gate: false,
         }

@@ -106,7 +106,9 @@ pub(crate) fn required<'a>(
     }
 }
 
-/// `page`, `page_size` (alias `limit`) with the profile's clamp.
+/// `page`, `page_size` (alias `limit`) as `response.ParsePagination` reads
+/// them (d3e73f1 and 1f93938 `backend/internal/pkg/response/response.go`): a
+/// value outside `1..=max` is ignored, so the default 20 applies and is echoed.
 pub(crate) struct Page {
     pub page: u64,
     pub size: u64,
@@ -116,11 +118,13 @@ impl Page {
     pub fn from_query(q: &HashMap<String, String>, max: u64) -> Page {
         let num = |k: &str| q.get(k).and_then(|v| v.parse::<u64>().ok());
         let page = num("page").filter(|p| *p >= 1).unwrap_or(1);
-        let size = num("page_size")
-            .or_else(|| num("limit"))
-            .filter(|s| *s >= 1)
-            .unwrap_or(20)
-            .min(max);
+        // `page_size` wins over `limit` whenever it is present, valid or not.
+        let asked = if q.contains_key("page_size") {
+            num("page_size")
+        } else {
+            num("limit")
+        };
+        let size = asked.filter(|s| (1..=max).contains(s)).unwrap_or(20);
         Page { page, size }
     }
 
@@ -143,7 +147,8 @@ impl Page {
             .collect();
         json!({
             "items": page_items, "total": total, "page": self.page,
-            "page_size": self.size, "pages": total.div_ceil(self.size),
+            // `Paginated` never answers fewer than one page.
+            "page_size": self.size, "pages": total.div_ceil(self.size).max(1),
         })
     }
 }
@@ -153,16 +158,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn page_size_is_clamped_and_echoed() {
+    fn page_size_over_the_limit_falls_back_to_the_default() {
+        // response.go ParsePagination: `val > 0 && val <= 100` else keep 20.
         let q: HashMap<String, String> = [("page_size".to_owned(), "500".to_owned())]
             .into_iter()
             .collect();
         let p = Page::from_query(&q, 100);
-        assert_eq!(p.size, 100);
+        assert_eq!(p.size, 20);
+        let q: HashMap<String, String> = [("page_size".to_owned(), "100".to_owned())]
+            .into_iter()
+            .collect();
+        let p = Page::from_query(&q, 100);
         let v = p.render((0..250).map(|i| json!(i)).collect());
         assert_eq!(v["page_size"], 100);
         assert_eq!(v["pages"], 3);
         assert_eq!(v["items"].as_array().map(Vec::len), Some(100));
+        assert_eq!(p.render(vec![])["pages"], 1);
     }
 
     #[test]

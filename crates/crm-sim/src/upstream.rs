@@ -1,9 +1,11 @@
 //! Simulated upstream providers (DeepSeek, Kimi, Zhipu, MiniMax, Qwen, generic).
 //!
-//! A provider is picked by the authority of the account's `base_url`; its
-//! behaviour is picked per upstream key. The same function answers direct calls
-//! under `/__upstream/{authority}/...` and the host's in-process forwarding, so
-//! the two can only differ where the `host_incompatible` behaviour says so.
+//! A provider is picked by the authority of the URL the host calls; the
+//! endpoint by its path ([`op_for`]); the behaviour per upstream key. These are
+//! pure functions: the stateful part (which behaviour a key has, its balance)
+//! is in `providers`. The same answers serve direct calls under
+//! `/__upstream/{authority}/...` and the host's in-process forwarding, so the
+//! two can only differ where the `host_incompatible` behaviour says so.
 
 use std::time::Duration;
 
@@ -110,6 +112,28 @@ impl Provider {
         }
     }
 
+    /// The path of the provider's Anthropic-compatible base (cn-providers.md,
+    /// "Anthropic base"): `<base>/v1/messages` is served only under it.
+    /// `None` for the generic provider, which serves `/v1/messages` anywhere.
+    fn anthropic_prefix(self) -> Option<&'static str> {
+        match self {
+            Provider::DeepSeek | Provider::Kimi | Provider::MiniMax => Some("/anthropic"),
+            Provider::Zhipu => Some("/api/anthropic"),
+            Provider::Qwen => Some("/apps/anthropic"),
+            Provider::Generic => None,
+        }
+    }
+
+    /// The path of the provider's balance API, where it has one (cn-providers.md:
+    /// DeepSeek `GET /user/balance`, Moonshot `GET /v1/users/me/balance`).
+    fn balance_path(self) -> Option<&'static str> {
+        match self {
+            Provider::DeepSeek => Some("/user/balance"),
+            Provider::Kimi => Some("/v1/users/me/balance"),
+            _ => None,
+        }
+    }
+
     fn owner(self) -> &'static str {
         match self {
             Provider::DeepSeek => "deepseek",
@@ -135,15 +159,141 @@ pub(crate) fn split_base_url(base_url: &str) -> Option<(String, String)> {
     Some((authority.to_owned(), path.trim_end_matches('/').to_owned()))
 }
 
+/// An upstream key's balance and its currency.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Funds {
+    pub amount: f64,
+    pub currency: String,
+}
+
 /// What the upstream is asked for.
 #[derive(Debug, Clone)]
 pub(crate) enum Op {
     Models,
+    /// OpenAI `POST …/chat/completions`.
     Chat {
         model: String,
         prompt_tokens: u64,
         max_tokens: u64,
     },
+    /// Anthropic `POST <anthropic base>/v1/messages`.
+    Messages {
+        model: String,
+        prompt_tokens: u64,
+        max_tokens: u64,
+    },
+    /// The provider's balance API, with the key's current balance.
+    Balance {
+        balance: f64,
+        currency: String,
+    },
+}
+
+impl Op {
+    /// A completion (charged against the key's balance when it succeeds).
+    pub fn is_completion(&self) -> bool {
+        matches!(self, Op::Chat { .. } | Op::Messages { .. })
+    }
+
+    fn anthropic(&self) -> bool {
+        matches!(self, Op::Messages { .. })
+    }
+}
+
+/// Which endpoint a request to a simulated provider reaches, or the provider's
+/// 404 when it serves nothing there (the Responses API, `/v1/messages` outside
+/// the Anthropic base, a balance path of a provider without one).
+pub(crate) fn op_for(authority: &str, path: &str, method: &str, body: &[u8]) -> Result<Op, Reply> {
+    let provider = Provider::from_authority(authority);
+    let path = path.trim_end_matches('/');
+    let req = || serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+    let tokens = |req: &Value| {
+        let prompt = (req.get("messages").map_or(0, |m| m.to_string().len()) / 4).max(1) as u64;
+        let max = req
+            .get("max_tokens")
+            .or_else(|| req.get("max_completion_tokens"))
+            .and_then(Value::as_u64)
+            .unwrap_or(16);
+        (prompt, max)
+    };
+    if method == "POST" && path.ends_with("/v1/messages") {
+        let base = &path[..path.len() - "/v1/messages".len()];
+        let served = provider
+            .anthropic_prefix()
+            .is_none_or(|prefix| base.ends_with(prefix));
+        if !served {
+            return Err(not_found(path));
+        }
+        let req = req();
+        let Some(model) = req.get("model").and_then(Value::as_str) else {
+            return Err(plain(
+                400,
+                anthropic_error("invalid_request_error", "model: Field required"),
+            ));
+        };
+        let (prompt_tokens, max_tokens) = tokens(&req);
+        return Ok(Op::Messages {
+            model: model.to_owned(),
+            prompt_tokens,
+            max_tokens,
+        });
+    }
+    if method == "POST" && path.ends_with("chat/completions") {
+        let req = req();
+        let Some(model) = req.get("model").and_then(Value::as_str) else {
+            return Err(plain(
+                400,
+                json!({"error": {"message": "model is required", "type": "invalid_request_error", "param": "model", "code": null}}),
+            ));
+        };
+        let (prompt_tokens, max_tokens) = tokens(&req);
+        return Ok(Op::Chat {
+            model: model.to_owned(),
+            prompt_tokens,
+            max_tokens,
+        });
+    }
+    if method == "GET" && provider.balance_path() == Some(path) {
+        // The caller fills in the key's balance.
+        return Ok(Op::Balance {
+            balance: 0.0,
+            currency: String::new(),
+        });
+    }
+    if method == "GET" && path.ends_with("models") {
+        return Ok(Op::Models);
+    }
+    Err(not_found(path))
+}
+
+fn plain(status: u16, body: Value) -> Reply {
+    Reply {
+        status,
+        body,
+        delay: Duration::ZERO,
+    }
+}
+
+fn not_found(path: &str) -> Reply {
+    plain(
+        404,
+        json!({"error": {"message": format!("Unknown path {path}"), "type": "invalid_request_error", "param": null, "code": "not_found"}}),
+    )
+}
+
+/// An Anthropic error envelope.
+fn anthropic_error(kind: &str, message: &str) -> Value {
+    json!({"type": "error", "error": {"type": kind, "message": message}})
+}
+
+/// The currency a provider's balance is kept in: Moonshot's international
+/// site (`.ai`) bills in USD, everything else here in CNY (cn-providers.md).
+pub(crate) fn default_currency(authority: &str) -> &'static str {
+    if authority.to_ascii_lowercase().ends_with("moonshot.ai") {
+        "USD"
+    } else {
+        "CNY"
+    }
 }
 
 /// An upstream answer before it is written to the wire.
@@ -158,11 +308,13 @@ pub(crate) struct Reply {
 /// like `ok` here: only the host's forwarding treats it differently.
 pub(crate) fn simulate(authority: &str, behaviour: Behaviour, op: &Op, slow: Duration) -> Reply {
     let provider = Provider::from_authority(authority);
-    let reply = |status: u16, body: Value| Reply {
-        status,
-        body,
-        delay: Duration::ZERO,
-    };
+    if op.anthropic() {
+        return simulate_anthropic(provider, behaviour, op, slow);
+    }
+    if let Op::Balance { .. } = op {
+        return simulate_balance(provider, behaviour, op);
+    }
+    let reply = plain;
     match behaviour {
         Behaviour::Ok | Behaviour::HostIncompatible => reply(200, success(provider, op)),
         Behaviour::Slow => Reply {
@@ -188,8 +340,120 @@ pub(crate) fn simulate(authority: &str, behaviour: Behaviour, op: &Op, slow: Dur
     }
 }
 
+/// `<anthropic base>/v1/messages`: Anthropic-shaped replies and errors
+/// (`{"type":"error","error":{"type","message"}}`), the status codes the
+/// Anthropic API uses (402 billing, 429 rate limit, 500 api, 529 overloaded).
+/// MiniMax reports money trouble as a 500 `api_error` there (cn-providers.md).
+fn simulate_anthropic(provider: Provider, behaviour: Behaviour, op: &Op, slow: Duration) -> Reply {
+    let err =
+        |status: u16, kind: &str, message: &str| plain(status, anthropic_error(kind, message));
+    match behaviour {
+        Behaviour::Ok | Behaviour::HostIncompatible => plain(200, success(provider, op)),
+        Behaviour::Slow => Reply {
+            status: 200,
+            body: success(provider, op),
+            delay: slow,
+        },
+        Behaviour::InvalidKey => err(401, "authentication_error", invalid_key_message(provider)),
+        Behaviour::InsufficientBalance | Behaviour::QuotaExhausted => match provider {
+            Provider::MiniMax => err(500, "api_error", "insufficient balance (1008)"),
+            Provider::Kimi => err(
+                429,
+                "rate_limit_error",
+                "You exceeded your current quota, please check your plan and billing details.",
+            ),
+            Provider::Zhipu => err(
+                429,
+                "rate_limit_error",
+                "余额不足或无可用资源包,请充值。(1113)",
+            ),
+            _ if behaviour == Behaviour::QuotaExhausted => err(
+                429,
+                "rate_limit_error",
+                "You exceeded your current quota, please check your plan and billing details.",
+            ),
+            _ => err(402, "billing_error", "Insufficient Balance"),
+        },
+        Behaviour::RateLimited => err(429, "rate_limit_error", "Rate limit reached for requests"),
+        Behaviour::ServerError => err(500, "api_error", "Internal server error"),
+        Behaviour::Overloaded => err(529, "overloaded_error", "Overloaded"),
+    }
+}
+
+fn invalid_key_message(provider: Provider) -> &'static str {
+    match provider {
+        Provider::DeepSeek => "Authentication Fails, Your api key is invalid",
+        Provider::Kimi => "Invalid Authentication",
+        Provider::Zhipu => "令牌已过期或验证不正确 (1001)",
+        Provider::MiniMax => "invalid api key (1004)",
+        Provider::Qwen | Provider::Generic => "invalid x-api-key",
+    }
+}
+
+/// The balance APIs: DeepSeek `{is_available, balance_infos:[…]}` with string
+/// amounts, Moonshot `{code:0, data:{available_balance, voucher_balance,
+/// cash_balance}}` with numbers (cn-providers.md, "Balance").
+fn simulate_balance(provider: Provider, behaviour: Behaviour, op: &Op) -> Reply {
+    let Op::Balance { balance, currency } = op else {
+        return plain(500, json!({"error": {"message": "not a balance request"}}));
+    };
+    match behaviour {
+        Behaviour::InvalidKey => return plain(401, invalid_key(provider)),
+        Behaviour::RateLimited => return plain(429, rate_limited(provider)),
+        Behaviour::ServerError => {
+            return plain(
+                500,
+                json!({"error":{"message":"Internal server error","type":"server_error","param":null,"code":null}}),
+            );
+        }
+        Behaviour::Overloaded => {
+            return plain(
+                503,
+                json!({"error":{"message":"Service is too busy, please try again later","type":"server_error","param":null,"code":"overloaded"}}),
+            );
+        }
+        _ => {}
+    }
+    let balance = if behaviour == Behaviour::InsufficientBalance {
+        0.0
+    } else {
+        balance.max(0.0)
+    };
+    match provider {
+        Provider::Kimi => plain(
+            200,
+            json!({"code": 0, "data": {"available_balance": balance, "voucher_balance": 0.0, "cash_balance": balance}, "scode": "0x0", "status": true}),
+        ),
+        _ => plain(
+            200,
+            json!({"is_available": balance > 0.0, "balance_infos": [{
+                "currency": currency, "total_balance": format!("{balance:.2}"),
+                "granted_balance": "0.00", "topped_up_balance": format!("{balance:.2}"),
+            }]}),
+        ),
+    }
+}
+
 fn success(provider: Provider, op: &Op) -> Value {
     match op {
+        Op::Balance { .. } => Value::Null,
+        Op::Messages {
+            model,
+            prompt_tokens,
+            max_tokens,
+        } => {
+            let completion = (*max_tokens).clamp(1, 8);
+            json!({
+                "id": format!("msg_sim_{}", crate::model::random_hex(8)),
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": "pong (simulated)"}],
+                "stop_reason": "end_turn",
+                "stop_sequence": null,
+                "usage": {"input_tokens": prompt_tokens, "output_tokens": completion},
+            })
+        }
         Op::Models => json!({
             "object": "list",
             "data": provider.models().iter().map(|m| json!({

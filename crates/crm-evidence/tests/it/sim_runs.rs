@@ -199,7 +199,7 @@ async fn legacy_profile_fails_with_route_missing_because_completions_do_not_work
             StepVerdict::Pass
         );
         assert_eq!(step_verdict(&o, Step::Rollback), StepVerdict::Pass);
-        assert_headers(&o, "0.1.40");
+        assert_headers(&o, "0.1.1");
         assert_no_secrets(&o, &canary);
         let md = std::fs::read_to_string(o.folder.join("21-summary.md")).unwrap();
         assert!(

@@ -38,7 +38,7 @@ async fn binary_prints_address_and_admin_key_then_serves() {
     child.kill().expect("stop the child we started");
     let _ = child.wait();
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["data"]["version"], "0.1.40");
+    assert_eq!(body["data"]["version"], "0.1.1");
 }
 
 #[tokio::test]

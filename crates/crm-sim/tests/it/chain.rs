@@ -391,10 +391,12 @@ async fn deleted_group_keys_differ_by_profile() {
         r.json(),
         json!({"type": "error", "error": {"type": "api_error", "message": "No available accounts: no group"}})
     );
+    // d3e73f1 gateway_handler.go Models: a key without a group gets the Claude defaults.
     let models = http.gateway(Method::GET, "/v1/models", &c.key, None).await;
+    assert_eq!(models.status, StatusCode::OK);
     assert_eq!(
-        (models.status, models.json()["data"].clone()),
-        (StatusCode::OK, json!([]))
+        models.json()["data"][0]["id"],
+        json!("claude-opus-4-5-20251101")
     );
 }
 
