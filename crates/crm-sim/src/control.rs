@@ -428,6 +428,14 @@ struct Millis {
 }
 
 #[derive(Deserialize)]
+struct UpstreamBalance {
+    key: String,
+    balance: f64,
+    #[serde(default)]
+    currency: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct UpstreamKey {
     key: String,
     behaviour: Behaviour,
@@ -467,6 +475,12 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/__sim/latency", put(set_latency))
         .route("/__sim/slow-delay", put(set_slow_delay))
         .route("/__sim/upstream-keys", put(set_upstream_key))
+        .route(
+            "/__sim/upstream-balances",
+            put(set_upstream_balance).get(|AxState(app): AxState<Arc<Shared>>| async move {
+                axum::Json(app.lock().dump()["upstream_funds"].clone())
+            }),
+        )
         .route("/__sim/accounts/{id}/mutate", post(mutate_account))
         .route("/__sim/objects/{kind}/{id}", delete(delete_object))
 }
@@ -493,6 +507,25 @@ async fn set_upstream_key(AxState(app): AxState<Arc<Shared>>, body: Bytes) -> HR
     let k: UpstreamKey = parse(&body)?;
     app.lock().upstream_keys.insert(k.key, k.behaviour);
     Ok(axum::Json(json!({"behaviour": k.behaviour})).into_response())
+}
+
+async fn set_upstream_balance(AxState(app): AxState<Arc<Shared>>, body: Bytes) -> HResult {
+    let b: UpstreamBalance = parse(&body)?;
+    if !b.balance.is_finite() {
+        return Err(json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "balance must be a finite number"}),
+        ));
+    }
+    let currency = b.currency.unwrap_or_else(|| "CNY".into()).to_uppercase();
+    app.lock().upstream_funds.insert(
+        b.key,
+        crate::upstream::Funds {
+            amount: b.balance,
+            currency: currency.clone(),
+        },
+    );
+    Ok(axum::Json(json!({"balance": b.balance, "currency": currency})).into_response())
 }
 
 fn sim_error(e: &SimError) -> Response {

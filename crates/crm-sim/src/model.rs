@@ -212,6 +212,41 @@ impl Subscription {
     }
 }
 
+/// A host-side channel monitor and the checks it ran.
+#[derive(Clone)]
+pub(crate) struct Monitor {
+    pub id: i64,
+    pub name: String,
+    pub provider: String,
+    pub api_mode: String,
+    pub endpoint: String,
+    pub api_key: String,
+    pub primary_model: String,
+    pub extra_models: Vec<String>,
+    pub group_name: String,
+    pub enabled: bool,
+    pub interval_seconds: i64,
+    pub jitter_seconds: i64,
+    pub check_mode: String,
+    pub account_id: Option<i64>,
+    pub group_id: Option<i64>,
+    /// Oldest first.
+    pub history: Vec<MonitorCheck>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One model check of a monitor run.
+#[derive(Clone)]
+pub(crate) struct MonitorCheck {
+    pub id: i64,
+    pub model: String,
+    pub status: String,
+    pub latency_ms: Option<i64>,
+    pub message: String,
+    pub checked_at: DateTime<Utc>,
+}
+
 pub(crate) struct IdemRecord {
     pub fingerprint: String,
     pub status: u16,
@@ -232,6 +267,7 @@ pub(crate) struct State {
     pub keys: BTreeMap<i64, ApiKey>,
     pub subscriptions: BTreeMap<i64, Subscription>,
     pub plans: BTreeMap<i64, Value>,
+    pub monitors: BTreeMap<i64, Monitor>,
     pub compliance_accepted: bool,
     pub sessions: HashMap<String, i64>,
     pub idempotency: HashMap<String, IdemRecord>,
@@ -284,6 +320,7 @@ impl State {
             keys: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
             plans: BTreeMap::new(),
+            monitors: BTreeMap::new(),
             compliance_accepted: false,
             sessions: HashMap::new(),
             idempotency: HashMap::new(),
@@ -534,6 +571,7 @@ impl State {
             "api_keys": keys,
             "subscriptions": self.subscriptions.values().map(|s| self.subscription_json(s)).collect::<Vec<_>>(),
             "payment_plans": self.plans.values().collect::<Vec<_>>(),
+            "channel_monitors": self.monitors.values().map(|m| json!({"id": m.id, "name": m.name, "provider": m.provider, "endpoint": m.endpoint, "api_key": last4(&m.api_key), "primary_model": m.primary_model, "interval_seconds": m.interval_seconds, "enabled": m.enabled, "checks": m.history.len()})).collect::<Vec<_>>(),
             "upstream_keys": upstream,
             "upstream_funds": self.upstream_funds.iter().map(|(k, f)| json!({"key": last4(k), "balance": f.amount, "currency": f.currency})).collect::<Vec<_>>(),
             "idempotency_keys": self.idempotency.len(),

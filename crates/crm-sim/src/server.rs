@@ -287,6 +287,27 @@ impl SimHandle {
             .insert(key.to_owned(), behaviour);
     }
 
+    /// Sets what an upstream key has left to spend (`currency` defaults to CNY);
+    /// each successful completion costs it 0.01, and at zero or below it
+    /// answers like a key out of money.
+    pub fn set_upstream_balance(&self, key: &str, balance: f64, currency: Option<&str>) {
+        self.shared.lock().upstream_funds.insert(
+            key.to_owned(),
+            crate::upstream::Funds {
+                amount: balance,
+                currency: currency.unwrap_or("CNY").to_uppercase(),
+            },
+        );
+    }
+
+    /// What an upstream key has left (the default 100 until spent or set).
+    pub fn upstream_balance(&self, key: &str) -> f64 {
+        let st = self.shared.lock();
+        st.upstream_funds
+            .get(key)
+            .map_or(crate::providers::DEFAULT_BALANCE, |f| f.amount)
+    }
+
     /// Every object, secrets reduced to their last four characters.
     pub fn state_dump(&self) -> Value {
         self.shared.lock().dump()

@@ -4,6 +4,7 @@ mod binary;
 mod chain;
 mod client;
 mod faults;
+mod funds;
 mod legacy;
 mod profiles;
 mod support;

@@ -63,7 +63,7 @@ async fn current_answers_the_probes_legacy_does_not() {
     assert_eq!(quota.status, StatusCode::NOT_FOUND);
     assert_eq!(
         quota.json(),
-        json!({"code": 404, "message": "account not found", "reason": "ACCOUNT_NOT_FOUND"})
+        json!({"code": 404, "message": "account not found", "reason": "CN_QUOTA_ACCOUNT_NOT_FOUND"})
     );
     let chat = http
         .send(

@@ -2,6 +2,9 @@
 //! channels, users, admin key rebind, subscriptions, payment plans, CN-provider
 //! probes and the version endpoints, behind `x-api-key` / admin-JWT auth.
 
+mod cn_providers;
+mod monitors;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -93,8 +96,29 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     }
     if p.cn_providers {
         admin = admin
-            .route("/cn-providers/accounts/{id}/quota", get(cn_quota))
-            .route("/cn-providers/accounts/{id}/balance", get(cn_balance));
+            .route(
+                "/cn-providers/accounts/{id}/quota",
+                get(cn_providers::quota),
+            )
+            .route(
+                "/cn-providers/accounts/{id}/balance",
+                get(cn_providers::balance),
+            );
+    }
+    if p.channel_monitors {
+        admin = admin
+            .route(
+                "/channel-monitors",
+                get(monitors::list).post(monitors::create),
+            )
+            .route(
+                "/channel-monitors/{id}",
+                get(monitors::get)
+                    .put(monitors::update)
+                    .delete(monitors::delete),
+            )
+            .route("/channel-monitors/{id}/run", post(monitors::run))
+            .route("/channel-monitors/{id}/history", get(monitors::history));
     }
     if p.payment_plans {
         admin = admin
@@ -1725,59 +1749,4 @@ async fn delete_plan(AxState(app): App, Path(id): Path<String>) -> HResult {
         .remove(&id)
         .ok_or_else(|| not_found("PLAN_NOT_FOUND", "plan not found"))?;
     Ok(ok(json!({"message": "Plan deleted successfully"})))
-}
-
-// ---------- CN providers (current) ----------
-
-fn cn_account(st: &State, raw: &str) -> Result<Account, Response> {
-    let id = path_id(raw, "account")?;
-    st.accounts.get(&id).cloned().ok_or_else(account_not_found)
-}
-
-async fn cn_quota(AxState(app): App, Path(id): Path<String>) -> HResult {
-    let st = app.lock();
-    let a = cn_account(&st, &id)?;
-    let mode = a
-        .credentials
-        .get("account_mode")
-        .and_then(Value::as_str)
-        .unwrap_or("payg");
-    if !["kimi", "zhipu"].contains(&a.platform.as_str()) || mode != "coding" {
-        return Err(app_err(
-            StatusCode::BAD_REQUEST,
-            "CN_PROVIDER_QUOTA_UNSUPPORTED",
-            "quota is only available for kimi/zhipu coding-plan accounts",
-        ));
-    }
-    Ok(ok(json!({
-        "account_id": a.id, "platform": a.platform,
-        "windows": [{"name": "5h", "used": 0, "limit": 100}, {"name": "weekly", "used": 0, "limit": 1000}],
-        "fetched_at": ts(&now()),
-    })))
-}
-
-async fn cn_balance(AxState(app): App, Path(id): Path<String>) -> HResult {
-    let st = app.lock();
-    let a = cn_account(&st, &id)?;
-    let mode = a
-        .credentials
-        .get("account_mode")
-        .and_then(Value::as_str)
-        .unwrap_or("payg");
-    if !["kimi", "deepseek"].contains(&a.platform.as_str()) || mode != "payg" {
-        return Err(app_err(
-            StatusCode::BAD_REQUEST,
-            "CN_PROVIDER_BALANCE_UNSUPPORTED",
-            "balance is only available for kimi/deepseek pay-as-you-go accounts",
-        ));
-    }
-    let available = a
-        .api_key()
-        .is_some_and(|k| behaviour_for(&st, k) != Behaviour::InsufficientBalance);
-    let balance = if available { "100.00" } else { "0.00" };
-    Ok(ok(json!({
-        "balance": balance, "currency": "CNY",
-        "balances": [{"currency": "CNY", "total_balance": balance}],
-        "available": available, "fetched_at": ts(&now()), "persisted": false,
-    })))
 }
