@@ -377,8 +377,6 @@ struct Plan {
     stream: bool,
     group: Group,
     candidates: Vec<Candidate>,
-    prompt_tokens: u64,
-    max_tokens: u64,
     /// The upstream answers in the route's own family (Anthropic for
     /// `/v1/messages` on a d3e73f1 host), not OpenAI chat.
     native: bool,
@@ -449,19 +447,6 @@ fn plan(st: &State, headers: &HeaderMap, body: &[u8], family: Family) -> Result<
         })?
         .to_owned();
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let max_tokens = req
-        .get("max_tokens")
-        .or_else(|| req.get("max_completion_tokens"))
-        .or_else(|| req.get("max_output_tokens"))
-        .and_then(Value::as_u64)
-        .unwrap_or(16);
-    let prompt_tokens = (req
-        .get("messages")
-        .or_else(|| req.get("input"))
-        .map(|m| m.to_string().len())
-        .unwrap_or(0)
-        / 4)
-    .max(1) as u64;
     let Some(group) = caller.group.clone() else {
         return Err(herr(
             shape,
@@ -527,7 +512,13 @@ fn plan(st: &State, headers: &HeaderMap, body: &[u8], family: Family) -> Result<
             shape,
             StatusCode::SERVICE_UNAVAILABLE,
             "api_error",
-            &format!("No available accounts: no available accounts supporting model: {model}"),
+            // d3e73f1 gateway_service.go has the colon; the current profile keeps
+            // the wording it was written with.
+            &if platform_upstreams {
+                format!("No available accounts: no available accounts supporting model: {model}")
+            } else {
+                format!("No available accounts: no available accounts supporting model {model}")
+            },
         ));
     }
     if platform_upstreams {
@@ -543,21 +534,18 @@ fn plan(st: &State, headers: &HeaderMap, body: &[u8], family: Family) -> Result<
         stream,
         group,
         candidates,
-        prompt_tokens,
-        max_tokens,
         native: platform_upstreams,
     })
 }
 
-/// The upstream request body the host sends for `c`.
-fn upstream_body(plan: &Plan, c: &Candidate) -> Vec<u8> {
-    json!({
-        "model": c.upstream_model,
-        "max_tokens": plan.max_tokens,
-        "messages": [{"role": "user", "content": "x".repeat(usize::try_from(plan.prompt_tokens.saturating_mul(4)).unwrap_or(4))}],
-    })
-    .to_string()
-    .into_bytes()
+/// The upstream request body the host sends for `c`: the client's body with
+/// the model replaced (gateway_service.go `replaceModelInBody`).
+fn upstream_body(body: &[u8], c: &Candidate) -> Vec<u8> {
+    let mut req: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if let Some(o) = req.as_object_mut() {
+        o.insert("model".into(), json!(c.upstream_model));
+    }
+    req.to_string().into_bytes()
 }
 
 /// d3e73f1 `ratelimit_service.go` `HandleUpstreamError`: 401/403 stop the
@@ -618,7 +606,7 @@ async fn forward(
                 path,
                 "POST",
                 c.key.as_deref(),
-                &upstream_body(&plan, c),
+                &upstream_body(body, c),
             )
         };
         if !reply.delay.is_zero() {
