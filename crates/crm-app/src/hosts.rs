@@ -128,6 +128,13 @@ fn validate_base_url(raw: &str) -> Result<String> {
             "host URL {raw:?} must be http(s)://HOST[:PORT], e.g. https://relay.example.com"
         )));
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        // A key in the URL would be stored, shown and logged in clear.
+        return Err(AppError::invalid(format!(
+            "host URL of {} must not carry a user or password (user:pass@); give the admin key separately",
+            url.host_str().unwrap_or("the host")
+        )));
+    }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
@@ -297,5 +304,26 @@ mod tests {
         );
         assert!(validate_name("prod-1").is_ok());
         assert!(validate_name("../etc").is_err());
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::validate_base_url;
+
+    #[test]
+    fn host_urls_with_userinfo_are_refused_without_echoing_it() {
+        for raw in [
+            "https://admin:SECRETPW@relay.example.com",
+            "https://SECRETUSER@relay.example.com",
+        ] {
+            let e = validate_base_url(raw).unwrap_err().to_string();
+            assert!(e.contains("user or password"), "{e}");
+            assert!(!e.contains("SECRET"), "{e}");
+        }
+        assert_eq!(
+            validate_base_url("https://relay.example.com/").unwrap(),
+            "https://relay.example.com"
+        );
     }
 }

@@ -289,12 +289,39 @@ fn in_savepoint<T>(
     out
 }
 
+/// Creates a missing database file as 0600 before SQLite opens it: SQLite
+/// gives the `-wal` and `-shm` files the database file's mode, so all three
+/// stay private whatever the umask (they hold fingerprints and sealed keys).
+fn create_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            // A missing directory and the like: SQLite reports it better.
+            Err(_) => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
 /// Opens a database file with crm's durability settings and migrates it.
 pub(crate) fn open_file(path: &Path) -> Result<Connection> {
     let open_err = |detail: String| Error::Open {
         path: path.to_owned(),
         detail,
     };
+    create_private(path).map_err(|e| open_err(format!("cannot create the file: {e}")))?;
     let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| open_err(e.to_string()))?;
@@ -528,6 +555,20 @@ mod tests {
             .unwrap()
         };
         assert_eq!(pragma("journal_mode"), "wal");
+        #[cfg(unix)]
+        {
+            // Private whatever the umask (it used to follow the umask).
+            use std::os::unix::fs::PermissionsExt;
+            conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+                .unwrap();
+            for f in ["crm.db", "crm.db-wal"] {
+                let mode = std::fs::metadata(dir.path().join(f))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "{f}");
+            }
+        }
         assert_eq!(pragma("synchronous"), "2", "2 is FULL");
         assert_eq!(pragma("foreign_keys"), "1");
         assert_eq!(pragma("busy_timeout"), "5000");

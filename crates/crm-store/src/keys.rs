@@ -107,10 +107,20 @@ pub(crate) fn read_key(path: &Path) -> Result<KeyBytes> {
         detail,
     };
     let meta = fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
-    if meta.permissions().mode() & 0o077 != 0 {
+    let mode = meta.permissions().mode();
+    if mode & 0o044 != 0 {
+        // Anyone who reads the key reads every sealed credential: refuse
+        // rather than warn into a log nobody reads.
+        return Err(err(format!(
+            "is readable by group or others (mode {:o}); run `chmod 600 {}` and start again",
+            mode & 0o777,
+            path.display()
+        )));
+    }
+    if mode & 0o022 != 0 {
         tracing::warn!(
             path = %path.display(),
-            "key file is readable by group or others; run chmod 600 on it"
+            "key file is writable by group or others; run chmod 600 on it"
         );
     }
     let text = fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
@@ -269,6 +279,12 @@ mod tests {
         assert_eq!(a.expose_secret(), b.expose_secret());
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        // A key others can read is refused (it was only warned about).
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load_or_create_key(&path).unwrap_err().to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(load_or_create_key(&path).is_ok());
         let dir_mode = fs::metadata(path.parent().unwrap())
             .unwrap()
             .permissions()
