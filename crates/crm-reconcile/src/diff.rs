@@ -31,10 +31,12 @@ use crm_domain::observed::{ChannelPricing, HostAccount, HostSnapshot};
 use crm_domain::ownership::{has_crm_name, parse_marker, provider_slug};
 use crm_domain::plan::FieldChange;
 use crm_domain::reconcile::{DriftItem, ReconcileScope};
+use crm_domain::spec::ProviderSpec;
 use crm_domain::{
-    BatchId, DriftCategory, HostObjectId, ProviderRef, ReconcileStatus, ResourceKind,
+    BatchId, DriftCategory, HostObjectId, Platform, ProviderRef, ReconcileStatus, ResourceKind,
     ResourceState, Verdict,
 };
+use crm_provision::desired::{PlatformChoice, choose_platform};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -43,6 +45,33 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 pub struct RecordedBatch {
     pub batch: ImportBatch,
     pub resources: Vec<ManagedResource>,
+    /// The batch's provider as its pack version declares it, when the pack
+    /// is installed: what the platform choice is made from
+    /// ([`crm_provision::desired::choose_platform`]).
+    pub provider_spec: Option<ProviderSpec>,
+}
+
+/// Where an account of `rb` should send its requests on this host, when the
+/// recorded route cannot work here: an `openai` account on a host without
+/// `/v1/chat/completions` speaks the Responses API upstream, which the CN
+/// providers do not serve (batches imported before crm chose `anthropic`
+/// there). `Ok(None)`: the recorded route is fine; `Err`: no route works.
+pub fn platform_migration(
+    rb: &RecordedBatch,
+    platform: &Platform,
+    caps: &Capabilities,
+) -> Option<std::result::Result<PlatformChoice, String>> {
+    if caps.chat_completions || platform.as_str() != Platform::OPENAI {
+        return None;
+    }
+    Some(match &rb.provider_spec {
+        Some(spec) => choose_platform(spec, caps).map_err(|b| b.reason),
+        None => Err(format!(
+            "the host has no /v1/chat/completions, so this openai account speaks the Responses API upstream; pack {} {} is not installed, so crm cannot say where it should point",
+            rb.batch.provider.pack, rb.batch.pack_version
+        )),
+    })
+    .filter(|c| c.as_ref().map_or(true, |c| c.platform != *platform))
 }
 
 /// Everything crm recorded about one host, and which part of it a run is about.
@@ -277,7 +306,7 @@ impl<'a> Cx<'a> {
     fn check_resource(&mut self, rb: &RecordedBatch, r: &ManagedResource) {
         match r.kind {
             ResourceKind::Account => self.check_account(rb, r),
-            ResourceKind::Group => self.check_group(r),
+            ResourceKind::Group => self.check_group(rb, r),
             ResourceKind::Channel => self.check_channel(rb, r),
             ResourceKind::User => self.check_user(r),
             ResourceKind::UserApiKey => self.check_api_key(r),
@@ -324,7 +353,16 @@ impl<'a> Cx<'a> {
         {
             f.push(change("name", json!(a.name), json!(name)));
         }
-        if let Some(p) = &d.platform
+        let migration = platform_migration(rb, &a.platform, self.caps);
+        if let Some(target) = &migration {
+            // Recorded as crm made it, but a route this host cannot serve.
+            let (p, u) = match target {
+                Ok(c) => (json!(c.platform), json!(c.base_url)),
+                Err(_) => (Value::Null, Value::Null),
+            };
+            f.push(change("platform", json!(a.platform), p));
+            f.push(change("base_url", json!(a.base_url), u));
+        } else if let Some(p) = &d.platform
             && *p != a.platform
         {
             f.push(change("platform", json!(a.platform), json!(p)));
@@ -335,6 +373,7 @@ impl<'a> Cx<'a> {
             f.push(change("type", json!(a.account_type), json!(t)));
         }
         if let Some(u) = &d.base_url
+            && migration.is_none()
             && a.base_url.as_deref().map(normalize_url) != Some(normalize_url(u))
         {
             f.push(change("base_url", json!(a.base_url), json!(u)));
@@ -350,7 +389,7 @@ impl<'a> Cx<'a> {
                 f.push(change(&format!("credentials.{k}"), json!(seen), v.clone()));
             }
         }
-        for (k, v) in d.extra.iter().flatten() {
+        for (k, v) in d.extra.iter().flatten().filter(|_| migration.is_none()) {
             let seen = a.extra.get(k);
             if seen != Some(v) {
                 f.push(change(&format!("extra.{k}"), json!(seen), v.clone()));
@@ -483,7 +522,7 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn check_group(&mut self, r: &ManagedResource) {
+    fn check_group(&mut self, rb: &RecordedBatch, r: &ManagedResource) {
         let d: DesiredGroup = desired::read(&r.desired);
         let Some(g) = self
             .observed
@@ -506,7 +545,10 @@ impl<'a> Cx<'a> {
         {
             f.push(change("name", json!(g.name), json!(n)));
         }
-        if let Some(p) = &d.platform
+        // The group's platform follows its accounts' (see check_account).
+        if let Some(Ok(c)) = platform_migration(rb, &g.platform, self.caps) {
+            f.push(change("platform", json!(g.platform), json!(c.platform)));
+        } else if let Some(p) = &d.platform
             && *p != g.platform
         {
             f.push(change("platform", json!(g.platform), json!(p)));

@@ -186,6 +186,7 @@ impl Provider {
 
     pub fn recorded(&self) -> RecordedBatch {
         RecordedBatch {
+            provider_spec: None,
             batch: batch(self.batch, self.provider),
             resources: vec![
                 resource(

@@ -591,6 +591,13 @@ fn plan_changed(recorded: &Recorded, i: &DriftItem, keys: &BTreeSet<String>) -> 
         ),
         op,
     };
+    let d_platform = desired::read::<DesiredAccount>(&r.desired).platform;
+    let migration = i.fields.iter().find(|f| {
+        f.field == "platform" && Some(&f.to) != d_platform.as_ref().map(|p| json!(p)).as_ref()
+    });
+    if let Some(m) = migration {
+        return blocked(i, migration_reason(rb, r, i, m, keys));
+    }
     match r.kind {
         ResourceKind::Account => {
             let unpatchable: Vec<&str> = i
@@ -698,6 +705,60 @@ fn plan_changed(recorded: &Recorded, i: &DriftItem, keys: &BTreeSet<String>) -> 
             ),
         ),
     }
+}
+
+/// What moving a batch off a route the host cannot serve takes (see
+/// [`crate::diff::platform_migration`]): the account is recreated on the
+/// new platform and base URL, which needs its upstream key, and the group
+/// follows. Repair does not migrate platforms itself; a rollback and a new
+/// import do it with the same journal guarantees.
+fn migration_reason(
+    rb: &RecordedBatch,
+    r: &ManagedResource,
+    i: &DriftItem,
+    platform: &FieldChange,
+    keys: &BTreeSet<String>,
+) -> String {
+    let from = platform.from.as_str().unwrap_or("?");
+    let Some(to) = platform.to.as_str() else {
+        return format!(
+            "{} {} uses '{from}', which this host cannot serve, and no other platform works here for {}: {}",
+            r.kind,
+            r.name,
+            rb.batch.provider,
+            if i.detail.is_empty() {
+                "see the pack"
+            } else {
+                &i.detail
+            }
+        );
+    };
+    let what = match r.kind {
+        ResourceKind::Account => {
+            let url = i
+                .fields
+                .iter()
+                .find(|f| f.field == "base_url")
+                .and_then(|f| f.to.as_str())
+                .unwrap_or("?");
+            let key = recorded_key(&r.desired);
+            let has_key = key.as_ref().is_some_and(|k| keys.contains(&k.hmac));
+            format!(
+                "recreate account {} as {to} at {url} (an '{from}' account on a host without /v1/chat/completions speaks the Responses API upstream); that needs its upstream key{}",
+                r.name,
+                match (&key, has_key) {
+                    (_, true) => " (supplied)".to_owned(),
+                    (Some(k), false) => format!(" {k}"),
+                    (None, false) => String::new(),
+                }
+            )
+        }
+        _ => format!("change {} {} from '{from}' to '{to}'", r.kind, r.name),
+    };
+    format!(
+        "{what}. Repair does not change an account's platform: roll the batch back (`crm batch rollback {}`) and import the provider again with its keys (`crm provider import {} --host {} --mode {} --upstream-keys-file FILE`)",
+        rb.batch.id, rb.batch.provider, rb.batch.host_id, rb.batch.mode
+    )
 }
 
 fn plan_duplicate(
@@ -958,7 +1019,13 @@ pub async fn repair(
 ) -> Result<RepairReport> {
     let started_at = ports.clock.now();
     let before = api.request_count();
-    let recorded = run::load_recorded(ports.batches.as_ref(), &scope, vec![]).await?;
+    let recorded = run::load_recorded(
+        ports.batches.as_ref(),
+        ports.packs.as_deref(),
+        &scope,
+        vec![],
+    )
+    .await?;
     let lease_scope = run::lease_scope(&scope, &recorded);
     if lease_scope == Lease::host_scope(&scope.host_id) {
         // A host-wide repair must not run beside an import of any provider.

@@ -14,7 +14,8 @@ use crm_domain::host::{Capabilities, HostRecord};
 use crm_domain::observed::HostSnapshot;
 use crm_domain::ops::Lease;
 use crm_domain::ports::{
-    BatchRepo, Clock, HostApi, HostError, IdSource, LeaseRepo, ReconcileRepo, Storage, StoreError,
+    BatchRepo, Clock, HostApi, HostError, IdSource, LeaseRepo, PackRepo, ReconcileRepo, Storage,
+    StoreError,
 };
 use crm_domain::reconcile::{DriftItem, ReconcileRun, ReconcileScope};
 use crm_domain::{ReconcileRunId, ReconcileStatus};
@@ -30,6 +31,9 @@ pub const RUN_LEASE_TTL: Duration = Duration::from_secs(600);
 #[derive(Clone)]
 pub struct Ports {
     pub batches: Arc<dyn BatchRepo>,
+    /// Installed packs: the platform a batch's accounts should use on a host
+    /// is decided from its provider's pack entry.
+    pub packs: Option<Arc<dyn PackRepo>>,
     pub runs: Arc<dyn ReconcileRepo>,
     pub leases: Arc<dyn LeaseRepo>,
     pub clock: Arc<dyn Clock>,
@@ -54,6 +58,7 @@ impl Ports {
     ) -> Self {
         Ports {
             batches: store.clone(),
+            packs: Some(store.clone()),
             runs: store.clone(),
             leases: store,
             clock,
@@ -104,6 +109,7 @@ pub fn lease_scope(scope: &ReconcileScope, recorded: &Recorded) -> String {
 /// the scope names something crm knows.
 pub async fn load_recorded(
     batches: &dyn BatchRepo,
+    packs: Option<&dyn PackRepo>,
     scope: &ReconcileScope,
     access: Vec<AccessCheck>,
 ) -> Result<Recorded> {
@@ -133,7 +139,25 @@ pub async fn load_recorded(
     let mut recorded = Vec::new();
     for batch in all.into_iter().filter(|b| b.status.is_live()) {
         let resources = batches.resources(&batch.id).await?;
-        recorded.push(RecordedBatch { batch, resources });
+        let provider_spec = match packs {
+            // A pack version crm cannot read leaves the platform check out;
+            // the rest of the comparison needs only the journal.
+            Some(p) => p
+                .get_pack(&batch.provider.pack, Some(batch.pack_version.clone()))
+                .await
+                .ok()
+                .and_then(|pk| {
+                    pk.manifest
+                        .provider(batch.provider.provider.as_str())
+                        .cloned()
+                }),
+            None => None,
+        };
+        recorded.push(RecordedBatch {
+            batch,
+            resources,
+            provider_spec,
+        });
     }
     recorded.sort_by(|a, b| a.batch.id.cmp(&b.batch.id));
     Ok(Recorded {
@@ -240,7 +264,13 @@ pub async fn reconcile(
 ) -> Result<ReconcileRun> {
     let started_at = ports.clock.now();
     let before = api.request_count();
-    let recorded = load_recorded(ports.batches.as_ref(), &scope, opts.access).await?;
+    let recorded = load_recorded(
+        ports.batches.as_ref(),
+        ports.packs.as_deref(),
+        &scope,
+        opts.access,
+    )
+    .await?;
     let lease = ports
         .leases
         .acquire_lease(

@@ -465,7 +465,13 @@ impl SchedulerDriver {
         scope: ReconcileScope,
         e: HostError,
     ) -> Result<ReconcileRun> {
-        let recorded = run::load_recorded(self.ports.batches.as_ref(), &scope, vec![]).await?;
+        let recorded = run::load_recorded(
+            self.ports.batches.as_ref(),
+            self.ports.packs.as_deref(),
+            &scope,
+            vec![],
+        )
+        .await?;
         let obs = run::Observation::Failed {
             status: run::classify_failure(&crm_provision::ProvisionError::Host(e.clone())),
             error: e.to_string(),

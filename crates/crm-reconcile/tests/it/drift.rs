@@ -583,3 +583,103 @@ async fn a_missing_account_needs_its_key_supplied_and_no_key_is_stored() {
         assert!(!seen.contains(ds_key.expose_secret()));
     }
 }
+
+/// A batch imported before crm chose `anthropic` on hosts without chat
+/// completions (an `openai` account at the OpenAI base URL) is drift there:
+/// `changed` on platform and base_url, and the repair plan says what it
+/// takes, naming the key it needs.
+#[tokio::test]
+async fn an_old_fallback_batch_on_a_host_without_chat_completions_is_drift() {
+    let w = World::legacy().await;
+    assert!(!w.env.caps.chat_completions);
+    let key = sim_key("ok", "ds1");
+    // The old planner: it took chat completions for granted.
+    let mut old = w.provisioner();
+    old.caps.chat_completions = true;
+    let report = old
+        .import(crm_provision::ImportRequest {
+            provider: w.env.provider_ref("deepseek"),
+            pack_version: None,
+            mode: crm_domain::AccessMode::SelfService,
+            upstream_keys: vec![key.clone()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.error, None);
+    let host = &w.env.host_record;
+    let api = w.api();
+    let run = reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default())
+        .await
+        .unwrap();
+    let names = brief(&run.items);
+    assert_eq!(run.status, ReconcileStatus::Drifted, "{names:?}");
+    let acct = run
+        .items
+        .iter()
+        .find(|i| i.kind == crm_domain::ResourceKind::Account)
+        .unwrap();
+    let fields: Vec<(&str, &serde_json::Value)> = acct
+        .fields
+        .iter()
+        .map(|f| (f.field.as_str(), &f.to))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("platform", &serde_json::json!("anthropic")),
+            (
+                "base_url",
+                &serde_json::json!("https://api.deepseek.com/anthropic")
+            ),
+        ],
+        "{names:?}"
+    );
+    let grp = run
+        .items
+        .iter()
+        .find(|i| i.kind == crm_domain::ResourceKind::Group)
+        .unwrap();
+    assert_eq!(grp.fields[0].field, "platform");
+    // The plan says exactly what it would take, and changes nothing.
+    let r = repair(
+        &w.ports,
+        host,
+        api,
+        w.host_scope(),
+        RepairOptions {
+            apply: true,
+            ..RepairOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(r.applied.is_empty());
+    let item = r
+        .plan
+        .items
+        .iter()
+        .find(|i| i.kind == crm_domain::ResourceKind::Account)
+        .unwrap();
+    let reason = item.reason.clone().unwrap();
+    for says in [
+        "as anthropic at https://api.deepseek.com/anthropic",
+        "needs its upstream key",
+        "crm batch rollback",
+        "crm provider import",
+    ] {
+        assert!(reason.contains(says), "{says}: {reason}");
+    }
+    // Once re-imported the new way, the host is in sync.
+    w.provisioner().rollback(&report.batch.id).await.unwrap();
+    w.import("deepseek", &[key]).await;
+    w.clock.advance(std::time::Duration::from_secs(1));
+    let run = reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        run.status,
+        ReconcileStatus::InSync,
+        "{:?}",
+        brief(&run.items)
+    );
+}
