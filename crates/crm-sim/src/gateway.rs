@@ -17,12 +17,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde_json::{Value, json};
 
-use crate::admin::bearer;
-use crate::model::{Account, Group, State, now};
+use crate::model::{Account, Group, State, claude_item, now};
 use crate::profile::Profile;
 use crate::providers;
-use crate::reply::{json_response, mw_err, oai_err};
-use crate::server::Shared;
+use crate::reply::{bearer, json_response, mw_err, oai_err};
+use crate::shared::Shared;
 use crate::upstream::{Behaviour, Reply};
 
 type App = AxState<Arc<Shared>>;
@@ -91,10 +90,6 @@ pub(crate) fn static_models(platform: Option<&str>) -> Vec<Value> {
             .map(|(id, name, at)| json!({"id": id, "type": "model", "display_name": name, "created_at": at}))
             .collect()
     }
-}
-
-pub(crate) fn claude_item(id: &str) -> Value {
-    json!({"id": id, "type": "model", "display_name": id, "created_at": "2024-01-01T00:00:00Z"})
 }
 
 fn openai_item(id: &str) -> Value {

@@ -1,13 +1,20 @@
 #![doc = include_str!("../README.md")]
 
+// Layers, each importing only from the ones above it in this list (no circle):
+// error, faults, ids, profile, reply, upstream (pure) → model (the state) →
+// shared, providers → handlers (admin/*, gateway, user, control) → server.
 mod admin;
 mod control;
+mod error;
+mod faults;
 mod gateway;
+mod ids;
 mod model;
 mod profile;
 mod providers;
 mod reply;
 mod server;
+mod shared;
 mod upstream;
 mod user;
 
@@ -16,25 +23,4 @@ pub use profile::Profile;
 pub use server::{SimConfig, SimHandle, SimServer};
 pub use upstream::Behaviour;
 
-/// Errors of the simulator's Rust API.
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// No object of that kind has this id.
-    #[error("no {kind} with id {id} in the simulator")]
-    NotFound { kind: &'static str, id: i64 },
-    /// `delete_object` was given a kind it does not know.
-    #[error(
-        "unknown object kind '{0}'; expected one of: accounts, groups, channels, users, api_keys, subscriptions"
-    )]
-    UnknownKind(String),
-}
-
-/// Result alias of the simulator's Rust API.
-pub type Result<T, E = SimError> = std::result::Result<T, E>;
+pub use error::{Result, SimError};

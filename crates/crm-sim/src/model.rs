@@ -10,7 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::control::{Fault, RequestRecord};
+use crate::faults::{Fault, RequestRecord};
+pub(crate) use crate::ids::random_hex;
 use crate::profile::Profile;
 use crate::upstream::{Behaviour, Funds};
 
@@ -37,19 +38,16 @@ pub(crate) fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// An Anthropic-shaped model item (`/v1/models`, `/admin/accounts/:id/models`).
+pub(crate) fn claude_item(id: &str) -> Value {
+    json!({"id": id, "type": "model", "display_name": id, "created_at": "2024-01-01T00:00:00Z"})
+}
+
 /// `****` plus the last four characters: enough to tell secrets apart, never enough to use one.
 pub(crate) fn last4(secret: &str) -> String {
     let chars: Vec<char> = secret.chars().collect();
     let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
     format!("****{tail}")
-}
-
-pub(crate) fn random_hex(bytes: usize) -> String {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.random::<u8>()))
-        .collect()
 }
 
 #[derive(Clone)]

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -20,10 +20,11 @@ use tokio::task::{JoinHandle, JoinSet};
 use tower::ServiceExt;
 
 use crate::control::{AccountMutation, ConnKill, FaultSpec, RequestRecord, sim_layer};
+use crate::error::{Result, SimError};
 use crate::model::{State, random_hex};
 use crate::profile::Profile;
+use crate::shared::Shared;
 use crate::upstream::Behaviour;
-use crate::{Result, SimError};
 
 /// How to start a simulator.
 #[derive(Clone)]
@@ -70,24 +71,6 @@ impl SimConfig {
             profile,
             ..Self::default()
         }
-    }
-}
-
-/// State shared by every handler.
-pub(crate) struct Shared {
-    pub state: Mutex<State>,
-    pub profile: Profile,
-    pub admin_email: String,
-    pub admin_password: String,
-}
-
-impl Shared {
-    /// Handlers never panic while holding the lock, but a poisoned lock must not
-    /// take the whole simulator down either.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

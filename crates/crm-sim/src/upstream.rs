@@ -444,7 +444,7 @@ fn success(provider: Provider, op: &Op) -> Value {
         } => {
             let completion = (*max_tokens).clamp(1, 8);
             json!({
-                "id": format!("msg_sim_{}", crate::model::random_hex(8)),
+                "id": format!("msg_sim_{}", crate::ids::random_hex(8)),
                 "type": "message",
                 "role": "assistant",
                 "model": model,
@@ -467,7 +467,7 @@ fn success(provider: Provider, op: &Op) -> Value {
         } => {
             let completion = (*max_tokens).clamp(1, 8);
             json!({
-                "id": format!("chatcmpl-sim-{}", crate::model::random_hex(8)),
+                "id": format!("chatcmpl-sim-{}", crate::ids::random_hex(8)),
                 "object": "chat.completion",
                 "created": chrono::Utc::now().timestamp(),
                 "model": model,

@@ -13,12 +13,11 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::admin::bearer;
 use crate::model::{ApiKey, State, now, random_hex};
 use crate::reply::{
-    HResult, Page, app_err, bad_request, mw_err, not_found, ok, parse, path_id, required,
+    HResult, Page, app_err, bad_request, bearer, mw_err, not_found, ok, parse, path_id, required,
 };
-use crate::server::Shared;
+use crate::shared::Shared;
 
 type App = AxState<Arc<Shared>>;
 

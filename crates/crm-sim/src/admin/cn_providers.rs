@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::model::{Account, State};
 use crate::providers;
 use crate::reply::{HResult, app_err, ok, path_id};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::upstream::{Behaviour, Op};
 
 type App = AxState<Arc<Shared>>;

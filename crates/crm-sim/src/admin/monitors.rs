@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::model::{Monitor, MonitorCheck, State, now, ts};
 use crate::providers;
 use crate::reply::{HResult, Page, app_err, created, json_response, ok, parse};
-use crate::server::Shared;
+use crate::shared::Shared;
 
 type App = AxState<Arc<Shared>>;
 type Q = Query<HashMap<String, String>>;
