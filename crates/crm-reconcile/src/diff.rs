@@ -51,6 +51,21 @@ pub struct RecordedBatch {
     pub provider_spec: Option<ProviderSpec>,
 }
 
+impl RecordedBatch {
+    /// Host ids of the live groups the batch manages (the default binding of
+    /// its accounts and channels when their desired spec names none).
+    pub fn groups(&self) -> Vec<HostObjectId> {
+        let mut ids: Vec<HostObjectId> = self
+            .resources
+            .iter()
+            .filter(|r| r.kind == ResourceKind::Group && r.state == ResourceState::Live)
+            .map(|r| r.host_object_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
 /// Where an account of `rb` should send its requests on this host, when the
 /// recorded route cannot work here: an `openai` account on a host without
 /// `/v1/chat/completions` speaks the Responses API upstream, which the CN
@@ -290,19 +305,6 @@ impl<'a> Cx<'a> {
         self.push(DriftCategory::Changed, r, fields, detail);
     }
 
-    /// Host ids of the live groups a batch manages (the default binding of
-    /// its accounts and channels when their desired spec names none).
-    fn batch_groups(rb: &RecordedBatch) -> Vec<HostObjectId> {
-        let mut ids: Vec<HostObjectId> = rb
-            .resources
-            .iter()
-            .filter(|r| r.kind == ResourceKind::Group && r.state == ResourceState::Live)
-            .map(|r| r.host_object_id)
-            .collect();
-        ids.sort();
-        ids
-    }
-
     fn check_resource(&mut self, rb: &RecordedBatch, r: &ManagedResource) {
         match r.kind {
             ResourceKind::Account => self.check_account(rb, r),
@@ -405,7 +407,7 @@ impl<'a> Cx<'a> {
             .group_ids
             .clone()
             .filter(|g| !g.is_empty())
-            .unwrap_or_else(|| Self::batch_groups(rb))
+            .unwrap_or_else(|| rb.groups())
             .into_iter()
             .filter(|g| self.recorded_ids.contains(&(ResourceKind::Group, *g)))
             .collect();
@@ -490,7 +492,7 @@ impl<'a> Cx<'a> {
 
     /// Unrecorded crm accounts of the batch's provider bound to its groups.
     fn group_duplicates(&mut self, rb: &RecordedBatch) {
-        for g in Self::batch_groups(rb) {
+        for g in rb.groups() {
             for a in &self.observed.accounts {
                 if !a.group_ids.contains(&g)
                     || !is_active_account(a)
@@ -626,7 +628,7 @@ impl<'a> Cx<'a> {
             .group_ids
             .clone()
             .filter(|g| !g.is_empty())
-            .unwrap_or_else(|| Self::batch_groups(rb));
+            .unwrap_or_else(|| rb.groups());
         if let Some(bound) = binding_change(&c.group_ids, &expected) {
             f.push(bound);
         }

@@ -267,17 +267,6 @@ fn find<'r>(
     Some((rb, r))
 }
 
-fn batch_groups(rb: &RecordedBatch) -> Vec<HostObjectId> {
-    let mut ids: Vec<HostObjectId> = rb
-        .resources
-        .iter()
-        .filter(|r| r.kind == ResourceKind::Group && r.state == ResourceState::Live)
-        .map(|r| r.host_object_id)
-        .collect();
-    ids.sort();
-    ids
-}
-
 fn plan_ops(
     recorded: &Recorded,
     observed: &HostSnapshot,
@@ -517,7 +506,7 @@ fn plan_missing(
                                 .group_ids
                                 .clone()
                                 .filter(|g| !g.is_empty())
-                                .unwrap_or_else(|| batch_groups(rb)),
+                                .unwrap_or_else(|| rb.groups()),
                         },
                     },
                     Err(reason) => blocked(i, reason),
@@ -687,7 +676,7 @@ fn plan_changed(recorded: &Recorded, i: &DriftItem, keys: &BTreeSet<String>) -> 
             match serde_json::from_value::<ChannelDraft>(r.desired.clone()) {
                 Ok(mut draft) => {
                     if draft.group_ids.is_empty() {
-                        draft.group_ids = batch_groups(rb);
+                        draft.group_ids = rb.groups();
                     }
                     restore(Op::RestoreChannel {
                         r: r.clone(),
