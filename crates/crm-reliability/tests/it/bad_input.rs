@@ -98,7 +98,8 @@ fn cases(sim_url: &str) -> Vec<Case> {
             path: "/api/hosts".into(),
             body: Body::Raw(
                 "application/json",
-                format!("{{\"name\":\"{}\"}}", "a".repeat(3 << 20)).into_bytes(),
+                // Over the one 4 MiB limit of every route.
+                format!("{{\"name\":\"{}\"}}", "a".repeat(5 << 20)).into_bytes(),
             ),
             token: TOKEN,
             expect: &[413],
@@ -107,7 +108,7 @@ fn cases(sim_url: &str) -> Vec<Case> {
             name: "huge pack body",
             method: "POST",
             path: "/api/packs?file_name=big.toml".into(),
-            body: Body::Raw("text/plain", vec![b'#'; 3 << 20]),
+            body: Body::Raw("text/plain", vec![b'#'; 5 << 20]),
             token: TOKEN,
             expect: &[413],
         },
@@ -215,6 +216,37 @@ fn cases(sim_url: &str) -> Vec<Case> {
             body: Body::Json(json!({"host": "sim", "mode": "subscription", "upstream_keys": [42]})),
             token: TOKEN,
             expect: &[400, 422],
+        },
+        // Issue 19: references to the server's own environment or files.
+        Case {
+            name: "admin_key_env reference over HTTP",
+            method: "POST",
+            path: "/api/hosts".into(),
+            body: Body::Json(
+                json!({"name": "ref-env", "base_url": sim_url, "admin_key_env": "CRM_SEAL_KEY"}),
+            ),
+            token: TOKEN,
+            expect: &[422],
+        },
+        Case {
+            name: "admin_key_file reference over HTTP",
+            method: "POST",
+            path: "/api/hosts".into(),
+            body: Body::Json(
+                json!({"name": "ref-file", "base_url": sim_url, "admin_key_file": "/etc/passwd"}),
+            ),
+            token: TOKEN,
+            expect: &[422],
+        },
+        Case {
+            name: "host URL with user:pass@",
+            method: "POST",
+            path: "/api/hosts".into(),
+            body: Body::Json(
+                json!({"name": "userinfo", "base_url": "http://u:pw@127.0.0.1:9", "admin_key": "admin-key-xyz"}),
+            ),
+            token: TOKEN,
+            expect: &[422],
         },
         Case {
             name: "wrong token",
@@ -345,6 +377,20 @@ async fn every_bad_input_gets_a_clear_error_and_the_database_stays_consistent() 
         }
         if all.contains("root:x:0:0") {
             tally.violation(format!("crm pack install {path} echoes the file's content"));
+        }
+    }
+
+    // A typo is a usage error: exit 1, never 2 ("changes present").
+    for typo in [
+        &["provider", "previw"][..],
+        &["hots", "list"][..],
+        &["host", "list", "--no-such-flag"][..],
+    ] {
+        tally.trial();
+        let out = cli(&s.db(), typo);
+        eprintln!("crm {:<32} exit {:?}", typo.join(" "), out.status.code());
+        if out.status.code() != Some(1) || out.stderr.is_empty() {
+            tally.violation(format!("crm {}: {:?}", typo.join(" "), out.status));
         }
     }
 
