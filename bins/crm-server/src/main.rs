@@ -35,7 +35,7 @@ struct Settings {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "CRM_LISTEN")]
     listen: Option<String>,
-    /// SQLite database file [default: crm.db].
+    /// SQLite database file, or a postgres:// URL shared by replicas [default: crm.db].
     #[arg(long, env = "CRM_DB")]
     db: Option<PathBuf>,
     /// File holding the admin token (instead of CRM_ADMIN_TOKEN).

@@ -36,7 +36,7 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// SQLite database file [default: crm.db, or `db` in the config file].
+    /// SQLite database file, or a postgres:// URL [default: crm.db, or `db` in the config file].
     #[arg(long, global = true, env = "CRM_DB")]
     pub db: Option<PathBuf>,
     /// Send direct upstream probes through this prefix (`{prefix}/{authority}/{path}`),

@@ -47,7 +47,7 @@ fn hint(e: &anyhow::Error) -> Option<String> {
              `crm lease release LEASE_ID`, then `crm batch resume BATCH_ID` or `crm batch rollback BATCH_ID`"
                 .into()
         }
-        (AppError::Open(_), _, _) => "check --db (or CRM_DB) and the directory's permissions".into(),
+        (AppError::Open(_), _, _) => "check --db (or CRM_DB): a SQLite file's directory permissions, or a postgres:// URL's server, password and keys".into(),
         _ => return None,
     })
 }

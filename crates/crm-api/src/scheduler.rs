@@ -96,6 +96,20 @@ pub async fn run(app: App, config: SchedulerConfig, shutdown: CancellationToken)
         }
         let now = chrono::Utc::now().timestamp() as f64;
         metrics::gauge!("crm_scheduler_last_tick_timestamp_seconds").set(now);
+        if app.store().is_shared() {
+            // A replica that died mid-operation left it `running`; once its
+            // operation lease expires, say so to whoever polls it.
+            match app.interrupt_unfinished_operations().await {
+                Ok(ops) => {
+                    for op in ops {
+                        tracing::warn!(operation = %op.id, kind = %op.kind, target = %op.target, "operation interrupted: its replica stopped");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not check for operations of stopped replicas")
+                }
+            }
+        }
         match driver.tick().await {
             Ok(reports) => {
                 for r in reports {

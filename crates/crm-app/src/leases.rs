@@ -6,10 +6,11 @@
 //! holder and the lease id; an operator who knows the holder is gone releases
 //! that one lease and resumes or rolls the batch back, instead of waiting.
 //!
-//! crm also reaps such leases by itself when it opens the database: SQLite in
-//! WAL mode only works on a local disk, so every process that can hold a
-//! lease on this database runs on this machine, and a holder whose process no
-//! longer exists cannot be working. A reused pid only makes crm keep a dead
+//! crm also reaps such leases by itself when it opens the database: a holder
+//! names its process as `pid N@host`, and a holder on this machine whose
+//! process no longer exists cannot be working. (With SQLite every holder is
+//! on this machine, as WAL mode only works on a local disk; with a shared
+//! PostgreSQL store, holders on other machines are left to expire.) A reused pid only makes crm keep a dead
 //! lease (the safe direction); a live holder is never reaped.
 
 use crate::App;
@@ -89,11 +90,49 @@ impl App {
     }
 }
 
-/// The pid in a holder name written by [`App::holder`] (`actor (pid N)`).
-fn holder_pid(holder: &str) -> Option<u32> {
+/// Environment variable naming this replica in lease holders (optional).
+pub const REPLICA_ID_ENV: &str = "CRM_REPLICA_ID";
+
+/// This machine's host name (`/proc/sys/kernel/hostname`, else `HOSTNAME`).
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// `actor (pid N@host)`, or `actor (pid N@host, replica R)`.
+pub(crate) fn holder_name(actor: &str) -> String {
+    let pid = std::process::id();
+    let host = host_name();
+    match std::env::var(REPLICA_ID_ENV)
+        .ok()
+        .filter(|r| !r.trim().is_empty())
+    {
+        Some(r) => format!("{actor} (pid {pid}@{host}, replica {})", r.trim()),
+        None => format!("{actor} (pid {pid}@{host})"),
+    }
+}
+
+/// The pid and, when named, the host of a holder written by
+/// [`holder_name`] (`actor (pid N@host...)`, or the older `actor (pid N)`).
+fn holder_process(holder: &str) -> Option<(u32, Option<&str>)> {
     let start = holder.rfind("(pid ")? + "(pid ".len();
     let rest = &holder[start..];
-    rest[..rest.find(')')?].trim().parse().ok()
+    let inner = &rest[..rest.find(')')?];
+    let process = inner.split(',').next()?.trim();
+    match process.split_once('@') {
+        Some((pid, host)) => Some((pid.trim().parse().ok()?, Some(host.trim()))),
+        None => Some((process.parse().ok()?, None)),
+    }
+}
+
+/// The pid in a holder name.
+#[cfg(test)]
+fn holder_pid(holder: &str) -> Option<u32> {
+    holder_process(holder).map(|(pid, _)| pid)
 }
 
 /// Whether a process with this pid exists on this machine. Where that cannot
@@ -113,12 +152,20 @@ impl App {
     /// leases it released; each release is audited.
     pub async fn reap_dead_leases(&self) -> Result<Vec<Lease>> {
         let me = std::process::id();
+        let this_host = host_name();
         let mut reaped = Vec::new();
         for lease in self.store.active_leases("").await? {
-            let Some(pid) = holder_pid(&lease.holder) else {
+            let Some((pid, host)) = holder_process(&lease.holder) else {
                 continue;
             };
-            if pid == me || pid_alive(pid) {
+            // A pid means something only on its own machine. A shared
+            // (PostgreSQL) store has holders on other machines, and older
+            // holder names there say no host: those wait for expiry.
+            let local = match host {
+                Some(h) => h == this_host,
+                None => !self.store.is_shared(),
+            };
+            if !local || pid == me || pid_alive(pid) {
                 continue;
             }
             match self.store.release_lease(&lease.id).await {
@@ -158,6 +205,19 @@ mod tests {
         assert_eq!(holder_pid("cli (pid 7)"), Some(7));
         assert_eq!(holder_pid("crm-reconcile"), None);
         assert_eq!(holder_pid("x (pid abc)"), None);
+        assert_eq!(
+            holder_process("token:admin (pid 7@vm-a)"),
+            Some((7, Some("vm-a")))
+        );
+        assert_eq!(
+            holder_process("token:admin (pid 7@vm-a, replica r2)"),
+            Some((7, Some("vm-a")))
+        );
+        let mine = holder_name("cli");
+        assert_eq!(
+            holder_process(&mine),
+            Some((std::process::id(), Some(host_name().as_str())))
+        );
     }
 
     #[test]

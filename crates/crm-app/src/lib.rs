@@ -24,6 +24,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod source;
 pub mod status;
+pub mod store;
 
 pub use error::{AppError, ErrorKind, Result};
 pub use hosts::HostView;
@@ -37,11 +38,12 @@ use crm_sub2api::{Sub2apiConnector, UpstreamClient, UpstreamRouting};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+pub use store::{Database, Store};
 
 /// How to build an [`App`].
 #[derive(Debug, Clone)]
 pub struct AppConfig {
-    /// The SQLite database file.
+    /// The SQLite database file, or a `postgres://` URL (see [`Database`]).
     pub db_path: PathBuf,
     /// Route direct upstream probes through this prefix instead of the
     /// providers' real base URLs (`{prefix}/{authority}/{path}`): used with the
@@ -72,7 +74,7 @@ impl AppConfig {
 /// The application core. Cheap to clone.
 #[derive(Clone)]
 pub struct App {
-    pub(crate) store: SqliteStore,
+    pub(crate) store: Store,
     pub(crate) connector: Sub2apiConnector,
     pub(crate) upstream: Arc<UpstreamClient>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -108,18 +110,8 @@ impl App {
         options: StoreOptions,
         ids: Arc<dyn IdSource>,
     ) -> Result<App> {
-        if let Some(parent) = config
-            .db_path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| AppError::Open(format!("cannot create {}: {e}", parent.display())))?;
-        }
         let clock: Arc<dyn Clock> = options.clock.clone();
-        let store = SqliteStore::open(&config.db_path, options)
-            .await
-            .map_err(|e| AppError::Open(format!("{}: {e}", config.db_path.display())))?;
+        let store = open_store(&config.db_path, options).await?;
         let routing = match &config.upstream_via {
             Some(prefix) => UpstreamRouting::ViaPrefix(prefix.clone()),
             None => UpstreamRouting::Direct,
@@ -166,7 +158,7 @@ impl App {
         &self.runner
     }
 
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &Store {
         &self.store
     }
 
@@ -209,6 +201,33 @@ tokio::task_local! {
 
 fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(|id| id.clone()).ok()
+}
+
+/// Opens the store `db` names: a SQLite file (creating its directory), or a
+/// PostgreSQL database (password from `CRM_DB_PASSWORD_FILE` or the URL's
+/// `${VAR}`; errors name the URL without it).
+async fn open_store(db: &std::path::Path, options: StoreOptions) -> Result<Store> {
+    match Database::parse(db) {
+        Database::Sqlite(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    AppError::Open(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            let store = SqliteStore::open(&path, options)
+                .await
+                .map_err(|e| AppError::Open(format!("{}: {e}", path.display())))?;
+            Ok(Store::Sqlite(store))
+        }
+        Database::Postgres(url) => {
+            let target = crm_store_postgres::PgTarget::from_env(&url)
+                .map_err(|e| AppError::Open(e.to_string()))?;
+            let store = crm_store_postgres::PostgresStore::open(&target, options)
+                .await
+                .map_err(|e| AppError::Open(e.to_string()))?;
+            Ok(Store::Postgres(store))
+        }
+    }
 }
 
 /// Default clock for callers that build their own store options.

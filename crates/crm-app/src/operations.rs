@@ -10,7 +10,7 @@
 use crate::App;
 use crate::error::{AppError, Result};
 use crm_domain::ops::Operation;
-use crm_domain::ports::{OperationRepo, StoreError};
+use crm_domain::ports::{LeaseRepo, OperationRepo, StoreError};
 use crm_domain::{OperationId, OperationKind, OperationStatus};
 
 /// How a finished operation ended.
@@ -32,8 +32,14 @@ impl App {
         idempotency_key: Option<String>,
     ) -> Result<Operation> {
         let now = self.clock.now();
+        let id = OperationId::new(self.ids.new_id("op"));
+        if self.store.is_shared() {
+            // Taken before the record exists, so no other replica ever sees
+            // this operation running without a live runner.
+            self.hold_operation_lease(&id).await?;
+        }
         let op = Operation {
-            id: OperationId::new(self.ids.new_id("op")),
+            id,
             kind,
             status: OperationStatus::Running,
             target: target.to_owned(),
@@ -70,6 +76,9 @@ impl App {
         op.error = outcome.error;
         op.updated_at = self.clock.now();
         self.store.update_operation(&op).await?;
+        if self.store.is_shared() {
+            self.release_operation_lease(id).await;
+        }
         Ok(op)
     }
 
@@ -87,10 +96,27 @@ impl App {
     }
 
     /// Marks every operation a previous process left `queued` or `running`
-    /// as `interrupted`, saying how to continue; returns them.
+    /// as `interrupted`, saying how to continue; returns them. On a shared
+    /// (PostgreSQL) store, only those whose runner is gone: no live
+    /// `operation:<id>` lease (see [`App::begin_operation`]), so a replica
+    /// starting never interrupts another replica's work. Safe to call
+    /// periodically there (the server's scheduler does).
     pub async fn interrupt_unfinished_operations(&self) -> Result<Vec<Operation>> {
         let mut out = Vec::new();
+        let running: std::collections::HashSet<String> = if self.store.is_shared() {
+            self.store
+                .active_leases(OPERATION_SCOPE)
+                .await?
+                .into_iter()
+                .map(|l| l.scope)
+                .collect()
+        } else {
+            Default::default()
+        };
         for mut op in self.store.unfinished_operations().await? {
+            if running.contains(&operation_scope(&op.id)) {
+                continue;
+            }
             let hint = resume_hint(&op);
             op.status = OperationStatus::Interrupted;
             op.error = Some(format!(
@@ -104,6 +130,66 @@ impl App {
             out.push(op);
         }
         Ok(out)
+    }
+}
+
+/// Prefix of the leases that say a replica is running an operation.
+const OPERATION_SCOPE: &str = "operation:";
+/// An operation lease lives this long without a heartbeat: a dead replica's
+/// operations are marked interrupted about this long after it died.
+const OPERATION_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn operation_scope(id: &OperationId) -> String {
+    format!("{OPERATION_SCOPE}{id}")
+}
+
+impl App {
+    /// Takes `operation:<id>` and keeps it alive (a heartbeat every third of
+    /// its TTL) until [`App::finish_operation`] releases it or this process
+    /// dies.
+    async fn hold_operation_lease(&self, id: &OperationId) -> Result<()> {
+        let lease = self
+            .store
+            .acquire_lease(
+                &operation_scope(id),
+                &self.holder(),
+                "operation",
+                OPERATION_LEASE_TTL,
+            )
+            .await?;
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let mut beat = tokio::time::interval(OPERATION_LEASE_TTL / 3);
+            beat.tick().await;
+            loop {
+                beat.tick().await;
+                match store.heartbeat_lease(&lease.id, OPERATION_LEASE_TTL).await {
+                    Ok(_) => {}
+                    // Released by finish_operation (or taken over): done.
+                    Err(StoreError::LeaseLost { .. }) => break,
+                    Err(e) => {
+                        tracing::warn!(lease = %lease.id, error = %e, "could not heartbeat an operation lease");
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn release_operation_lease(&self, id: &OperationId) {
+        let scope = operation_scope(id);
+        let leases = match self.store.active_leases(&scope).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(operation = %id, error = %e, "could not look up the operation lease");
+                return;
+            }
+        };
+        for l in leases.into_iter().filter(|l| l.scope == scope) {
+            if let Err(e) = self.store.release_lease(&l.id).await {
+                tracing::warn!(lease = %l.id, error = %e, "could not release the operation lease");
+            }
+        }
     }
 }
 

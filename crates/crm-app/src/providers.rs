@@ -134,9 +134,12 @@ impl App {
         })
     }
 
-    /// Who holds leases taken by this process.
+    /// Who holds leases taken by this process: the actor, and the process
+    /// as `pid N@host` (plus `CRM_REPLICA_ID` when set), so operators and
+    /// other replicas sharing a PostgreSQL store can tell replicas apart
+    /// and a dead holder is only judged dead on its own machine.
     pub(crate) fn holder(&self) -> String {
-        format!("{} (pid {})", self.actor, std::process::id())
+        crate::leases::holder_name(&self.actor)
     }
 
     pub(crate) fn access_ports<'a>(&'a self, api: &'a dyn HostApi) -> AccessPorts<'a> {

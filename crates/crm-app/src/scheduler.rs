@@ -89,6 +89,8 @@ impl App {
             recheck: recheck_access
                 .then(|| Arc::new(AppRecheck(self.clone())) as Arc<dyn AccessRecheck>),
             holder: self.holder(),
+            // Replicas on one shared store take turns per host and interval.
+            schedule_lease: self.store.is_shared(),
         }
     }
 }

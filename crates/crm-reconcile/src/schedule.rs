@@ -323,6 +323,11 @@ pub struct TickReport {
     pub change: Option<StatusChange>,
 }
 
+/// The scope of a host's schedule lease (see [`SchedulerDriver::schedule_lease`]).
+pub fn schedule_scope(host: &HostId) -> String {
+    format!("schedule:{host}")
+}
+
 /// Drives a [`Scheduler`] over the ports. The server calls [`Self::tick`]
 /// on its own timer (e.g. every few seconds); each call runs the hosts due.
 pub struct SchedulerDriver {
@@ -335,6 +340,12 @@ pub struct SchedulerDriver {
     pub recheck: Option<Arc<dyn AccessRecheck>>,
     /// Lease holder name, e.g. `crm-server@<hostname>`.
     pub holder: String,
+    /// Take a per-host schedule lease (`schedule:<host id>`, held for one
+    /// interval and never released) before each run, so that of several
+    /// schedulers sharing one store (replicas on PostgreSQL) exactly one
+    /// runs each host per interval, and a surviving one takes over when the
+    /// interval of a dead one ends. The others see the host as busy.
+    pub schedule_lease: bool,
 }
 
 impl std::fmt::Debug for SchedulerDriver {
@@ -420,6 +431,28 @@ impl SchedulerDriver {
                 .into_iter()
                 .find(|r| r.scope.batch_id.is_none() && r.scope.provider.is_none());
             self.lock().seed(&host.id, last.map(|r| r.status));
+        }
+        if self.schedule_lease
+            && let Some(every) = host.reconcile_every_secs.filter(|s| *s > 0)
+        {
+            match self
+                .ports
+                .leases
+                .acquire_lease(
+                    &schedule_scope(&host.id),
+                    &self.holder,
+                    "scheduled reconcile",
+                    std::time::Duration::from_secs(every),
+                )
+                .await
+            {
+                // Kept until it expires: it marks this interval as taken.
+                Ok(_) => {}
+                Err(e @ crm_domain::ports::StoreError::LeaseHeld { .. }) => {
+                    return Err(ReconcileError::Busy(e));
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         // Imports hold `host:<id>/provider:...`; reconcile waits for them.
         let applying = self

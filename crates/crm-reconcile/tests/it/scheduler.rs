@@ -126,6 +126,7 @@ async fn setup(recheck: Option<Arc<dyn AccessRecheck>>) -> Setup {
         events: events.clone(),
         recheck,
         holder: "test-scheduler".into(),
+        schedule_lease: false,
     };
     Setup {
         w,
@@ -286,4 +287,74 @@ async fn quota_limited_providers_are_rechecked_without_a_completion() {
             ("cn-official/zhipu-coding".to_owned(), true),
         ]
     );
+}
+
+/// Two schedulers sharing one store (replicas) with schedule leases: each
+/// host runs once per interval across both, never twice; when one stops
+/// (its replica died), the other keeps every host on schedule.
+#[tokio::test]
+async fn replicas_run_each_host_once_per_interval_and_survive_one_dying() {
+    let s = setup(None).await;
+    // Leases are judged by the store's clock: a second store on the same
+    // file, on the test's clock, is what both replicas share.
+    let path = s.w.env.store.path().unwrap().to_owned();
+    let shared = Arc::new(
+        crm_store::SqliteStore::open(
+            &path,
+            crm_store::StoreOptions::default().with_clock(s.w.clock.clone()),
+        )
+        .await
+        .unwrap(),
+    );
+    let ports =
+        crm_reconcile::Ports::from_storage(shared.clone(), s.w.clock.clone(), s.w.env.ids.clone());
+    let replica = |name: &str| SchedulerDriver {
+        sched: Mutex::new(Scheduler::new(ScheduleConfig::default())),
+        ports: ports.clone(),
+        hosts: shared.clone(),
+        packs: shared.clone(),
+        opener: s.driver.opener.clone(),
+        events: s.events.clone(),
+        recheck: None,
+        holder: format!("{name} (pid 1@{name})"),
+        schedule_lease: true,
+    };
+    let (r1, r2) = (replica("r1"), replica("r2"));
+    let start = s.w.clock.now();
+    let mut runs: BTreeMap<HostId, Vec<i64>> = BTreeMap::new();
+    // Ten-second ticks for thirty minutes; r1 dies after ten.
+    for step in 0..=180 {
+        let t = (s.w.clock.now() - start).num_seconds();
+        let reports = if step < 60 {
+            let (a, b) = tokio::join!(r1.tick(), r2.tick());
+            let mut all = a.unwrap();
+            all.extend(b.unwrap());
+            all
+        } else {
+            r2.tick().await.unwrap()
+        };
+        for (host, _) in ran(&reports) {
+            runs.entry(host).or_default().push(t);
+        }
+        s.w.clock.advance(Duration::from_secs(10));
+    }
+    let busy_retry = ScheduleConfig::default().busy_retry.as_secs() as i64;
+    let mut violations = 0;
+    for (host, every) in [(&s.a, 60i64), (&s.b, 300)] {
+        let times = &runs[host];
+        for pair in times.windows(2) {
+            let gap = pair[1] - pair[0];
+            // Never twice in one interval; never a missed interval (the
+            // slack is the loser's busy retry, jitter and one tick).
+            if gap < every || gap > every + every / 10 + busy_retry + 20 {
+                violations += 1;
+                println!("{host}: gap {gap}s for an interval of {every}s");
+            }
+        }
+        println!("{host} ran at {times:?}");
+    }
+    let trials: usize = runs.values().map(Vec::len).sum();
+    println!("replica scheduler: trials {trials}, violations {violations}");
+    assert_eq!(violations, 0, "{runs:?}");
+    assert!(runs[&s.a].len() >= 25 && runs[&s.b].len() >= 5, "{runs:?}");
 }
