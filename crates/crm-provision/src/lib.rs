@@ -3,7 +3,7 @@
 //! (docs/design.md §4 steps 3, 4 and 7, and §5).
 //!
 //! Two pieces are shared with `crm-access` and `crm-reconcile`:
-//! [`observe::observe`] (one list-only pass over a host) and
+//! [`snapshot::observe`] (one list-only pass over a host) and
 //! [`journal::JournalExecutor`] (the write-ahead journal every host mutation
 //! goes through). See the crate README for their contracts.
 
@@ -11,10 +11,10 @@ pub mod desired;
 pub mod error;
 pub mod journal;
 pub mod lease;
-pub mod observe;
 pub mod planner;
 pub mod provisioner;
 pub mod rollback;
+pub mod snapshot;
 
 #[cfg(test)]
 mod fakehost;
@@ -29,7 +29,7 @@ pub use desired::PackProvider;
 pub use error::{ProvisionError, Result};
 pub use journal::{Applied, AppliedHow, HostObject, Intent, JournalExecutor, Step};
 pub use lease::HeldLease;
-pub use observe::{WantedUser, observe, observe_bounded, observe_with, wanted_users};
 pub use planner::{PlanInput, Planned, plan, plan_detailed};
 pub use provisioner::{ApplyReport, ImportRequest, Preview, Provisioner};
 pub use rollback::RollbackReport;
+pub use snapshot::{WantedUser, observe, observe_bounded, observe_with, wanted_users};

@@ -15,8 +15,8 @@ use crate::desired::{
 use crate::error::{ProvisionError, Result};
 use crate::journal::{Intent, JournalExecutor, LookupFn, Step};
 use crate::lease::HeldLease;
-use crate::observe::observe_bounded;
 use crate::planner::{PlanInput, Planned, plan_detailed, recorded_key_hmac};
+use crate::snapshot::observe_bounded;
 use crm_domain::batch::{BatchFilter, ImportBatch, JournalEntry, ManagedResource};
 use crm_domain::host::Capabilities;
 use crm_domain::observed::{AccountPatch, GroupDraft, HostAccount, HostSnapshot};

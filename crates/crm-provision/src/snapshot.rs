@@ -1,4 +1,6 @@
-//! Observation: one read-only pass over a host with list calls only.
+//! Host observation (a [`HostSnapshot`]; named apart from crm-api's
+//! `observe.rs`, which is observability): one read-only pass over a host with
+//! list calls only.
 //!
 //! Preview, import, resume, rollback and reconcile all start from a
 //! [`HostSnapshot`]. Observation never issues a GET per object: accounts,
