@@ -85,6 +85,16 @@ pub fn group_generation_name(name: &str, n: u32) -> String {
     format!("{name}-g{n}")
 }
 
+/// Whether `candidate` is `name` itself or one of its later generations.
+pub fn is_group_generation(candidate: &str, name: &str) -> bool {
+    candidate == name
+        || candidate
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix("-g"))
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n >= 2 && candidate == group_generation_name(name, n))
+}
+
 /// The channel of a batch group has the group's name.
 pub fn channel_name(provider: &ProviderRef, mode: AccessMode) -> String {
     group_name(provider, mode)

@@ -422,7 +422,12 @@ fn match_named<T>(
         ));
         return (item, None);
     }
-    let found: Vec<&T> = observed.iter().filter(|o| parts(o).1 == name).collect();
+    // A later generation of the name counts too (hosts that keep deleted
+    // names, `Provisioner::create_group_generation`).
+    let found: Vec<&T> = observed
+        .iter()
+        .filter(|o| crate::desired::is_group_generation(parts(o).1, name))
+        .collect();
     match found.as_slice() {
         [] => (item, None),
         [o] => {

@@ -748,7 +748,16 @@ impl Provisioner {
             PlanAction::Create => None,
             _ => group_item.host_object_id,
         };
-        let gdraft = group_draft(pp, choice, mode, batch);
+        let mut gdraft = group_draft(pp, choice, mode, batch);
+        // An existing group keeps the generation of its name: renaming it back
+        // to the base name would hit the deleted group holding that name.
+        if let Some(g) = group_item
+            .host_object_id
+            .and_then(|id| snapshot.groups.iter().find(|g| g.id == id))
+            && crate::desired::is_group_generation(&g.name, &gdraft.name)
+        {
+            gdraft.name = g.name.clone();
+        }
         let gd = &gdraft;
         match group_item.action {
             PlanAction::Create => {

@@ -464,3 +464,66 @@ async fn several_matches_need_an_operator_and_resume_adopts_after_the_fix() {
         );
     }
 }
+
+/// A group of a later generation (`<name>-g2`, made on a host that keeps
+/// deleted names) is found by name like the base name, so a crm without the
+/// batch's records adopts it instead of failing on the name conflict.
+#[tokio::test]
+async fn a_group_of_a_later_generation_is_found_by_name() {
+    let e = env(false).await;
+    let base = crate::desired::group_name(&req(&[1]).provider, AccessMode::SelfService);
+    {
+        let mut s = e.host.state.lock().unwrap();
+        let old = crm_domain::BatchId::new("b-old");
+        let mut g = crate::fixtures::group_from(
+            &crate::desired::group_draft(
+                &crate::fixtures::deepseek("1.0.0", 2.0),
+                &crate::desired::choose_platform(
+                    &crate::fixtures::deepseek("1.0.0", 2.0).spec,
+                    &e.prov.caps,
+                )
+                .unwrap(),
+                AccessMode::SelfService,
+                &old,
+            ),
+            40,
+        );
+        g.name = crate::desired::group_generation_name(&base, 2);
+        s.groups.push(g);
+    }
+    let p = e.prov.preview(&req(&[1])).await.unwrap();
+    let item = p
+        .plan
+        .items
+        .iter()
+        .find(|i| i.kind == ResourceKind::Group)
+        .unwrap();
+    assert_eq!(item.action, crm_domain::PlanAction::Adopt, "{item:?}");
+    assert_eq!(item.host_object_id, Some(crm_domain::HostObjectId(40)));
+    // Adopting it re-marks it for the new batch and keeps its name: renaming
+    // it to the base name would hit the deleted group that holds it.
+    let r = e.prov.import(req(&[1])).await.unwrap();
+    assert_eq!(r.batch.status, BatchStatus::Applied, "{:?}", r.error);
+    {
+        let s = e.host.state.lock().unwrap();
+        assert_eq!(s.groups.len(), 1);
+        assert_eq!(s.groups[0].name, format!("{base}-g2"));
+        let marker = crm_domain::ownership::marker(&r.batch.id);
+        assert!(
+            s.groups[0]
+                .description
+                .as_deref()
+                .unwrap()
+                .contains(&marker)
+        );
+    }
+    // Not a generation: a longer name that only starts like it.
+    assert!(!crate::desired::is_group_generation(
+        &format!("{base}-gx"),
+        &base
+    ));
+    assert!(!crate::desired::is_group_generation(
+        &format!("{base}-g1"),
+        &base
+    ));
+}
