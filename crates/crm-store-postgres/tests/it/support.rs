@@ -13,7 +13,13 @@ pub fn target(test: &str) -> Option<PgTarget> {
     match std::env::var(URL_ENV) {
         Ok(url) if !url.is_empty() => Some(PgTarget::parse(&url, None).expect("a usable test URL")),
         _ => {
-            println!("SKIPPED {test}: {URL_ENV} is not set (see .ci/run for a throwaway cluster)");
+            // Straight to stderr, not eprintln!: libtest captures the print
+            // macros of passing tests, and a skip must be seen.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: {URL_ENV} is not set (see .ci/run for a throwaway cluster)"
+            );
             None
         }
     }
