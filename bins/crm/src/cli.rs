@@ -326,12 +326,21 @@ Examples:
         no_verify: bool,
     },
     /// Verify access of a provider's batches on a host.
+    #[command(after_help = "\
+Examples:
+  crm provider access cn-official/deepseek --host prod
+  crm provider access cn-official/deepseek --host prod --upstream-keys-file keys.txt")]
     Access {
         #[command(flatten)]
         target: Target,
         /// Only list models; skip the completion smoke.
         #[arg(long)]
         skip_completion: bool,
+        /// Upstream keys of the batch's accounts, for a direct upstream probe
+        /// (matched to accounts by fingerprint; used for this check only,
+        /// never stored).
+        #[command(flatten)]
+        keys: UpstreamKeyArgs,
     },
     /// Reconcile one provider on a host.
     Reconcile {

@@ -72,6 +72,7 @@ pub fn refuse_literals(command: &Command) -> Result<(), LiteralSecret> {
             "--new-key-env VAR or --new-key-file PATH (`-` reads standard input)",
         ),
         Command::Provider(ProviderCommand::Reconcile { keys, .. }) => upstream(keys),
+        Command::Provider(ProviderCommand::Access { keys, .. }) => upstream(keys),
         Command::Reconcile(a) => upstream(&a.keys),
         Command::Batch(crate::cli::BatchCommand::Resume { keys, user: u, .. }) => {
             upstream(keys)?;

@@ -63,6 +63,8 @@ impl Diagnosis {
 pub enum GatewayStep {
     Models,
     Chat,
+    /// `POST /v1/messages`, the completion route of hosts without chat completions.
+    Messages,
 }
 
 impl GatewayStep {
@@ -70,6 +72,7 @@ impl GatewayStep {
         match self {
             GatewayStep::Models => "GET /v1/models",
             GatewayStep::Chat => "POST /v1/chat/completions",
+            GatewayStep::Messages => "POST /v1/messages",
         }
     }
 }
@@ -247,12 +250,20 @@ const LIMIT_CODES: &[&str] = &["usage_limit_exceeded", "api_key_quota_exhausted"
 fn auth_hint(code: &str) -> &'static str {
     match code {
         "group_deleted" | "group_disabled" => {
-            "the key's group is gone or disabled; re-run the closure to bind a live group"
+            "the key's group is gone or disabled; re-run `crm provider import <provider> --host <host> --mode MODE` to close access again"
         }
-        "permission_error" => "the key is not bound to a group; re-run the closure",
-        "access_denied" => "the key's IP rules refuse crm's address",
-        "user_inactive" | "user_not_found" => "the key's user is disabled or deleted",
-        _ => "the user key is unknown, disabled or expired; re-run the closure to mint a new one",
+        "permission_error" => {
+            "the key is not bound to a group; re-run `crm provider import <provider> --host <host> --mode MODE` to close access again"
+        }
+        "access_denied" => {
+            "the key's IP rules refuse crm's address; see the key with `crm batch show BATCH`"
+        }
+        "user_inactive" | "user_not_found" => {
+            "the key's user is disabled or deleted; see `crm batch show BATCH`"
+        }
+        _ => {
+            "the user key is unknown, disabled or expired; re-run `crm provider import <provider> --host <host> --mode MODE` to mint a new one"
+        }
     }
 }
 
@@ -269,7 +280,7 @@ pub fn read_gateway(
         return GatewayReading::Final(Diagnosis::fail(
             FailureClass::HostUnreachable,
             format!(
-                "{route}: no answer from the host ({}); check the host URL and that it is up",
+                "{route}: no answer from the host ({}); check the host URL and that it is up (`crm host probe <host>`)",
                 outcome.transport_error.as_deref().unwrap_or("no response")
             ),
         ));
@@ -279,7 +290,7 @@ pub fn read_gateway(
             return GatewayReading::Final(Diagnosis::fail(
                 FailureClass::ModelNotExposed,
                 format!(
-                    "{route} does not list the smoke-test model {smoke_model} (listed: {}); add it to the accounts' model mapping",
+                    "{route} does not list the smoke-test model {smoke_model} (listed: {}); check the accounts' model mapping with `crm provider reconcile <provider> --host <host>`",
                     listed(model_ids)
                 ),
             ));
@@ -307,9 +318,9 @@ pub fn read_gateway(
     }
     if BILLING_CODES.contains(&code.as_str()) {
         let hint = if code.starts_with("subscription") {
-            "assign an active subscription to the group for this user"
+            "assign an active subscription with `crm provider assign-subscriptions <provider> --host <host> --user USER`"
         } else {
-            "give the user a balance (or raise the starting balance)"
+            "give the user a balance (or re-import with `crm provider import ... --balance AMOUNT`)"
         };
         return GatewayReading::Final(Diagnosis::fail(
             FailureClass::BillingGate,
@@ -320,7 +331,7 @@ pub fn read_gateway(
         return GatewayReading::Final(Diagnosis::advisory(
             FailureClass::TransientRateLimited,
             format!(
-                "{route}: a host-side usage limit was hit ({host_said}); access works once the window resets"
+                "{route}: a host-side usage limit was hit ({host_said}); access works once the window resets; then {RECHECK}"
             ),
         ));
     }
@@ -331,11 +342,13 @@ pub fn read_gateway(
             return GatewayReading::Final(Diagnosis::fail(
                 FailureClass::RouteMissing,
                 format!(
-                    "{route}: the host has no such route ({host_said}); upgrade sub2api or use a route it serves"
+                    "{route}: the host has no such route ({host_said}); upgrade sub2api or use a route it serves; `crm host probe <host>` records what it serves"
                 ),
             ));
         }
-        "upstream_error" => {
+        // `overloaded_error` is the Claude-style handler's answer to an
+        // upstream 529 (handler/gateway_handler.go mapUpstreamError, d3e73f1).
+        "upstream_error" | "overloaded_error" => {
             return GatewayReading::AskUpstream {
                 suspicion: UpstreamSuspicion::UpstreamError,
                 host_said,
@@ -359,7 +372,7 @@ pub fn read_gateway(
         return GatewayReading::Final(Diagnosis::fail(
             FailureClass::ModelNotExposed,
             format!(
-                "{route}: host does not serve {smoke_model} through this key's group ({host_said}); check the channel's model list and the accounts' model mapping"
+                "{route}: host does not serve {smoke_model} through this key's group ({host_said}); check the channel's model list and the accounts' model mapping with `crm provider reconcile <provider> --host <host>`"
             ),
         ));
     }
@@ -367,23 +380,25 @@ pub fn read_gateway(
         401 => GatewayReading::Final(Diagnosis::fail(
             FailureClass::AuthIssue,
             format!(
-                "{route}: host refused the user key ({host_said}); re-run the closure to mint a new one"
+                "{route}: host refused the user key ({host_said}); re-run `crm provider import <provider> --host <host> --mode MODE` to mint a new one"
             ),
         )),
         402 => GatewayReading::Final(Diagnosis::fail(
             FailureClass::BillingGate,
             format!(
-                "{route}: host asks for payment ({host_said}); give the user a balance or a subscription"
+                "{route}: host asks for payment ({host_said}); give the user a balance or a subscription (`crm provider assign-subscriptions <provider> --host <host> --user USER`)"
             ),
         )),
         403 => GatewayReading::Final(Diagnosis::fail(
             FailureClass::AuthIssue,
-            format!("{route}: host forbids this key ({host_said})"),
+            format!(
+                "{route}: host forbids this key ({host_said}); see the key with `crm batch show BATCH`"
+            ),
         )),
         404 | 405 => GatewayReading::Final(Diagnosis::fail(
             FailureClass::RouteMissing,
             format!(
-                "{route}: the host has no such route ({host_said}); upgrade sub2api or use a route it serves"
+                "{route}: the host has no such route ({host_said}); upgrade sub2api or use a route it serves; `crm host probe <host>` records what it serves"
             ),
         )),
         429 => GatewayReading::AskUpstream {
@@ -558,19 +573,19 @@ pub fn diagnose(
             UpstreamSuspicion::RateLimit => Diagnosis::advisory(
                 FailureClass::TransientRateLimited,
                 format!(
-                    "{host}, while the upstream answers directly: a host-side concurrency or rate limit; retry later"
+                    "{host}, while the upstream answers directly: a host-side concurrency or rate limit; {RECHECK} later"
                 ),
             ),
             UpstreamSuspicion::NoAvailableAccounts => Diagnosis::fail(
                 FailureClass::HostCompatibilityGap,
                 format!(
-                    "{host}, but the upstream answers directly with the same key: the host does not schedule the account (error status, cooling down, or not in the group); check the account and clear its error"
+                    "{host}, but the upstream answers directly with the same key: the host does not schedule the account (error status, cooling down, or not in the group); check the account with `crm provider reconcile <provider> --host <host>` and clear its error"
                 ),
             ),
             _ => Diagnosis::fail(
                 FailureClass::HostCompatibilityGap,
                 format!(
-                    "{host}, but the upstream answers directly with the same key: the host fails to relay this provider (platform, base URL or protocol mode)"
+                    "{host}, but the upstream answers directly with the same key: the host fails to relay this provider (platform, base URL or protocol mode); see `crm provider reconcile <provider> --host <host>`"
                 ),
             ),
         };
@@ -584,40 +599,54 @@ pub fn diagnose(
     let source = if upstream.iter().any(UpstreamReading::is_conclusive) {
         "probed directly"
     } else {
-        "through the account probe"
+        "through the host's account test"
     };
-    match conclusive {
-        Some(UpstreamReading::KeyInvalid { said }) => Diagnosis::fail(
+    match conclusive.and_then(|r| from_upstream(&r, source, &host)) {
+        Some(d) => d,
+        // Only inconclusive readings: fall back to what the host said.
+        None => fallback(suspicion, &host),
+    }
+}
+
+/// The hint every "look again later" ends with.
+const RECHECK: &str = "re-check with `crm provider access <provider> --host <host>`";
+
+/// What a conclusive upstream reading says, after `prefix` (what the host
+/// showed). `None` for readings that say nothing (answers, unreachable, other).
+fn from_upstream(r: &UpstreamReading, source: &str, prefix: &str) -> Option<Diagnosis> {
+    Some(match r {
+        UpstreamReading::KeyInvalid { said } => Diagnosis::fail(
             FailureClass::UpstreamKeyInvalid,
             format!(
-                "{host}; the upstream, {source}, rejects the key ({said}): replace the upstream key"
+                "{prefix}; the upstream, {source}, rejects the key ({said}): replace it with `crm provider rotate-key <provider> --host <host> --mode MODE --old FINGERPRINT --new-key-env VAR`"
             ),
         ),
-        Some(UpstreamReading::Quota { said }) => Diagnosis::fail(
+        UpstreamReading::Quota { said } => Diagnosis::fail(
             FailureClass::UpstreamKeyQuotaIssue,
             format!(
-                "{host}; the upstream, {source}, says the key is out of balance or quota ({said}): top up the provider account"
+                "{prefix}; the upstream, {source}, says the key is out of balance or quota ({said}): top up the provider account, then {RECHECK}"
             ),
         ),
-        Some(UpstreamReading::ModelUnknown { said }) => Diagnosis::fail(
+        UpstreamReading::ModelUnknown { said } => Diagnosis::fail(
             FailureClass::ModelNotExposed,
             format!(
-                "{host}; the upstream, {source}, does not know the model ({said}): fix the pack's upstream model name"
+                "{prefix}; the upstream, {source}, does not know the model ({said}): fix the upstream model name in the pack and install it with `crm pack install`"
             ),
         ),
-        Some(UpstreamReading::ServerError { said, .. }) => Diagnosis::fail(
-            FailureClass::TransientRateLimited,
+        UpstreamReading::ServerError { said, .. } => Diagnosis::fail(
+            FailureClass::UpstreamUnavailable,
             format!(
-                "{host}; the upstream, {source}, fails on its side ({said}): a provider outage, retry later"
+                "{prefix}; the upstream, {source}, fails on its side ({said}): a provider outage; {RECHECK} later"
             ),
         ),
-        Some(UpstreamReading::RateLimited { said }) => Diagnosis::advisory(
+        UpstreamReading::RateLimited { said } => Diagnosis::advisory(
             FailureClass::TransientRateLimited,
-            format!("{host}; the upstream, {source}, is rate limiting ({said}): retry later"),
+            format!("{prefix}; the upstream, {source}, is rate limiting ({said}); {RECHECK} later"),
         ),
-        // Only inconclusive readings: fall back to what the host said.
-        _ => fallback(suspicion, &host),
-    }
+        UpstreamReading::Answers
+        | UpstreamReading::Unreachable { .. }
+        | UpstreamReading::Other { .. } => return None,
+    })
 }
 
 fn fallback(suspicion: UpstreamSuspicion, host: &str) -> Diagnosis {
@@ -625,32 +654,278 @@ fn fallback(suspicion: UpstreamSuspicion, host: &str) -> Diagnosis {
     match suspicion {
         UpstreamSuspicion::RateLimit => Diagnosis::advisory(
             FailureClass::TransientRateLimited,
-            format!("{host} (upstream not probed): rate limited, retry later"),
+            format!("{host} (upstream not probed): rate limited; {RECHECK} later"),
         ),
         _ if lower.contains("authentication failed") || lower.contains("access forbidden") => {
             Diagnosis::fail(
                 FailureClass::UpstreamKeyInvalid,
                 format!(
-                    "{host} (the upstream could not be probed directly): the upstream rejects the key; replace it"
+                    "{host} (the upstream could not be probed directly): the upstream rejects the key; replace it with `crm provider rotate-key <provider> --host <host> --mode MODE --old FINGERPRINT --new-key-env VAR`"
                 ),
             )
         }
         UpstreamSuspicion::UpstreamError
-            if lower.contains("temporarily unavailable") || lower.contains("http 503") =>
+            if lower.contains("temporarily unavailable")
+                || lower.contains("overloaded")
+                || lower.contains("http 503") =>
         {
             Diagnosis::fail(
-                FailureClass::TransientRateLimited,
+                FailureClass::UpstreamUnavailable,
                 format!(
-                    "{host} (the upstream could not be probed directly): the provider is failing on its side, retry later"
+                    "{host} (the upstream could not be probed directly): the provider is failing on its side; {RECHECK} later"
                 ),
             )
         }
         _ => Diagnosis::fail(
             FailureClass::HostCompatibilityGap,
             format!(
-                "{host}, and the upstream could not be probed directly to tell a key problem from a host problem; re-run the check with the upstream key"
+                "{host}, and the upstream could not be probed directly to tell a key problem from a host problem; re-run the check with the upstream key: `crm provider access <provider> --host <host> --upstream-keys-file FILE`"
             ),
         ),
+    }
+}
+
+// ------------------------------------------------------------ static listings
+
+/// sub2api's built-in `/v1/models` lists (d3e73f1): the gateway's `Models`
+/// handler answers these and nothing else, by the key's group platform
+/// (`handler/gateway_handler.go` `Models`; the lists are
+/// `pkg/openai/constants.go` and `pkg/claude/constants.go`).
+pub const STATIC_OPENAI_MODELS: &[&str] = &[
+    "gpt-5.2",
+    "gpt-5.2-codex",
+    "gpt-5.1-codex-max",
+    "gpt-5.1-codex",
+    "gpt-5.1",
+    "gpt-5.1-codex-mini",
+    "gpt-5",
+];
+/// See [`STATIC_OPENAI_MODELS`].
+pub const STATIC_CLAUDE_MODELS: &[&str] = &[
+    "claude-opus-4-5-20251101",
+    "claude-sonnet-4-5-20250929",
+    "claude-haiku-4-5-20251001",
+];
+
+/// What the probe found about the host, as far as the models listing goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListingFacts {
+    pub version: Option<String>,
+    pub channels: bool,
+    pub chat_completions: bool,
+}
+
+/// Whether the host's `/v1/models` is a static list (so not listing the
+/// smoke model says nothing), and the evidence for it. Two kinds of
+/// evidence count: the listing holds only one of sub2api's built-in lists,
+/// or the probe found the older era (no channels and no chat completions),
+/// whose `Models` handler never lists an account's models.
+pub fn static_listing(facts: &ListingFacts, model_ids: &[String]) -> Option<String> {
+    let only = |defaults: &[&str]| {
+        !model_ids.is_empty() && model_ids.iter().all(|m| defaults.contains(&m.as_str()))
+    };
+    if only(STATIC_OPENAI_MODELS) {
+        return Some("the listing holds only sub2api's built-in OpenAI models".into());
+    }
+    if only(STATIC_CLAUDE_MODELS) {
+        return Some("the listing holds only sub2api's built-in Claude models".into());
+    }
+    if !facts.channels && !facts.chat_completions {
+        return Some(format!(
+            "the probe found an older-era host (version {}, no channels, no /v1/chat/completions), whose /v1/models is a fixed list per group platform",
+            facts.version.as_deref().unwrap_or("unknown")
+        ));
+    }
+    None
+}
+
+// ------------------------------------------------------------ the decision
+
+/// Everything one access check gathered, for [`decide`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckEvidence {
+    pub smoke_model: String,
+    /// The `/v1/models` step's reading.
+    pub models: GatewayReading,
+    /// Why the listing is taken as static, when it is ([`static_listing`]).
+    pub static_listing: Option<String>,
+    /// The completion step, when it ran.
+    pub completion: Option<(GatewayStep, GatewayReading)>,
+    /// The upstream probed directly, one reading per upstream key.
+    pub upstream: Vec<UpstreamReading>,
+    /// The host's account test, one reading per account (with its id).
+    pub accounts: Vec<(String, UpstreamReading)>,
+}
+
+impl CheckEvidence {
+    /// Whether the models step lets the check go on to the completion: the
+    /// smoke model is listed, or the listing is static (informational).
+    pub fn listing_passes(&self) -> bool {
+        match &self.models {
+            GatewayReading::Ok => true,
+            GatewayReading::Final(d) => self.listing_is_informational(d),
+            GatewayReading::AskUpstream { .. } => false,
+        }
+    }
+
+    fn listing_is_informational(&self, d: &Diagnosis) -> bool {
+        d.failure_class == Some(FailureClass::ModelNotExposed) && self.static_listing.is_some()
+    }
+}
+
+/// Whether a gateway reading could be a consequence of the upstream's state
+/// (so probing the upstream directly can settle it): the host blames the
+/// upstream, or hides the model (a host hides the models of an account it
+/// marked as error).
+pub fn upstream_may_explain(r: &GatewayReading) -> bool {
+    match r {
+        GatewayReading::Ok => false,
+        GatewayReading::AskUpstream { .. } => true,
+        GatewayReading::Final(d) => d.failure_class == Some(FailureClass::ModelNotExposed),
+    }
+}
+
+/// The check's verdict from all its evidence; the strongest evidence wins.
+///
+/// 1. The host's own refusals (unreachable, no route, user key refused,
+///    billing gate, host-side limits) are final: no upstream state causes them.
+/// 2. A working completion (after a listing that lists the smoke model or
+///    is static) passes; a failing account test makes it an advisory.
+/// 3. Otherwise what the upstream says outranks what the gateway shows: a
+///    direct probe first, then the host's account test. Only when neither
+///    says anything conclusive does the gateway's reading stand.
+pub fn decide(e: &CheckEvidence) -> Diagnosis {
+    let accounts: Vec<UpstreamReading> = e.accounts.iter().map(|(_, r)| r.clone()).collect();
+    let informational =
+        matches!(&e.models, GatewayReading::Final(d) if e.listing_is_informational(d));
+    let listing = if informational {
+        format!(
+            "{} is not in /v1/models, which is informational here: {}",
+            e.smoke_model,
+            e.static_listing.as_deref().unwrap_or_default()
+        )
+    } else {
+        format!("/v1/models lists {}", e.smoke_model)
+    };
+    let gateway = if e.listing_passes() {
+        match &e.completion {
+            Some((_, r)) => r.clone(),
+            None => GatewayReading::Ok,
+        }
+    } else {
+        e.models.clone()
+    };
+    let diagnosis = match gateway {
+        GatewayReading::Ok => match &e.completion {
+            Some((step, _)) => Diagnosis::pass(format!(
+                "{listing}; a minimal completion through {} succeeded",
+                step.route()
+            )),
+            None if !informational => Diagnosis::pass(format!(
+                "{listing}; completion smoke skipped (quota-limited provider)"
+            )),
+            // A static listing and no completion: only the account test is left.
+            None => {
+                let prefix =
+                    format!("{listing}; completion smoke skipped (quota-limited provider)");
+                match upstream_over(&prefix, &[], &accounts) {
+                    Some(d) => d,
+                    None if !accounts.is_empty()
+                        && accounts.iter().all(|r| *r == UpstreamReading::Answers) =>
+                    {
+                        Diagnosis::pass(format!(
+                            "{prefix}; the host's account test answered with {}",
+                            e.smoke_model
+                        ))
+                    }
+                    None => Diagnosis::advisory(
+                        FailureClass::HostCompatibilityGap,
+                        format!(
+                            "{prefix}; nothing shows the provider answers: run `crm provider access <provider> --host <host>` without --skip-completion"
+                        ),
+                    ),
+                }
+            }
+        },
+        GatewayReading::Final(d) if upstream_may_explain(&GatewayReading::Final(d.clone())) => {
+            upstream_over(&d.summary, &e.upstream, &accounts).unwrap_or(d)
+        }
+        GatewayReading::Final(d) => d,
+        GatewayReading::AskUpstream {
+            suspicion,
+            host_said,
+        } => diagnose(suspicion, &host_said, &e.upstream, &accounts),
+    };
+    if diagnosis.verdict == Verdict::Pass
+        && let Some((id, reading)) = e
+            .accounts
+            .iter()
+            .find(|(_, r)| *r != UpstreamReading::Answers)
+    {
+        return Diagnosis::advisory(
+            advisory_class(reading),
+            format!(
+                "{}; but account {id} failed the host's account test ({}): the host may stop scheduling it; see it with `crm provider reconcile <provider> --host <host>`",
+                diagnosis.summary,
+                reading_text(reading)
+            ),
+        );
+    }
+    diagnosis
+}
+
+/// The upstream's verdict over a gateway symptom, when the upstream said
+/// something conclusive (direct probes first, then the account test) and
+/// did not answer directly.
+fn upstream_over(
+    prefix: &str,
+    upstream: &[UpstreamReading],
+    accounts: &[UpstreamReading],
+) -> Option<Diagnosis> {
+    if upstream.contains(&UpstreamReading::Answers) {
+        return None;
+    }
+    let direct = upstream.iter().filter(|r| r.is_conclusive()).cloned().max();
+    let (reading, source) = match direct {
+        Some(r) => (r, "probed directly"),
+        None => (
+            accounts
+                .iter()
+                .filter(|r| r.is_conclusive())
+                .cloned()
+                .max()?,
+            "through the host's account test",
+        ),
+    };
+    from_upstream(&reading, source, prefix)
+}
+
+/// The class of an advisory raised by a failing account test.
+pub fn advisory_class(r: &UpstreamReading) -> FailureClass {
+    match r {
+        UpstreamReading::KeyInvalid { .. } => FailureClass::UpstreamKeyInvalid,
+        UpstreamReading::Quota { .. } => FailureClass::UpstreamKeyQuotaIssue,
+        UpstreamReading::ModelUnknown { .. } => FailureClass::ModelNotExposed,
+        UpstreamReading::RateLimited { .. } => FailureClass::TransientRateLimited,
+        UpstreamReading::ServerError { .. } => FailureClass::UpstreamUnavailable,
+        UpstreamReading::Unreachable { .. } => FailureClass::HostUnreachable,
+        UpstreamReading::Answers | UpstreamReading::Other { .. } => {
+            FailureClass::HostCompatibilityGap
+        }
+    }
+}
+
+/// What a reading said, for summaries.
+pub fn reading_text(r: &UpstreamReading) -> String {
+    match r {
+        UpstreamReading::Unreachable { detail } => detail.clone(),
+        UpstreamReading::Answers => "answers".into(),
+        UpstreamReading::Other { said, .. }
+        | UpstreamReading::RateLimited { said }
+        | UpstreamReading::ServerError { said, .. }
+        | UpstreamReading::ModelUnknown { said }
+        | UpstreamReading::Quota { said }
+        | UpstreamReading::KeyInvalid { said } => said.clone(),
     }
 }
 
@@ -978,7 +1253,7 @@ mod tests {
             ("quota", S::UpstreamError, "HTTP 502", vec![quota.clone()], vec![], Verdict::Fail, UpstreamKeyQuotaIssue),
             ("quota behind a host 429", S::RateLimit, "HTTP 429", vec![quota.clone()], vec![], Verdict::Fail, UpstreamKeyQuotaIssue),
             ("rate limited", S::RateLimit, "HTTP 429", vec![rate.clone()], vec![], Verdict::PassWithAdvisories, TransientRateLimited),
-            ("server error", S::UpstreamError, "HTTP 502", vec![server.clone()], vec![], Verdict::Fail, TransientRateLimited),
+            ("server error", S::UpstreamError, "HTTP 502", vec![server.clone()], vec![], Verdict::Fail, UpstreamUnavailable),
             ("upstream model unknown", S::UpstreamError, "HTTP 502", vec![model.clone()], vec![], Verdict::Fail, ModelNotExposed),
             ("two keys: worst wins", S::UpstreamError, "HTTP 502", vec![quota.clone(), invalid.clone()], vec![], Verdict::Fail, UpstreamKeyInvalid),
             ("one key answers: host gap", S::UpstreamError, "HTTP 502", vec![invalid.clone(), answers.clone()], vec![], Verdict::Fail, HostCompatibilityGap),
@@ -986,7 +1261,8 @@ mod tests {
             ("no upstream key, account probe says quota", S::NoAvailableAccounts, "HTTP 503", vec![], vec![quota.clone()], Verdict::Fail, UpstreamKeyQuotaIssue),
             ("direct probe beats account probe", S::UpstreamError, "HTTP 502", vec![quota.clone()], vec![invalid.clone()], Verdict::Fail, UpstreamKeyQuotaIssue),
             ("nothing conclusive: auth text", S::UpstreamError, "HTTP 502 upstream_error: Upstream authentication failed, please contact administrator", vec![down.clone()], vec![other.clone()], Verdict::Fail, UpstreamKeyInvalid),
-            ("nothing conclusive: unavailable", S::UpstreamError, "HTTP 502 upstream_error: Upstream service temporarily unavailable", vec![], vec![], Verdict::Fail, TransientRateLimited),
+            ("nothing conclusive: unavailable", S::UpstreamError, "HTTP 502 upstream_error: Upstream service temporarily unavailable", vec![], vec![], Verdict::Fail, UpstreamUnavailable),
+            ("nothing conclusive: overloaded", S::UpstreamError, "HTTP 503 overloaded_error: Upstream service overloaded, please retry later", vec![], vec![], Verdict::Fail, UpstreamUnavailable),
             ("nothing conclusive: 429", S::RateLimit, "HTTP 429 rate_limit_error", vec![], vec![], Verdict::PassWithAdvisories, TransientRateLimited),
             ("nothing conclusive at all", S::Unexplained, "HTTP 400", vec![other.clone()], vec![], Verdict::Fail, HostCompatibilityGap),
         ];
@@ -1059,6 +1335,234 @@ mod tests {
                 message: "bad gateway".into()
             }),
             Want::Ask(UpstreamSuspicion::Unexplained)
+        );
+    }
+
+    /// The precedence of evidence, pinned: one row per situation, the
+    /// evidence gathered and the verdict and class `decide` must reach.
+    #[test]
+    fn decide_precedence_table() {
+        use GatewayStep as G;
+        let smoke = "deepseek-v4-flash";
+        let ok = GatewayReading::Ok;
+        let not_listed = read_gateway(
+            G::Models,
+            &out(Some(200), true, None, None, ""),
+            &["claude-sonnet-4-5-20250929".to_owned()],
+            smoke,
+        );
+        let final_of = |step: G, o: CallOutcome| read_gateway(step, &o, &[], smoke);
+        let upstream_auth_502 = final_of(
+            G::Messages,
+            out(
+                Some(502),
+                false,
+                Some("upstream_error"),
+                None,
+                "Upstream authentication failed, please contact administrator",
+            ),
+        );
+        let upstream_5xx = final_of(
+            G::Messages,
+            out(
+                Some(502),
+                false,
+                Some("upstream_error"),
+                None,
+                "Upstream service temporarily unavailable",
+            ),
+        );
+        let overloaded = final_of(
+            G::Messages,
+            out(
+                Some(503),
+                false,
+                Some("overloaded_error"),
+                None,
+                "Upstream service overloaded, please retry later",
+            ),
+        );
+        let no_accounts = final_of(
+            G::Chat,
+            out(
+                Some(503),
+                false,
+                Some("api_error"),
+                None,
+                "No available accounts: no available accounts",
+            ),
+        );
+        let user_key_refused = final_of(
+            G::Chat,
+            out(
+                Some(401),
+                false,
+                Some("INVALID_API_KEY"),
+                None,
+                "Invalid API key",
+            ),
+        );
+        let no_route = final_of(
+            G::Chat,
+            out(
+                Some(404),
+                false,
+                Some("route_missing"),
+                None,
+                "404 page not found",
+            ),
+        );
+        let said = |s: &str| s.to_owned();
+        let a401 = UpstreamReading::KeyInvalid {
+            said: said("API returned 401: Authentication Fails"),
+        };
+        let a402 = UpstreamReading::Quota {
+            said: said("API returned 402: Insufficient Balance"),
+        };
+        let a500 = UpstreamReading::ServerError {
+            status: 500,
+            said: said("API returned 500: internal"),
+        };
+        let a529 = UpstreamReading::ServerError {
+            status: 529,
+            said: said("HTTP 529 overloaded_error"),
+        };
+        let a429 = UpstreamReading::RateLimited {
+            said: said("HTTP 429"),
+        };
+        let answers = UpstreamReading::Answers;
+        let down = UpstreamReading::Unreachable {
+            detail: said("refused"),
+        };
+        let legacy = Some("the probe found an older-era host".to_owned());
+        struct Row {
+            name: &'static str,
+            models: GatewayReading,
+            static_listing: Option<String>,
+            completion: Option<(G, GatewayReading)>,
+            upstream: Vec<UpstreamReading>,
+            accounts: Vec<UpstreamReading>,
+            want: (Verdict, Option<FailureClass>),
+        }
+        let row = |name,
+                   models: &GatewayReading,
+                   st: &Option<String>,
+                   completion: Option<(G, &GatewayReading)>,
+                   up: Vec<UpstreamReading>,
+                   acc: Vec<UpstreamReading>,
+                   want| Row {
+            name,
+            models: models.clone(),
+            static_listing: st.clone(),
+            completion: completion.map(|(s, r)| (s, r.clone())),
+            upstream: up,
+            accounts: acc,
+            want,
+        };
+        let none = None;
+        let pass = (Verdict::Pass, None);
+        let fail = |c| (Verdict::Fail, Some(c));
+        let adv = |c| (Verdict::PassWithAdvisories, Some(c));
+        #[rustfmt::skip]
+        let rows = vec![
+            row("listed + completion ok", &ok, &none, Some((G::Chat, &ok)), vec![], vec![answers.clone()], pass),
+            row("static listing, messages ok: ready rests on the completion", &not_listed, &legacy, Some((G::Messages, &ok)), vec![], vec![answers.clone()], pass),
+            row("not listed, not static: model_not_exposed", &not_listed, &none, None, vec![], vec![answers.clone()], fail(ModelNotExposed)),
+            row("upstream 401 seen only by the account test beats the hidden model", &not_listed, &none, None, vec![], vec![a401.clone()], fail(UpstreamKeyInvalid)),
+            row("account test 402 beats the hidden model", &not_listed, &none, None, vec![], vec![a402.clone()], fail(UpstreamKeyQuotaIssue)),
+            row("account test 500 beats the hidden model", &not_listed, &none, None, vec![], vec![a500.clone()], fail(UpstreamUnavailable)),
+            row("direct probe answers: the model is really not exposed", &not_listed, &none, None, vec![answers.clone()], vec![a401.clone()], fail(ModelNotExposed)),
+            row("direct 402 beats account test 401", &not_listed, &none, None, vec![a402.clone()], vec![a401.clone()], fail(UpstreamKeyQuotaIssue)),
+            row("direct unreachable: the account test decides", &not_listed, &none, None, vec![down.clone()], vec![a401.clone()], fail(UpstreamKeyInvalid)),
+            row("upstream_error 502 + account test 401", &ok, &none, Some((G::Messages, &upstream_auth_502)), vec![], vec![a401.clone()], fail(UpstreamKeyInvalid)),
+            row("upstream_error 502, nothing probed: the host's words", &ok, &none, Some((G::Messages, &upstream_auth_502)), vec![], vec![], fail(UpstreamKeyInvalid)),
+            row("upstream 5xx through the gateway, nothing probed", &ok, &none, Some((G::Messages, &upstream_5xx)), vec![], vec![], fail(UpstreamUnavailable)),
+            row("upstream 529 overloaded through the gateway", &ok, &legacy, Some((G::Messages, &overloaded)), vec![], vec![], fail(UpstreamUnavailable)),
+            row("upstream 5xx probed directly", &ok, &none, Some((G::Chat, &upstream_5xx)), vec![a529.clone()], vec![], fail(UpstreamUnavailable)),
+            row("no available accounts + account test 401", &ok, &none, Some((G::Chat, &no_accounts)), vec![], vec![a401.clone()], fail(UpstreamKeyInvalid)),
+            row("no available accounts, upstream answers: host gap", &ok, &none, Some((G::Chat, &no_accounts)), vec![answers.clone()], vec![], fail(HostCompatibilityGap)),
+            row("upstream 429 is the only rate limit", &ok, &none, Some((G::Chat, &upstream_5xx)), vec![a429.clone()], vec![], adv(TransientRateLimited)),
+            row("user key refused: the host's own verdict", &ok, &none, Some((G::Chat, &user_key_refused)), vec![], vec![a401.clone()], fail(AuthIssue)),
+            row("no route: the host's own verdict", &ok, &none, Some((G::Chat, &no_route)), vec![], vec![a401.clone()], fail(RouteMissing)),
+            row("completion ok, account test 401: advisory", &ok, &none, Some((G::Chat, &ok)), vec![], vec![a401.clone()], adv(UpstreamKeyInvalid)),
+            row("completion ok, account test 500: advisory", &ok, &none, Some((G::Chat, &ok)), vec![], vec![a500.clone()], adv(UpstreamUnavailable)),
+            row("static, completion skipped, account test answers", &not_listed, &legacy, None, vec![], vec![answers.clone()], pass),
+            row("static, completion skipped, account test 401", &not_listed, &legacy, None, vec![], vec![a401.clone()], fail(UpstreamKeyInvalid)),
+            row("static, completion skipped, no account evidence", &not_listed, &legacy, None, vec![], vec![], adv(HostCompatibilityGap)),
+        ];
+        for r in rows {
+            let e = CheckEvidence {
+                smoke_model: smoke.to_owned(),
+                models: r.models,
+                static_listing: r.static_listing,
+                completion: r.completion,
+                upstream: r.upstream,
+                accounts: r
+                    .accounts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, a)| (format!("{}", i + 1), a))
+                    .collect(),
+            };
+            let d = decide(&e);
+            assert_eq!(
+                (d.verdict, d.failure_class),
+                r.want,
+                "{}: {}",
+                r.name,
+                d.summary
+            );
+            if d.verdict != Verdict::Pass {
+                assert!(
+                    d.summary.contains("`crm "),
+                    "{}: the hint names a command: {}",
+                    r.name,
+                    d.summary
+                );
+            }
+            if e.static_listing.is_some() && d.verdict == Verdict::Pass {
+                assert!(
+                    d.summary.contains("informational"),
+                    "{}: {}",
+                    r.name,
+                    d.summary
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn static_listings_are_recognised_from_evidence() {
+        let current = ListingFacts {
+            version: Some("0.1.130".into()),
+            channels: true,
+            chat_completions: true,
+        };
+        let legacy = ListingFacts {
+            version: Some("0.1.0".into()),
+            channels: false,
+            chat_completions: false,
+        };
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(
+            static_listing(&current, &ids(&["gpt-5", "gpt-5.1"]))
+                .unwrap()
+                .contains("OpenAI")
+        );
+        assert!(
+            static_listing(&current, &ids(STATIC_CLAUDE_MODELS))
+                .unwrap()
+                .contains("Claude")
+        );
+        assert_eq!(
+            static_listing(&current, &ids(&["deepseek-chat", "gpt-5"])),
+            None
+        );
+        assert_eq!(static_listing(&current, &[]), None);
+        assert!(
+            static_listing(&legacy, &ids(&["deepseek-chat"]))
+                .unwrap()
+                .contains("older-era")
         );
     }
 }

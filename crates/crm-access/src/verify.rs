@@ -10,21 +10,24 @@
 
 use crate::Result;
 use crate::classify::{
-    Diagnosis, GatewayReading, GatewayStep, UpstreamEvidence, UpstreamReading, diagnose,
-    outcome_from_host_error, read_account_probe, read_gateway, read_upstream, read_upstream_key,
+    CheckEvidence, GatewayReading, GatewayStep, ListingFacts, UpstreamEvidence, UpstreamReading,
+    decide, outcome_from_host_error, read_account_probe, read_gateway, read_upstream,
+    read_upstream_key, static_listing, upstream_may_explain,
 };
 use crate::ports::{AccessPorts, HeldKey};
 use crate::status::{REVOKED_KEY_STEP, sync_access_status};
 use crm_domain::access::{AccessCheck, CheckStep};
 use crm_domain::batch::ImportBatch;
+use crm_domain::host::Capabilities;
 use crm_domain::observed::{AccountProbe, CallOutcome};
 use crm_domain::secret::scrub;
 use crm_domain::spec::ProviderSpec;
 use crm_domain::{
-    AccessCheckId, BatchId, FailureClass, HostObjectId, ResourceKind, ResourceState, SecretString,
-    Verdict,
+    AccessCheckId, BatchId, FailureClass, Fingerprint, HostObjectId, KeyFingerprinter, Platform,
+    ResourceKind, ResourceState, SecretString, Verdict,
 };
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// How many listed model ids a step keeps as evidence.
@@ -36,10 +39,19 @@ pub struct VerifyOptions {
     /// Skip the completion smoke (scheduled re-checks of `quota_limited`
     /// providers): the check then rests on the models listing alone.
     pub skip_completion: bool,
-    /// Upstream keys to probe directly when the host blames the upstream.
-    /// Empty when crm does not hold them (scheduled re-checks): the account
-    /// probe's answer is used instead.
+    /// Upstream keys to probe directly when the gateway's answer could be
+    /// the upstream's doing. Each is matched to the batch's account by its
+    /// fingerprint and probed only at that account's recorded base URL, in
+    /// that account's endpoint family. Empty when crm does not hold them
+    /// (scheduled re-checks): the host's account test is used instead.
     pub upstream_keys: Vec<SecretString>,
+    /// Fingerprints the upstream keys (the installation's pepper), to match
+    /// them to accounts. Without it no key is probed directly.
+    pub fingerprinter: Option<Arc<KeyFingerprinter>>,
+    /// What the host's probe found: the completion route (`/v1/messages`
+    /// on hosts without chat completions) and whether `/v1/models` is a
+    /// static list. `None`: the host is probed first (read-only).
+    pub caps: Option<Capabilities>,
 }
 
 impl VerifyOptions {
@@ -48,7 +60,7 @@ impl VerifyOptions {
     pub fn scheduled(provider: &ProviderSpec) -> Self {
         VerifyOptions {
             skip_completion: provider.quota_limited,
-            upstream_keys: Vec::new(),
+            ..VerifyOptions::default()
         }
     }
 }
@@ -113,27 +125,45 @@ fn upstream_model(provider: &ProviderSpec) -> String {
         .unwrap_or_else(|| smoke.clone())
 }
 
-fn advisory_class(r: &UpstreamReading) -> FailureClass {
-    match r {
-        UpstreamReading::KeyInvalid { .. } => FailureClass::UpstreamKeyInvalid,
-        UpstreamReading::Quota { .. } => FailureClass::UpstreamKeyQuotaIssue,
-        UpstreamReading::ModelUnknown { .. } => FailureClass::ModelNotExposed,
-        UpstreamReading::RateLimited { .. } | UpstreamReading::ServerError { .. } => {
-            FailureClass::TransientRateLimited
-        }
-        UpstreamReading::Unreachable { .. } => FailureClass::HostUnreachable,
-        UpstreamReading::Answers | UpstreamReading::Other { .. } => {
-            FailureClass::HostCompatibilityGap
-        }
+/// What the batch recorded about one of its live accounts.
+#[derive(Debug, Clone)]
+struct RecordedAccount {
+    id: HostObjectId,
+    platform: Option<Platform>,
+    base_url: Option<String>,
+    key: Option<Fingerprint>,
+}
+
+fn recorded_account(r: &crm_domain::batch::ManagedResource) -> RecordedAccount {
+    let d = &r.desired;
+    RecordedAccount {
+        id: r.host_object_id,
+        platform: d
+            .get("platform")
+            .and_then(|v| v.as_str())
+            .map(Platform::new),
+        base_url: d
+            .get("base_url")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        key: d
+            .get("upstream_key")
+            .and_then(|v| serde_json::from_value(v.clone()).ok()),
     }
 }
 
 /// Verifies a batch's access with a held key and stores the check.
 ///
 /// Order: one account probe per live account of the batch (the host's admin
-/// test with the smoke-test model), then `/v1/models` (must list the smoke
-/// model), then a minimal completion (unless skipped). A failure the host
-/// blames on the upstream triggers a direct probe per upstream key.
+/// test with the smoke-test model), then `/v1/models`, then a minimal
+/// completion (unless skipped) through `/v1/chat/completions`, or through
+/// `/v1/messages` on hosts without chat completions. Where the listing is
+/// static (see [`static_listing`]) not listing the smoke model is
+/// informational and ready rests on the completion. A gateway answer the
+/// upstream may explain triggers a direct probe per upstream key (at its
+/// account's recorded base URL, in its account's endpoint family), and
+/// [`decide`] weighs all of it: what the upstream says outranks what the
+/// gateway shows.
 pub async fn verify_access(
     p: &AccessPorts<'_>,
     batch_id: &BatchId,
@@ -148,18 +178,23 @@ pub async fn verify_access(
     let ev = Evidence { secrets };
     let mut steps = Vec::new();
     let signals = &provider.error_signals;
+    let caps = match &opts.caps {
+        Some(c) => c.clone(),
+        None => p.host.probe().await?,
+    };
 
     // 1. Account probes.
-    let accounts: Vec<HostObjectId> = p
+    let accounts: Vec<RecordedAccount> = p
         .batches
         .resources(batch_id)
         .await?
-        .into_iter()
+        .iter()
         .filter(|r| r.kind == ResourceKind::Account && r.state == ResourceState::Live)
-        .map(|r| r.host_object_id)
+        .map(recorded_account)
         .collect();
     let mut account_readings = Vec::new();
-    for id in accounts {
+    for acc in &accounts {
+        let id = acc.id;
         let started = Instant::now();
         let probe: std::result::Result<AccountProbe, _> =
             p.host.test_account(id, Some(smoke.clone())).await;
@@ -199,10 +234,10 @@ pub async fn verify_access(
             latency_ms,
             detail,
         });
-        account_readings.push((id, reading));
+        account_readings.push((id.to_string(), reading));
     }
 
-    // 2. Models, then 3. the completion.
+    // 2. Models.
     let started = Instant::now();
     let listing = p.host.gateway_models(&key.secret).await;
     let latency = ms(started);
@@ -210,15 +245,43 @@ pub async fn verify_access(
         Ok(l) => (l.outcome, l.model_ids),
         Err(e) => (outcome_from_host_error(&e), Vec::new()),
     };
+    let listed = model_ids.contains(&smoke);
+    let static_evidence = (models_outcome.ok && !listed)
+        .then(|| {
+            static_listing(
+                &ListingFacts {
+                    version: caps.version.clone(),
+                    channels: caps.channels,
+                    chat_completions: caps.chat_completions,
+                },
+                &model_ids,
+            )
+        })
+        .flatten();
     let mut detail = ev.outcome(&models_outcome);
     detail["smoke_model"] = json!(smoke);
-    detail["smoke_model_listed"] = json!(model_ids.contains(&smoke));
+    detail["smoke_model_listed"] = json!(listed);
     detail["model_ids"] = json!(model_ids.iter().take(MAX_MODEL_IDS).collect::<Vec<_>>());
+    if let Some(why) = &static_evidence {
+        detail["listing"] = json!("static");
+        detail["informational"] = json!(true);
+        detail["static_evidence"] = json!(why);
+    }
     let models_reading = read_gateway(GatewayStep::Models, &models_outcome, &model_ids, &smoke);
+    let mut evidence = CheckEvidence {
+        smoke_model: smoke.clone(),
+        models: models_reading.clone(),
+        static_listing: static_evidence.clone(),
+        completion: None,
+        upstream: Vec::new(),
+        accounts: account_readings,
+    };
     steps.push(CheckStep {
         name: "gateway_models".into(),
         verdict: match &models_reading {
             GatewayReading::Ok => Verdict::Pass,
+            // Informational: the listing is static, the completion decides.
+            GatewayReading::Final(_) if evidence.listing_passes() => Verdict::Pass,
             GatewayReading::Final(d) => d.verdict,
             GatewayReading::AskUpstream { .. } => step_verdict(&models_outcome),
         },
@@ -227,72 +290,120 @@ pub async fn verify_access(
         detail,
     });
 
-    let gateway = match models_reading {
-        GatewayReading::Ok if opts.skip_completion => GatewayReading::Ok,
-        GatewayReading::Ok => {
-            let started = Instant::now();
-            let chat = p.host.gateway_chat(&key.secret, smoke.clone()).await;
-            let latency = ms(started);
-            let chat_outcome = chat.unwrap_or_else(|e| outcome_from_host_error(&e));
-            let reading = read_gateway(GatewayStep::Chat, &chat_outcome, &[], &smoke);
-            let mut detail = ev.outcome(&chat_outcome);
-            detail["model"] = json!(smoke);
-            steps.push(CheckStep {
-                name: "gateway_chat".into(),
-                verdict: match &reading {
-                    GatewayReading::Ok => Verdict::Pass,
-                    GatewayReading::Final(d) => d.verdict,
-                    GatewayReading::AskUpstream { .. } => step_verdict(&chat_outcome),
-                },
-                status: chat_outcome.status,
-                latency_ms: latency.max(chat_outcome.latency_ms),
-                detail,
-            });
-            reading
-        }
-        other => other,
-    };
-
-    // 4. Decide, probing the upstream directly when the host blames it.
-    let mut diagnosis = match gateway {
-        GatewayReading::Ok => Diagnosis::pass(if opts.skip_completion {
-            format!("/v1/models lists {smoke}; completion smoke skipped (quota-limited provider)")
+    // 3. The completion, on the route the host serves.
+    if evidence.listing_passes() && !opts.skip_completion {
+        let (step, name) = if caps.chat_completions {
+            (GatewayStep::Chat, "gateway_chat")
         } else {
-            format!("/v1/models lists {smoke} and a minimal completion succeeded")
-        }),
-        GatewayReading::Final(d) => d,
-        GatewayReading::AskUpstream {
-            suspicion,
-            host_said,
-        } => {
-            let host_said = ev.text(&host_said);
-            let model = upstream_model(provider);
-            let mut readings = Vec::new();
-            for (n, upstream_key) in opts.upstream_keys.iter().enumerate() {
-                let n = n + 1;
+            (GatewayStep::Messages, "gateway_messages")
+        };
+        let started = Instant::now();
+        let answer = match step {
+            GatewayStep::Chat => p.host.gateway_chat(&key.secret, smoke.clone()).await,
+            _ => p.host.gateway_messages(&key.secret, smoke.clone()).await,
+        };
+        let latency = ms(started);
+        let outcome = answer.unwrap_or_else(|e| outcome_from_host_error(&e));
+        let reading = read_gateway(step, &outcome, &[], &smoke);
+        let mut detail = ev.outcome(&outcome);
+        detail["model"] = json!(smoke);
+        steps.push(CheckStep {
+            name: name.into(),
+            verdict: match &reading {
+                GatewayReading::Ok => Verdict::Pass,
+                GatewayReading::Final(d) => d.verdict,
+                GatewayReading::AskUpstream { .. } => step_verdict(&outcome),
+            },
+            status: outcome.status,
+            latency_ms: latency.max(outcome.latency_ms),
+            detail,
+        });
+        evidence.completion = Some((step, reading));
+    }
+
+    // 4. The upstream directly, when the gateway's answer may be its doing.
+    let gateway_failure = match &evidence.completion {
+        Some((_, r)) if evidence.listing_passes() => r.clone(),
+        _ => evidence.models.clone(),
+    };
+    if upstream_may_explain(&gateway_failure) {
+        let model = upstream_model(provider);
+        for (n, upstream_key) in opts.upstream_keys.iter().enumerate() {
+            let n = n + 1;
+            let fp = opts
+                .fingerprinter
+                .as_ref()
+                .map(|f| f.fingerprint(upstream_key));
+            let account = fp
+                .as_ref()
+                .and_then(|fp| accounts.iter().find(|a| a.key.as_ref() == Some(fp)));
+            let Some((acc, base_url)) = account.and_then(|a| a.base_url.clone().map(|b| (a, b)))
+            else {
+                // Only the base URL recorded for the account being checked
+                // is ever called with its key.
+                steps.push(CheckStep {
+                    name: format!("upstream_key#{n}"),
+                    verdict: Verdict::PassWithAdvisories,
+                    status: None,
+                    latency_ms: 0,
+                    detail: json!({
+                        "probed": false,
+                        "key": fp.map(|f| f.to_string()),
+                        "why": "the key matches no live account of this batch with a recorded base URL",
+                    }),
+                });
+                continue;
+            };
+            let anthropic = acc
+                .platform
+                .as_ref()
+                .is_some_and(|p| p.as_str() == Platform::ANTHROPIC);
+            let ident = json!({
+                "account_id": acc.id,
+                "base_url": base_url,
+                "key": fp.map(|f| f.to_string()),
+            });
+            let mut upstream = UpstreamEvidence {
+                models: None,
+                chat: None,
+            };
+            if anthropic {
                 let started = Instant::now();
-                let models = p
+                let o = p
                     .upstream
-                    .models(provider.openai_base_url.clone(), upstream_key)
+                    .messages(base_url.clone(), upstream_key, model.clone())
                     .await;
+                let mut detail = ev.outcome(&o);
+                detail["model"] = json!(model);
+                detail["account"] = ident.clone();
+                steps.push(CheckStep {
+                    name: format!("upstream_messages#{n}"),
+                    verdict: upstream_verdict(&read_upstream(&o, signals)),
+                    status: o.status,
+                    latency_ms: ms(started).max(o.latency_ms),
+                    detail,
+                });
+                upstream.chat = Some(o);
+            } else {
+                let started = Instant::now();
+                let models = p.upstream.models(base_url.clone(), upstream_key).await;
+                let mut detail = ev.outcome(&models.outcome);
+                detail["account"] = ident.clone();
                 steps.push(CheckStep {
                     name: format!("upstream_models#{n}"),
                     verdict: upstream_verdict(&read_upstream(&models.outcome, signals)),
                     status: models.outcome.status,
                     latency_ms: ms(started).max(models.outcome.latency_ms),
-                    detail: ev.outcome(&models.outcome),
+                    detail,
                 });
                 let started = Instant::now();
                 let chat = p
                     .upstream
-                    .chat(
-                        provider.openai_base_url.clone(),
-                        upstream_key,
-                        model.clone(),
-                    )
+                    .chat(base_url.clone(), upstream_key, model.clone())
                     .await;
                 let mut detail = ev.outcome(&chat);
                 detail["model"] = json!(model);
+                detail["account"] = ident;
                 steps.push(CheckStep {
                     name: format!("upstream_chat#{n}"),
                     verdict: upstream_verdict(&read_upstream(&chat, signals)),
@@ -300,36 +411,17 @@ pub async fn verify_access(
                     latency_ms: ms(started).max(chat.latency_ms),
                     detail,
                 });
-                readings.push(read_upstream_key(
-                    &UpstreamEvidence {
-                        models: Some(models.outcome),
-                        chat: Some(chat),
-                    },
-                    signals,
-                ));
+                upstream.models = Some(models.outcome);
+                upstream.chat = Some(chat);
             }
-            let accounts: Vec<UpstreamReading> =
-                account_readings.iter().map(|(_, r)| r.clone()).collect();
-            diagnose(suspicion, &host_said, &readings, &accounts)
+            evidence
+                .upstream
+                .push(read_upstream_key(&upstream, signals));
         }
-    };
-
-    // 5. A working gateway with a failing account probe is an advisory.
-    if diagnosis.verdict == Verdict::Pass
-        && let Some((id, reading)) = account_readings
-            .iter()
-            .find(|(_, r)| *r != UpstreamReading::Answers)
-    {
-        diagnosis = Diagnosis::advisory(
-            advisory_class(reading),
-            format!(
-                "{}; but account {id} failed the host's account test ({}): the host may stop scheduling it",
-                diagnosis.summary,
-                ev.text(&reading_text(reading))
-            ),
-        );
     }
 
+    // 5. Decide from all of it.
+    let diagnosis = decide(&evidence);
     let check = AccessCheck {
         id: AccessCheckId::new(p.ids.new_id("ac")),
         batch_id: batch.id.clone(),
@@ -349,19 +441,6 @@ pub async fn verify_access(
         "access check recorded"
     );
     Ok(check)
-}
-
-fn reading_text(r: &UpstreamReading) -> String {
-    match r {
-        UpstreamReading::Unreachable { detail } => detail.clone(),
-        UpstreamReading::Answers => "answers".into(),
-        UpstreamReading::Other { said, .. }
-        | UpstreamReading::RateLimited { said }
-        | UpstreamReading::ServerError { said, .. }
-        | UpstreamReading::ModelUnknown { said }
-        | UpstreamReading::Quota { said }
-        | UpstreamReading::KeyInvalid { said } => said.clone(),
-    }
 }
 
 /// Reads the batch's key back from the host and verifies with it.

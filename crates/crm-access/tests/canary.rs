@@ -141,6 +141,7 @@ async fn secrets_never_reach_evidence_journal_or_logs() {
     let opts = VerifyOptions {
         skip_completion: false,
         upstream_keys: vec![upstream_key.clone()],
+        ..w.verify_options()
     };
     let c1 = verify_access(&ports, &ss, &provider, &probe.key, &opts)
         .await

@@ -70,9 +70,8 @@ pub fn reading_class(r: &UpstreamReading) -> Option<FailureClass> {
         UpstreamReading::KeyInvalid { .. } => Some(FailureClass::UpstreamKeyInvalid),
         UpstreamReading::Quota { .. } => Some(FailureClass::UpstreamKeyQuotaIssue),
         UpstreamReading::ModelUnknown { .. } => Some(FailureClass::ModelNotExposed),
-        UpstreamReading::RateLimited { .. } | UpstreamReading::ServerError { .. } => {
-            Some(FailureClass::TransientRateLimited)
-        }
+        UpstreamReading::RateLimited { .. } => Some(FailureClass::TransientRateLimited),
+        UpstreamReading::ServerError { .. } => Some(FailureClass::UpstreamUnavailable),
         UpstreamReading::Unreachable { .. } => Some(FailureClass::HostUnreachable),
         UpstreamReading::Other { .. } => None,
     }

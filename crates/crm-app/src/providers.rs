@@ -365,6 +365,8 @@ impl App {
                 &VerifyOptions {
                     skip_completion: false,
                     upstream_keys: keys,
+                    fingerprinter: Some(self.fingerprinter.clone()),
+                    caps: Some(ctx.caps.clone()),
                 },
             )
             .await?;
@@ -405,6 +407,21 @@ impl App {
         provider: &ProviderRef,
         skip_completion: bool,
     ) -> Result<Vec<AccessCheck>> {
+        self.verify_provider_access_with_keys(host, provider, skip_completion, Vec::new())
+            .await
+    }
+
+    /// [`App::verify_provider_access`] with upstream keys in hand: each is
+    /// matched to its account by fingerprint and probed directly (at that
+    /// account's base URL) when the gateway's answer may be the upstream's
+    /// doing. The keys are used for this check only, never stored.
+    pub async fn verify_provider_access_with_keys(
+        &self,
+        host: &str,
+        provider: &ProviderRef,
+        skip_completion: bool,
+        upstream_keys: Vec<SecretString>,
+    ) -> Result<Vec<AccessCheck>> {
         let batches = self.provider_batches(host, provider).await?;
         if batches.is_empty() {
             return Err(AppError::NotFound {
@@ -415,7 +432,10 @@ impl App {
         let ctx = self.host_ctx(host).await?;
         let mut checks = Vec::new();
         for b in batches {
-            checks.push(self.verify_batch_with(&ctx, &b, skip_completion).await?);
+            checks.push(
+                self.verify_batch_with(&ctx, &b, skip_completion, upstream_keys.clone())
+                    .await?,
+            );
         }
         self.audit(
             "provider.access_check",
@@ -438,6 +458,7 @@ impl App {
         ctx: &HostCtx,
         batch: &ImportBatch,
         skip_completion: bool,
+        upstream_keys: Vec<SecretString>,
     ) -> Result<AccessCheck> {
         let spec = self
             .provider_spec(&batch.provider, Some(batch.pack_version.clone()))
@@ -449,7 +470,9 @@ impl App {
             &spec,
             &VerifyOptions {
                 skip_completion,
-                upstream_keys: vec![],
+                upstream_keys,
+                fingerprinter: Some(self.fingerprinter.clone()),
+                caps: Some(ctx.caps.clone()),
             },
         )
         .await?)

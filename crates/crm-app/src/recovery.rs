@@ -138,6 +138,8 @@ impl App {
                         &VerifyOptions {
                             skip_completion: false,
                             upstream_keys: input.upstream_keys,
+                            fingerprinter: Some(self.fingerprinter.clone()),
+                            caps: Some(ctx.caps.clone()),
                         },
                     )
                     .await?,

@@ -36,7 +36,7 @@ struct AppRecheck(App);
 impl AccessRecheck for AppRecheck {
     async fn recheck(
         &self,
-        _host: &HostRecord,
+        host: &HostRecord,
         api: &dyn HostApi,
         batch: &ImportBatch,
         plan: RecheckPlan,
@@ -54,6 +54,9 @@ impl AccessRecheck for AppRecheck {
             &VerifyOptions {
                 skip_completion: plan.skip_completion,
                 upstream_keys: vec![],
+                fingerprinter: None,
+                // Unprobed hosts are probed by the check itself (read-only).
+                caps: host.capabilities.clone(),
             },
         )
         .await

@@ -583,7 +583,10 @@ pub async fn verify_confirm(
             seg(pref.provider.as_str())
         ),
         &format!(
-            "<input type=\"hidden\" name=\"host\" value=\"{}\">",
+            "<input type=\"hidden\" name=\"host\" value=\"{}\">\
+             <label for=\"verify-keys\">Upstream keys, one per line (optional: the upstream is then \
+             probed directly where the host's answer may be its doing; used for this check only, never stored)</label>\
+             <textarea id=\"verify-keys\" name=\"keys\" rows=\"3\" autocomplete=\"off\" spellcheck=\"false\"></textarea>",
             esc(&q.host)
         ),
         "Verify access",
@@ -595,11 +598,23 @@ pub async fn verify_confirm(
     ))
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// The verify form. Upstream keys (optional) are a secret from the moment
+/// they are parsed, used for this check only and never stored.
+#[derive(serde::Deserialize)]
 pub struct VerifyForm {
     #[serde(default)]
     csrf: String,
     host: String,
+    #[serde(default = "no_keys")]
+    keys: SecretString,
+}
+
+impl std::fmt::Debug for VerifyForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyForm")
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
 }
 
 pub async fn verify(
@@ -612,13 +627,16 @@ pub async fn verify(
     let pref = ProviderRef::new(pack.as_str(), provider.as_str());
     let app = c.app_for(&s);
     let host = app.show_host(&form.host).await?.name;
+    let keys = split_keys(&form.keys);
     let op = c
         .launch(
             &app,
             OperationSpec::access_check(&host, &pref, 0),
             move |app, id| async move {
                 ops::progress(&app, &id, format!("verifying access to {pref} on {host}")).await;
-                let checks = app.verify_provider_access(&host, &pref, false).await?;
+                let checks = app
+                    .verify_provider_access_with_keys(&host, &pref, false, keys)
+                    .await?;
                 for ch in &checks {
                     ops::progress(
                         &app,

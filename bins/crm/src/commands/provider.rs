@@ -225,14 +225,17 @@ pub async fn run(ctx: &Ctx, cmd: ProviderCommand) -> anyhow::Result<Outcome> {
         ProviderCommand::Access {
             target,
             skip_completion,
+            keys,
         } => {
+            let keys = secrets::upstream_keys(&keys)?;
             let pb = ctx.progress("verifying access");
             let checks = ctx
                 .app
-                .verify_provider_access(
+                .verify_provider_access_with_keys(
                     &target.host,
                     &provider_ref(&target.provider)?,
                     skip_completion,
+                    keys,
                 )
                 .await;
             pb.finish_and_clear();

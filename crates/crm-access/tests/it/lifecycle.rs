@@ -122,6 +122,7 @@ async fn fully_ready_after_closing_both_modes() {
         &VerifyOptions {
             skip_completion: true,
             upstream_keys: vec![],
+            ..w.verify_options()
         },
     )
     .await
@@ -488,7 +489,7 @@ async fn a_key_the_host_still_serves_is_reported() {
 }
 
 #[tokio::test]
-async fn legacy_host_without_chat_completions_is_route_missing() {
+async fn legacy_host_without_chat_completions_is_checked_through_messages() {
     let w = World::from_env(crm_testkit::TestEnv::legacy().await);
     let batch = w
         .import(
@@ -498,6 +499,8 @@ async fn legacy_host_without_chat_completions_is_route_missing() {
         )
         .await;
     let held = w.close(&batch, "deepseek", None).await;
+    // No capabilities given: the check probes the host and learns it has
+    // no /v1/chat/completions.
     let check = verify_access(
         &w.ports(),
         &batch,
@@ -507,7 +510,10 @@ async fn legacy_host_without_chat_completions_is_route_missing() {
     )
     .await
     .unwrap();
-    assert_eq!(
+    let names: Vec<&str> = check.steps.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"gateway_messages"), "{names:?}");
+    assert!(!names.contains(&"gateway_chat"), "{names:?}");
+    assert_ne!(
         check.failure_class,
         Some(crm_domain::FailureClass::RouteMissing),
         "{}",

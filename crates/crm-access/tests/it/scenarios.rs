@@ -44,7 +44,7 @@ const BEHAVIOURS: [(&str, AccessStatus, Option<FailureClass>); 7] = [
     (
         "server_error",
         AccessStatus::Broken,
-        Some(FailureClass::TransientRateLimited),
+        Some(FailureClass::UpstreamUnavailable),
     ),
     (
         "host_incompatible",
@@ -66,6 +66,7 @@ async fn run_row(behaviour: &'static str, mode: AccessMode) -> Row {
         &VerifyOptions {
             skip_completion: false,
             upstream_keys: vec![key],
+            ..w.verify_options()
         },
     )
     .await
@@ -278,6 +279,7 @@ async fn provider_specific_signals_classify_through_the_host() {
             &VerifyOptions {
                 skip_completion: false,
                 upstream_keys: vec![key],
+                ..w.verify_options()
             },
         )
         .await

@@ -72,6 +72,16 @@ impl World {
         }
     }
 
+    /// Options carrying what the application core passes: the probed
+    /// capabilities and the fingerprinter that matches keys to accounts.
+    pub fn verify_options(&self) -> crm_access::VerifyOptions {
+        crm_access::VerifyOptions {
+            caps: Some(self.env.caps.clone()),
+            fingerprinter: Some(Arc::new(self.env.fingerprinter())),
+            ..Default::default()
+        }
+    }
+
     pub fn caps(&self) -> &Capabilities {
         &self.env.caps
     }

@@ -104,6 +104,12 @@ pub struct AccessCheckBody {
     /// List models only; spend no upstream quota on a completion.
     #[serde(default)]
     pub skip_completion: bool,
+    /// Upstream API keys of the batch's accounts (write-only, optional; used
+    /// for this check only, never stored): each is matched to its account
+    /// by fingerprint and probed directly at that account's base URL.
+    #[schema(value_type = Vec<String>, write_only)]
+    #[serde(default)]
+    pub upstream_keys: Vec<SecretString>,
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
@@ -356,10 +362,11 @@ pub async fn access_check(
 ) -> ApiResult<Response> {
     let checks = st
         .app_for(p)
-        .verify_provider_access(
+        .verify_provider_access_with_keys(
             &body.host,
             &provider_ref(&pack, &provider),
             body.skip_completion,
+            body.upstream_keys,
         )
         .await?;
     Ok(Json(checks).into_response())
