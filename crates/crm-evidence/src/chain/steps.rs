@@ -166,14 +166,15 @@ impl Runner {
                 format!("sub2api {version}: admin key accepted, /v1/chat/completions present"),
                 data,
             ),
+            // Older hosts serve /v1/messages instead (sub2api d3e73f1
+            // routes/gateway.go); the access check completes through it.
             AdminAuth::Ok => Concluded::new(
-                Verdict::PassWithAdvisories,
+                Verdict::Pass,
                 format!(
-                    "sub2api {version}: admin key accepted, but the host has no /v1/chat/completions (OpenAI-compatible clients cannot call it)"
+                    "sub2api {version}: admin key accepted; no /v1/chat/completions, so access is checked through /v1/messages (Anthropic Messages)"
                 ),
                 data,
-            )
-            .class(Some(FailureClass::RouteMissing)),
+            ),
             AdminAuth::ComplianceGate { document_url } => Concluded::new(
                 Verdict::Fail,
                 format!(
