@@ -169,7 +169,7 @@ async fn current_profile_passes_in_each_mode_without_leaking_a_secret() {
 }
 
 #[tokio::test]
-async fn legacy_profile_fails_with_route_missing_because_completions_do_not_work() {
+async fn legacy_profile_passes_through_v1_messages_in_both_modes() {
     let out = tempfile::tempdir().unwrap();
     for modes in [Modes::SelfService, Modes::Subscription] {
         let canary = canary();
@@ -182,18 +182,16 @@ async fn legacy_profile_fails_with_route_missing_because_completions_do_not_work
         .await
         .unwrap();
         assert_eq!(listing(&o.folder), FULL_RUN, "{modes:?}");
-        // The host imports and lists models, but an OpenAI client cannot
-        // complete: the host is not ready, and the run says why.
-        assert_eq!(o.summary.verdict, Verdict::Fail);
-        assert_eq!(o.summary.failure_class, Some(FailureClass::RouteMissing));
-        assert_eq!(o.exit_code(), 1);
-        assert_eq!(o.summary.failing_steps, vec!["07-access-status.json"]);
+        // The host has no /v1/chat/completions: the access check completes
+        // through /v1/messages and the host is ready.
+        assert_eq!(o.summary.verdict, Verdict::Pass, "{modes:?}");
+        assert_eq!(o.summary.failure_class, None);
+        assert_eq!(o.exit_code(), 0);
         assert_eq!(step_verdict(&o, Step::Import), StepVerdict::Pass);
-        assert_eq!(
-            step_verdict(&o, Step::Probe),
-            StepVerdict::PassWithAdvisories
-        );
-        // The upstream itself answers: the gap is the host's.
+        assert_eq!(step_verdict(&o, Step::Probe), StepVerdict::Pass);
+        let access = std::fs::read_to_string(o.folder.join("07-access-status.json")).unwrap();
+        assert!(access.contains("gateway_messages"), "{access}");
+        assert!(!access.contains("\"gateway_chat\""), "{access}");
         assert_eq!(
             step_verdict(&o, Step::UpstreamCompletion),
             StepVerdict::Pass
@@ -201,11 +199,6 @@ async fn legacy_profile_fails_with_route_missing_because_completions_do_not_work
         assert_eq!(step_verdict(&o, Step::Rollback), StepVerdict::Pass);
         assert_headers(&o, "0.1.1");
         assert_no_secrets(&o, &canary);
-        let md = std::fs::read_to_string(o.folder.join("21-summary.md")).unwrap();
-        assert!(
-            md.contains("Verdict: **fail** (route_missing), exit code 1"),
-            "{md}"
-        );
     }
 }
 
