@@ -35,5 +35,41 @@ for c in crm-domain crm-pack crm-provision crm-access crm-reconcile crm-store cr
   check "$c" crm-sim
 done
 
+# Direct dependencies, from `cargo metadata`: who may name SQL drivers and the
+# server stack at all (docs/ARCHITECTURE.md, "Architecture invariants").
+direct=$(cargo metadata --locked --format-version 1 --no-deps | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+for p in m["packages"]:
+    for d in p["dependencies"]:
+        if d["kind"] is None:
+            print(p["name"], d["name"])
+')
+only() { # dependency allowed-crate...
+  local dep=$1; shift
+  local users
+  users=$(awk -v d="$dep" '$2 == d { print $1 }' <<<"$direct")
+  for u in $users; do
+    local ok=0
+    for a in "$@"; do [ "$u" = "$a" ] && ok=1; done
+    if [ "$ok" -eq 0 ]; then
+      echo "invariant violated: $u depends directly on $dep (only $* may)"
+      fail=1
+    fi
+  done
+}
+# Only the store adapters know SQL (crm-reliability, a test crate, reads the
+# database file's bytes for its secrets canary).
+for sql in rusqlite libsqlite3-sys refinery tokio-postgres postgres deadpool-postgres; do
+  only "$sql" crm-store crm-store-postgres crm-reliability
+done
+# Only the HTTP faces (and the simulator) know crm's own routes and the server stack.
+for http in axum tower-http utoipa utoipa-axum; do
+  only "$http" crm-api crm-console crm-server crm-sim
+done
+# Only the host client talks HTTP to hosts and upstreams; the faces and test
+# crates may use reqwest to call crm's own server or the simulator.
+only reqwest crm-sub2api crm-api crm-bench crm-reliability
+
 if [ "$fail" -ne 0 ]; then exit 1; fi
 echo "dependency direction: ok"
