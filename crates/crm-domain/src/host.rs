@@ -62,6 +62,13 @@ pub struct Capabilities {
     pub credential_redaction: bool,
     /// Largest `page_size` the host honours.
     pub max_page_size: u32,
+    /// `GET /admin/cn-providers/accounts/:id/balance` and `.../quota` exist
+    /// (funds and Coding-Plan quota readings through the host).
+    #[serde(default)]
+    pub cn_funds: bool,
+    /// `/admin/channel-monitors` exists (host-side scheduled channel checks).
+    #[serde(default)]
+    pub channel_monitors: bool,
     /// Why each verdict was reached.
     pub evidence: Vec<CapabilityEvidence>,
 }

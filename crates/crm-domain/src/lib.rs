@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod batch;
+pub mod funds;
 pub mod host;
 pub mod ids;
 pub mod observed;

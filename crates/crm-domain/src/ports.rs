@@ -11,6 +11,7 @@ use crate::access::AccessCheck;
 use crate::batch::{
     BatchFilter, ImportBatch, JournalEntry, JournalResolution, ManagedResource, NewJournalEntry,
 };
+use crate::funds::{FundsReading, FundsValue};
 use crate::host::{Capabilities, HostRecord, SealedSecret};
 use crate::observed::*;
 use crate::ops::{AuditEvent, IdempotencyBegin, Lease, NewAuditEvent, Operation, StoredResponse};
@@ -211,6 +212,41 @@ pub trait HostApi: Send + Sync {
     /// A minimal Anthropic Messages call (`POST /v1/messages`), the
     /// completion route of hosts without `/v1/chat/completions`.
     async fn gateway_messages(&self, key: &SecretString, model: String) -> HostResult<CallOutcome>;
+
+    // funds (newer hosts, `Capabilities::cn_funds`)
+    /// `GET /admin/cn-providers/accounts/:id/balance`: pay-as-you-go balance
+    /// of a kimi or deepseek account as the host reads it from the provider.
+    /// An implementation that does not model the route answers as a host
+    /// without it does.
+    async fn account_balance(&self, id: HostObjectId) -> HostResult<FundsValue> {
+        Err(HostError::RouteMissing {
+            route: format!("GET /api/v1/admin/cn-providers/accounts/{id}/balance"),
+        })
+    }
+    /// `GET /admin/cn-providers/accounts/:id/quota`: Coding-Plan windows of
+    /// a kimi or zhipu coding account.
+    async fn account_quota(&self, id: HostObjectId) -> HostResult<FundsValue> {
+        Err(HostError::RouteMissing {
+            route: format!("GET /api/v1/admin/cn-providers/accounts/{id}/quota"),
+        })
+    }
+}
+
+/// A provider's own balance API, called with an upstream key the operator
+/// supplied for this run (DeepSeek `GET /user/balance`, Moonshot
+/// `GET /v1/users/me/balance`). Never fails: a failure is an `unknown`
+/// reading, a provider without a balance API an `unsupported` one.
+#[async_trait]
+pub trait UpstreamFunds: Send + Sync {
+    async fn upstream_balance(&self, base_url: String, key: &SecretString) -> FundsValue;
+}
+
+/// Stored funds readings (never a key: readings name host accounts).
+#[async_trait]
+pub trait FundsRepo: Send + Sync {
+    async fn save_readings(&self, readings: Vec<FundsReading>) -> StoreResult<()>;
+    /// The newest reading of each (account, kind, source) on the host.
+    async fn latest_readings(&self, host: &HostId) -> StoreResult<Vec<FundsReading>>;
 }
 
 /// Direct calls to a provider's API with an upstream key, to tell an

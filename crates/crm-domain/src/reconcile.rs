@@ -1,8 +1,8 @@
 //! Reconcile runs and drift items.
 
 use crate::{
-    BatchId, DriftCategory, HostId, HostObjectId, ProviderRef, ReconcileRunId, ReconcileStatus,
-    ResourceKind, plan::FieldChange,
+    BatchId, DriftCategory, DriftReason, HostId, HostObjectId, ProviderRef, ReconcileRunId,
+    ReconcileStatus, ResourceKind, plan::FieldChange,
 };
 use chrono::{DateTime, Utc};
 
@@ -43,4 +43,8 @@ pub struct DriftItem {
     pub batch_id: Option<BatchId>,
     pub fields: Vec<FieldChange>,
     pub detail: String,
+    /// Why an `unhealthy` item was raised when it is not the host's own
+    /// account state (`low_funds`, `low_quota`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<DriftReason>,
 }

@@ -348,6 +348,59 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// Where a funds reading came from: the host's cn-providers routes, or
+    /// the provider's own balance API called with the upstream key.
+    ReadingSource: "reading source" {
+        Host => "host",
+        Upstream => "upstream",
+    }
+}
+
+vocabulary! {
+    /// What a funds reading measures.
+    ReadingKind: "reading kind" {
+        /// Pay-as-you-go money left (Kimi, DeepSeek).
+        Balance => "balance",
+        /// Coding-Plan rolling windows used (Kimi, Zhipu coding accounts).
+        Quota => "quota",
+    }
+}
+
+vocabulary! {
+    /// Whether a reading holds a value.
+    ReadingState: "reading state" {
+        Ok => "ok",
+        /// The provider (or account mode) has no balance or quota API: not zero.
+        Unsupported => "unsupported",
+        /// The route failed or answered something crm cannot read.
+        Unknown => "unknown",
+    }
+}
+
+vocabulary! {
+    /// How a reading compares with its thresholds.
+    FundsStatus: "funds status" {
+        Ok => "ok",
+        LowFunds => "low_funds",
+        LowQuota => "low_quota",
+        /// The reading says the key cannot pay at all (balance exhausted,
+        /// `is_available=false`, or a quota window used up).
+        CannotPay => "cannot_pay",
+        Unknown => "unknown",
+        Unsupported => "unsupported",
+    }
+}
+
+vocabulary! {
+    /// Why a drift item of category `unhealthy` was raised, when the reason
+    /// is not the host's own account state.
+    DriftReason: "drift reason" {
+        LowFunds => "low_funds",
+        LowQuota => "low_quota",
+    }
+}
+
 /// A sub2api platform value. Open, because the accepted set depends on the
 /// host version (docs/sub2api-contract.md §6): `openai`, `anthropic`, `gemini` everywhere,
 /// `kimi`, `zhipu`, `deepseek`, `minimax` on newer hosts, forks add more.

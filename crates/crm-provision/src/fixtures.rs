@@ -120,6 +120,8 @@ pub fn caps(current: bool) -> Capabilities {
         idempotency_key: current,
         credential_redaction: current,
         max_page_size: if current { 1000 } else { 100 },
+        cn_funds: current,
+        channel_monitors: current,
         evidence: vec![],
     }
 }

@@ -224,6 +224,8 @@ mod tests {
             idempotency_key: false,
             credential_redaction: false,
             max_page_size: 100,
+            cn_funds: false,
+            channel_monitors: false,
             evidence: vec![],
         }
     }

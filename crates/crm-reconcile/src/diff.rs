@@ -157,6 +157,7 @@ pub fn unreachable(recorded: &Recorded, reason: &str) -> Vec<DriftItem> {
                 .filter(|r| r.state == ResourceState::Live)
                 .map(|r| DriftItem {
                     category: DriftCategory::Unknown,
+                    reason: None,
                     kind: r.kind,
                     name: r.name.clone(),
                     host_object_id: Some(r.host_object_id),
@@ -283,6 +284,7 @@ impl<'a> Cx<'a> {
     ) {
         self.items.push(DriftItem {
             category,
+            reason: None,
             kind: r.kind,
             name: r.name.clone(),
             host_object_id: Some(r.host_object_id),
@@ -476,6 +478,7 @@ impl<'a> Cx<'a> {
                 };
                 self.items.push(DriftItem {
                     category: DriftCategory::Duplicate,
+                    reason: None,
                     kind: ResourceKind::Account,
                     name: o.name.clone(),
                     host_object_id: Some(o.id),
@@ -510,6 +513,7 @@ impl<'a> Cx<'a> {
                 self.flagged.insert(a.id);
                 self.items.push(DriftItem {
                     category: DriftCategory::Duplicate,
+                    reason: None,
                     kind: ResourceKind::Account,
                     name: a.name.clone(),
                     host_object_id: Some(a.id),
@@ -833,6 +837,7 @@ impl<'a> Cx<'a> {
                     if !self.live.contains_key(&owner) && !self.recorded_ids.contains(&(kind, id)) {
                         self.items.push(DriftItem {
                             category: DriftCategory::UnmanagedLeftover,
+                            reason: None,
                             kind,
                             name,
                             host_object_id: Some(id),
@@ -849,6 +854,7 @@ impl<'a> Cx<'a> {
                     {
                         self.items.push(DriftItem {
                             category: DriftCategory::UnmanagedLeftover,
+                            reason: None,
                             kind,
                             name,
                             host_object_id: Some(id),
@@ -884,6 +890,7 @@ impl<'a> Cx<'a> {
                 .unwrap_or_default();
             self.items.push(DriftItem {
                 category: DriftCategory::AccessBroken,
+                reason: None,
                 kind: ResourceKind::UserApiKey,
                 name: key
                     .map(|k| k.name.clone())

@@ -41,6 +41,8 @@ pub fn caps() -> Capabilities {
         idempotency_key: true,
         credential_redaction: true,
         max_page_size: 1000,
+        cn_funds: true,
+        channel_monitors: true,
         evidence: vec![],
     }
 }

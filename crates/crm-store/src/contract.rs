@@ -133,6 +133,8 @@ pub fn capabilities(version: &str) -> Capabilities {
         idempotency_key: false,
         credential_redaction: true,
         max_page_size: 100,
+        cn_funds: false,
+        channel_monitors: false,
         evidence: vec![],
     }
 }
@@ -702,6 +704,7 @@ async fn reconcile_runs<S: Storage + ?Sized>(s: &S) {
         items: (0..items)
             .map(|i| DriftItem {
                 category: DriftCategory::Changed,
+                reason: None,
                 kind: ResourceKind::Channel,
                 name: format!("crm-chan-{i}"),
                 host_object_id: Some(HostObjectId(i as i64)),

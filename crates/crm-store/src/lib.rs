@@ -3,6 +3,7 @@
 mod clock;
 mod conn;
 pub mod contract;
+pub mod contract_funds;
 mod error;
 mod keys;
 pub mod migrations;

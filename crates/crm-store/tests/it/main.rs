@@ -6,6 +6,7 @@ mod canary;
 mod contract;
 mod durability;
 mod env;
+mod funds;
 mod leases;
 mod migrations;
 mod support;

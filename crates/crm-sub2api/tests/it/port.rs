@@ -27,6 +27,8 @@ fn caps(legacy: bool) -> Capabilities {
         idempotency_key: !legacy,
         credential_redaction: !legacy,
         max_page_size: if legacy { 100 } else { 1000 },
+        cn_funds: !legacy,
+        channel_monitors: !legacy,
         evidence: vec![],
     }
 }
