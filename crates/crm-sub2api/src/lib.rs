@@ -4,6 +4,7 @@ pub mod admin;
 pub mod client;
 pub mod envelope;
 pub mod error;
+pub mod funds;
 pub mod gateway;
 pub mod port;
 pub mod probe;
@@ -21,6 +22,7 @@ pub use client::{
 };
 pub use envelope::{Code, ErrorBody, Page};
 pub use error::{Error, Result};
+pub use funds::{BalanceApi, CnBalance, CnQuota, UpstreamFundsClient};
 pub use gateway::{UpstreamClient, UpstreamRouting};
 pub use port::{HostProfile, SharedHttp, Sub2apiConnector, Sub2apiHost};
 pub use secrecy::SecretString;

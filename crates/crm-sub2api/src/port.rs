@@ -837,6 +837,22 @@ impl HostApi for Sub2apiHost {
             .await
             .map_err(|e| host_error(e, "gateway"))
     }
+
+    async fn account_balance(&self, id: HostObjectId) -> HostResult<crm_domain::funds::FundsValue> {
+        self.client
+            .cn_account_balance(id.0)
+            .await
+            .map(|b| b.to_value())
+            .map_err(|e| host_error(e, &format!("account {id}")))
+    }
+
+    async fn account_quota(&self, id: HostObjectId) -> HostResult<crm_domain::funds::FundsValue> {
+        self.client
+            .cn_account_quota(id.0)
+            .await
+            .map(|q| q.to_value())
+            .map_err(|e| host_error(e, &format!("account {id}")))
+    }
 }
 
 // ------------------------------------------------------------------ UpstreamProbe

@@ -313,6 +313,20 @@ impl Sub2apiClient {
             )
             .await?;
 
+        // The balance route is registered beside the quota route in one
+        // handler (admin.go registerCNProviderRoutes, cn_provider_handler.go),
+        // so the quota answer above speaks for both; no extra request.
+        rec.add(
+            "cn_funds",
+            cn,
+            "(cn_platforms)",
+            None,
+            if cn {
+                "inferred: GET /admin/cn-providers/accounts/:id/balance and /quota are registered together"
+            } else {
+                "inferred: no cn-providers routes, so no funds or quota readings through the host"
+            },
+        );
         let mut native_platforms: Vec<Platform> = Vec::new();
         if cn {
             native_platforms.extend(CN_PLATFORMS.iter().map(|p| Platform::new(*p)));
@@ -455,6 +469,7 @@ impl Sub2apiClient {
             idempotency_key,
             credential_redaction,
             max_page_size,
+            cn_funds: cn,
             evidence: rec.evidence,
         })
     }

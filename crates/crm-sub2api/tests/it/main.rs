@@ -5,6 +5,7 @@ mod support;
 
 mod decoding;
 mod endpoints;
+mod funds;
 mod gateway;
 mod hostile;
 mod pagination;
