@@ -106,6 +106,7 @@ impl App {
                 RunOptions {
                     holder: self.holder(),
                     access: vec![],
+                    funds: Default::default(),
                 },
             )
             .await?;

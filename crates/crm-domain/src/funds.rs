@@ -128,10 +128,10 @@ pub struct FundsReading {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FundsThreshold {
     /// Below this amount (in this currency) a balance is `low_funds`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub low_balance: Option<Threshold>,
     /// Below this share of a quota window left (0..100) quota is `low_quota`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub low_quota_percent: Option<f64>,
 }
 
@@ -296,6 +296,35 @@ fn assess_quota(value: &FundsValue, threshold: &FundsThreshold) -> Assessment {
             FundsStatus::Ok,
             format!("{}% of quota window {tightest} left", fmt_amount(left)),
         ),
+    }
+}
+
+/// Which funds route, if any, a host account has. sub2api reads pay-as-you-go
+/// balance for kimi and deepseek accounts and Coding-Plan quota for kimi and
+/// zhipu coding accounts (`service/cn_provider_balance_service.go`,
+/// `cn_provider_quota_service.go`); any other account has neither.
+pub fn host_route(platform: &str, account_mode: Option<&str>) -> Option<ReadingKind> {
+    let coding = account_mode == Some(crate::AccountMode::Coding.as_str());
+    match (platform, coding) {
+        ("kimi" | "deepseek", false) => Some(ReadingKind::Balance),
+        ("kimi" | "zhipu", true) => Some(ReadingKind::Quota),
+        _ => None,
+    }
+}
+
+/// What a pack declares about watching one provider's upstream funds.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FundsPolicy {
+    #[serde(default, flatten)]
+    pub threshold: FundsThreshold,
+    /// Create a host-side channel monitor per import by default.
+    #[serde(default)]
+    pub monitor: bool,
+}
+
+impl FundsPolicy {
+    pub fn is_unset(&self) -> bool {
+        self.threshold.is_empty() && !self.monitor
     }
 }
 

@@ -81,6 +81,11 @@ pub struct ProviderSpec {
     /// Provider-specific upstream error signals used by failure classification.
     #[serde(default)]
     pub error_signals: ErrorSignals,
+    /// Funds and quota thresholds (`low_balance`, `low_quota_percent`) and
+    /// whether imports create a host-side channel monitor (`monitor`).
+    /// Not serialized when unset, so packs without it keep their checksum.
+    #[serde(default, skip_serializing_if = "crate::funds::FundsPolicy::is_unset")]
+    pub funds: crate::funds::FundsPolicy,
 }
 
 impl ProviderSpec {

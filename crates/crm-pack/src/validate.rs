@@ -435,6 +435,7 @@ impl Checker<'_, '_> {
                 invalid_key: p.error_signals.invalid_key.iter().map(signal).collect(),
                 quota: p.error_signals.quota.iter().map(signal).collect(),
             },
+            funds: Default::default(),
         })
     }
 

@@ -80,6 +80,7 @@ pub fn manifest(pack: &str, version: &str, input_cny: f64) -> PackManifest {
             },
             quota_limited: false,
             error_signals: ErrorSignals::default(),
+            funds: Default::default(),
         }],
     }
 }
@@ -121,7 +122,6 @@ pub fn caps(current: bool) -> Capabilities {
         credential_redaction: current,
         max_page_size: if current { 1000 } else { 100 },
         cn_funds: current,
-        channel_monitors: current,
         evidence: vec![],
     }
 }

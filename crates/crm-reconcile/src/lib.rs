@@ -4,6 +4,7 @@
 //! - [`mod@diff`]: the pure comparison of recorded desired state with one
 //!   observation of a host.
 //! - [`desired`]: how reconcile reads the desired specs provisioning records.
+//! - [`funds`]: funds and quota readings taken in a run, and their drift.
 //! - [`run`]: observe, diff and persist one run of a batch, provider or host.
 //! - [`mod@repair`]: the repair plan and its journaled application.
 //! - [`schedule`]: the pure schedule state and the driver the server ticks.
@@ -14,6 +15,7 @@
 pub mod desired;
 pub mod diff;
 pub mod error;
+pub mod funds;
 pub mod repair;
 pub mod run;
 pub mod schedule;

@@ -896,6 +896,21 @@ fn plan_unhealthy(recorded: &Recorded, i: &DriftItem, opts: &RepairOptions) -> P
     let Some((_, r)) = find(recorded, i) else {
         return blocked(i, "the recorded resource is no longer live");
     };
+    if i.reason.is_some() {
+        // Funds are the provider account's, not the host's: nothing on the
+        // host can repair them.
+        return Planned {
+            item: item(
+                r.kind,
+                PlanAction::NoOp,
+                &r.name,
+                Some(r.host_object_id),
+                vec![],
+                "top up the upstream account (or raise its plan); reconcile cannot repair funds",
+            ),
+            op: Op::Nothing,
+        };
+    }
     let error = i.fields.iter().any(|f| f.field == "status");
     let schedulable = i.fields.iter().any(|f| f.field == "schedulable");
     if !opts.clear_unhealthy {

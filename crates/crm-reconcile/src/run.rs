@@ -41,6 +41,8 @@ pub struct Ports {
     /// At most this many host requests at once while observing (crm-app's
     /// `host_concurrency`).
     pub host_concurrency: usize,
+    /// Take funds readings in each run (see [`crate::funds`]).
+    pub funds: Option<crate::funds::FundsWatch>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -64,7 +66,14 @@ impl Ports {
             clock,
             ids,
             host_concurrency: crm_provision::Provisioner::DEFAULT_MAX_CONCURRENCY,
+            funds: None,
         }
+    }
+
+    /// The same ports, taking funds readings in every run.
+    pub fn with_funds(mut self, watch: crate::funds::FundsWatch) -> Self {
+        self.funds = Some(watch);
+        self
     }
 
     /// The same ports with another bound on concurrent host requests.
@@ -81,6 +90,8 @@ pub struct RunOptions {
     pub holder: String,
     /// Access re-checks made for this run; failed ones become `access_broken`.
     pub access: Vec<AccessCheck>,
+    /// Threshold overrides and upstream keys for the funds readings.
+    pub funds: crate::funds::FundsOptions,
 }
 
 impl Default for RunOptions {
@@ -88,6 +99,7 @@ impl Default for RunOptions {
         RunOptions {
             holder: "crm-reconcile".into(),
             access: vec![],
+            funds: Default::default(),
         }
     }
 }
@@ -282,7 +294,26 @@ pub async fn reconcile(
         .await
         .map_err(busy)?;
     let obs = observe(host, api, &recorded, ports.host_concurrency).await;
-    let (status, items) = assess(&recorded, &obs);
+    let (mut status, mut items) = assess(&recorded, &obs);
+    if let (Some(watch), Observation::Seen { caps, snapshot }) = (&ports.funds, &obs) {
+        let funds = crate::funds::funds_step(
+            watch,
+            host,
+            api,
+            caps,
+            &recorded,
+            snapshot,
+            &opts.funds,
+            ports.host_concurrency,
+            ports.clock.now(),
+        )
+        .await;
+        if !funds.is_empty() {
+            items.extend(funds);
+            diff::sort_items(&mut items);
+            status = diff::status_of(&items);
+        }
+    }
     let run = ReconcileRun {
         id: ReconcileRunId::new(ports.ids.new_id("rr")),
         scope,

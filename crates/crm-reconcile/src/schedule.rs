@@ -487,6 +487,7 @@ impl SchedulerDriver {
         let opts = RunOptions {
             holder: self.holder.clone(),
             access,
+            funds: Default::default(),
         };
         run::reconcile(&self.ports, host, api.as_ref(), scope, opts).await
     }

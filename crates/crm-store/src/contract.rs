@@ -91,6 +91,7 @@ pub fn manifest(pack: &str, version: &str) -> PackManifest {
             },
             quota_limited: false,
             error_signals: Default::default(),
+            funds: Default::default(),
         }],
     }
 }
@@ -134,7 +135,6 @@ pub fn capabilities(version: &str) -> Capabilities {
         credential_redaction: true,
         max_page_size: 100,
         cn_funds: false,
-        channel_monitors: false,
         evidence: vec![],
     }
 }
