@@ -251,6 +251,37 @@ pub struct Target {
 
 #[derive(Debug, Subcommand)]
 pub enum ProviderCommand {
+    /// Funds and quota of the upstream keys behind imported providers: takes
+    /// readings in a read-only reconcile run (host cn-providers routes, and
+    /// the providers' own balance APIs for keys given here), then shows
+    /// them with their thresholds. Exit 0 when all is above the thresholds,
+    /// 2 when something is below (or cannot pay).
+    #[command(after_help = "\
+Examples:
+  crm provider funds --host prod
+  crm provider funds --host prod --provider cn-official/deepseek --low-balance 20CNY
+  crm provider funds --host prod --upstream-keys-file keys.txt --output json")]
+    Funds {
+        /// One host (default: every registered host).
+        #[arg(long)]
+        host: Option<String>,
+        /// One provider, as PACK/PROVIDER.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Override the pack's balance threshold, e.g. `20CNY` or `5USD`.
+        #[arg(long, value_name = "AMOUNT")]
+        low_balance: Option<String>,
+        /// Override the pack's quota threshold (percent of a window left).
+        #[arg(long, value_name = "PERCENT")]
+        low_quota_percent: Option<f64>,
+        /// Show the stored readings only (no host request).
+        #[arg(long)]
+        stored: bool,
+        /// Upstream keys to read the providers' own balance APIs with (used
+        /// for this run only, never stored).
+        #[command(flatten)]
+        keys: UpstreamKeyArgs,
+    },
     /// List providers of installed packs; with --host, with their status there.
     #[command(after_help = "\
 With --host, each provider's status on that host (active, drifted, inactive, unknown) and why.

@@ -11,6 +11,7 @@ pub mod acceptance;
 pub mod batches;
 pub mod credentials;
 pub mod error;
+pub mod funds;
 pub mod hosts;
 pub mod ids;
 pub mod leases;
@@ -77,6 +78,8 @@ pub struct App {
     pub(crate) store: Store,
     pub(crate) connector: Sub2apiConnector,
     pub(crate) upstream: Arc<UpstreamClient>,
+    /// Providers' own balance APIs (readings with operator-supplied keys).
+    pub(crate) upstream_funds: Arc<crm_sub2api::UpstreamFundsClient>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdSource>,
     pub(crate) fingerprinter: Arc<KeyFingerprinter>,
@@ -116,6 +119,9 @@ impl App {
             Some(prefix) => UpstreamRouting::ViaPrefix(prefix.clone()),
             None => UpstreamRouting::Direct,
         };
+        let upstream_funds =
+            crm_sub2api::UpstreamFundsClient::new(routing.clone(), config.host_timeout)
+                .map_err(|e| AppError::invalid(format!("upstream routing: {e}")))?;
         let upstream = UpstreamClient::new(routing)
             .map_err(|e| AppError::invalid(format!("upstream routing: {e}")))?
             .with_timeout(config.host_timeout);
@@ -131,6 +137,7 @@ impl App {
             store,
             connector,
             upstream: Arc::new(upstream),
+            upstream_funds: Arc::new(upstream_funds),
             clock,
             ids,
             actor: config.actor,

@@ -45,6 +45,7 @@ impl App {
             self.ids.clone(),
         )
         .with_host_concurrency(self.host_concurrency)
+        .with_funds(self.funds_watch())
     }
 
     pub async fn reconcile(&self, req: ReconcileRequest) -> Result<ReconcileReport> {

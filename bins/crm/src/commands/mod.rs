@@ -2,6 +2,7 @@
 //! render the result, and say which exit code it deserves.
 
 mod batch;
+mod funds;
 mod host;
 mod misc;
 mod pack;

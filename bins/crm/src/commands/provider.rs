@@ -14,6 +14,25 @@ use crate::secrets;
 
 pub async fn run(ctx: &Ctx, cmd: ProviderCommand) -> anyhow::Result<Outcome> {
     match cmd {
+        ProviderCommand::Funds {
+            host,
+            provider,
+            low_balance,
+            low_quota_percent,
+            stored,
+            keys,
+        } => {
+            super::funds::run(
+                ctx,
+                host,
+                provider,
+                low_balance,
+                low_quota_percent,
+                stored,
+                keys,
+            )
+            .await
+        }
         ProviderCommand::List {
             pack,
             host: Some(host),

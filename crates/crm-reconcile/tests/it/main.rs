@@ -3,6 +3,7 @@
 mod cost;
 mod drift;
 mod env;
+mod funds;
 mod scheduler;
 mod shared;
 mod unreachable;

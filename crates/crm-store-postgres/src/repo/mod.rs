@@ -6,6 +6,7 @@
 
 mod batches;
 mod checks;
+mod funds;
 mod hosts;
 mod ops;
 mod packs;

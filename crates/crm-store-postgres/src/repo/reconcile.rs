@@ -40,6 +40,7 @@ fn run_from_row(row: &Row) -> StoreResult<ReconcileRun> {
 fn item_from_row(row: &Row) -> StoreResult<DriftItem> {
     Ok(DriftItem {
         category: get_word(row, "category")?,
+        reason: get_opt_word(row, "reason")?,
         kind: get_word(row, "kind")?,
         name: get(row, "name")?,
         host_object_id: get::<Option<i64>>(row, "host_object_id")?.map(HostObjectId),
@@ -86,7 +87,7 @@ async fn load_runs(
 async fn items<C: GenericClient>(c: &C, run: &str) -> StoreResult<Vec<DriftItem>> {
     query_all(
         c,
-        "SELECT category, kind, name, host_object_id, batch_id, fields, detail
+        "SELECT category, kind, name, host_object_id, batch_id, fields, detail, reason
          FROM drift_items WHERE run_id = $1 ORDER BY position",
         &[&run],
         item_from_row,
@@ -139,8 +140,8 @@ impl ReconcileRepo for PostgresStore {
             exec(
                 &tx,
                 "INSERT INTO drift_items (run_id, position, category, kind, name,
-                    host_object_id, batch_id, fields, detail)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    host_object_id, batch_id, fields, detail, reason)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
                     &run.id.as_str(),
                     &i64::try_from(i).unwrap_or(i64::MAX),
@@ -151,6 +152,7 @@ impl ReconcileRepo for PostgresStore {
                     &item.batch_id.as_ref().map(|b| b.as_str()),
                     &to_json("drift fields", &item.fields)?,
                     &item.detail,
+                    &item.reason.map(|r| r.as_str()),
                 ],
             )
             .await?;

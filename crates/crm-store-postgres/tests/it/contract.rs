@@ -39,3 +39,14 @@ async fn replica_story_passes_on_two_stores_of_one_database() {
     let b = open(&t, dir.path(), Some(clock.clone())).await;
     contract::run_replica_story(&a, &b, &|d| clock.advance(d)).await;
 }
+
+#[tokio::test]
+async fn funds_story_passes_on_postgres() {
+    let Some(t) = target("funds_story_passes_on_postgres") else {
+        return;
+    };
+    let t = fresh_schema(&t).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&t, dir.path(), None).await;
+    crm_store::contract_funds::run_funds_story(&store).await;
+}
