@@ -192,7 +192,8 @@ impl App {
             .iter()
             .filter(|b| b.status.is_live())
             .filter(|b| readings.iter().any(|r| r.provider == b.provider))
-            .map(|b| (b.provider.clone(), b.pack_version.clone()));
+            .map(|b| (b.provider.clone(), b.pack_version.clone()))
+            .collect::<Vec<_>>();
         let limits = crm_reconcile::funds::thresholds(&self.store, versions, overrides).await;
         let none = FundsThreshold::default();
         let now = self.now();

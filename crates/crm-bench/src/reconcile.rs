@@ -90,6 +90,21 @@ pub fn page_bound(dump: &Value, page_size: u64) -> (u64, u64, u64) {
     (bound, objects, round_trips)
 }
 
+/// Funds readings a reconcile of the host in `dump` makes: one per crm
+/// account that has a balance or quota route.
+pub fn funds_requests(dump: &Value) -> u64 {
+    dump["accounts"].as_array().map_or(0, |a| {
+        a.iter()
+            .filter(|v| v["name"].as_str().is_some_and(|s| s.starts_with("crm-")))
+            .filter(|v| {
+                let platform = v["platform"].as_str().unwrap_or_default();
+                let mode = v["credentials"]["account_mode"].as_str();
+                crm_domain::funds::host_route(platform, mode).is_some()
+            })
+            .count() as u64
+    })
+}
+
 /// Seeds a host with `n` objects (25% crm's), then reconciles it once in a child process.
 pub async fn run(n: u64, latency: Duration) -> Result<ReconcileSample> {
     let sim = env::sim().await?;
@@ -120,12 +135,18 @@ pub async fn run(n: u64, latency: Duration) -> Result<ReconcileSample> {
         );
     }
     seed::unmanaged(&sim, seed::Unmanaged::split(n.saturating_sub(k + 4))).await?;
-    let page_size = app
-        .show_host("bench")
-        .await?
-        .capabilities
-        .map_or(1, |c| u64::from(c.max_page_size));
-    let (bound, objects, round_trips) = page_bound(&sim.state_dump(), page_size);
+    let caps = app.show_host("bench").await?.capabilities;
+    let page_size = caps.as_ref().map_or(1, |c| u64::from(c.max_page_size));
+    let dump = sim.state_dump();
+    let (bound, objects, round_trips) = page_bound(&dump, page_size);
+    // Funds readings: one request per crm account with a cn-providers route,
+    // on hosts that have the routes (issue 20).
+    let bound = bound
+        + if caps.as_ref().is_some_and(|c| c.cn_funds) {
+            funds_requests(&dump)
+        } else {
+            0
+        };
     drop(app);
 
     sim.clear_requests();

@@ -37,6 +37,16 @@ pub struct PackFile {
     pub providers: Vec<ProviderFile>,
 }
 
+/// A balance threshold: an amount (≥ 0) in a currency.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LowBalanceFile {
+    pub amount: f64,
+    /// `CNY` or `USD`, as the provider reports its balance.
+    #[schemars(schema_with = "currency_schema")]
+    pub currency: String,
+}
+
 /// A dated, sourced exchange rate to USD.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +96,18 @@ pub struct ProviderFile {
     pub access: AccessFile,
     #[serde(default)]
     pub error_signals: ErrorSignalsFile,
+    /// Below this balance an upstream key is `low_funds` (reconcile,
+    /// `crm provider funds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low_balance: Option<LowBalanceFile>,
+    /// Below this share (0..100) of a Coding-Plan quota window left an
+    /// upstream key is `low_quota`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub low_quota_percent: Option<f64>,
+    /// Imports create a host-side channel monitor by default (newer hosts).
+    #[serde(default)]
+    pub monitor: bool,
     /// The models this provider serves (at least one).
     pub models: Vec<ModelFile>,
 }

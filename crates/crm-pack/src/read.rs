@@ -99,8 +99,12 @@ const PROVIDER_FIELDS: &[&str] = &[
     "model_mapping",
     "access",
     "error_signals",
+    "low_balance",
+    "low_quota_percent",
+    "monitor",
     "models",
 ];
+const LOW_BALANCE_FIELDS: &[&str] = &["amount", "currency"];
 const PLATFORM_FIELDS: &[&str] = &["native", "fallback"];
 const ACCESS_FIELDS: &[&str] = &[
     "modes",
@@ -530,6 +534,16 @@ impl<'t> Walker<'_, '_> {
         let access = access.map(|a| self.access(&a));
         let error_signals = self.object(o, "error_signals", false);
         let error_signals = error_signals.map(|e| self.error_signals(&e));
+        let low_balance = self.object(o, "low_balance", false);
+        let low_balance = low_balance.map(|b| {
+            self.check_fields(&b, LOW_BALANCE_FIELDS);
+            crate::file::LowBalanceFile {
+                amount: self.float(&b, "amount", true).unwrap_or_default(),
+                currency: self.string(&b, "currency", true).unwrap_or_default(),
+            }
+        });
+        let low_quota_percent = self.float(o, "low_quota_percent", false);
+        let monitor = self.boolean(o, "monitor");
         let models = self.objects(o, "models", true);
         let models = self.each(models, Self::model);
         ProviderFile {
@@ -544,6 +558,9 @@ impl<'t> Walker<'_, '_> {
             model_mapping,
             access: access.unwrap_or_default(),
             error_signals: error_signals.unwrap_or_default(),
+            low_balance,
+            low_quota_percent,
+            monitor: monitor.unwrap_or(false),
             models,
         }
     }

@@ -416,6 +416,31 @@ impl Checker<'_, '_> {
                 .map(|m| (m.name.clone(), m.upstream_name.clone()))
                 .collect::<BTreeMap<_, _>>()
         });
+        let low_balance = match &p.low_balance {
+            None => Some(None),
+            Some(b) => {
+                let bpath = at("low_balance");
+                self.amount(&format!("{bpath}.amount"), b.amount, false);
+                self.word::<Currency>(&format!("{bpath}.currency"), &b.currency)
+                    .map(|currency| {
+                        Some(crm_domain::funds::Threshold {
+                            amount: b.amount,
+                            currency,
+                        })
+                    })
+            }
+        };
+        if let Some(q) = p.low_quota_percent
+            && !(q.is_finite() && (0.0..=100.0).contains(&q))
+        {
+            self.report(
+                &at("low_quota_percent"),
+                format!(
+                    "`{}` must be a percentage from 0 to 100, found {q}",
+                    at("low_quota_percent")
+                ),
+            );
+        }
         Some(ProviderSpec {
             id: ProviderKey::new(p.id.clone()),
             display_name: p.display_name.clone(),
@@ -435,7 +460,13 @@ impl Checker<'_, '_> {
                 invalid_key: p.error_signals.invalid_key.iter().map(signal).collect(),
                 quota: p.error_signals.quota.iter().map(signal).collect(),
             },
-            funds: Default::default(),
+            funds: crm_domain::funds::FundsPolicy {
+                threshold: crm_domain::funds::FundsThreshold {
+                    low_balance: low_balance?,
+                    low_quota_percent: p.low_quota_percent,
+                },
+                monitor: p.monitor,
+            },
         })
     }
 

@@ -26,6 +26,7 @@ use crm_domain::{
     ResourceKind, ResourceState, SecretString,
 };
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -121,8 +122,72 @@ fn targets(recorded: &Recorded, snapshot: &HostSnapshot, opts: &FundsOptions) ->
     out
 }
 
+/// What every reading of one run shares.
+struct ReadCx<'a> {
+    api: &'a dyn HostApi,
+    cn_funds: bool,
+    upstream: Option<Arc<dyn UpstreamFunds>>,
+    host: crm_domain::HostId,
+    now: DateTime<Utc>,
+}
+
+async fn read_one(cx: &ReadCx<'_>, t: Target, source: ReadingSource) -> FundsReading {
+    let mode = t
+        .account
+        .credential_fields
+        .get("account_mode")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let value = match source {
+        ReadingSource::Host => match (t.route, cx.cn_funds) {
+            (None, _) => FundsValue::unsupported(
+                ReadingKind::Balance,
+                format!(
+                    "the host reads no balance or quota for {} accounts{}",
+                    t.account.platform,
+                    mode.map(|m| format!(" in mode {m}")).unwrap_or_default()
+                ),
+            ),
+            (Some(kind), false) => FundsValue::unsupported(
+                kind,
+                "this host has no cn-providers routes (older sub2api); pass --upstream-keys-file to read the provider directly",
+            ),
+            (Some(ReadingKind::Balance), true) => {
+                match cx.api.account_balance(t.account.id).await {
+                    Ok(v) => v,
+                    Err(e) => FundsValue::unknown(ReadingKind::Balance, e.to_string()),
+                }
+            }
+            (Some(ReadingKind::Quota), true) => match cx.api.account_quota(t.account.id).await {
+                Ok(v) => v,
+                Err(e) => FundsValue::unknown(ReadingKind::Quota, e.to_string()),
+            },
+        },
+        ReadingSource::Upstream => match (&cx.upstream, &t.key, &t.account.base_url) {
+            (Some(u), Some(k), Some(base)) => u.upstream_balance(base.clone(), k).await,
+            _ => FundsValue::unknown(
+                ReadingKind::Balance,
+                "the account has no base URL to read the provider from",
+            ),
+        },
+    };
+    FundsReading {
+        host_id: cx.host.clone(),
+        batch_id: Some(t.batch),
+        provider: t.provider,
+        account_id: t.account.id,
+        account_name: t.account.name,
+        source,
+        taken_at: cx.now,
+        value,
+    }
+}
+
 /// Takes the readings of one run (host routes, and upstream APIs for
 /// accounts whose key was supplied), at most `concurrency` requests at once.
+// The run's inputs, each from a different owner; bundling them would only
+// rename them.
+#[allow(clippy::too_many_arguments)]
 pub async fn take_readings(
     watch: &FundsWatch,
     host: &HostRecord,
@@ -135,71 +200,28 @@ pub async fn take_readings(
     now: DateTime<Utc>,
 ) -> Vec<FundsReading> {
     let targets = targets(recorded, snapshot, opts);
-    let mut jobs = Vec::new();
-    for t in &targets {
-        jobs.push((t, ReadingSource::Host));
+    let mut jobs: Vec<(Target, ReadingSource)> = Vec::new();
+    for t in targets {
         if t.key.is_some() && watch.upstream.is_some() {
-            jobs.push((t, ReadingSource::Upstream));
+            jobs.push((t.clone(), ReadingSource::Upstream));
         }
+        jobs.push((t, ReadingSource::Host));
     }
-    let read = |t: &Target, source: ReadingSource| {
-        let upstream = watch.upstream.clone();
-        let t = t.clone();
-        async move {
-            let value = match source {
-                ReadingSource::Host => match (t.route, caps.cn_funds) {
-                    (None, _) => FundsValue::unsupported(
-                        ReadingKind::Balance,
-                        format!(
-                            "the host reads no balance or quota for {} accounts{}",
-                            t.account.platform,
-                            t.account
-                                .credential_fields
-                                .get("account_mode")
-                                .and_then(|v| v.as_str())
-                                .map(|m| format!(" in mode {m}"))
-                                .unwrap_or_default()
-                        ),
-                    ),
-                    (Some(kind), false) => FundsValue::unsupported(
-                        kind,
-                        "this host has no cn-providers routes (older sub2api); pass --upstream-keys-file to read the provider directly",
-                    ),
-                    (Some(ReadingKind::Balance), true) => {
-                        match api.account_balance(t.account.id).await {
-                            Ok(v) => v,
-                            Err(e) => FundsValue::unknown(ReadingKind::Balance, e.to_string()),
-                        }
-                    }
-                    (Some(ReadingKind::Quota), true) => {
-                        match api.account_quota(t.account.id).await {
-                            Ok(v) => v,
-                            Err(e) => FundsValue::unknown(ReadingKind::Quota, e.to_string()),
-                        }
-                    }
-                },
-                ReadingSource::Upstream => match (upstream, &t.key, &t.account.base_url) {
-                    (Some(u), Some(k), Some(base)) => u.upstream_balance(base.clone(), k).await,
-                    _ => FundsValue::unknown(
-                        ReadingKind::Balance,
-                        "the account has no base URL to read the provider from",
-                    ),
-                },
-            };
-            FundsReading {
-                host_id: host.id.clone(),
-                batch_id: Some(t.batch.clone()),
-                provider: t.provider.clone(),
-                account_id: t.account.id,
-                account_name: t.account.name.clone(),
-                source,
-                taken_at: now,
-                value,
-            }
-        }
+    let cx = ReadCx {
+        api,
+        cn_funds: caps.cn_funds,
+        upstream: watch.upstream.clone(),
+        host: host.id.clone(),
+        now,
     };
-    let mut readings: Vec<FundsReading> = futures::stream::iter(jobs)
-        .map(|(t, s)| read(t, s))
+    let cx = &cx;
+    // Futures collected first: a closure inside the stream's type trips the
+    // compiler's Send check of callers' futures (rust-lang/rust#102211).
+    let futs: Vec<_> = jobs
+        .into_iter()
+        .map(|(t, s)| -> BoxFuture<'_, FundsReading> { Box::pin(read_one(cx, t, s)) })
+        .collect();
+    let mut readings: Vec<FundsReading> = futures::stream::iter(futs)
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
@@ -286,42 +308,48 @@ pub fn funds_items(assessed: &[(FundsReading, Assessment)]) -> Vec<DriftItem> {
 /// The funds part of a run: take the readings, store them (a store failure
 /// is logged, not fatal: readings never hold up the diff), and return the
 /// drift items they amount to.
+// The same inputs as `take_readings`.
 #[allow(clippy::too_many_arguments)]
-pub async fn funds_step(
-    watch: &FundsWatch,
-    host: &HostRecord,
-    api: &dyn HostApi,
-    caps: &Capabilities,
-    recorded: &Recorded,
-    snapshot: &HostSnapshot,
-    opts: &FundsOptions,
+pub fn funds_step<'a>(
+    watch: &'a FundsWatch,
+    host: &'a HostRecord,
+    api: &'a dyn HostApi,
+    caps: &'a Capabilities,
+    recorded: &'a Recorded,
+    snapshot: &'a HostSnapshot,
+    opts: &'a FundsOptions,
     concurrency: usize,
     now: DateTime<Utc>,
-) -> Vec<DriftItem> {
-    let readings = take_readings(
-        watch,
-        host,
-        api,
-        caps,
-        recorded,
-        snapshot,
-        opts,
-        concurrency,
-        now,
-    )
-    .await;
-    if readings.is_empty() {
-        return vec![];
-    }
-    let providers = recorded
-        .scoped()
-        .map(|rb| (rb.batch.provider.clone(), rb.batch.pack_version.clone()));
-    let limits = thresholds(watch.packs.as_ref(), providers, &opts.overrides).await;
-    let items = funds_items(&assess_all(&readings, &limits));
-    if let Err(e) = watch.repo.save_readings(readings).await {
-        tracing::warn!(host = %host.id, error = %e, "could not store the funds readings");
-    }
-    items
+) -> BoxFuture<'a, Vec<DriftItem>> {
+    // Boxed so callers' futures stay provably Send (the stream inside
+    // otherwise trips rust-lang/rust#102211).
+    Box::pin(async move {
+        let readings = take_readings(
+            watch,
+            host,
+            api,
+            caps,
+            recorded,
+            snapshot,
+            opts,
+            concurrency,
+            now,
+        )
+        .await;
+        if readings.is_empty() {
+            return vec![];
+        }
+        let providers = recorded
+            .scoped()
+            .map(|rb| (rb.batch.provider.clone(), rb.batch.pack_version.clone()))
+            .collect::<Vec<_>>();
+        let limits = thresholds(watch.packs.as_ref(), providers, &opts.overrides).await;
+        let items = funds_items(&assess_all(&readings, &limits));
+        if let Err(e) = watch.repo.save_readings(readings).await {
+            tracing::warn!(host = %host.id, error = %e, "could not store the funds readings");
+        }
+        items
+    })
 }
 
 #[cfg(test)]

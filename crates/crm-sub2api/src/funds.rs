@@ -320,6 +320,9 @@ fn number(v: &Value) -> Option<f64> {
     }
 }
 
+/// Largest balance answer read (sub2api reads 256 KiB, cnBalanceMaxBodyBytes).
+const MAX_BALANCE_BODY: usize = 256 * 1024;
+
 /// Calls providers' balance APIs with upstream keys the operator supplied.
 #[derive(Debug, Clone)]
 pub struct UpstreamFundsClient {
@@ -334,6 +337,8 @@ impl UpstreamFundsClient {
         let http = reqwest::Client::builder()
             .user_agent(concat!("crm-sub2api/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10).min(timeout))
+            // Like every crm client: a redirect would carry the key elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| crate::Error::Transport {
                 method: String::new(),
@@ -385,7 +390,25 @@ impl UpstreamFundsClient {
             }
         };
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.unwrap_or_default();
+        let mut resp = resp;
+        let mut body: Vec<u8> = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(c)) => {
+                    body.extend_from_slice(&c);
+                    if body.len() > MAX_BALANCE_BODY {
+                        return unknown(format!(
+                            "the provider's balance answer is larger than {} KiB",
+                            MAX_BALANCE_BODY / 1024
+                        ));
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    return unknown("the provider's balance answer was cut off".into());
+                }
+            }
+        }
         if !(200..300).contains(&status) {
             let text = String::from_utf8_lossy(&body);
             let excerpt: String = text.chars().take(200).collect();

@@ -156,3 +156,33 @@ fn canonical_json_is_sorted_and_compact() {
     let a = parse_pack("a.toml", STANDARD).expect("valid");
     insta::assert_snapshot!(crm_pack::canonical_json(&a.manifest));
 }
+
+#[test]
+fn funds_fields_parse_and_change_the_checksum_only_when_set() {
+    let a = parse_pack("a.toml", STANDARD).expect("valid");
+    let ds = a.manifest.provider("deepseek").unwrap();
+    assert!(ds.funds.is_unset(), "absent fields are unset");
+    let with = STANDARD.replace(
+        "smoke_test_model = \"flash\"",
+        "smoke_test_model = \"flash\"\nlow_balance = { amount = 20, currency = \"CNY\" }\nlow_quota_percent = 15\nmonitor = true",
+    );
+    let b = parse_pack("b.toml", &with).expect("valid");
+    assert_ne!(a.checksum, b.checksum);
+    let f = &b.manifest.provider("deepseek").unwrap().funds;
+    let lb = f.threshold.low_balance.as_ref().unwrap();
+    assert_eq!((lb.amount, lb.currency.as_str()), (20.0, "CNY"));
+    assert_eq!(f.threshold.low_quota_percent, Some(15.0));
+    assert!(f.monitor);
+
+    let bad = STANDARD.replace(
+        "smoke_test_model = \"flash\"",
+        "smoke_test_model = \"flash\"\nlow_balance = { amount = -1, currency = \"EUR\" }\nlow_quota_percent = 150",
+    );
+    let err = match parse_pack("bad.toml", &bad) {
+        Ok(_) => panic!("a negative EUR threshold and 150% must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("low_balance.amount"), "{err}");
+    assert!(err.contains("low_balance.currency"), "{err}");
+    assert!(err.contains("low_quota_percent"), "{err}");
+}
