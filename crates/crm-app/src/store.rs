@@ -323,6 +323,22 @@ impl AuditRepo for Store {
     }
 }
 
+#[async_trait]
+impl crm_domain::ports::FundsRepo for Store {
+    async fn save_readings(
+        &self,
+        readings: Vec<crm_domain::funds::FundsReading>,
+    ) -> StoreResult<()> {
+        each!(self, s => s.save_readings(readings).await)
+    }
+    async fn latest_readings(
+        &self,
+        host: &HostId,
+    ) -> StoreResult<Vec<crm_domain::funds::FundsReading>> {
+        each!(self, s => s.latest_readings(host).await)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
