@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod clock;
+pub mod columns;
 mod conn;
 pub mod contract;
 pub mod contract_funds;

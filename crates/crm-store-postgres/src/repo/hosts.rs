@@ -6,10 +6,8 @@ use async_trait::async_trait;
 use crm_domain::HostId;
 use crm_domain::host::{Capabilities, HostRecord};
 use crm_domain::ports::{HostRepo, StoreError, StoreResult};
+use crm_store::columns::HOST_COLUMNS;
 use tokio_postgres::Row;
-
-const COLUMNS: &str =
-    "id, name, base_url, admin_credential, capabilities, reconcile_every_secs, created_at";
 
 fn host_from_row(row: &Row) -> StoreResult<HostRecord> {
     Ok(HostRecord {
@@ -78,7 +76,7 @@ impl HostRepo for PostgresStore {
         let c = self.client().await?;
         query_all(
             &c,
-            &format!("SELECT {COLUMNS} FROM hosts ORDER BY name"),
+            &format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY name"),
             &[],
             host_from_row,
         )
@@ -92,7 +90,7 @@ impl HostRepo for PostgresStore {
         query_opt(
             &c,
             &format!(
-                "SELECT {COLUMNS} FROM hosts WHERE id = $1 OR name = $1
+                "SELECT {HOST_COLUMNS} FROM hosts WHERE id = $1 OR name = $1
                  ORDER BY (id = $1) DESC LIMIT 1"
             ),
             &[&id_or_name],

@@ -12,13 +12,11 @@ use crm_domain::ports::{
     AuditRepo, IdempotencyRepo, LeaseRepo, OperationRepo, StoreError, StoreResult,
 };
 use crm_domain::{LeaseId, OperationId};
+use crm_store::columns::{LEASE_COLUMNS, OP_COLUMNS};
 use std::time::Duration;
 use tokio_postgres::Row;
 
 // ---------------------------------------------------------------- operations
-
-const OP_COLUMNS: &str = "id, kind, status, target, request, progress, result, error, \
-     idempotency_key, created_at, updated_at";
 
 fn op_from_row(row: &Row) -> StoreResult<Operation> {
     Ok(Operation {
@@ -262,8 +260,6 @@ impl IdempotencyRepo for PostgresStore {
 }
 
 // ---------------------------------------------------------------- leases
-
-const LEASE_COLUMNS: &str = "id, scope, holder, operation, acquired_at, heartbeat_at, expires_at";
 
 fn lease_from_row(row: &Row) -> StoreResult<Lease> {
     Ok(Lease {

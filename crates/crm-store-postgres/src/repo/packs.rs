@@ -6,9 +6,8 @@ use async_trait::async_trait;
 use crm_domain::PackId;
 use crm_domain::ports::{PackRepo, StoreError, StoreResult};
 use crm_domain::spec::InstalledPack;
+use crm_store::columns::PACK_COLUMNS;
 use tokio_postgres::Row;
-
-const COLUMNS: &str = "manifest, checksum, installed_at, origin, current";
 
 fn pack_from_row(row: &Row) -> StoreResult<InstalledPack> {
     Ok(InstalledPack {
@@ -38,7 +37,7 @@ impl PackRepo for PostgresStore {
         .await?;
         let existing = query_opt(
             &tx,
-            &format!("SELECT {COLUMNS} FROM packs WHERE pack_id = $1 AND version = $2"),
+            &format!("SELECT {PACK_COLUMNS} FROM packs WHERE pack_id = $1 AND version = $2"),
             &[&id, &version],
             pack_from_row,
         )
@@ -85,7 +84,7 @@ impl PackRepo for PostgresStore {
         let c = self.client().await?;
         query_all(
             &c,
-            &format!("SELECT {COLUMNS} FROM packs ORDER BY pack_id, installed_at, version"),
+            &format!("SELECT {PACK_COLUMNS} FROM packs ORDER BY pack_id, installed_at, version"),
             &[],
             pack_from_row,
         )
@@ -99,7 +98,9 @@ impl PackRepo for PostgresStore {
             Some(v) => {
                 query_opt(
                     &c,
-                    &format!("SELECT {COLUMNS} FROM packs WHERE pack_id = $1 AND version = $2"),
+                    &format!(
+                        "SELECT {PACK_COLUMNS} FROM packs WHERE pack_id = $1 AND version = $2"
+                    ),
                     &[&id, v],
                     pack_from_row,
                 )
@@ -108,7 +109,7 @@ impl PackRepo for PostgresStore {
             None => {
                 query_opt(
                     &c,
-                    &format!("SELECT {COLUMNS} FROM packs WHERE pack_id = $1 AND current"),
+                    &format!("SELECT {PACK_COLUMNS} FROM packs WHERE pack_id = $1 AND current"),
                     &[&id],
                     pack_from_row,
                 )

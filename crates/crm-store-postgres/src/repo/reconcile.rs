@@ -7,10 +7,9 @@ use async_trait::async_trait;
 use crm_domain::ports::{ReconcileRepo, StoreError, StoreResult};
 use crm_domain::reconcile::{DriftItem, ReconcileRun, ReconcileScope};
 use crm_domain::{BatchId, HostId, HostObjectId, ProviderRef, ReconcileRunId};
+use crm_store::columns::RUN_COLUMNS;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
-
-const RUN_COLUMNS: &str = "id, host_id, batch_id, provider, status, started_at, finished_at, host_requests, repaired, error";
 
 fn run_from_row(row: &Row) -> StoreResult<ReconcileRun> {
     let provider = get::<Option<String>>(row, "provider")?

@@ -3,6 +3,7 @@
 
 use crate::SqliteStore;
 use crate::clock::ts;
+use crate::columns::{BATCH_COLUMNS, JOURNAL_COLUMNS, RESOURCE_COLUMNS, live_statuses_sql};
 use crate::sql::*;
 use async_trait::async_trait;
 use crm_domain::batch::{
@@ -14,26 +15,6 @@ use crm_domain::{
     ProviderKey, ProviderRef, ResourceKind, ResourceState,
 };
 use rusqlite::{Row, Transaction, params};
-
-const BATCH_COLUMNS: &str = "id, host_id, pack_id, provider_key, mode, pack_version, pack_checksum, \
-     status, status_reason, access_status, plan, upstream_keys, created_at, updated_at";
-
-const JOURNAL_COLUMNS: &str = "batch_id, seq, intent_key, op, kind, natural_key, name, \
-     host_object_id, spec_digest, desired, state, detail, created_at, resolved_at";
-
-const RESOURCE_COLUMNS: &str = "r.batch_id, r.kind, r.host_object_id, r.name, r.natural_key, \
-     r.origin, r.spec_digest, r.desired, r.state, r.journal_seq, r.updated_at";
-
-/// Batch states whose resources are desired state ([`BatchStatus::is_live`]),
-/// as SQL, derived from the domain rule so the two cannot disagree.
-fn live_statuses_sql() -> String {
-    BatchStatus::ALL
-        .iter()
-        .filter(|s| s.is_live())
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 fn batch_from_row(row: &Row<'_>) -> StoreResult<ImportBatch> {
     Ok(ImportBatch {

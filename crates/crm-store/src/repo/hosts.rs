@@ -2,15 +2,13 @@
 
 use crate::SqliteStore;
 use crate::clock::ts;
+use crate::columns::HOST_COLUMNS;
 use crate::sql::*;
 use async_trait::async_trait;
 use crm_domain::HostId;
 use crm_domain::host::{Capabilities, HostRecord};
 use crm_domain::ports::{HostRepo, StoreError, StoreResult};
 use rusqlite::{Row, params};
-
-const COLUMNS: &str =
-    "id, name, base_url, admin_credential, capabilities, reconcile_every_secs, created_at";
 
 fn host_from_row(row: &Row<'_>) -> StoreResult<HostRecord> {
     Ok(HostRecord {
@@ -81,7 +79,7 @@ impl HostRepo for SqliteStore {
             .call(|c| {
                 query_all(
                     c,
-                    &format!("SELECT {COLUMNS} FROM hosts ORDER BY name"),
+                    &format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY name"),
                     [],
                     host_from_row,
                 )
@@ -98,7 +96,7 @@ impl HostRepo for SqliteStore {
                 query_opt(
                     c,
                     &format!(
-                        "SELECT {COLUMNS} FROM hosts WHERE id = ?1 OR name = ?1
+                        "SELECT {HOST_COLUMNS} FROM hosts WHERE id = ?1 OR name = ?1
                          ORDER BY (id = ?1) DESC LIMIT 1"
                     ),
                     [&key],

@@ -2,6 +2,7 @@
 
 use crate::SqliteStore;
 use crate::clock::ts;
+use crate::columns::{LEASE_COLUMNS, OP_COLUMNS};
 use crate::sql::*;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -16,9 +17,6 @@ use rusqlite::{Row, Transaction, params};
 use std::time::Duration;
 
 // ---------------------------------------------------------------- operations
-
-const OP_COLUMNS: &str = "id, kind, status, target, request, progress, result, error, \
-     idempotency_key, created_at, updated_at";
 
 fn op_from_row(row: &Row<'_>) -> StoreResult<Operation> {
     Ok(Operation {
@@ -272,8 +270,6 @@ impl IdempotencyRepo for SqliteStore {
 }
 
 // ---------------------------------------------------------------- leases
-
-const LEASE_COLUMNS: &str = "id, scope, holder, operation, acquired_at, heartbeat_at, expires_at";
 
 fn lease_from_row(row: &Row<'_>) -> StoreResult<Lease> {
     Ok(Lease {

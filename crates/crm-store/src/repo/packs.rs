@@ -2,14 +2,13 @@
 
 use crate::SqliteStore;
 use crate::clock::ts;
+use crate::columns::PACK_COLUMNS;
 use crate::sql::*;
 use async_trait::async_trait;
 use crm_domain::PackId;
 use crm_domain::ports::{PackRepo, StoreError, StoreResult};
 use crm_domain::spec::InstalledPack;
 use rusqlite::{Row, params};
-
-const COLUMNS: &str = "manifest, checksum, installed_at, origin, current";
 
 fn pack_from_row(row: &Row<'_>) -> StoreResult<InstalledPack> {
     Ok(InstalledPack {
@@ -30,7 +29,7 @@ impl PackRepo for SqliteStore {
                 let version = pack.manifest.version.clone();
                 let existing = query_opt(
                     tx,
-                    &format!("SELECT {COLUMNS} FROM packs WHERE pack_id = ?1 AND version = ?2"),
+                    &format!("SELECT {PACK_COLUMNS} FROM packs WHERE pack_id = ?1 AND version = ?2"),
                     params![id, version],
                     pack_from_row,
                 )?;
@@ -73,7 +72,9 @@ impl PackRepo for SqliteStore {
             .call(|c| {
                 query_all(
                     c,
-                    &format!("SELECT {COLUMNS} FROM packs ORDER BY pack_id, installed_at, version"),
+                    &format!(
+                        "SELECT {PACK_COLUMNS} FROM packs ORDER BY pack_id, installed_at, version"
+                    ),
                     [],
                     pack_from_row,
                 )
@@ -88,13 +89,17 @@ impl PackRepo for SqliteStore {
                 let found = match &version {
                     Some(v) => query_opt(
                         c,
-                        &format!("SELECT {COLUMNS} FROM packs WHERE pack_id = ?1 AND version = ?2"),
+                        &format!(
+                            "SELECT {PACK_COLUMNS} FROM packs WHERE pack_id = ?1 AND version = ?2"
+                        ),
                         params![id, v],
                         pack_from_row,
                     )?,
                     None => query_opt(
                         c,
-                        &format!("SELECT {COLUMNS} FROM packs WHERE pack_id = ?1 AND current = 1"),
+                        &format!(
+                            "SELECT {PACK_COLUMNS} FROM packs WHERE pack_id = ?1 AND current = 1"
+                        ),
                         params![id],
                         pack_from_row,
                     )?,

@@ -3,14 +3,13 @@
 
 use crate::SqliteStore;
 use crate::clock::ts;
+use crate::columns::RUN_COLUMNS;
 use crate::sql::*;
 use async_trait::async_trait;
 use crm_domain::ports::{ReconcileRepo, StoreError, StoreResult};
 use crm_domain::reconcile::{DriftItem, ReconcileRun, ReconcileScope};
 use crm_domain::{BatchId, HostId, HostObjectId, ProviderRef, ReconcileRunId};
 use rusqlite::{Connection, Row, params};
-
-const RUN_COLUMNS: &str = "id, host_id, batch_id, provider, status, started_at, finished_at, host_requests, repaired, error";
 
 fn run_from_row(row: &Row<'_>) -> StoreResult<ReconcileRun> {
     let provider = get::<Option<String>>(row, "provider")?
