@@ -288,6 +288,43 @@ fn urls_must_be_http_with_a_host() {
 }
 
 #[test]
+fn plain_http_is_only_for_loopback_hosts() {
+    // An upstream key travels to this URL in clear over plain http.
+    let line = "openai_base_url = \"https://api.deepseek.com\"";
+    let d = diags(&edit(line, "openai_base_url = \"http://api.deepseek.com\""));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].starts_with("15:19:"), "file:line:column: {d:?}");
+    assert!(
+        d[0].contains(
+            "`providers[0].openai_base_url`: \"http://api.deepseek.com\" uses plain http"
+        ) && d[0].contains("use https"),
+        "{d:?}"
+    );
+    one(
+        &edit(
+            "\"https://api.deepseek.com/anthropic\"",
+            "\"http://10.0.0.7/anthropic\"",
+        ),
+        "`providers[0].anthropic_base_url`: \"http://10.0.0.7/anthropic\" uses plain http",
+    );
+    for loopback in [
+        "http://127.0.0.1:8080/v1",
+        "http://127.3.4.5",
+        "http://[::1]:9000",
+        "http://localhost:8080",
+        "http://LOCALHOST",
+    ] {
+        let text = edit(line, &format!("openai_base_url = \"{loopback}\""));
+        assert!(diags(&text).is_empty(), "{loopback}: {:?}", diags(&text));
+    }
+    // A name that only starts like loopback is not loopback.
+    one(
+        &edit(line, "openai_base_url = \"http://localhost.evil.example\""),
+        "uses plain http",
+    );
+}
+
+#[test]
 fn vocabulary_words_are_checked() {
     one(
         &edit("currency = \"USD\"", "currency = \"EUR\""),

@@ -81,7 +81,10 @@ pub(crate) fn check_date(s: &str) -> Result<(), String> {
         .map_err(|e| format!("\"{s}\" is not a calendar date ({e})"))
 }
 
-/// An http(s) URL with a host.
+/// An https URL with a host, or plain http to a loopback host only: an
+/// account's upstream key travels to this URL (docs/design.md §5,
+/// "Secrets"), and over plain http anyone on the path reads it. Loopback
+/// stays open for a provider proxy on the same machine and for tests.
 pub(crate) fn check_url(s: &str) -> Result<(), String> {
     let url = url::Url::parse(s).map_err(|e| format!("\"{s}\" is not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -93,7 +96,22 @@ pub(crate) fn check_url(s: &str) -> Result<(), String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("\"{s}\" has no host"));
     }
+    if url.scheme() == "http" && !is_loopback(&url) {
+        return Err(format!(
+            "\"{s}\" uses plain http, which sends the upstream key in clear; use https (plain http is accepted only for loopback hosts: 127.0.0.0/8, ::1, localhost)"
+        ));
+    }
     Ok(())
+}
+
+/// 127.0.0.0/8, `::1` or `localhost` (the url crate lower-cases host names).
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
 }
 
 impl Checker<'_, '_> {
