@@ -219,3 +219,141 @@ pub struct ProviderStatus {
     pub reconcile_run: Option<String>,
     pub reconciled_at: Option<DateTime<Utc>>,
 }
+
+words!(
+    /// How a funds reading compares with its thresholds.
+    FundsStatusWord = crm_domain::FundsStatus
+);
+words!(
+    /// What a funds reading measures.
+    ReadingKindWord = crm_domain::ReadingKind
+);
+words!(
+    /// Where a funds reading came from.
+    ReadingSourceWord = crm_domain::ReadingSource
+);
+words!(
+    /// Whether a funds reading holds a value.
+    ReadingStateWord = crm_domain::ReadingState
+);
+words!(
+    /// A currency a pack may price (and set a threshold) in.
+    CurrencyWord = crm_domain::Currency
+);
+
+/// An amount in the currency the provider reported it in.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    pub amount: f64,
+    /// Upper-cased as reported (`CNY`, `USD`, ...).
+    pub currency: String,
+}
+
+/// One Coding-Plan rolling window as the host reports it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaWindow {
+    /// `5h`, `weekly`, ...
+    pub window: String,
+    /// Share of the window used, 0..100 (a host may report more).
+    pub used_percent: f64,
+    #[serde(default)]
+    pub reset_at: Option<String>,
+}
+
+/// A balance threshold.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceThreshold {
+    pub amount: f64,
+    pub currency: CurrencyWord,
+}
+
+/// A provider's thresholds: the pack's, with the host's or the request's
+/// overrides on top. Absent means none.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FundsThreshold {
+    /// Below this amount a balance is `low_funds`.
+    #[serde(default)]
+    pub low_balance: Option<BalanceThreshold>,
+    /// Below this share (0..100) of a quota window left, quota is `low_quota`.
+    #[serde(default)]
+    pub low_quota_percent: Option<f64>,
+}
+
+/// One provider's readings on the host, aggregated (never per key).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderFunds {
+    /// `pack/provider`.
+    pub provider: String,
+    /// Sum of the accounts' balances per currency.
+    pub balances: std::collections::BTreeMap<String, f64>,
+    /// The tightest remaining quota share (0..1) over the accounts.
+    pub quota_remaining_ratio: Option<f64>,
+    /// The worst status of any account.
+    pub status: FundsStatusWord,
+    /// Accounts below a threshold or unable to pay.
+    pub accounts_below: usize,
+    pub accounts: usize,
+}
+
+/// The newest reading of one account (per kind and source), with its
+/// status and age. Names the host account, never the key.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FundsReading {
+    pub host_id: String,
+    pub batch_id: Option<String>,
+    /// `pack/provider`.
+    pub provider: String,
+    /// The host account holding the upstream key.
+    pub account_id: i64,
+    pub account_name: String,
+    pub source: ReadingSourceWord,
+    pub taken_at: DateTime<Utc>,
+    pub kind: ReadingKindWord,
+    pub state: ReadingStateWord,
+    /// Every currency the provider reported, primary first.
+    #[serde(default)]
+    pub balances: Vec<Money>,
+    /// The provider's own "can pay" flag, where it has one.
+    #[serde(default)]
+    pub available: Option<bool>,
+    #[serde(default)]
+    pub quota: Vec<QuotaWindow>,
+    /// Why the state is `unknown` or `unsupported`.
+    #[serde(default)]
+    pub detail: Option<String>,
+    pub status: FundsStatusWord,
+    /// The status in a sentence (amount and threshold, or what failed).
+    pub status_detail: String,
+    /// Seconds since the reading was taken.
+    pub age_secs: i64,
+}
+
+/// The funds of one host.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostFunds {
+    /// Host name.
+    pub host: String,
+    /// The reconcile run that took the readings, when this request took them.
+    pub run_id: Option<String>,
+    /// Why fresh readings could not be taken (the stored ones are shown).
+    pub error: Option<String>,
+    /// Thresholds per `pack/provider`.
+    pub thresholds: std::collections::BTreeMap<String, FundsThreshold>,
+    pub providers: Vec<ProviderFunds>,
+    pub readings: Vec<FundsReading>,
+}
+
+/// What `crm provider funds --output json` prints.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FundsReport {
+    pub at: DateTime<Utc>,
+    pub hosts: Vec<HostFunds>,
+}

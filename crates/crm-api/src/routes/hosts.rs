@@ -1,5 +1,5 @@
 //! `/api/hosts`: register, list, show, remove, probe; a host's provider
-//! status and reconcile runs.
+//! status, funds readings and reconcile runs.
 
 use super::{ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::ApiState;
@@ -165,6 +165,43 @@ pub async fn host_provider_status(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Response> {
     Ok(Json(st.app_for(p).provider_statuses(Some(&id)).await?).into_response())
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FundsQuery {
+    /// Only this provider, as `pack/provider`.
+    pub provider: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/hosts/{id}/funds", tag = "hosts",
+    params(("id" = String, Path, description = "Host id or name"), FundsQuery),
+    responses((status = 200, description = "The stored (newest) funds and quota readings of the host's accounts, with their thresholds, statuses and ages, and per provider; the same JSON as `crm provider funds --host H --stored --output json`. Readings are taken by every reconcile run (the scheduler's too); this route makes no host request", body = crate::schemas::FundsReport)))]
+pub async fn host_funds(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<FundsQuery>,
+) -> ApiResult<Response> {
+    let provider = q
+        .provider
+        .as_deref()
+        .map(crm_domain::ProviderRef::parse)
+        .transpose()
+        .map_err(|e| crate::ApiError::bad_request(e.to_string()))?;
+    let report = st
+        .app_for(p)
+        .funds(
+            crm_app::funds::FundsRequest {
+                host: Some(id),
+                provider,
+                overrides: Default::default(),
+                refresh: false,
+            },
+            vec![],
+        )
+        .await?;
+    Ok(Json(report).into_response())
 }
 
 #[utoipa::path(get, path = "/api/hosts/{id}/reconcile-runs", tag = "reconcile",

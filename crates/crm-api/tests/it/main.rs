@@ -4,6 +4,7 @@
 mod auth;
 mod chain;
 mod credentials;
+mod funds;
 mod idempotency;
 mod lifecycle;
 mod limits;

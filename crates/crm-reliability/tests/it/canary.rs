@@ -1,7 +1,8 @@
 //! Secrets canary across everything: one run with a canary upstream key, a
 //! canary host admin key, a canary server admin token and a canary user
 //! password, every process at `RUST_LOG=trace`: the real server (import,
-//! access check, reconcile, rollback), the real CLI (reads and an import)
+//! access check, reconcile, funds readings, rollback), the real CLI (reads,
+//! an import and `provider funds` with the key)
 //! and the real acceptance harness (evidence files). Scanned: server logs,
 //! every API answer, `/metrics`, the OpenAPI document, CLI and harness
 //! output, every evidence file, and the raw bytes of `crm.db`, `crm.db-wal`
@@ -189,6 +190,10 @@ async fn no_secret_appears_in_any_output_log_evidence_or_database_byte() {
         "/api/providers/cn-official/deepseek/reconcile",
         Some(json!({"host": "sim"}))
     );
+    // The readings that run took (the host's balance route asked the
+    // provider with the key) and the CLI's, with the key given for a direct
+    // read of the provider's balance API.
+    api!("GET", "/api/hosts/sim/funds", None);
     let (_, detail) = api!("GET", format!("/api/import-batches/{batch}"), None);
     api!("GET", "/api/audit?limit=1000", None);
     api!("GET", "/api/hosts/sim", None);
@@ -229,6 +234,16 @@ async fn no_secret_appears_in_any_output_log_evidence_or_database_byte() {
             "list".into(),
         ],
         vec!["reconcile".into(), "host".into(), "sim".into()],
+        vec![
+            "--output".into(),
+            "json".into(),
+            "provider".into(),
+            "funds".into(),
+            "--host".into(),
+            "sim".into(),
+            "--upstream-keys-file".into(),
+            keys_file.display().to_string(),
+        ],
     ];
     let mut cli_exits: Vec<i32> = Vec::new();
     for args in &cli_runs {
@@ -249,6 +264,25 @@ async fn no_secret_appears_in_any_output_log_evidence_or_database_byte() {
         outputs.push((
             format!("crm {} (stderr)", args.join(" ")),
             String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    }
+
+    // The funds faces carried readings, so the scan above covered them.
+    tally.trial();
+    let funds_api = outputs
+        .iter()
+        .find(|(w, _)| w == "GET /api/hosts/sim/funds")
+        .map(|(_, t)| t.clone())
+        .unwrap_or_default();
+    let funds_cli = outputs
+        .iter()
+        .find(|(w, _)| w.starts_with("crm --output json provider funds") && w.ends_with("(stdout)"))
+        .map(|(_, t)| t.clone())
+        .unwrap_or_default();
+    if !funds_api.contains("\"source\":\"host\"") || !funds_cli.contains("\"source\": \"upstream\"")
+    {
+        tally.violation(format!(
+            "the funds faces showed no readings to scan: API {funds_api:.300} CLI {funds_cli:.300}"
         ));
     }
 

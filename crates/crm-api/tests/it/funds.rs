@@ -1,0 +1,162 @@
+//! Funds over HTTP: `GET /api/hosts/{id}/funds` answers the stored readings
+//! a reconcile run took from crm-sim, with their thresholds, as the one
+//! crm-app use case (`App::funds`) the CLI prints.
+
+use super::{ADMIN, READ_ONLY, TestServer, open_app, start};
+use crm_api::schemas;
+use serde_json::{Value, json};
+
+/// The upstream key of the test's DeepSeek account (the simulator's
+/// `sim-ok-…` convention: a key that works).
+pub const KEY: &str = "sim-ok-deepseek-funds-0123456789";
+
+/// The bundled pack under another id, with a 10 CNY balance threshold on
+/// DeepSeek (the bundled pack declares none).
+pub fn watch_pack() -> String {
+    let (_, text) = crm_pack::bundled::all()[0];
+    let text = text.replace("pack_id = \"cn-official\"", "pack_id = \"watch\"");
+    let at = text
+        .find("quota_limited = false\n")
+        .expect("DeepSeek's quota_limited line");
+    let mut out = text.clone();
+    out.insert_str(
+        at + "quota_limited = false\n".len(),
+        "low_balance = { amount = 10, currency = \"CNY\" }\n",
+    );
+    out
+}
+
+/// Registers the simulator as `host` (with a reconcile interval when given),
+/// installs [`watch_pack`] and imports `watch/deepseek` with [`KEY`].
+pub async fn import_watched(srv: &TestServer, host: &str, every: Option<u64>) {
+    let (s, body) = srv
+        .post(
+            "/api/hosts",
+            json!({"name": host, "base_url": srv.sim.base_url(), "admin_key": srv.sim.admin_key(),
+                "reconcile_every_secs": every}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let r = srv
+        .http
+        .post(srv.url("/api/packs?file_name=watch.toml"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "text/plain")
+        .body(watch_pack())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
+    let (s, op) = srv
+        .post(
+            "/api/providers/watch/deepseek/import?wait=true",
+            json!({"host": host, "mode": "self_service", "upstream_keys": [KEY]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{op}");
+    assert_eq!(op["status"], "succeeded", "{op}");
+}
+
+async fn get_read_only(srv: &TestServer, path: &str) -> (u16, Value) {
+    let r = srv
+        .http
+        .get(srv.url(path))
+        .bearer_auth(READ_ONLY)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `at` and the ages move between two calls.
+fn without_clock(mut v: Value) -> Value {
+    v["at"] = Value::Null;
+    for h in v["hosts"].as_array_mut().into_iter().flatten() {
+        for r in h["readings"].as_array_mut().into_iter().flatten() {
+            r["age_secs"] = Value::Null;
+        }
+    }
+    v
+}
+
+#[tokio::test]
+async fn host_funds_are_the_stored_readings_with_thresholds_for_the_read_only_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, app) = open_app(&dir).await;
+    let srv = start(dir, sim, app.clone(), |_| {}, None).await;
+    import_watched(&srv, "funds-api", None).await;
+
+    // Nothing read yet: an empty report, not an error.
+    let (s, empty) = get_read_only(&srv, "/api/hosts/funds-api/funds").await;
+    assert_eq!(s, 200, "{empty}");
+    assert_eq!(empty["hosts"][0]["readings"], json!([]), "{empty}");
+
+    // The key runs low; a read-only reconcile run takes the readings.
+    srv.sim.set_upstream_balance(KEY, 3.0, None);
+    let (s, rep) = srv
+        .post(
+            "/api/providers/watch/deepseek/reconcile",
+            json!({"host": "funds-api"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{rep}");
+    let items = rep["run"]["items"].as_array().unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|i| i["category"] == "unhealthy" && i["reason"] == "low_funds"),
+        "{rep:#}"
+    );
+
+    let (s, got) = get_read_only(&srv, "/api/hosts/funds-api/funds").await;
+    assert_eq!(s, 200, "{got}");
+    let parsed: schemas::FundsReport =
+        serde_json::from_value(got.clone()).expect("the answer matches the documented schema");
+    assert_eq!(parsed.hosts.len(), 1);
+    let h = &parsed.hosts[0];
+    assert_eq!(h.host, "funds-api");
+    let t = h.thresholds["watch/deepseek"].low_balance.as_ref().unwrap();
+    assert_eq!(t.amount, 10.0);
+    assert_eq!(h.providers.len(), 1, "{got:#}");
+    let p = &h.providers[0];
+    assert_eq!(p.provider, "watch/deepseek");
+    assert_eq!(p.status.0, crm_domain::FundsStatus::LowFunds);
+    assert_eq!(p.balances.get("CNY"), Some(&3.0));
+    assert_eq!((p.accounts_below, p.accounts), (1, 1));
+    let r = &h.readings[0];
+    assert_eq!(r.source.0, crm_domain::ReadingSource::Host);
+    assert_eq!(r.status.0, crm_domain::FundsStatus::LowFunds);
+    assert!(
+        r.status_detail.contains("below the threshold 10 CNY"),
+        "{}",
+        r.status_detail
+    );
+    assert!(!got.to_string().contains(KEY), "no key in the answer");
+
+    // The same JSON the CLI prints: one use case.
+    let direct = app
+        .funds(
+            crm_app::funds::FundsRequest {
+                host: Some("funds-api".into()),
+                refresh: false,
+                ..Default::default()
+            },
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        without_clock(got),
+        without_clock(serde_json::to_value(&direct).unwrap())
+    );
+
+    let (s, other) = get_read_only(&srv, "/api/hosts/funds-api/funds?provider=watch/kimi").await;
+    assert_eq!(s, 200, "{other}");
+    assert_eq!(other["hosts"][0]["readings"], json!([]));
+    let (s, bad) = get_read_only(&srv, "/api/hosts/funds-api/funds?provider=deepseek").await;
+    assert_eq!(s, 400, "{bad}");
+    assert!(bad["detail"].as_str().unwrap().contains("PACK/PROVIDER"));
+    let (s, missing) = get_read_only(&srv, "/api/hosts/nowhere/funds").await;
+    assert_eq!(s, 404, "{missing}");
+}
