@@ -7,14 +7,19 @@
 //! [`journal::JournalExecutor`] (the write-ahead journal every host mutation
 //! goes through). See the crate README for their contracts.
 
+mod apply;
+mod concurrency;
 pub mod desired;
 pub mod error;
 pub mod journal;
 pub mod lease;
+mod lookup;
 pub mod planner;
 pub mod provisioner;
 pub mod rollback;
+mod rotation;
 pub mod snapshot;
+mod steps;
 
 #[cfg(test)]
 mod fakehost;

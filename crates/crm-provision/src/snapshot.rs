@@ -91,7 +91,7 @@ pub async fn observe_with(
         host,
         caps,
         wanted,
-        crate::Provisioner::DEFAULT_MAX_CONCURRENCY,
+        crate::concurrency::DEFAULT_MAX_CONCURRENCY,
     )
     .await
 }
@@ -160,7 +160,7 @@ pub async fn observe_bounded(
         reads.push(Read::Subscriptions(g.id));
         reads.push(Read::ApiKeys(g.id));
     }
-    let found = crate::provisioner::bounded(limit, reads, |r| async move {
+    let found = crate::concurrency::bounded(limit, reads, |r| async move {
         Ok(match r {
             Read::Subscriptions(g) => Found::Subscriptions(host.list_group_subscriptions(g).await?),
             Read::ApiKeys(g) => Found::ApiKeys(host.list_group_api_keys(g).await?),
