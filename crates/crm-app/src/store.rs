@@ -314,6 +314,22 @@ impl LeaseRepo for Store {
 }
 
 #[async_trait]
+impl SessionRepo for Store {
+    async fn create_session(&self, session: crm_domain::ops::ConsoleSession) -> StoreResult<()> {
+        each!(self, s => s.create_session(session).await)
+    }
+    async fn get_session(
+        &self,
+        id_digest: &str,
+    ) -> StoreResult<Option<crm_domain::ops::ConsoleSession>> {
+        each!(self, s => s.get_session(id_digest).await)
+    }
+    async fn delete_session(&self, id_digest: &str) -> StoreResult<()> {
+        each!(self, s => s.delete_session(id_digest).await)
+    }
+}
+
+#[async_trait]
 impl AuditRepo for Store {
     async fn append_audit(&self, event: NewAuditEvent) -> StoreResult<AuditEvent> {
         each!(self, s => s.append_audit(event).await)

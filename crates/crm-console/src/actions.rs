@@ -61,7 +61,10 @@ pub async fn login(
     // A correct token always signs in: strangers' wrong guesses from the
     // same address (or a shared proxy) must not lock the operator out.
     if let Some(role) = c.tokens.role_for(form.token.expose_secret().trim()) {
-        let s = c.sessions.create(role);
+        let s = match c.sessions.create(role).await {
+            Ok(s) => s,
+            Err(e) => return ConsoleError::from(e).into_response(),
+        };
         tracing::info!(principal = role.actor(), "console sign-in");
         return (
             StatusCode::SEE_OTHER,
@@ -108,7 +111,7 @@ pub async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response> {
     check_csrf(&s, &form.csrf)?;
-    c.sessions.remove(&s.id);
+    c.sessions.remove(&s.id).await?;
     Ok((
         StatusCode::SEE_OTHER,
         [

@@ -9,7 +9,8 @@
 //! Security model, in one place:
 //! - sign-in with the admin token or the optional read-only token; the
 //!   browser then holds only a random session id in an `HttpOnly`,
-//!   `SameSite=Strict` cookie; sessions live in memory with an expiry;
+//!   `SameSite=Strict` cookie; sessions live in the database (its digest,
+//!   with an expiry), so every replica on one database knows them;
 //! - every POST carries the session's CSRF token and is refused without it,
 //!   and a cross-origin `Origin` header is refused outright;
 //! - read-only sessions get no action controls, and every action handler
@@ -156,8 +157,8 @@ pub(crate) type Console = Arc<Shared>;
 pub fn router(state: ConsoleState) -> Router {
     let shared: Console = Arc::new(Shared {
         tokens: TokenCheck::new(&state.admin_token, state.read_only_token.as_ref()),
+        sessions: Sessions::new(state.app.clone()),
         app: state.app,
-        sessions: Sessions::default(),
         failures: session::FailureLimiter::default(),
         pending: Mutex::new(HashMap::new()),
         secure_cookies: state.secure_cookies,
@@ -279,13 +280,21 @@ pub(crate) struct Viewer(pub Session);
 #[derive(Debug, Clone)]
 pub(crate) struct Admin(pub Session);
 
-fn session_of(parts: &Parts, state: &Console) -> Option<Session> {
-    let cookie = parts.headers.get_all(header::COOKIE);
-    cookie
+async fn session_of(parts: &Parts, state: &Console) -> Result<Option<Session>> {
+    let ids: Vec<String> = parts
+        .headers
+        .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .filter_map(session::session_id_from_cookie)
-        .find_map(|id| state.sessions.get(id))
+        .map(str::to_owned)
+        .collect();
+    for id in ids {
+        if let Some(s) = state.sessions.get(&id).await? {
+            return Ok(Some(s));
+        }
+    }
+    Ok(None)
 }
 
 impl FromRequestParts<Console> for Viewer {
@@ -293,6 +302,7 @@ impl FromRequestParts<Console> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, state: &Console) -> Result<Self> {
         session_of(parts, state)
+            .await?
             .map(Viewer)
             .ok_or(ConsoleError::SignIn)
     }
@@ -302,7 +312,9 @@ impl FromRequestParts<Console> for Admin {
     type Rejection = ConsoleError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Console) -> Result<Self> {
-        let s = session_of(parts, state).ok_or(ConsoleError::SignIn)?;
+        let s = session_of(parts, state)
+            .await?
+            .ok_or(ConsoleError::SignIn)?;
         match s.role {
             Role::Admin => Ok(Admin(s)),
             Role::ReadOnly => Err(ConsoleError::Forbidden),

@@ -1,14 +1,20 @@
-//! Login sessions: token check, in-memory sessions with expiry, the session
-//! cookie and the per-session CSRF token.
+//! Login sessions: token check, sessions with expiry kept in the database,
+//! the session cookie and the per-session CSRF token.
 //!
 //! The browser never holds an API token: after a login the cookie carries a
-//! random session id that only this process knows, so a stolen cookie dies
-//! with the process or at expiry, and logging out really ends it. Tokens are
-//! compared in constant time (HMAC verification under a per-process key).
+//! random session id whose digest the database keeps, so a stolen cookie
+//! dies at expiry or logout, and logging out on any replica really ends it.
+//! Tokens are compared in constant time (HMAC verification under a
+//! per-process key).
 
+use chrono::{DateTime, TimeDelta, Utc};
+use crm_app::{App, AppError};
+use crm_domain::ops::{ConsoleSession, SessionRole};
+use crm_domain::ports::SessionRepo;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
+use sha2::Digest;
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -40,11 +46,39 @@ impl Role {
 /// One signed-in browser.
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// The random id the cookie carries (the database keeps only its digest).
     pub id: String,
     pub role: Role,
     /// Must come back in the `csrf` field of every POST.
     pub csrf: String,
-    pub expires: Instant,
+    pub expires: DateTime<Utc>,
+}
+
+impl Session {
+    fn from_stored(id: &str, stored: ConsoleSession) -> Session {
+        Session {
+            id: id.to_owned(),
+            role: match stored.role {
+                SessionRole::Admin => Role::Admin,
+                SessionRole::ReadOnly => Role::ReadOnly,
+            },
+            csrf: csrf_of(id),
+            expires: stored.expires_at,
+        }
+    }
+}
+
+/// What the database keeps for a session id: its SHA-256, so reading the
+/// database does not sign anyone in.
+pub fn id_digest(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
+}
+
+/// A session's CSRF token, derived from its id (HMAC keyed by the id), so
+/// every replica computes the same token without storing it, and the token
+/// a page shows does not reveal the id.
+pub fn csrf_of(id: &str) -> String {
+    hex::encode(mac_of(id.as_bytes(), b"crm-console csrf v1"))
 }
 
 /// Random 256-bit value as hex.
@@ -124,49 +158,55 @@ pub fn same_secret(a: &str, b: &str) -> bool {
     verify(&key, a.as_bytes(), &mac_of(&key, b.as_bytes()))
 }
 
-/// The live sessions of this process.
-#[derive(Debug, Default)]
+/// The live sessions, kept in the database (`SessionRepo`) rather than in
+/// this process, so that with several replicas on one PostgreSQL database a
+/// browser stays signed in whichever replica answers, and a logout on one
+/// ends the session on all (issue 22). Why a table rather than a signed
+/// cookie: a logout must end the session server-side, which a signed cookie
+/// can only do through a revocation list in the database anyway; a table
+/// is that list and the session in one, needs no shared signing key, and
+/// keeps the cookie a bare random id.
+#[derive(Debug, Clone)]
 pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
+    app: App,
 }
 
 impl Sessions {
-    /// Starts a session for `role` (and forgets expired ones).
-    pub fn create(&self, role: Role) -> Session {
-        let session = Session {
-            id: random_token(),
-            role,
-            csrf: random_token(),
-            expires: Instant::now() + SESSION_TTL,
+    pub fn new(app: App) -> Self {
+        Sessions { app }
+    }
+
+    /// Starts a session for `role` (the store forgets expired ones).
+    pub async fn create(&self, role: Role) -> Result<Session, AppError> {
+        let id = random_token();
+        let now = self.app.now();
+        let ttl = TimeDelta::from_std(SESSION_TTL).expect("eight hours fit a TimeDelta");
+        let stored = ConsoleSession {
+            id_digest: id_digest(&id),
+            role: match role {
+                Role::Admin => SessionRole::Admin,
+                Role::ReadOnly => SessionRole::ReadOnly,
+            },
+            created_at: now,
+            expires_at: now + ttl,
         };
-        let mut map = self.lock();
-        let now = Instant::now();
-        map.retain(|_, s| s.expires > now);
-        map.insert(session.id.clone(), session.clone());
-        session
+        self.app.store().create_session(stored.clone()).await?;
+        Ok(Session::from_stored(&id, stored))
     }
 
-    /// The live session with this id.
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let mut map = self.lock();
-        match map.get(id) {
-            Some(s) if s.expires > Instant::now() => Some(s.clone()),
-            Some(_) => {
-                map.remove(id);
-                None
-            }
-            None => None,
-        }
+    /// The live session with this id, on whichever replica it began.
+    pub async fn get(&self, id: &str) -> Result<Option<Session>, AppError> {
+        Ok(self
+            .app
+            .store()
+            .get_session(&id_digest(id))
+            .await?
+            .map(|stored| Session::from_stored(id, stored)))
     }
 
-    pub fn remove(&self, id: &str) {
-        self.lock().remove(id);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        // A panic while holding the lock cannot leave the map half-updated
-        // (every update is a single insert/remove), so keep serving.
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    /// Ends the session everywhere.
+    pub async fn remove(&self, id: &str) -> Result<(), AppError> {
+        Ok(self.app.store().delete_session(&id_digest(id)).await?)
     }
 }
 
@@ -258,15 +298,20 @@ mod tests {
     }
 
     #[test]
-    fn sessions_end_on_logout_and_cookies_are_http_only_strict() {
-        let sessions = Sessions::default();
-        let s = sessions.create(Role::ReadOnly);
-        assert_eq!(sessions.get(&s.id).map(|x| x.role), Some(Role::ReadOnly));
-        sessions.remove(&s.id);
-        assert!(sessions.get(&s.id).is_none());
+    fn cookies_are_http_only_strict_and_csrf_tokens_follow_the_id() {
+        let s = Session {
+            id: random_token(),
+            role: Role::ReadOnly,
+            csrf: String::new(),
+            expires: Utc::now(),
+        };
         let cookie = set_cookie(&s, false);
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
-        assert!(same_secret(&s.csrf, &s.csrf.clone()));
-        assert!(!same_secret(&s.csrf, "x"));
+        let csrf = csrf_of(&s.id);
+        assert_eq!(csrf, csrf_of(&s.id), "every replica derives the same token");
+        assert_ne!(csrf, csrf_of(&random_token()));
+        assert!(!csrf.contains(&s.id) && id_digest(&s.id) != s.id);
+        assert!(same_secret(&csrf, &csrf.clone()));
+        assert!(!same_secret(&csrf, "x"));
     }
 }

@@ -150,3 +150,43 @@ pub struct NewAuditEvent {
     pub outcome: String,
     pub detail: Option<String>,
 }
+
+/// What a console session may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionRole {
+    Admin,
+    ReadOnly,
+}
+
+impl SessionRole {
+    /// The word stored for this role.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionRole::Admin => "admin",
+            SessionRole::ReadOnly => "read_only",
+        }
+    }
+
+    /// The role a stored word names, if any.
+    pub fn from_word(word: &str) -> Option<SessionRole> {
+        match word {
+            "admin" => Some(SessionRole::Admin),
+            "read_only" => Some(SessionRole::ReadOnly),
+            _ => None,
+        }
+    }
+}
+
+/// A signed-in console browser, as the database keeps it so that every
+/// replica knows it (docs/design.md §5, "Secrets"): the digest of the
+/// cookie's random id, never the id itself, so whoever reads the database
+/// cannot sign in with what they read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConsoleSession {
+    /// Hex SHA-256 of the session id the cookie carries.
+    pub id_digest: String,
+    pub role: SessionRole,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}

@@ -14,7 +14,9 @@ use crate::batch::{
 use crate::funds::{FundsReading, FundsValue};
 use crate::host::{Capabilities, HostRecord, SealedSecret};
 use crate::observed::*;
-use crate::ops::{AuditEvent, IdempotencyBegin, Lease, NewAuditEvent, Operation, StoredResponse};
+use crate::ops::{
+    AuditEvent, ConsoleSession, IdempotencyBegin, Lease, NewAuditEvent, Operation, StoredResponse,
+};
 use crate::reconcile::ReconcileRun;
 use crate::spec::InstalledPack;
 use crate::{
@@ -486,6 +488,19 @@ pub trait LeaseRepo: Send + Sync {
     async fn active_leases(&self, prefix: &str) -> StoreResult<Vec<Lease>>;
 }
 
+/// Console sign-in sessions, shared by every replica on one database so a
+/// browser stays signed in whichever replica answers, and a logout on one
+/// replica ends the session on all of them.
+#[async_trait]
+pub trait SessionRepo: Send + Sync {
+    /// Stores a new session, and forgets every session already expired.
+    async fn create_session(&self, session: ConsoleSession) -> StoreResult<()>;
+    /// The session with this id digest, unless it has expired.
+    async fn get_session(&self, id_digest: &str) -> StoreResult<Option<ConsoleSession>>;
+    /// Ends a session; ending one that is gone already is not an error.
+    async fn delete_session(&self, id_digest: &str) -> StoreResult<()>;
+}
+
 /// The audit trail.
 #[async_trait]
 pub trait AuditRepo: Send + Sync {
@@ -503,6 +518,7 @@ pub trait Storage:
     + OperationRepo
     + IdempotencyRepo
     + LeaseRepo
+    + SessionRepo
     + AuditRepo
 {
 }
@@ -516,6 +532,7 @@ impl<T> Storage for T where
         + OperationRepo
         + IdempotencyRepo
         + LeaseRepo
+        + SessionRepo
         + AuditRepo
 {
 }

@@ -11,7 +11,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crm_domain::access::{AccessCheck, CheckStep};
 use crm_domain::batch::{BatchFilter, ImportBatch, JournalResolution, NewJournalEntry};
 use crm_domain::host::{AdminAuth, Capabilities, CredentialRef, HostRecord};
-use crm_domain::ops::{IdempotencyBegin, Lease, NewAuditEvent, Operation, StoredResponse};
+use crm_domain::ops::{
+    ConsoleSession, IdempotencyBegin, Lease, NewAuditEvent, Operation, SessionRole, StoredResponse,
+};
 use crm_domain::plan::{FieldChange, Plan, PlanItem};
 use crm_domain::ports::{Storage, StoreError};
 use crm_domain::reconcile::{DriftItem, ReconcileRun, ReconcileScope};
@@ -34,6 +36,7 @@ pub async fn run_story<S: Storage + ?Sized>(store: &S) {
     operations(store).await;
     idempotency(store).await;
     leases(store).await;
+    sessions(store).await;
     audit(store).await;
 }
 
@@ -986,6 +989,77 @@ async fn leases<S: Storage + ?Sized>(s: &S) {
     assert!(s.active_leases("").await.unwrap().is_empty());
 }
 
+/// The store's "now" (its clock is not reachable through the ports), as
+/// the acquisition time of a throwaway lease records it.
+async fn store_now<S: Storage + ?Sized>(s: &S) -> DateTime<Utc> {
+    let l = s
+        .acquire_lease(
+            "contract:clock",
+            "contract",
+            "clock",
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+    s.release_lease(&l.id).await.unwrap();
+    l.acquired_at
+}
+
+fn session(
+    digest: &str,
+    role: SessionRole,
+    created: DateTime<Utc>,
+    ttl_secs: i64,
+) -> ConsoleSession {
+    ConsoleSession {
+        id_digest: digest.to_owned(),
+        role,
+        created_at: created,
+        expires_at: created + TimeDelta::seconds(ttl_secs),
+    }
+}
+
+async fn sessions<S: Storage + ?Sized>(s: &S) {
+    let now = store_now(s).await;
+    let admin = session("d-admin", SessionRole::Admin, now, 3600);
+    let viewer = session("d-viewer", SessionRole::ReadOnly, now, 3600);
+    let stale = session(
+        "d-stale",
+        SessionRole::Admin,
+        now - TimeDelta::hours(9),
+        3600,
+    );
+    s.create_session(stale.clone()).await.unwrap();
+    assert_eq!(
+        s.get_session("d-stale").await.unwrap(),
+        None,
+        "an expired session signs nobody in"
+    );
+    s.create_session(admin.clone()).await.unwrap();
+    s.create_session(viewer.clone()).await.unwrap();
+    assert_eq!(s.get_session("d-admin").await.unwrap(), Some(admin));
+    assert_eq!(
+        s.get_session("d-viewer").await.unwrap(),
+        Some(viewer.clone())
+    );
+    assert_eq!(s.get_session("d-unknown").await.unwrap(), None);
+    s.delete_session("d-admin").await.unwrap();
+    assert_eq!(
+        s.get_session("d-admin").await.unwrap(),
+        None,
+        "logout ends it"
+    );
+    s.delete_session("d-admin")
+        .await
+        .expect("ending an ended session is not an error");
+    assert_eq!(
+        s.get_session("d-viewer").await.unwrap(),
+        Some(viewer),
+        "ending one session leaves the others"
+    );
+    s.delete_session("d-viewer").await.unwrap();
+}
+
 async fn audit<S: Storage + ?Sized>(s: &S) {
     let event = |action: &str| NewAuditEvent {
         actor: "admin".into(),
@@ -1016,6 +1090,7 @@ pub async fn run_replica_story<S: Storage + ?Sized>(a: &S, b: &S, advance: &dyn 
     replica_idempotency(a, b).await;
     replica_operations(a, b).await;
     replica_journal(a, b).await;
+    replica_sessions(a, b, advance).await;
 }
 
 fn expect_one_winner(
@@ -1281,4 +1356,31 @@ async fn replica_journal<S: Storage + ?Sized>(a: &S, b: &S) {
             .collect::<Vec<_>>(),
         [501, 502]
     );
+}
+
+/// A browser signed in through one replica is signed in on the other; a
+/// logout on either ends it on both; expiry holds on both.
+async fn replica_sessions<S: Storage + ?Sized>(a: &S, b: &S, advance: &dyn Fn(Duration)) {
+    let now = store_now(a).await;
+    a.create_session(session("r-1", SessionRole::Admin, now, 60))
+        .await
+        .unwrap();
+    b.create_session(session("r-2", SessionRole::ReadOnly, now, 600))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.get_session("r-1").await.unwrap().map(|s| s.role),
+        Some(SessionRole::Admin),
+        "a session made on one replica is known on the other"
+    );
+    assert!(a.get_session("r-2").await.unwrap().is_some());
+    b.delete_session("r-1").await.unwrap();
+    assert_eq!(
+        a.get_session("r-1").await.unwrap(),
+        None,
+        "a logout on one replica is a logout on all"
+    );
+    advance(Duration::from_secs(601));
+    assert_eq!(a.get_session("r-2").await.unwrap(), None);
+    assert_eq!(b.get_session("r-2").await.unwrap(), None);
 }

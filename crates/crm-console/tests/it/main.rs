@@ -4,6 +4,7 @@
 
 mod e2e;
 mod escaping;
+mod replicas;
 mod router;
 mod status;
 mod support;

@@ -11,3 +11,4 @@ mod hosts;
 mod ops;
 mod packs;
 mod reconcile;
+mod sessions;

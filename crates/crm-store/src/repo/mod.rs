@@ -8,3 +8,4 @@ mod hosts;
 mod ops;
 mod packs;
 mod reconcile;
+mod sessions;
