@@ -112,6 +112,46 @@ pub async fn provider_status_gauges(app: &crm_app::App) {
     }
 }
 
+/// `crm_upstream_balance{host,provider,currency}` (the provider's accounts'
+/// balances summed per currency) and
+/// `crm_upstream_quota_remaining_ratio{host,provider}` (the tightest quota
+/// window left, 0..1) from the stored readings, refreshed on every scrape
+/// through the use case `crm provider funds --stored` shows. Aggregated per
+/// provider: no label names an account or a key fingerprint.
+pub async fn funds_gauges(app: &crm_app::App) {
+    let req = crm_app::funds::FundsRequest {
+        refresh: false,
+        ..Default::default()
+    };
+    match app.funds(req, vec![]).await {
+        Ok(report) => {
+            for h in report.hosts {
+                for p in h.providers {
+                    let provider = p.provider.to_string();
+                    for (currency, amount) in &p.balances {
+                        metrics::gauge!(
+                            "crm_upstream_balance",
+                            "host" => h.host.clone(),
+                            "provider" => provider.clone(),
+                            "currency" => currency.clone()
+                        )
+                        .set(*amount);
+                    }
+                    if let Some(r) = p.quota_remaining_ratio {
+                        metrics::gauge!(
+                            "crm_upstream_quota_remaining_ratio",
+                            "host" => h.host.clone(),
+                            "provider" => provider
+                        )
+                        .set(r);
+                    }
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "funds readings for /metrics could not be read"),
+    }
+}
+
 /// `# HELP` lines of every metric the server exports.
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
@@ -148,6 +188,14 @@ fn describe() {
     describe_gauge!(
         "crm_provider_status",
         "1 for the current provider status on a host (active, drifted, inactive, unknown), 0 for the others"
+    );
+    describe_gauge!(
+        "crm_upstream_balance",
+        "Balance of a provider's upstream keys on a host, summed over its accounts' newest readings, per currency"
+    );
+    describe_gauge!(
+        "crm_upstream_quota_remaining_ratio",
+        "Share (0..1) of the tightest Coding-Plan quota window left over a provider's accounts on a host"
     );
     describe_gauge!(
         "crm_reconcile_drift_items",

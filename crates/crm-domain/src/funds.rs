@@ -376,11 +376,31 @@ impl ProviderFunds {
 }
 
 /// Aggregates assessed readings per provider (sorted by provider).
+///
+/// An account may hold a host and an upstream reading of one kind (from
+/// different runs, of different ages): its money counts once, from its
+/// newest reading of that kind (the upstream's on a tie: the provider's own
+/// word), so a stale reading neither doubles a balance nor keeps a topped-up
+/// key below.
 pub fn per_provider(assessed: &[(FundsReading, Assessment)]) -> Vec<ProviderFunds> {
+    let mut newest: BTreeMap<(String, i64, ReadingKind), &(FundsReading, Assessment)> =
+        BTreeMap::new();
+    for ra in assessed {
+        let r = &ra.0;
+        let key = (r.provider.to_string(), r.account_id.0, r.value.kind);
+        let newer = newest.get(&key).is_none_or(|(o, _)| {
+            (r.taken_at, r.source == ReadingSource::Upstream)
+                > (o.taken_at, o.source == ReadingSource::Upstream)
+        });
+        if newer {
+            newest.insert(key, ra);
+        }
+    }
     let mut out: BTreeMap<String, ProviderFunds> = BTreeMap::new();
-    for (r, a) in assessed {
+    let mut below: BTreeMap<(String, i64), bool> = BTreeMap::new();
+    for ((provider, account, _), (r, a)) in newest {
         let p = out
-            .entry(r.provider.to_string())
+            .entry(provider.clone())
             .or_insert_with(|| ProviderFunds {
                 provider: r.provider.clone(),
                 balances: BTreeMap::new(),
@@ -389,8 +409,12 @@ pub fn per_provider(assessed: &[(FundsReading, Assessment)]) -> Vec<ProviderFund
                 accounts_below: 0,
                 accounts: 0,
             });
-        p.accounts += 1;
-        if a.is_below() {
+        let seen = below.entry((provider, account)).or_insert_with(|| {
+            p.accounts += 1;
+            false
+        });
+        if a.is_below() && !*seen {
+            *seen = true;
             p.accounts_below += 1;
         }
         if rank(a.status) > rank(p.status) {
@@ -685,6 +709,83 @@ mod tests {
         assert_eq!(agg[0].status, FundsStatus::LowFunds);
         assert_eq!((agg[0].accounts_below, agg[0].accounts), (1, 3));
         assert_eq!(below_state(&agg[0]), Some(true));
+    }
+
+    #[test]
+    fn an_account_counts_once_from_its_newest_reading() {
+        let p = ProviderRef::parse("cn-official/deepseek").unwrap();
+        let at = |s: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(s);
+        let reading = |id: i64, source, t: i64, v: FundsValue| FundsReading {
+            host_id: HostId("h".into()),
+            batch_id: None,
+            provider: p.clone(),
+            account_id: HostObjectId(id),
+            account_name: format!("a{id}"),
+            source,
+            taken_at: at(t),
+            value: v,
+        };
+        let t = limits(Some((10.0, Currency::Cny)), None);
+        let bal = |a| FundsValue::balance(vec![cny(a)], Some(true));
+        // (name, readings, CNY total, accounts below, accounts, status)
+        type Case = (
+            &'static str,
+            Vec<FundsReading>,
+            f64,
+            usize,
+            usize,
+            FundsStatus,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "host and upstream of one run: the upstream's, once",
+                vec![
+                    reading(1, ReadingSource::Host, 5, bal(3.0)),
+                    reading(1, ReadingSource::Upstream, 5, bal(3.5)),
+                ],
+                3.5,
+                1,
+                1,
+                FundsStatus::LowFunds,
+            ),
+            (
+                "an old low upstream reading does not outlive a top-up",
+                vec![
+                    reading(1, ReadingSource::Upstream, 5, bal(3.0)),
+                    reading(1, ReadingSource::Host, 50, bal(40.0)),
+                ],
+                40.0,
+                0,
+                1,
+                FundsStatus::Ok,
+            ),
+            (
+                "two accounts add up",
+                vec![
+                    reading(1, ReadingSource::Host, 5, bal(30.0)),
+                    reading(2, ReadingSource::Host, 5, bal(3.0)),
+                    reading(2, ReadingSource::Upstream, 1, bal(99.0)),
+                ],
+                33.0,
+                1,
+                2,
+                FundsStatus::LowFunds,
+            ),
+        ];
+        for (name, rs, cny_sum, below, accounts, status) in cases {
+            let assessed: Vec<_> = rs
+                .iter()
+                .map(|r| (r.clone(), assess(&r.value, &t)))
+                .collect();
+            let agg = per_provider(&assessed);
+            assert_eq!(agg.len(), 1, "{name}");
+            assert_eq!(agg[0].balances.get("CNY"), Some(&cny_sum), "{name}");
+            assert_eq!(
+                (agg[0].accounts_below, agg[0].accounts, agg[0].status),
+                (below, accounts, status),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -160,3 +160,93 @@ async fn host_funds_are_the_stored_readings_with_thresholds_for_the_read_only_to
     let (s, missing) = get_read_only(&srv, "/api/hosts/nowhere/funds").await;
     assert_eq!(s, 404, "{missing}");
 }
+
+async fn metrics(srv: &TestServer) -> String {
+    srv.http
+        .get(srv.url("/metrics"))
+        .bearer_auth(READ_ONLY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the one sample whose name and labels are exactly `head`.
+fn sample(text: &str, head: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(head)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn balance_and_quota_gauges_aggregate_per_provider_from_the_stored_readings() {
+    // The metrics recorder is global to the test process: this host's name
+    // is this test's own.
+    const HOST: &str = "funds-metrics";
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, app) = open_app(&dir).await;
+    let srv = start(dir, sim, app, |_| {}, None).await;
+    import_watched(&srv, HOST, None).await;
+    // A second DeepSeek key (a second account) and a Coding-Plan account.
+    let second = "sim-ok-deepseek-funds-second-0123";
+    let (s, op) = srv
+        .post(
+            "/api/providers/watch/deepseek/import?wait=true",
+            json!({"host": HOST, "mode": "self_service", "upstream_keys": [KEY, second]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{op}");
+    let coding = "sim-ok-zhipu-coding-funds-0123456";
+    let (s, op) = srv
+        .post(
+            "/api/providers/watch/zhipu-coding/import?wait=true",
+            json!({"host": HOST, "mode": "subscription", "upstream_keys": [coding]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{op}");
+    assert_eq!(op["status"], "succeeded", "{op}");
+    srv.sim.set_upstream_balance(KEY, 3.0, None);
+    srv.sim.set_upstream_balance(second, 40.0, None);
+    // The simulated Coding Plan has used as much of its windows as the key's
+    // funds fell from 100.
+    srv.sim.set_upstream_balance(coding, 75.0, None);
+    for p in ["deepseek", "zhipu-coding"] {
+        let (s, rep) = srv
+            .post(
+                &format!("/api/providers/watch/{p}/reconcile"),
+                json!({"host": HOST}),
+            )
+            .await;
+        assert_eq!(s, 200, "{rep}");
+    }
+
+    let text = metrics(&srv).await;
+    let balance = format!(
+        "crm_upstream_balance{{host=\"{HOST}\",provider=\"watch/deepseek\",currency=\"CNY\"}}"
+    );
+    assert_eq!(sample(&text, &balance), Some(43.0), "{text}");
+    let quota = format!(
+        "crm_upstream_quota_remaining_ratio{{host=\"{HOST}\",provider=\"watch/zhipu-coding\"}}"
+    );
+    assert_eq!(sample(&text, &quota), Some(0.75), "{text}");
+    // Never per account or key.
+    for line in text.lines().filter(|l| l.starts_with("crm_upstream_")) {
+        for word in ["account", "fingerprint", "key", "crm-watch", "0123"] {
+            assert!(!line.contains(word), "{line}");
+        }
+    }
+    assert!(text.contains("# HELP crm_upstream_balance"), "{text}");
+
+    // The next scrape follows the next readings.
+    srv.sim.set_upstream_balance(KEY, 20.0, None);
+    let (s, _) = srv
+        .post(
+            "/api/providers/watch/deepseek/reconcile",
+            json!({"host": HOST}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(sample(&metrics(&srv).await, &balance), Some(60.0));
+}
