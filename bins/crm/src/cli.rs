@@ -139,6 +139,10 @@ pub enum PackCommand {
         /// Install a pack shipped inside crm (e.g. cn-official).
         #[arg(long, conflicts_with = "path")]
         bundled: Option<String>,
+        /// Let a pack file take a bundled pack's id (cn-official) with other
+        /// content, replacing the bundled pack on purpose (audited).
+        #[arg(long, conflicts_with = "bundled")]
+        replace_bundled: bool,
     },
     /// List installed packs.
     List,

@@ -25,6 +25,12 @@ pub enum AppError {
     Invalid(String),
     #[error("cannot read the {what}: {detail}")]
     Credential { what: String, detail: String },
+    /// A pack from a file or an upload takes a bundled pack's id with other
+    /// content (docs/design.md §2: bundled ids are reserved).
+    #[error(
+        "pack id `{pack_id}` is reserved for the pack bundled with crm, and this pack is not it: give your pack its own pack_id, or replace the bundled pack on purpose with `crm pack install FILE --replace-bundled` (API: `replace_bundled=true`)"
+    )]
+    ReservedPack { pack_id: String },
     #[error(
         "the server is stopping and starts no new operation; retry against the restarted server"
     )]
@@ -193,6 +199,7 @@ impl AppError {
                 (ErrorKind::Invalid, "pack-invalid")
             }
             AppError::Pack(_) => (ErrorKind::Invalid, "pack-unreadable"),
+            AppError::ReservedPack { .. } => (ErrorKind::Conflict, "pack-reserved"),
             AppError::Provision(P::Blocked { .. }) | AppError::Access(A::Blocked { .. }) => {
                 (ErrorKind::Conflict, "blocked")
             }
@@ -236,6 +243,7 @@ pub fn title_of(code: &str) -> &'static str {
         "repair-failed" => "A repair step failed",
         "pack-invalid" => "Pack is invalid",
         "pack-unreadable" => "Pack unreadable",
+        "pack-reserved" => "Pack id is reserved",
         "blocked" => "The plan is blocked",
         "needs-operator" => "Needs an operator",
         "batch-state" => "The batch is not in a state that allows this",
@@ -324,6 +332,14 @@ mod tests {
             "blocked",
         );
         check(AppError::invalid("bad"), ErrorKind::Invalid, 422, "invalid");
+        check(
+            AppError::ReservedPack {
+                pack_id: "cn-official".into(),
+            },
+            ErrorKind::Conflict,
+            409,
+            "pack-reserved",
+        );
         check(
             AppError::Open("gone".into()),
             ErrorKind::Unavailable,

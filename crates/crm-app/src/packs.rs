@@ -64,17 +64,30 @@ pub fn schema() -> serde_json::Value {
 }
 
 impl App {
-    /// Installs a pack file and makes it current.
-    pub async fn install_pack_file(&self, path: &Path) -> Result<InstalledPack> {
+    /// Installs a pack file and makes it current. A pack taking a bundled
+    /// pack's id (`cn-official`) with other content is refused unless
+    /// `replace_bundled` says the operator means it.
+    pub async fn install_pack_file(
+        &self,
+        path: &Path,
+        replace_bundled: bool,
+    ) -> Result<InstalledPack> {
         let parsed = crm_pack::load_pack_file(path)?;
-        self.install_parsed(parsed, path.display().to_string())
+        self.install_parsed(parsed, path.display().to_string(), replace_bundled)
             .await
     }
 
-    /// Installs pack text (an upload) and makes it current.
-    pub async fn install_pack_text(&self, file_name: &str, text: &str) -> Result<InstalledPack> {
+    /// Installs pack text (an upload) and makes it current; the bundled ids
+    /// are reserved as for [`App::install_pack_file`].
+    pub async fn install_pack_text(
+        &self,
+        file_name: &str,
+        text: &str,
+        replace_bundled: bool,
+    ) -> Result<InstalledPack> {
         let parsed = crm_pack::parse_pack(file_name, text)?;
-        self.install_parsed(parsed, "upload".into()).await
+        self.install_parsed(parsed, "upload".into(), replace_bundled)
+            .await
     }
 
     /// Installs a pack shipped inside crm (`cn-official`).
@@ -83,7 +96,7 @@ impl App {
         for (file, text) in crm_pack::bundled::all() {
             let parsed = crm_pack::parse_pack(file, text)?;
             if parsed.manifest.pack_id.as_str() == pack_id {
-                return self.install_parsed(parsed, "bundled".into()).await;
+                return self.install_parsed(parsed, "bundled".into(), false).await;
             }
             known.push(parsed.manifest.pack_id.to_string());
         }
@@ -97,11 +110,23 @@ impl App {
         &self,
         parsed: crm_pack::ParsedPack,
         origin: String,
+        replace_bundled: bool,
     ) -> Result<InstalledPack> {
         let target = format!(
             "pack:{}@{}",
             parsed.manifest.pack_id, parsed.manifest.version
         );
+        // Bundled ids are reserved (docs/design.md §2): the pack's base URLs
+        // receive the upstream keys of every import from it.
+        let replaces = crm_pack::bundled::replaces_bundled(&parsed);
+        if replaces && !replace_bundled {
+            let e = crate::AppError::ReservedPack {
+                pack_id: parsed.manifest.pack_id.to_string(),
+            };
+            self.audit("pack.install", &target, "error", Some(e.to_string()))
+                .await;
+            return Err(e);
+        }
         let result = self
             .store
             .install_pack(InstalledPack {
@@ -112,19 +137,25 @@ impl App {
                 current: true,
             })
             .await;
+        let replaced = if replaces { "; replace_bundled" } else { "" };
         match &result {
             Ok(p) => {
                 self.audit(
                     "pack.install",
                     &target,
                     "ok",
-                    Some(format!("checksum {}", p.checksum)),
+                    Some(format!("checksum {}{replaced}", p.checksum)),
                 )
                 .await
             }
             Err(e) => {
-                self.audit("pack.install", &target, "error", Some(e.to_string()))
-                    .await
+                self.audit(
+                    "pack.install",
+                    &target,
+                    "error",
+                    Some(format!("{e}{replaced}")),
+                )
+                .await
             }
         }
         Ok(result?)

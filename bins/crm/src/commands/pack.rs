@@ -8,10 +8,14 @@ use crate::render::{emit, fields, table, yes_no};
 
 pub async fn run(ctx: &Ctx, cmd: PackCommand) -> anyhow::Result<Outcome> {
     match cmd {
-        PackCommand::Install { path, bundled } => {
+        PackCommand::Install {
+            path,
+            bundled,
+            replace_bundled,
+        } => {
             let pack = match (bundled, path) {
                 (Some(id), _) => ctx.app.install_bundled_pack(&id).await?,
-                (None, Some(p)) => ctx.app.install_pack_file(&p).await?,
+                (None, Some(p)) => ctx.app.install_pack_file(&p, replace_bundled).await?,
                 (None, None) => anyhow::bail!("give a pack file path or --bundled PACK_ID"),
             };
             emit(ctx.output, &pack, pack_fields);

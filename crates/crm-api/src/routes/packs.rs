@@ -21,12 +21,27 @@ pub struct UploadQuery {
     pub file_name: Option<String>,
 }
 
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InstallQuery {
+    /// Name used in diagnostics (`file:line:column`); default `upload.toml`.
+    pub file_name: Option<String>,
+    /// Install a pack that takes a bundled pack's id (`cn-official`) with
+    /// other content, replacing the bundled one on purpose (audited). Without
+    /// it such a pack is refused with 409 `/problems/pack-reserved`.
+    pub replace_bundled: Option<bool>,
+}
+
 /// A pack file on the server.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PackPathBody {
     /// Relative to the server's packs directory (or absolute inside it).
     pub path: String,
+    /// As for uploads: take a bundled pack's id with other content on
+    /// purpose (audited); refused with 409 `/problems/pack-reserved` otherwise.
+    #[serde(default)]
+    pub replace_bundled: bool,
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -58,18 +73,27 @@ fn installed(pack: InstalledPack) -> Response {
     resp
 }
 
-#[utoipa::path(post, path = "/api/packs", tag = "packs", params(UploadQuery),
+/// Installs an uploaded pack and makes it current.
+///
+/// A pack that takes a bundled pack's id (`cn-official`) with other content is refused with 409
+/// `/problems/pack-reserved` unless `replace_bundled=true`; an invalid pack
+/// is 422 `/problems/pack-invalid` with every diagnostic.
+#[utoipa::path(post, path = "/api/packs", tag = "packs", params(InstallQuery),
     request_body(content = String, content_type = "text/plain", description = "The pack file (TOML)"),
     responses((status = 201, description = "Installed and made current", body = serde_json::Value,
         headers(("location" = String, description = "The pack's URL")))))]
 pub async fn install_pack(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,
-    ApiQuery(q): ApiQuery<UploadQuery>,
+    ApiQuery(q): ApiQuery<InstallQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let name = q.file_name.unwrap_or_else(|| "upload.toml".into());
-    let pack = st.app_for(p).install_pack_text(&name, &text(body)?).await?;
+    let replace = q.replace_bundled.unwrap_or(false);
+    let pack = st
+        .app_for(p)
+        .install_pack_text(&name, &text(body)?, replace)
+        .await?;
     Ok(installed(pack))
 }
 
@@ -99,6 +123,10 @@ pub fn resolve_in(dir: &Path, raw: &str) -> ApiResult<PathBuf> {
     Ok(resolved)
 }
 
+/// Installs a pack file from the server's packs directory, made current.
+///
+/// A bundled pack id is reserved as for uploads (409
+/// `/problems/pack-reserved` unless `"replace_bundled": true`).
 #[utoipa::path(post, path = "/api/packs/from-path", tag = "packs", request_body = PackPathBody,
     responses((status = 201, description = "Installed and made current", body = serde_json::Value,
         headers(("location" = String, description = "The pack's URL")))))]
@@ -116,7 +144,11 @@ pub async fn install_pack_from_path(
         ));
     };
     let path = resolve_in(&dir, &body.path)?;
-    Ok(installed(st.app_for(p).install_pack_file(&path).await?))
+    Ok(installed(
+        st.app_for(p)
+            .install_pack_file(&path, body.replace_bundled)
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/packs", tag = "packs",

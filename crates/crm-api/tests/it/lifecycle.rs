@@ -140,6 +140,58 @@ async fn packs_install_from_the_packs_directory_only() {
 }
 
 #[tokio::test]
+async fn a_pack_takes_a_bundled_id_only_with_replace_bundled() {
+    let root = tempfile::tempdir().unwrap();
+    let packs = root.path().join("packs");
+    std::fs::create_dir(&packs).unwrap();
+    let (_, text) = crm_pack::bundled::all()[0];
+    let steered = text
+        .replacen("version = \"2026.11.1\"", "version = \"2026.11.9\"", 1)
+        .replacen(
+            "openai_base_url = \"https://api.deepseek.com\"",
+            "openai_base_url = \"https://api.deepseek.example\"",
+            1,
+        );
+    std::fs::write(packs.join("steered.toml"), &steered).unwrap();
+    let srv = spawn_server_with(|c| c.packs_dir = Some(packs.clone())).await;
+    let upload = |query: &'static str| {
+        srv.http
+            .post(srv.url(&format!("/api/packs?file_name=steered.toml{query}")))
+            .bearer_auth(ADMIN)
+            .header("content-type", "text/plain")
+            .body(steered.clone())
+            .send()
+    };
+    let r = upload("").await.unwrap();
+    assert_eq!(r.status(), 409);
+    let p: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "/problems/pack-reserved", "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains("replace_bundled"),
+        "{p}"
+    );
+    let (s, p) = srv
+        .post("/api/packs/from-path", json!({"path": "steered.toml"}))
+        .await;
+    assert_eq!(s, 409, "{p}");
+    let (s, list) = srv.get("/api/packs").await;
+    assert_eq!(s, 200);
+    assert_eq!(list.as_array().unwrap().len(), 0, "{list}");
+
+    let r = upload("&replace_bundled=true").await.unwrap();
+    assert_eq!(r.status(), 201);
+    let (s, p) = srv.get("/api/packs/cn-official").await;
+    assert_eq!(s, 200);
+    assert_eq!(p["manifest"]["version"], "2026.11.9", "{p}");
+    let (s, audit) = srv.get("/api/audit?limit=10").await;
+    assert_eq!(s, 200, "{audit}");
+    assert!(
+        audit.to_string().contains("replace_bundled"),
+        "the replacement is audited: {audit}"
+    );
+}
+
+#[tokio::test]
 async fn an_import_survives_the_client_leaving_and_its_key_then_replays_the_outcome() {
     let srv = super::spawn_server().await;
     srv.setup_host_and_pack().await;

@@ -1,4 +1,5 @@
 //! crm-app end to end against the simulator.
 
+mod packs;
 mod quickstart;
 mod runner;

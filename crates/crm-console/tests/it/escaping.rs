@@ -35,8 +35,9 @@ async fn a_hostile_pack_name_description_and_provider_name_are_escaped_on_every_
             &text[end..]
         )
     };
+    // A new version of the bundled id: a replacement the operator asks for.
     w.app
-        .install_pack_text("hostile.toml", &text)
+        .install_pack_text("hostile.toml", &text, true)
         .await
         .expect("the hostile pack installs (its text is data)");
     let cookie = login(&w.router, ADMIN).await;

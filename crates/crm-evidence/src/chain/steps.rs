@@ -9,7 +9,7 @@ impl Runner {
         c: &Chain,
     ) -> (Concluded, Option<(ProviderRef, ProviderSpec)>) {
         let installed: crm_app::Result<InstalledPack> = match &c.pack {
-            PackSource::File(p) => self.app.install_pack_file(p).await,
+            PackSource::File(p) => self.app.install_pack_file(p, false).await,
             PackSource::Bundled(id) => self.app.install_bundled_pack(id).await,
         };
         let pack = match installed {

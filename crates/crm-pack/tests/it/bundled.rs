@@ -128,3 +128,19 @@ fn unreadable_file_is_a_clear_error() {
     assert!(shown.starts_with("cannot read pack file "), "{shown}");
     assert!(shown.contains("nope.toml"), "{shown}");
 }
+
+#[test]
+fn bundled_ids_are_reserved_for_other_content() {
+    let (name, text) = bundled::cn_official();
+    let own = parse_pack(name, text).unwrap();
+    assert!(bundled::find("cn-official").is_some());
+    assert!(bundled::find("community").is_none());
+    assert!(!bundled::replaces_bundled(&own), "the bundled pack itself");
+    let other = text.replacen(
+        "openai_base_url = \"https://api.deepseek.com\"",
+        "openai_base_url = \"https://api.deepseek.example\"",
+        1,
+    );
+    let other = parse_pack("other.toml", &other).unwrap();
+    assert!(bundled::replaces_bundled(&other));
+}
