@@ -206,6 +206,10 @@ fn describe() {
         "Reconcile status changes seen by the scheduler, by host and new status"
     );
     describe_counter!(
+        "crm_funds_crossings_total",
+        "Providers whose upstream funds went below a threshold or recovered, seen by the scheduler, by host, provider and crossing"
+    );
+    describe_counter!(
         "crm_scheduler_runs_total",
         "Scheduled reconcile attempts by host and outcome"
     );

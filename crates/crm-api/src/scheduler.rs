@@ -1,12 +1,13 @@
 //! The reconcile scheduler task: ticks `crm_reconcile::schedule::SchedulerDriver`
 //! on a timer until shutdown (a tick in progress finishes: that is the step
 //! boundary), and turns what it reports into logs, metrics and, when a URL
-//! is configured, a webhook POST per status change.
+//! is configured, a webhook POST per status change and per funds crossing
+//! (a provider going below a threshold or back above: once each way).
 
 use async_trait::async_trait;
 use crm_app::App;
 use crm_domain::reconcile::ReconcileRun;
-use crm_reconcile::schedule::{EventSink, Outcome, ScheduleConfig, StatusChange};
+use crm_reconcile::schedule::{EventSink, FundsCrossing, Outcome, ScheduleConfig, StatusChange};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +19,7 @@ pub struct SchedulerConfig {
     pub tick: Duration,
     /// Re-check each live batch's access on every run.
     pub recheck_access: bool,
-    /// POST each status change here as JSON.
+    /// POST each status change and funds crossing here as JSON.
     pub webhook: Option<url::Url>,
 }
 
@@ -37,13 +38,12 @@ struct Sink {
     webhook: Option<(reqwest::Client, url::Url)>,
 }
 
-#[async_trait]
-impl EventSink for Sink {
-    async fn status_changed(&self, c: &StatusChange) {
-        tracing::warn!(host = %c.host, from = ?c.from.map(|s| s.as_str()), to = %c.to, items = c.items, run = %c.run_id, "reconcile status changed");
-        metrics::counter!("crm_reconcile_status_changes_total", "host" => c.host.to_string(), "to" => c.to.as_str()).increment(1);
+impl Sink {
+    /// One POST, no retry: a lost event is logged, the next crossing or
+    /// status change is posted as usual.
+    async fn post(&self, event: &impl serde::Serialize) {
         if let Some((client, url)) = &self.webhook {
-            match client.post(url.clone()).json(c).send().await {
+            match client.post(url.clone()).json(event).send().await {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) => tracing::warn!(
                     status = r.status().as_u16(),
@@ -54,6 +54,25 @@ impl EventSink for Sink {
                 }
             }
         }
+    }
+}
+
+#[async_trait]
+impl EventSink for Sink {
+    async fn status_changed(&self, c: &StatusChange) {
+        tracing::warn!(host = %c.host, from = ?c.from.map(|s| s.as_str()), to = %c.to, items = c.items, run = %c.run_id, "reconcile status changed");
+        metrics::counter!("crm_reconcile_status_changes_total", "host" => c.host.to_string(), "to" => c.to.as_str()).increment(1);
+        self.post(c).await;
+    }
+
+    async fn funds_crossed(&self, c: &FundsCrossing) {
+        let crossing = match c.crossing {
+            crm_domain::funds::Crossing::Below => "below",
+            crm_domain::funds::Crossing::Recovered => "recovered",
+        };
+        tracing::warn!(host = %c.host, provider = %c.provider, crossing, status = %c.funds.status, run = %c.run_id, "upstream funds crossed a threshold");
+        metrics::counter!("crm_funds_crossings_total", "host" => c.host.to_string(), "provider" => c.provider.to_string(), "crossing" => crossing).increment(1);
+        self.post(c).await;
     }
 }
 

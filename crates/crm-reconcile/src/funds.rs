@@ -15,7 +15,8 @@
 use crate::diff::Recorded;
 use chrono::{DateTime, Utc};
 use crm_domain::funds::{
-    Assessment, FundsReading, FundsThreshold, FundsValue, assess, drift_reason, host_route,
+    Assessment, FundsReading, FundsThreshold, FundsValue, ProviderFunds, assess, below_state,
+    drift_reason, host_route, per_provider,
 };
 use crm_domain::host::{Capabilities, HostRecord};
 use crm_domain::observed::{HostAccount, HostSnapshot};
@@ -350,6 +351,53 @@ pub fn funds_step<'a>(
         }
         items
     })
+}
+
+/// Each provider's funds on a host as the stored readings of its live
+/// batches' accounts say (pack thresholds), with whether it is below
+/// ([`crm_domain::funds::below_state`]): what the scheduler's crossing alert
+/// compares run to run. Derived from the store, so a restarted scheduler (or
+/// another replica) sees what the last run saw.
+pub async fn provider_states(
+    watch: &FundsWatch,
+    batches: &dyn crm_domain::ports::BatchRepo,
+    host: &crm_domain::HostId,
+) -> crate::Result<Vec<(ProviderFunds, Option<bool>)>> {
+    let live: Vec<_> = batches
+        .list_batches(crm_domain::batch::BatchFilter {
+            host_id: Some(host.clone()),
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .filter(|b| b.status.is_live())
+        .collect();
+    let readings: Vec<FundsReading> = watch
+        .repo
+        .latest_readings(host)
+        .await?
+        .into_iter()
+        // A rolled-back batch's last readings say nothing about the provider now.
+        .filter(|r| {
+            r.batch_id
+                .as_ref()
+                .is_some_and(|b| live.iter().any(|l| l.id == *b))
+        })
+        .collect();
+    // Collected, not a lazy iterator: a closure held across the await trips
+    // the compiler's Send check of callers' futures (rust-lang/rust#102211).
+    let providers: Vec<(ProviderRef, String)> = live
+        .iter()
+        .map(|b| (b.provider.clone(), b.pack_version.clone()))
+        .collect();
+    let limits = thresholds(watch.packs.as_ref(), providers, &FundsThreshold::default()).await;
+    Ok(per_provider(&assess_all(&readings, &limits))
+        .into_iter()
+        .map(|p| {
+            let below = below_state(&p);
+            (p, below)
+        })
+        .collect())
 }
 
 #[cfg(test)]

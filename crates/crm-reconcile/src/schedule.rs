@@ -12,7 +12,9 @@
 //! [`AccessRecheck`] hook (telling it to skip the completion smoke for
 //! providers whose pack marks them `quota_limited`), runs a host-scope
 //! reconcile under the host lease, and hands every status change to an
-//! [`EventSink`] (the server logs it, counts it and may post a webhook).
+//! [`EventSink`] (the server logs it, counts it and may post a webhook),
+//! and every funds crossing too: a provider going below a funds or quota
+//! threshold, or back above, is told once, not on every run (issue 20).
 //! The server owns the loop and the timer; this module owns no runtime.
 
 use crate::error::{ReconcileError, Result};
@@ -21,11 +23,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_domain::access::AccessCheck;
 use crm_domain::batch::{BatchFilter, ImportBatch};
+use crm_domain::funds::{Crossing, ProviderFunds, crossing};
 use crm_domain::host::HostRecord;
 use crm_domain::ops::Lease;
 use crm_domain::ports::{HostApi, HostError, HostRepo, PackRepo};
 use crm_domain::reconcile::{ReconcileRun, ReconcileScope};
-use crm_domain::{HostId, ReconcileRunId, ReconcileStatus};
+use crm_domain::{HostId, ProviderRef, ReconcileRunId, ReconcileStatus};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -109,10 +112,29 @@ impl StatusChange {
     }
 }
 
+/// A provider whose funds crossed a threshold on a host, delivered to an
+/// [`EventSink`] once per crossing.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FundsCrossing {
+    /// Always `funds_crossing` (tells a webhook receiver this from a
+    /// [`StatusChange`]).
+    pub event: &'static str,
+    pub host: HostId,
+    pub provider: ProviderRef,
+    /// `below` (a threshold, or cannot pay) or `recovered`.
+    pub crossing: Crossing,
+    /// The provider's funds after the run (per provider, never per key).
+    pub funds: ProviderFunds,
+    pub run_id: ReconcileRunId,
+    pub at: DateTime<Utc>,
+}
+
 /// Where status changes go (the server: log + metric + optional webhook).
 #[async_trait]
 pub trait EventSink: Send + Sync {
     async fn status_changed(&self, change: &StatusChange);
+    /// A provider's funds crossed a threshold (once per crossing).
+    async fn funds_crossed(&self, _crossing: &FundsCrossing) {}
 }
 
 /// What an access re-check may do for one batch.
@@ -159,6 +181,9 @@ struct HostState {
 pub struct Scheduler {
     cfg: ScheduleConfig,
     hosts: BTreeMap<HostId, HostState>,
+    /// The last judged funds state (below or not) of each (host, provider)
+    /// this process saw: bridges runs whose readings could not be judged.
+    funds: BTreeMap<(HostId, ProviderRef), bool>,
 }
 
 /// FNV-1a: stable across processes and Rust versions, unlike `DefaultHasher`.
@@ -177,6 +202,7 @@ impl Scheduler {
         Scheduler {
             cfg,
             hosts: BTreeMap::new(),
+            funds: BTreeMap::new(),
         }
     }
 
@@ -207,6 +233,8 @@ impl Scheduler {
     pub fn due(&mut self, now: DateTime<Utc>, hosts: &[HostSchedule]) -> Vec<HostId> {
         self.hosts
             .retain(|id, _| hosts.iter().any(|h| h.host == *id));
+        self.funds
+            .retain(|(id, _), _| hosts.iter().any(|h| h.host == *id));
         for h in hosts {
             let jitter = self.jitter(&h.host, h.every);
             let state = self.hosts.entry(h.host.clone()).or_insert(HostState {
@@ -252,6 +280,27 @@ impl Scheduler {
     /// The last status recorded for a host.
     pub fn last_status(&self, host: &HostId) -> Option<ReconcileStatus> {
         self.hosts.get(host).and_then(|s| s.last_status)
+    }
+
+    /// Whether a provider's funds crossed a threshold in a run. `stored` is
+    /// what the stored readings said before the run (so a restart or another
+    /// replica changes nothing), `now` what they say after it; `None` means
+    /// they could not be judged (unknown or unsupported readings), and then
+    /// the last judged state this process saw stands in, so a route failing
+    /// for one run does not make the next `below` a new crossing.
+    pub fn funds_crossing(
+        &mut self,
+        host: &HostId,
+        provider: &ProviderRef,
+        stored: Option<bool>,
+        now: Option<bool>,
+    ) -> Option<Crossing> {
+        let key = (host.clone(), provider.clone());
+        let before = stored.or_else(|| self.funds.get(&key).copied());
+        if let Some(n) = now.or(before) {
+            self.funds.insert(key, n);
+        }
+        crossing(before, now)
     }
 
     /// Records how an attempt ended, schedules the next one and returns the
@@ -321,6 +370,8 @@ pub struct TickReport {
     pub host: HostId,
     pub outcome: Outcome,
     pub change: Option<StatusChange>,
+    /// Providers whose funds crossed a threshold in this run.
+    pub funds: Vec<FundsCrossing>,
 }
 
 /// The scope of a host's schedule lease (see [`SchedulerDriver::schedule_lease`]).
@@ -373,27 +424,96 @@ impl SchedulerDriver {
         let records = &records;
         let runs = due.iter().map(|id| async move {
             let record = records.iter().find(|h| h.id == *id);
-            let outcome = match record {
-                Some(h) => self.attempt(h).await,
-                None => Outcome::Failed {
-                    error: format!("host {id} disappeared"),
-                },
+            let (outcome, funds) = match record {
+                Some(h) => {
+                    let before = self.funds_states(&h.id).await;
+                    let outcome = self.attempt(h).await;
+                    let funds = match &outcome {
+                        Outcome::Ran { run_id, .. } => {
+                            self.funds_crossings(&h.id, before, run_id).await
+                        }
+                        _ => vec![],
+                    };
+                    (outcome, funds)
+                }
+                None => (
+                    Outcome::Failed {
+                        error: format!("host {id} disappeared"),
+                    },
+                    vec![],
+                ),
             };
-            (id.clone(), outcome)
+            (id.clone(), outcome, funds)
         });
-        for (host, outcome) in futures::future::join_all(runs).await {
+        for (host, outcome, funds) in futures::future::join_all(runs).await {
             let change = self.lock().record(&host, &outcome, self.ports.clock.now());
             if let Some(c) = &change {
                 tracing::info!(host = %c.host, from = ?c.from, to = %c.to, run = %c.run_id, "reconcile status changed");
                 self.events.status_changed(c).await;
             }
+            for f in &funds {
+                tracing::info!(host = %f.host, provider = %f.provider, crossing = ?f.crossing, run = %f.run_id, "funds crossed a threshold");
+                self.events.funds_crossed(f).await;
+            }
             reports.push(TickReport {
                 host,
                 outcome,
                 change,
+                funds,
             });
         }
         Ok(reports)
+    }
+
+    /// What the stored readings say of each provider's funds on a host
+    /// (nothing when the run takes no readings or the store fails: then no
+    /// crossing is told this run).
+    async fn funds_states(
+        &self,
+        host: &HostId,
+    ) -> BTreeMap<ProviderRef, (ProviderFunds, Option<bool>)> {
+        let Some(watch) = &self.ports.funds else {
+            return BTreeMap::new();
+        };
+        match crate::funds::provider_states(watch, self.ports.batches.as_ref(), host).await {
+            Ok(v) => v
+                .into_iter()
+                .map(|(p, b)| (p.provider.clone(), (p, b)))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(host = %host, error = %e, "could not read the stored funds readings");
+                BTreeMap::new()
+            }
+        }
+    }
+
+    /// The providers whose funds crossed a threshold between `before` (the
+    /// stored states before the run) and the states after it.
+    async fn funds_crossings(
+        &self,
+        host: &HostId,
+        before: BTreeMap<ProviderRef, (ProviderFunds, Option<bool>)>,
+        run_id: &ReconcileRunId,
+    ) -> Vec<FundsCrossing> {
+        let after = self.funds_states(host).await;
+        let at = self.ports.clock.now();
+        let mut out = Vec::new();
+        for (provider, (funds, now)) in after {
+            let stored = before.get(&provider).and_then(|(_, b)| *b);
+            let Some(c) = self.lock().funds_crossing(host, &provider, stored, now) else {
+                continue;
+            };
+            out.push(FundsCrossing {
+                event: "funds_crossing",
+                host: host.clone(),
+                provider,
+                crossing: c,
+                funds,
+                run_id: run_id.clone(),
+                at,
+            });
+        }
+        out
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Scheduler> {
@@ -710,6 +830,38 @@ mod tests {
         restarted.seed(&h, Some(Drifted));
         restarted.begin(&h);
         assert_eq!(restarted.record(&h, &ran(Drifted), t(0)), None);
+    }
+
+    #[test]
+    fn funds_cross_once_each_way_and_unjudged_runs_change_nothing() {
+        let h = HostId::new("a");
+        let p = ProviderRef::parse("cn-official/deepseek").unwrap();
+        let mut s = Scheduler::new(ScheduleConfig::default());
+        // (stored before the run, after the run, crossing told)
+        let runs = [
+            (None, Some(false), None),
+            (Some(false), Some(true), Some(Crossing::Below)),
+            (Some(true), Some(true), None),
+            // The route failed: unknown, then below again is no news.
+            (Some(true), None, None),
+            (None, Some(true), None),
+            (Some(true), Some(false), Some(Crossing::Recovered)),
+            (Some(false), Some(false), None),
+        ];
+        for (i, (stored, now, want)) in runs.into_iter().enumerate() {
+            assert_eq!(s.funds_crossing(&h, &p, stored, now), want, "run {i}");
+        }
+        // A restarted scheduler knows nothing but what the store says.
+        let mut restarted = Scheduler::new(ScheduleConfig::default());
+        assert_eq!(
+            restarted.funds_crossing(&h, &p, Some(true), Some(true)),
+            None
+        );
+        assert_eq!(
+            Scheduler::new(ScheduleConfig::default()).funds_crossing(&h, &p, None, Some(true)),
+            Some(Crossing::Below),
+            "below on the first run ever is worth telling"
+        );
     }
 
     #[test]

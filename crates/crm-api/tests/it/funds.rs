@@ -250,3 +250,96 @@ async fn balance_and_quota_gauges_aggregate_per_provider_from_the_stored_reading
     assert_eq!(s, 200);
     assert_eq!(sample(&metrics(&srv).await, &balance), Some(60.0));
 }
+
+/// Waits until the scheduler has made `more` host runs beyond `seen`;
+/// returns the new count.
+async fn wait_runs(srv: &TestServer, host: &str, seen: usize, more: usize) -> usize {
+    for _ in 0..400 {
+        let (_, runs) = srv
+            .get(&format!("/api/hosts/{host}/reconcile-runs?limit=1000"))
+            .await;
+        let n = runs.as_array().map_or(0, Vec::len);
+        if n >= seen + more {
+            return n;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the scheduler made fewer than {more} runs of {host} in 20 s");
+}
+
+async fn crossings(hook: &wiremock::MockServer) -> Vec<Value> {
+    hook.received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .filter(|v| v["event"] == "funds_crossing")
+        .collect()
+}
+
+#[tokio::test]
+async fn the_webhook_hears_once_when_funds_go_below_and_once_when_they_recover() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    const HOST: &str = "funds-hook";
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hook)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, app) = open_app(&dir).await;
+    let srv = start(dir, sim, app.clone(), |_| {}, None).await;
+    import_watched(&srv, HOST, Some(1)).await;
+    let cfg = || crm_api::scheduler::SchedulerConfig {
+        tick: std::time::Duration::from_millis(100),
+        webhook: Some(format!("{}/hook", hook.uri()).parse().unwrap()),
+        ..Default::default()
+    };
+    let first = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(crm_api::scheduler::run(app.clone(), cfg(), first.clone()));
+
+    // Above the threshold: runs, no crossing.
+    let mut runs = wait_runs(&srv, HOST, 0, 2).await;
+    assert!(crossings(&hook).await.is_empty());
+
+    // Below: told once, over several runs.
+    srv.sim.set_upstream_balance(KEY, 3.0, None);
+    runs = wait_runs(&srv, HOST, runs, 3).await;
+    let got = crossings(&hook).await;
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0]["crossing"], "below");
+    assert_eq!(got[0]["provider"], "watch/deepseek");
+    assert_eq!(got[0]["funds"]["status"], "low_funds");
+    assert_eq!(got[0]["funds"]["balances"]["CNY"], 3.0);
+    assert!(got[0]["run_id"].as_str().is_some(), "{}", got[0]);
+
+    // A restarted scheduler reads the state from the stored readings: no
+    // second `below`.
+    first.cancel();
+    task.await.unwrap();
+    let second = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(crm_api::scheduler::run(app.clone(), cfg(), second.clone()));
+    runs = wait_runs(&srv, HOST, runs, 2).await;
+    assert_eq!(crossings(&hook).await.len(), 1);
+
+    // Topped up: told once more.
+    srv.sim.set_upstream_balance(KEY, 50.0, None);
+    wait_runs(&srv, HOST, runs, 3).await;
+    second.cancel();
+    task.await.unwrap();
+    let got = crossings(&hook).await;
+    assert_eq!(got.len(), 2, "exactly one call per crossing: {got:#?}");
+    assert_eq!(got[1]["crossing"], "recovered");
+    assert_eq!(got[1]["funds"]["status"], "ok");
+    assert_eq!(got[1]["funds"]["balances"]["CNY"], 50.0);
+
+    // The reconcile status changes went to the same receiver; no body
+    // carries the key.
+    let all = hook.received_requests().await.unwrap_or_default();
+    assert!(all.len() > 2, "status changes too: {}", all.len());
+    for r in &all {
+        assert!(!String::from_utf8_lossy(&r.body).contains(KEY));
+    }
+}
