@@ -81,7 +81,9 @@ pub fn tone(word: &str) -> &'static str {
         | "pending"
         | "not_configured"
         | "inactive"
-        | "inconclusive" => "warn",
+        | "inconclusive"
+        | "low_funds"
+        | "low_quota" => "warn",
         "failed"
         | "broken"
         | "fail"
@@ -93,7 +95,8 @@ pub fn tone(word: &str) -> &'static str {
         | "interrupted"
         | "blocked"
         | "delete"
-        | "still_served" => "bad",
+        | "still_served"
+        | "cannot_pay" => "bad",
         _ => "neutral",
     }
 }

@@ -174,6 +174,7 @@ pub fn router(state: ConsoleState) -> Router {
             "/hosts/{host}/probe",
             get(actions::probe_confirm).post(actions::probe),
         )
+        .route("/hosts/{host}/funds", get(pages::host_funds))
         .route("/hosts/{host}/reconcile", post(actions::reconcile_check))
         .route("/hosts/{host}/repair", post(actions::repair))
         .route("/reconcile-runs/{id}", get(pages::reconcile_run))

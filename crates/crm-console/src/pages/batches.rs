@@ -69,6 +69,15 @@ pub async fn batch(
         .runs_for_batch(&b.id, 20)
         .await
         .map_err(crm_app::AppError::from)?;
+    // The readings of this batch's accounts, with its provider's thresholds.
+    let funds = c
+        .app
+        .stored_funds(
+            &d.host_name,
+            Some(&b.provider),
+            &crm_domain::funds::FundsThreshold::default(),
+        )
+        .await?;
     let keys = html! {
         @for (n, f) in b.upstream_keys.iter().enumerate() {
             @if n > 0 { ", " }
@@ -172,6 +181,7 @@ pub async fn batch(
             ))
         }
         section aria-labelledby="checks-h" { h2 id="checks-h" { "Access checks" } (checks_table(&d.access_checks)) }
+        (super::funds::batch_section(&funds, &b.id))
         section aria-labelledby="runs-h" { h2 id="runs-h" { "Reconcile runs" } (runs_table(&runs)) }
     };
     Ok(page(&s, &format!("Batch {}", b.id), body))

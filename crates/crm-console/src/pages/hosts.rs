@@ -4,8 +4,8 @@ use super::{batches_table, caps_summary, drift_table, host_names, runs_table, st
 use crate::html::seg;
 use crate::session::{Role, Session};
 use crate::view::{
-    action_button, action_link, badge, batch_link, code, facts, host_link, page, provider_link,
-    run_link, table, time,
+    action_button, action_link, badge, batch_link, code, facts, host_link, link, page,
+    provider_link, run_link, table, time,
 };
 use crate::{Console, Result, Viewer};
 use axum::extract::{Path, State};
@@ -105,6 +105,13 @@ pub async fn host(
         }
         section aria-labelledby="caps-h" { h2 id="caps-h" { "Capabilities" } (caps) }
         section aria-labelledby="status-h" { h2 id="status-h" { "Provider status" } (status_table(&statuses, false)) }
+        section aria-labelledby="funds-h" {
+            h2 id="funds-h" { "Funds and quota" }
+            p {
+                (link(&format!("/hosts/{}/funds", seg(&h.name)), "Funds and quota readings"))
+                " of the accounts crm imported here, with their age, source and thresholds."
+            }
+        }
         section aria-labelledby="live-h" {
             h2 id="live-h" { "Providers live on this host" }
             (table(

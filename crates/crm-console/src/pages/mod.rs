@@ -1,12 +1,13 @@
 //! The read-only pages, one module per resource mirroring
 //! `crm-api/src/routes/`: overview, hosts (with reconcile runs), providers,
-//! batches, packs, audit and operations. Each gathers data through `crm-app`
+//! batches, packs, audit and operations, and a host's funds. Each gathers data through `crm-app`
 //! use cases and renders it; action controls appear only for admin sessions
 //! (the action handlers refuse read-only sessions anyway). This module holds
 //! the sign-in form and the widgets several pages share.
 
 mod audit;
 mod batches;
+mod funds;
 mod hosts;
 mod operations;
 mod overview;
@@ -15,6 +16,7 @@ mod providers;
 
 pub use audit::audit;
 pub use batches::{batch, batches};
+pub use funds::host_funds;
 pub use hosts::{host, reconcile_run};
 pub use operations::operation;
 pub use overview::overview;

@@ -1,7 +1,7 @@
 //! The console in a real headless Chromium, against a console server backed
 //! by crm-app and an in-process crm-sim: sign in, probe the host, import a
 //! provider, watch the batch become applied with access ready, check for
-//! drift, roll back; then sign in read-only and find no action control.
+//! drift, see the funds reading that run took, roll back; then sign in read-only and find no action control.
 //!
 //! Gated by `CRM_CONSOLE_E2E=1` (`.ci/run` sets it after installing Debian's
 //! `chromium` and `chromium-driver`); with the variable set, a missing
@@ -156,6 +156,19 @@ async fn browser_signs_in_probes_imports_rolls_back_and_read_only_sees_no_action
     b.click("form[action='/hosts/sim/reconcile'] button").await;
     assert_eq!(finish_operation(&b).await, "succeeded");
     assert!(b.source().await.contains(">in_sync<"));
+    // The run took a funds reading of the imported account; the host page
+    // links the funds page that shows it, with its age and source.
+    b.goto(&format!("{base}/hosts/sim")).await;
+    b.click_link("Funds and quota readings").await;
+    b.wait_url(NAV, |u| u.ends_with("/hosts/sim/funds")).await;
+    let funds = b.source().await;
+    assert!(
+        funds.contains("data-status=\"ok\"") && funds.contains(" s ago<"),
+        "the funds page shows the reading: {funds}"
+    );
+    assert!(funds.contains("class=\"reading-source\">host<"), "{funds}");
+    artifact("funds.png", &b.screenshot().await);
+    pages.keep(&b).await;
     b.goto(&format!("{base}/")).await;
     let overview = b.source().await;
     assert!(overview.contains(">in_sync<") && overview.contains(">applied<"));
@@ -185,6 +198,7 @@ async fn browser_signs_in_probes_imports_rolls_back_and_read_only_sees_no_action
     for path in [
         "/".to_owned(),
         "/hosts/sim".to_owned(),
+        "/hosts/sim/funds".to_owned(),
         "/providers/cn-official/deepseek".to_owned(),
         batch_url.trim_start_matches(&base).to_owned(),
     ] {
@@ -192,10 +206,11 @@ async fn browser_signs_in_probes_imports_rolls_back_and_read_only_sees_no_action
         artifact(
             &format!(
                 "read-only-{}.png",
-                path.split('/')
-                    .nth(1)
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or("overview")
+                match path.trim_matches('/') {
+                    "" => "overview".to_owned(),
+                    p if p.starts_with("batches/") => "batches".to_owned(),
+                    p => p.replace('/', "-"),
+                }
             ),
             &b.screenshot().await,
         );

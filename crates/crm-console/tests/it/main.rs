@@ -4,6 +4,7 @@
 
 mod e2e;
 mod escaping;
+mod funds;
 mod replicas;
 mod router;
 mod status;
