@@ -18,7 +18,7 @@ use crate::ports::{AccessPorts, HeldKey};
 use crate::status::sync_access_status;
 use crate::{Error, Result};
 use crm_domain::batch::{ImportBatch, ManagedResource};
-use crm_domain::host::{Capabilities, SealedSecret};
+use crm_domain::host::{Capabilities, SealContext, SealedSecret};
 use crm_domain::observed::{
     ApiKeyDraft, BalanceOp, HostApiKey, HostGroup, HostSubscription, HostUser, UserDraft, UserLogin,
 };
@@ -337,10 +337,12 @@ pub async fn close_access(
         });
     }
 
+    // One password per batch and login, bound to both (docs/design.md §5).
+    let ctx = SealContext::batch_login_password(batch_id, &email);
     let (password, sealed) = match &req.user {
-        UserChoice::Existing { password, .. } => (password.clone(), p.sealer.seal(password)?),
+        UserChoice::Existing { password, .. } => (password.clone(), p.sealer.seal(&ctx, password)?),
         UserChoice::Probe => match journaled_password(p, batch_id, &email).await? {
-            Some(sealed) => (p.sealer.open(&sealed)?, sealed),
+            Some(sealed) => (p.sealer.open(&ctx, &sealed)?, sealed),
             None if g.user.is_some() => {
                 return Err(Error::Blocked {
                     batch: batch.id.clone(),
@@ -351,7 +353,7 @@ pub async fn close_access(
             }
             None => {
                 let pw = generate_password();
-                let sealed = p.sealer.seal(&pw)?;
+                let sealed = p.sealer.seal(&ctx, &pw)?;
                 (pw, sealed)
             }
         },
@@ -1197,9 +1199,10 @@ pub(crate) fn login_of(
     };
     let email = field("login_email")?;
     let sealed = SealedSecret(field("login_password_sealed")?);
+    let ctx = SealContext::batch_login_password(batch, &email);
     Ok(UserLogin {
+        password: p.sealer.open(&ctx, &sealed)?,
         email,
-        password: p.sealer.open(&sealed)?,
     })
 }
 

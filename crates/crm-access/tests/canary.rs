@@ -168,7 +168,8 @@ async fn secrets_never_reach_evidence_journal_or_logs() {
         .unwrap();
     let sealed: SealedSecret =
         serde_json::from_value(user_entry.desired["login_password_sealed"].clone()).unwrap();
-    let probe_password = w.env.store.open(&sealed).unwrap();
+    let ctx = crm_domain::host::SealContext::login_password_in(&ss, &user_entry.desired).unwrap();
+    let probe_password = w.env.store.open(&ctx, &sealed).unwrap();
 
     let mut haystack = String::new();
     for b in [&ss, &sub] {

@@ -12,7 +12,7 @@
 use crate::App;
 use crate::error::{AppError, Result};
 use crm_access::classify::{UpstreamEvidence, UpstreamReading, read_upstream, read_upstream_key};
-use crm_domain::host::SealedSecret;
+use crm_domain::host::{SealContext, SealedSecret};
 use crm_domain::observed::CallOutcome;
 use crm_domain::ports::{BatchRepo, SecretSealer, UpstreamProbe};
 use crm_domain::secret::scrub;
@@ -163,7 +163,12 @@ impl App {
                     "the closure key of batch {batch} records no login; was it created by crm?"
                 ))
             })?;
-        let user_password = self.store.sealer().open(&sealed)?;
+        let ctx = SealContext::login_password_in(batch, &key_resource.desired).ok_or_else(|| {
+            AppError::invalid(format!(
+                "the closure key of batch {batch} records no login email; was it created by crm?"
+            ))
+        })?;
+        let user_password = self.store.sealer().open(&ctx, &sealed)?;
         let ctx = self.host_ctx(record.host_id.as_str()).await?;
         let p = self.access_ports(ctx.api.as_ref());
         let held = crm_access::apply::reveal_batch_key(&p, batch).await?;

@@ -6,7 +6,7 @@
 
 use crate::error::{AppError, Result};
 use crm_domain::SecretString;
-use crm_domain::host::CredentialRef;
+use crm_domain::host::{CredentialRef, SealContext};
 use crm_domain::ports::SecretSealer;
 
 /// Reads a secret from an environment variable.
@@ -60,16 +60,18 @@ pub fn from_file(path: &str, what: &str) -> Result<SecretString> {
         })
 }
 
-/// Resolves a stored credential reference.
+/// Resolves a stored credential reference; a sealed value opens only in
+/// the place `ctx` names (docs/design.md §5 "Secrets").
 pub fn resolve(
     cred: &CredentialRef,
+    ctx: &SealContext,
     sealer: &dyn SecretSealer,
     what: &str,
 ) -> Result<SecretString> {
     match cred {
         CredentialRef::Env { var } => from_env(var, what),
         CredentialRef::File { path } => from_file(path, what),
-        CredentialRef::Sealed { sealed } => Ok(sealer.open(sealed)?),
+        CredentialRef::Sealed { sealed } => Ok(sealer.open(ctx, sealed)?),
     }
 }
 

@@ -6,7 +6,7 @@ use crate::credentials;
 use crate::error::{AppError, Result};
 use crm_domain::HostId;
 use crm_domain::SecretString;
-use crm_domain::host::{AdminAuth, Capabilities, CredentialRef, HostRecord};
+use crm_domain::host::{AdminAuth, Capabilities, CredentialRef, HostRecord, SealContext};
 use crm_domain::ops::Target;
 use crm_domain::ports::SecretSealer;
 use crm_domain::ports::{HostApi, HostConnector, HostRepo};
@@ -159,6 +159,7 @@ impl App {
     pub async fn add_host(&self, new: NewHost) -> Result<HostView> {
         validate_name(&new.name)?;
         let base_url = validate_base_url(&new.base_url)?;
+        let id = HostId::new(self.ids.new_id("h"));
         let credential = match new.admin_key {
             AdminKeySource::Env(var) => {
                 credentials::from_env(&var, "admin key")?;
@@ -169,11 +170,14 @@ impl App {
                 CredentialRef::File { path }
             }
             AdminKeySource::Value(secret) => CredentialRef::Sealed {
-                sealed: self.store.sealer().seal(&secret)?,
+                sealed: self
+                    .store
+                    .sealer()
+                    .seal(&SealContext::host_admin_key(&id), &secret)?,
             },
         };
         let record = HostRecord {
-            id: HostId::new(self.ids.new_id("h")),
+            id,
             name: new.name,
             base_url,
             admin_credential: credential,
@@ -236,6 +240,7 @@ impl App {
     pub(crate) fn admin_key(&self, host: &HostRecord) -> Result<SecretString> {
         credentials::resolve(
             &host.admin_credential,
+            &SealContext::host_admin_key(&host.id),
             self.store.sealer().as_ref(),
             &format!("admin key of host {}", host.name),
         )

@@ -13,7 +13,7 @@ use crm_domain::access::AccessCheck;
 use crm_domain::batch::{
     BatchFilter, ImportBatch, JournalEntry, JournalResolution, ManagedResource, NewJournalEntry,
 };
-use crm_domain::host::{Capabilities, HostRecord, SealedSecret};
+use crm_domain::host::{Capabilities, HostRecord, SealContext, SealedSecret};
 use crm_domain::ops::{
     AuditEvent, IdempotencyBegin, Lease, NewAuditEvent, Operation, StoredResponse,
 };
@@ -93,11 +93,11 @@ impl Store {
 }
 
 impl SecretSealer for Store {
-    fn seal(&self, secret: &SecretString) -> Result<SealedSecret, StoreError> {
-        each!(self, s => s.seal(secret))
+    fn seal(&self, ctx: &SealContext, secret: &SecretString) -> Result<SealedSecret, StoreError> {
+        each!(self, s => s.seal(ctx, secret))
     }
-    fn open(&self, sealed: &SealedSecret) -> Result<SecretString, StoreError> {
-        each!(self, s => SecretSealer::open(s, sealed))
+    fn open(&self, ctx: &SealContext, sealed: &SealedSecret) -> Result<SecretString, StoreError> {
+        each!(self, s => SecretSealer::open(s, ctx, sealed))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Registered hosts and what a probe found about them.
 
-use crate::{HostId, Platform};
+use crate::{BatchId, HostId, Platform};
 use chrono::{DateTime, Utc};
 
 /// A sub2api host crm manages.
@@ -40,6 +40,85 @@ pub struct SealedSecret(pub String);
 impl std::fmt::Debug for SealedSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SealedSecret(..)")
+    }
+}
+
+/// Where a sealed value is kept: sealing binds the ciphertext to this place
+/// (it is the AEAD's associated data), so a value copied to another row or
+/// field does not open (docs/design.md §5 "Secrets").
+///
+/// Only the constructors below exist, one per kind of sealed value, so two
+/// call sites cannot spell one place two ways.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealContext {
+    table: &'static str,
+    row: String,
+    field: &'static str,
+}
+
+impl SealContext {
+    /// A host's admin key: table `hosts`, the host's id (never its name,
+    /// which an operator chooses), field `admin_credential`.
+    pub fn host_admin_key(host: &HostId) -> Self {
+        SealContext {
+            table: "hosts",
+            row: host.as_str().to_owned(),
+            field: "admin_credential",
+        }
+    }
+
+    /// The login password of a batch's closure user. The same sealed value
+    /// is copied into several journal entries and managed resources of the
+    /// batch (the user, then every key that logs in as it), so its row is
+    /// the batch that owns it together with the login it belongs to:
+    /// `<batch id>/<email>`, table `batches`, field `login_password_sealed`.
+    /// Moved to another batch, or beside another login, it does not open.
+    pub fn batch_login_password(batch: &BatchId, email: &str) -> Self {
+        SealContext {
+            table: "batches",
+            row: format!("{}/{email}", batch.as_str()),
+            field: "login_password_sealed",
+        }
+    }
+
+    /// The context of the login password a batch's desired spec carries
+    /// (`login_password_sealed` beside `login_email` in a key's spec, or
+    /// beside `email` in the user's own), or `None` when it names no login.
+    pub fn login_password_in(batch: &BatchId, desired: &serde_json::Value) -> Option<Self> {
+        let email = desired
+            .get("login_email")
+            .or_else(|| desired.get("email"))
+            .and_then(|v| v.as_str())?;
+        Some(SealContext::batch_login_password(batch, email))
+    }
+
+    pub fn table(&self) -> &str {
+        self.table
+    }
+
+    pub fn row(&self) -> &str {
+        &self.row
+    }
+
+    pub fn field(&self) -> &str {
+        self.field
+    }
+
+    /// The bytes a sealer authenticates: a label, then table, row and field,
+    /// each preceded by its length, so no two contexts give the same bytes.
+    pub fn associated_data(&self) -> Vec<u8> {
+        let mut out = b"crm-seal-v2".to_vec();
+        for part in [self.table, self.row.as_str(), self.field] {
+            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            out.extend_from_slice(part.as_bytes());
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for SealContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{} of {}", self.table, self.field, self.row)
     }
 }
 

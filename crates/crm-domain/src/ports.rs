@@ -12,7 +12,7 @@ use crate::batch::{
     BatchFilter, ImportBatch, JournalEntry, JournalResolution, ManagedResource, NewJournalEntry,
 };
 use crate::funds::{FundsReading, FundsValue};
-use crate::host::{Capabilities, HostRecord, SealedSecret};
+use crate::host::{Capabilities, HostRecord, SealContext, SealedSecret};
 use crate::observed::*;
 use crate::ops::{
     AuditEvent, ConsoleSession, IdempotencyBegin, Lease, NewAuditEvent, Operation, StoredResponse,
@@ -289,9 +289,13 @@ pub trait IdSource: Send + Sync {
 
 /// Encryption at rest for the few secrets crm must keep (host admin keys,
 /// passwords of probe users crm creates).
+///
+/// Every value is sealed for the place it is kept ([`SealContext`]) and
+/// opens only there: `open` with another context fails, so a ciphertext
+/// copied from one row to another is useless (docs/design.md §5 "Secrets").
 pub trait SecretSealer: Send + Sync {
-    fn seal(&self, secret: &SecretString) -> Result<SealedSecret, StoreError>;
-    fn open(&self, sealed: &SealedSecret) -> Result<SecretString, StoreError>;
+    fn seal(&self, ctx: &SealContext, secret: &SecretString) -> Result<SealedSecret, StoreError>;
+    fn open(&self, ctx: &SealContext, sealed: &SealedSecret) -> Result<SecretString, StoreError>;
 }
 
 // ---------------------------------------------------------------- storage

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use crm_domain::batch::*;
+use crm_domain::host::SealContext;
 use crm_domain::ops::Lease;
 use crm_domain::ports::*;
 use crm_domain::*;
@@ -349,24 +350,34 @@ impl IdSource for SeqIds {
     }
 }
 
-/// "Seals" by reversing and tagging (tests only; not encryption).
+/// "Seals" by reversing and tagging with the context (tests only; not
+/// encryption). Like the real sealer, a value opens only in its context.
 #[derive(Debug)]
 pub struct FakeSealer;
 impl SecretSealer for FakeSealer {
-    fn seal(&self, secret: &SecretString) -> StoreResult<crm_domain::host::SealedSecret> {
+    fn seal(
+        &self,
+        ctx: &SealContext,
+        secret: &SecretString,
+    ) -> StoreResult<crm_domain::host::SealedSecret> {
         use crm_domain::secret::ExposeSecret;
         Ok(crm_domain::host::SealedSecret(format!(
-            "sealed:{}",
+            "sealed[{ctx}]:{}",
             secret.expose_secret().chars().rev().collect::<String>()
         )))
     }
-    fn open(&self, sealed: &crm_domain::host::SealedSecret) -> StoreResult<SecretString> {
-        let body = sealed
-            .0
-            .strip_prefix("sealed:")
-            .ok_or(StoreError::Sealing {
-                detail: "not sealed by FakeSealer".into(),
-            })?;
+    fn open(
+        &self,
+        ctx: &SealContext,
+        sealed: &crm_domain::host::SealedSecret,
+    ) -> StoreResult<SecretString> {
+        let body =
+            sealed
+                .0
+                .strip_prefix(&format!("sealed[{ctx}]:"))
+                .ok_or(StoreError::Sealing {
+                    detail: format!("not sealed by FakeSealer for {ctx}"),
+                })?;
         Ok(SecretString::from(body.chars().rev().collect::<String>()))
     }
 }

@@ -17,7 +17,7 @@ use crate::lookup::{Leftovers, split_account_nk};
 use crate::provisioner::Provisioner;
 use crate::snapshot::{is_crm_user, observe_bounded};
 use crm_domain::batch::{BatchFilter, ImportBatch, ManagedResource};
-use crm_domain::host::SealedSecret;
+use crm_domain::host::{SealContext, SealedSecret};
 use crm_domain::observed::{AccountPatch, BalanceOp, HostSnapshot, UserLogin};
 use crm_domain::ownership;
 use crm_domain::ports::HostError;
@@ -410,9 +410,10 @@ impl Provisioner {
                         "no user login recorded (login_email, login_password_sealed); delete the key by hand".into(),
                     ));
                 };
+                let ctx = SealContext::batch_login_password(&b.id, email);
                 let login = UserLogin {
                     email: email.to_owned(),
-                    password: self.sealer.open(&sealed)?,
+                    password: self.sealer.open(&ctx, &sealed)?,
                 };
                 let l = &login;
                 exec.run(Step::new(intent, move |_| host.delete_user_api_key(l, id)))
@@ -545,7 +546,10 @@ impl Provisioner {
         Ok(match (email, sealed) {
             (Some(email), Some(sealed)) => Some(UserLogin {
                 email: email.to_owned(),
-                password: self.sealer.open(&sealed)?,
+                password: self.sealer.open(
+                    &SealContext::batch_login_password(&r.batch_id, email),
+                    &sealed,
+                )?,
             }),
             _ => None,
         })

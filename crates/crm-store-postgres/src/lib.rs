@@ -3,6 +3,7 @@
 mod error;
 pub mod migrations;
 mod repo;
+mod reseal;
 mod sql;
 mod store;
 

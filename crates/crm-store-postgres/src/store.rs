@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::sql::{db, pool_err};
 use crm_domain::KeyFingerprinter;
 use crm_domain::SecretString;
-use crm_domain::host::SealedSecret;
+use crm_domain::host::{SealContext, SealedSecret};
 use crm_domain::ports::{Clock, SecretSealer, StoreError, StoreResult};
 use crm_store::{KeyBytes, PEPPER_FILE_ENV, SEAL_KEY_ENV, SEAL_KEY_FILE_ENV, Sealer, StoreOptions};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -337,6 +337,9 @@ impl PostgresStore {
             .map_err(|e| connect(db(e)))?;
         let client: &mut tokio_postgres::Client = &mut obj;
         let res = crate::migrations::run(client, None).await;
+        if res.is_ok() {
+            self.reseal_v1_values(client).await;
+        }
         let _ = obj
             .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
             .await;
@@ -344,6 +347,36 @@ impl PostgresStore {
             target: self.inner.target.clone(),
             detail,
         })
+    }
+
+    /// The re-seal step after the SQL migrations (`crm_store::reseal`). It
+    /// never stops the store from opening: a value it cannot open is left
+    /// as it is (warned about by table, row and field) and fails at use;
+    /// a pass that fails as a whole writes nothing. Either way the next
+    /// open tries again (the seal key may be corrected by then).
+    async fn reseal_v1_values(&self, client: &mut tokio_postgres::Client) {
+        match crate::reseal::run(client, &self.inner.sealer, self.now()).await {
+            Ok(Some(done)) => {
+                if done.admin_keys + done.login_passwords > 0 {
+                    tracing::info!(
+                        admin_keys = done.admin_keys,
+                        login_passwords = done.login_passwords,
+                        "re-sealed v1 values for their row"
+                    );
+                }
+                if done.left > 0 {
+                    tracing::warn!(
+                        left = done.left,
+                        "some values sealed by an older crm (v1) did not open and were left as they are (each named above); the next open tries them again"
+                    );
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                error = %e,
+                "values sealed by an older crm (v1) were not re-sealed and fail when used until they are; check the seal key ({SEAL_KEY_ENV} or {SEAL_KEY_FILE_ENV}) and open the database again"
+            ),
+        }
     }
 
     async fn check_pepper(&self) -> Result<()> {
@@ -402,12 +435,12 @@ impl PostgresStore {
 }
 
 impl SecretSealer for PostgresStore {
-    fn seal(&self, secret: &SecretString) -> Result<SealedSecret, StoreError> {
-        self.inner.sealer.seal(secret)
+    fn seal(&self, ctx: &SealContext, secret: &SecretString) -> Result<SealedSecret, StoreError> {
+        self.inner.sealer.seal(ctx, secret)
     }
 
-    fn open(&self, sealed: &SealedSecret) -> Result<SecretString, StoreError> {
-        self.inner.sealer.open(sealed)
+    fn open(&self, ctx: &SealContext, sealed: &SealedSecret) -> Result<SecretString, StoreError> {
+        self.inner.sealer.open(ctx, sealed)
     }
 }
 

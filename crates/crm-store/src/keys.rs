@@ -9,10 +9,10 @@
 
 use crate::error::{Error, Result};
 use base64::Engine as _;
-use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use crm_domain::SecretString;
-use crm_domain::host::SealedSecret;
+use crm_domain::host::{SealContext, SealedSecret};
 use crm_domain::ports::{SecretSealer, StoreError};
 use rand::RngCore as _;
 use secrecy::{ExposeSecret, SecretBox};
@@ -148,9 +148,13 @@ pub enum SealKeySource {
 
 /// Seals secrets with XChaCha20-Poly1305.
 ///
-/// The sealed form is `v1:<24-byte nonce hex>:<ciphertext+tag hex>`: printable,
-/// versioned so the scheme can change, and authenticated, so a tampered or
-/// wrong-key value fails to open instead of yielding garbage.
+/// The sealed form is `v2:<24-byte nonce hex>:<ciphertext+tag hex>`:
+/// printable, versioned so the scheme can change, and authenticated
+/// together with the value's [`SealContext`] (associated data), so a
+/// tampered value, a wrong key, or a value moved to another row or field
+/// fails to open instead of yielding garbage (docs/design.md §5 "Secrets").
+/// The older `v1` form carried no associated data; it opens only in the
+/// re-seal step that runs when a store opens ([`crate::reseal`]).
 pub struct Sealer {
     source: SealKeySource,
     cipher: Mutex<Option<XChaCha20Poly1305>>,
@@ -165,7 +169,31 @@ impl std::fmt::Debug for Sealer {
     }
 }
 
-const SEALED_PREFIX: &str = "v1";
+const SEALED_PREFIX: &str = "v2";
+/// Values sealed before associated data existed.
+pub(crate) const LEGACY_PREFIX: &str = "v1";
+
+/// A sealed value split into its version, nonce and ciphertext.
+fn parse_sealed(sealed: &SealedSecret) -> Result<(&str, Vec<u8>, Vec<u8>), StoreError> {
+    let bad = |what: &str| StoreError::Sealing {
+        detail: format!("sealed value is not a sealed secret ({what})"),
+    };
+    let mut parts = sealed.0.split(':');
+    let (Some(version), Some(nonce), Some(ct), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("expected v2:<nonce>:<ciphertext>"));
+    };
+    if version != SEALED_PREFIX && version != LEGACY_PREFIX {
+        return Err(bad("unknown version"));
+    }
+    let nonce = hex::decode(nonce).map_err(|_| bad("nonce is not hex"))?;
+    if nonce.len() != 24 {
+        return Err(bad("nonce is not 24 bytes"));
+    }
+    let ct = hex::decode(ct).map_err(|_| bad("ciphertext is not hex"))?;
+    Ok((version, nonce, ct))
+}
 
 impl Sealer {
     pub fn new(source: SealKeySource) -> Self {
@@ -205,14 +233,56 @@ impl Sealer {
             }),
         }
     }
+
+    fn decrypt(
+        &self,
+        nonce: &[u8],
+        ct: &[u8],
+        aad: &[u8],
+        what: &str,
+    ) -> Result<SecretString, StoreError> {
+        self.with_cipher(false, |c| {
+            let plain = c
+                .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
+                .map_err(|_| StoreError::Sealing {
+                    detail: format!(
+                        "the sealed {what} does not open with this seal key (wrong key, the value was altered, or it was sealed for another row or field)"
+                    ),
+                })?;
+            let text = String::from_utf8(plain).map_err(|_| StoreError::Sealing {
+                detail: "opened value is not UTF-8".into(),
+            })?;
+            Ok(SecretString::from(text))
+        })
+    }
+
+    /// Opens a `v1` value (sealed without associated data). Only the
+    /// re-seal step calls this: anywhere else a v1 value is refused, so an
+    /// old ciphertext cannot be moved to another row either.
+    pub(crate) fn open_legacy(&self, sealed: &SealedSecret) -> Result<SecretString, StoreError> {
+        let (version, nonce, ct) = parse_sealed(sealed)?;
+        if version != LEGACY_PREFIX {
+            return Err(StoreError::Sealing {
+                detail: "not a v1 sealed value".into(),
+            });
+        }
+        self.decrypt(&nonce, &ct, b"", "v1 value")
+    }
 }
 
 impl SecretSealer for Sealer {
-    fn seal(&self, secret: &SecretString) -> Result<SealedSecret, StoreError> {
+    fn seal(&self, ctx: &SealContext, secret: &SecretString) -> Result<SealedSecret, StoreError> {
+        let aad = ctx.associated_data();
         self.with_cipher(true, |c| {
             let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
             let ct = c
-                .encrypt(&nonce, secret.expose_secret().as_bytes())
+                .encrypt(
+                    &nonce,
+                    Payload {
+                        msg: secret.expose_secret().as_bytes(),
+                        aad: &aad,
+                    },
+                )
                 .map_err(|_| StoreError::Sealing {
                     detail: "encryption failed".into(),
                 })?;
@@ -224,32 +294,16 @@ impl SecretSealer for Sealer {
         })
     }
 
-    fn open(&self, sealed: &SealedSecret) -> Result<SecretString, StoreError> {
-        let bad = |what: &str| StoreError::Sealing {
-            detail: format!("sealed value is not a v1 sealed secret ({what})"),
-        };
-        let mut parts = sealed.0.split(':');
-        let (Some(SEALED_PREFIX), Some(nonce), Some(ct), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad("expected v1:<nonce>:<ciphertext>"));
-        };
-        let nonce = hex::decode(nonce).map_err(|_| bad("nonce is not hex"))?;
-        if nonce.len() != 24 {
-            return Err(bad("nonce is not 24 bytes"));
+    fn open(&self, ctx: &SealContext, sealed: &SealedSecret) -> Result<SecretString, StoreError> {
+        let (version, nonce, ct) = parse_sealed(sealed)?;
+        if version == LEGACY_PREFIX {
+            return Err(StoreError::Sealing {
+                detail: format!(
+                    "the sealed {ctx} is in the old v1 form, bound to no row, and did not open when the database was opened (the warning at start names it and says why); start crm once with the seal key that sealed it ({SEAL_KEY_ENV} or {SEAL_KEY_FILE_ENV}) and it is re-sealed then. If that key is lost, so is the value: register it again (`crm host remove` and `crm host add` for a host's admin key)"
+                ),
+            });
         }
-        let ct = hex::decode(ct).map_err(|_| bad("ciphertext is not hex"))?;
-        self.with_cipher(false, |c| {
-            let plain = c
-                .decrypt(XNonce::from_slice(&nonce), ct.as_slice())
-                .map_err(|_| StoreError::Sealing {
-                    detail: "sealed value does not open with this seal key (wrong key, or the value was altered)".into(),
-                })?;
-            let text = String::from_utf8(plain).map_err(|_| StoreError::Sealing {
-                detail: "opened value is not UTF-8".into(),
-            })?;
-            Ok(SecretString::from(text))
-        })
+        self.decrypt(&nonce, &ct, &ctx.associated_data(), &ctx.to_string())
     }
 }
 
@@ -294,40 +348,100 @@ mod tests {
         assert_eq!(leftovers.len(), 1, "no temporary files left behind");
     }
 
+    fn host(id: &str) -> SealContext {
+        SealContext::host_admin_key(&crm_domain::HostId::new(id))
+    }
+
+    /// A v1 value as crm sealed it before associated data existed.
+    pub(crate) fn seal_v1(key: &[u8; 32], secret: &str) -> SealedSecret {
+        let c = XChaCha20Poly1305::new(key.into());
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let ct = c.encrypt(&nonce, secret.as_bytes()).unwrap();
+        SealedSecret(format!("v1:{}:{}", hex::encode(nonce), hex::encode(ct)))
+    }
+
     #[test]
     fn sealed_secrets_open_only_with_their_key() {
         let dir = tempfile::tempdir().unwrap();
         let sealer = Sealer::new(SealKeySource::File(dir.path().join("seal.key")));
         let secret = SecretString::from("sk-CANARY-sealing-test");
-        let sealed = sealer.seal(&secret).unwrap();
-        assert!(sealed.0.starts_with("v1:"));
+        let sealed = sealer.seal(&host("h-1"), &secret).unwrap();
+        assert!(sealed.0.starts_with("v2:"));
         assert!(!sealed.0.contains("CANARY"));
         assert_ne!(
-            sealer.seal(&secret).unwrap(),
+            sealer.seal(&host("h-1"), &secret).unwrap(),
             sealed,
             "fresh nonce each time"
         );
-        let opened = sealer.open(&sealed).unwrap();
+        let opened = sealer.open(&host("h-1"), &sealed).unwrap();
         assert_eq!(opened.expose_secret(), "sk-CANARY-sealing-test");
 
         let other = Sealer::new(SealKeySource::Key(random_key()));
-        let err = other.open(&sealed).unwrap_err();
+        let err = other.open(&host("h-1"), &sealed).unwrap_err();
         assert!(matches!(err, StoreError::Sealing { .. }));
         assert!(!err.to_string().contains("CANARY"));
 
         let mut tampered = sealed.0.clone();
         let last = tampered.pop().unwrap();
         tampered.push(if last == '0' { '1' } else { '0' });
-        assert!(sealer.open(&SealedSecret(tampered)).is_err());
-        assert!(sealer.open(&SealedSecret("plaintext".into())).is_err());
+        assert!(sealer.open(&host("h-1"), &SealedSecret(tampered)).is_err());
+        assert!(
+            sealer
+                .open(&host("h-1"), &SealedSecret("plaintext".into()))
+                .is_err()
+        );
+    }
+
+    /// Before v2 a ciphertext carried no associated data, so it opened in
+    /// any row: these failed then (the context did not exist).
+    #[test]
+    fn a_sealed_value_opens_only_in_its_own_row_and_field() {
+        let sealer = Sealer::new(SealKeySource::Key(random_key()));
+        let secret = SecretString::from("admin-key-of-a".to_owned());
+        let sealed = sealer.seal(&host("h-a"), &secret).unwrap();
+        let moved = sealer.open(&host("h-b"), &sealed).unwrap_err().to_string();
+        assert!(moved.contains("another row or field"), "{moved}");
+        assert!(moved.contains("h-b"), "names where it was opened: {moved}");
+        let batch = crm_domain::BatchId::new("b-1");
+        let pw = SealContext::batch_login_password(&batch, "u@crm.invalid");
+        let sealed_pw = sealer.seal(&pw, &secret).unwrap();
+        // The same row id under another table and field.
+        let as_host = host("b-1/u@crm.invalid");
+        assert!(sealer.open(&as_host, &sealed_pw).is_err());
+        let other_login = SealContext::batch_login_password(&batch, "v@crm.invalid");
+        assert!(sealer.open(&other_login, &sealed_pw).is_err());
+        let other_batch =
+            SealContext::batch_login_password(&crm_domain::BatchId::new("b-2"), "u@crm.invalid");
+        assert!(sealer.open(&other_batch, &sealed_pw).is_err());
+        assert_eq!(
+            sealer.open(&pw, &sealed_pw).unwrap().expose_secret(),
+            "admin-key-of-a"
+        );
+    }
+
+    #[test]
+    fn a_v1_value_opens_only_through_the_reseal_step() {
+        let key = [9u8; 32];
+        let sealer = Sealer::new(SealKeySource::Key(SecretBox::new(Box::new(key))));
+        let v1 = seal_v1(&key, "old-admin-key");
+        let err = sealer.open(&host("h-1"), &v1).unwrap_err().to_string();
+        assert!(err.contains("v1"), "{err}");
+        assert_eq!(
+            sealer.open_legacy(&v1).unwrap().expose_secret(),
+            "old-admin-key"
+        );
+        let v2 = sealer
+            .seal(&host("h-1"), &SecretString::from("x".to_owned()))
+            .unwrap();
+        assert!(sealer.open_legacy(&v2).is_err(), "v2 is not v1");
     }
 
     #[test]
     fn opening_without_the_key_file_says_what_is_missing() {
         let dir = tempfile::tempdir().unwrap();
         let sealer = Sealer::new(SealKeySource::File(dir.path().join("absent.key")));
-        let sealed = SealedSecret(format!("v1:{}:{}", "00".repeat(24), "00".repeat(20)));
-        let err = sealer.open(&sealed).unwrap_err().to_string();
+        let sealed = SealedSecret(format!("v2:{}:{}", "00".repeat(24), "00".repeat(20)));
+        let err = sealer.open(&host("h-1"), &sealed).unwrap_err().to_string();
         assert!(err.contains("does not exist"), "{err}");
         assert!(
             !dir.path().join("absent.key").exists(),

@@ -9,6 +9,7 @@ mod error;
 mod keys;
 pub mod migrations;
 mod repo;
+pub mod reseal;
 mod sql;
 mod store;
 

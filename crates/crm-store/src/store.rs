@@ -8,7 +8,7 @@ use crate::keys::{
 };
 use crm_domain::KeyFingerprinter;
 use crm_domain::SecretString;
-use crm_domain::host::SealedSecret;
+use crm_domain::host::{SealContext, SealedSecret};
 use crm_domain::ports::{Clock, SecretSealer, StoreError, StoreResult};
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
@@ -135,7 +135,7 @@ impl SqliteStore {
         let conn = ConnThread::start(move || conn::open_file(&p))
             .await
             .map_err(|e| with_path(e, &path))?;
-        Ok(SqliteStore {
+        let store = SqliteStore {
             inner: Arc::new(Inner {
                 conn,
                 clock: options.clock,
@@ -143,7 +143,9 @@ impl SqliteStore {
                 sealer: Arc::new(Sealer::new(seal)),
                 path: Some(path),
             }),
-        })
+        };
+        store.reseal_v1_values().await;
+        Ok(store)
     }
 
     /// A private in-memory database. The pepper and seal key are random
@@ -157,7 +159,7 @@ impl SqliteStore {
             .seal_key
             .unwrap_or_else(|| SealKeySource::Key(keys::random_key()));
         let conn = ConnThread::start(conn::open_memory).await?;
-        Ok(SqliteStore {
+        let store = SqliteStore {
             inner: Arc::new(Inner {
                 conn,
                 clock: options.clock,
@@ -165,7 +167,40 @@ impl SqliteStore {
                 sealer: Arc::new(Sealer::new(seal)),
                 path: None,
             }),
-        })
+        };
+        store.reseal_v1_values().await;
+        Ok(store)
+    }
+
+    /// The re-seal step after the SQL migrations (`crm_store::reseal`). It
+    /// never stops the store from opening: a value it cannot open is left
+    /// as it is (warned about by table, row and field) and fails at use;
+    /// a pass that fails as a whole writes nothing. Either way the next
+    /// open tries again (the seal key may be corrected by then).
+    async fn reseal_v1_values(&self) {
+        let now = self.now();
+        match crate::reseal::run_sqlite(&self.inner.conn, self.inner.sealer.clone(), now).await {
+            Ok(Some(done)) => {
+                if done.admin_keys + done.login_passwords > 0 {
+                    tracing::info!(
+                        admin_keys = done.admin_keys,
+                        login_passwords = done.login_passwords,
+                        "re-sealed v1 values for their row"
+                    );
+                }
+                if done.left > 0 {
+                    tracing::warn!(
+                        left = done.left,
+                        "some values sealed by an older crm (v1) did not open and were left as they are (each named above); the next open tries them again"
+                    );
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                error = %e,
+                "values sealed by an older crm (v1) were not re-sealed and fail when used until they are; check the seal key ({SEAL_KEY_ENV}, {SEAL_KEY_FILE_ENV} or <db>.keys/seal.key) and open the database again"
+            ),
+        }
     }
 
     /// The database file, if not in memory.
@@ -231,11 +266,11 @@ fn with_path(e: Error, path: &Path) -> Error {
 }
 
 impl SecretSealer for SqliteStore {
-    fn seal(&self, secret: &SecretString) -> Result<SealedSecret, StoreError> {
-        self.inner.sealer.seal(secret)
+    fn seal(&self, ctx: &SealContext, secret: &SecretString) -> Result<SealedSecret, StoreError> {
+        self.inner.sealer.seal(ctx, secret)
     }
 
-    fn open(&self, sealed: &SealedSecret) -> Result<SecretString, StoreError> {
-        self.inner.sealer.open(sealed)
+    fn open(&self, ctx: &SealContext, sealed: &SealedSecret) -> Result<SecretString, StoreError> {
+        self.inner.sealer.open(ctx, sealed)
     }
 }

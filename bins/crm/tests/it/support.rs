@@ -236,8 +236,10 @@ pub async fn probe_passwords(db: &Path) -> Vec<String> {
                 .get("login_password_sealed")
                 .and_then(|v| v.as_str())
             {
+                let ctx = crm_domain::host::SealContext::login_password_in(&b.id, &e.desired)
+                    .expect("a sealed password names its login");
                 let pw = sealer
-                    .open(&crm_domain::host::SealedSecret(s.to_owned()))
+                    .open(&ctx, &crm_domain::host::SealedSecret(s.to_owned()))
                     .expect("password unseals");
                 out.push(pw.expose_secret().to_owned());
             }

@@ -340,7 +340,8 @@ async fn a_user_create_interrupted_by_a_crash_is_found_and_adopted() {
     // What close_access commits before its first host call, then the host
     // applies it, then the process dies before recording the result.
     let password = SecretString::from("crashed-run-password-0001");
-    let sealed = w.env.store.seal(&password).unwrap();
+    let ctx = crm_domain::host::SealContext::batch_login_password(&batch, &email);
+    let sealed = w.env.store.seal(&ctx, &password).unwrap();
     let entry = w
         .env
         .store

@@ -196,7 +196,8 @@ async fn an_adopted_operator_key_is_kept_and_rebound_to_its_recorded_group() {
         }
         // The access closure adopted both and rebound them to crm's group;
         // only the first records the group it came from.
-        let sealed = SecretSealer::seal(&env.store, &password).unwrap();
+        let ctx = crm_domain::host::SealContext::batch_login_password(&r.batch.id, &alice.email);
+        let sealed = SecretSealer::seal(&env.store, &ctx, &password).unwrap();
         let exec = JournalExecutor::new(&env.store, false);
         for (name, id, original) in &keys {
             host.rebind_user_api_key(&login, *id, crm_group)

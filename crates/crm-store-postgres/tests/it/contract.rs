@@ -50,3 +50,16 @@ async fn funds_story_passes_on_postgres() {
     let store = open(&t, dir.path(), None).await;
     crm_store::contract_funds::run_funds_story(&store).await;
 }
+
+/// A sealed value opens only in its own row and field (the SQLite
+/// adapter runs the same story).
+#[tokio::test]
+async fn sealing_story_passes_on_postgres() {
+    let Some(t) = target("sealing_story_passes_on_postgres") else {
+        return;
+    };
+    let t = fresh_schema(&t).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&t, dir.path(), None).await;
+    contract::run_sealing_story(&store).await;
+}

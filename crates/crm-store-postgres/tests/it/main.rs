@@ -9,5 +9,6 @@
 //! and returns. Each test works in a fresh schema of its own.
 
 mod contract;
+mod migrations;
 mod opening;
 mod support;

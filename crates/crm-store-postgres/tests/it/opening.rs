@@ -64,12 +64,13 @@ async fn sealed_secrets_round_trip_and_an_unreachable_database_names_no_password
     let t = fresh_schema(&t).await;
     let dir = tempfile::tempdir().unwrap();
     let store = open(&t, dir.path(), None).await;
+    let ctx = crm_domain::host::SealContext::host_admin_key(&crm_domain::HostId::new("h-1"));
     let sealed = store
-        .seal(&SecretString::from("sk-canary-admin-key".to_owned()))
+        .seal(&ctx, &SecretString::from("sk-canary-admin-key".to_owned()))
         .unwrap();
     assert!(!sealed.0.contains("canary"));
     assert_eq!(
-        secrecy::ExposeSecret::expose_secret(&store.open(&sealed).unwrap()),
+        secrecy::ExposeSecret::expose_secret(&store.open(&ctx, &sealed).unwrap()),
         "sk-canary-admin-key"
     );
 

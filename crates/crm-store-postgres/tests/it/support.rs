@@ -50,3 +50,78 @@ pub async fn open(t: &PgTarget, dir: &Path, clock: Option<Arc<dyn Clock>>) -> Po
         .await
         .expect("open the PostgreSQL store")
 }
+
+/// A new empty schema, its name, and a plain client whose search path is it
+/// (for tests that write rows as an older crm would have).
+pub async fn fresh_schema_with_client(
+    t: &PgTarget,
+) -> (
+    PgTarget,
+    tokio_postgres::Client,
+    tokio::task::JoinHandle<()>,
+) {
+    let name = format!("crm_test_{}", uuid::Uuid::new_v4().simple());
+    t.create_schema(&name).await.expect("create a test schema");
+    let url = std::env::var(URL_ENV).expect("the test URL");
+    let mut config: tokio_postgres::Config = url.parse().expect("a usable test URL");
+    config.options(format!("-c search_path={name}"));
+    let (client, conn) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test database");
+    let task = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    (t.clone().with_schema(&name), client, task)
+}
+
+/// Everything this test binary logs, for tests that check what a warning
+/// names (and that it never holds a secret). One global subscriber: the
+/// store logs from its own threads, where a scoped one would not see it.
+pub fn logs() -> &'static Logs {
+    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
+        logs
+    })
+}
+
+#[derive(Clone, Default)]
+pub struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// The lines logged so far that contain `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}

@@ -3,7 +3,7 @@
 
 use crate::support::{contains, db_files, open, temp_db};
 use crm_domain::batch::NewJournalEntry;
-use crm_domain::host::CredentialRef;
+use crm_domain::host::{CredentialRef, SealContext};
 use crm_domain::ports::{BatchRepo, HostRepo, SecretSealer};
 use crm_domain::secret::ExposeSecret;
 use crm_domain::{BatchId, BatchStatus, JournalOp, ResourceKind, SecretString};
@@ -45,7 +45,8 @@ async fn canary_keys_never_reach_the_database_files() {
     let store = open(&db).await;
 
     let admin = SecretString::from(admin_canary.clone());
-    let sealed = store.seal(&admin).unwrap();
+    let ctx = SealContext::host_admin_key(&crm_domain::HostId::new("h1"));
+    let sealed = store.seal(&ctx, &admin).unwrap();
     let mut h = host("h1", "relay-one");
     h.admin_credential = CredentialRef::Sealed {
         sealed: sealed.clone(),
@@ -95,7 +96,7 @@ async fn canary_keys_never_reach_the_database_files() {
         panic!("credential kind changed");
     };
     assert_eq!(
-        store.open(&stored_sealed).unwrap().expose_secret(),
+        store.open(&ctx, &stored_sealed).unwrap().expose_secret(),
         admin_canary
     );
     let stored_fp = store
@@ -125,7 +126,12 @@ async fn keys_live_outside_the_database_and_are_private() {
     use std::os::unix::fs::PermissionsExt as _;
     let (_dir, db) = temp_db();
     let store = open(&db).await;
-    store.seal(&SecretString::from("x".repeat(8))).unwrap();
+    store
+        .seal(
+            &SealContext::host_admin_key(&crm_domain::HostId::new("h1")),
+            &SecretString::from("x".repeat(8)),
+        )
+        .unwrap();
     let keys = crm_store::default_keys_dir(&db);
     for name in ["pepper", "seal.key"] {
         let mode = std::fs::metadata(keys.join(name))

@@ -37,3 +37,13 @@ async fn replica_story_passes_on_two_stores_of_one_file() {
     let b = SqliteStore::open(&db, opts()).await.unwrap();
     contract::run_replica_story(&a, &b, &|d| clock.advance(d)).await;
 }
+
+/// A sealed value opens only in its own row and field: a host's admin key
+/// copied into another host row, or a batch's password into another batch,
+/// does not open there.
+#[tokio::test]
+async fn sealing_story_passes_on_a_temp_file_database() {
+    let (_dir, db) = temp_db();
+    let store = open(&db).await;
+    contract::run_sealing_story(&store).await;
+}

@@ -3,6 +3,7 @@
 
 use crate::support::{run_child, temp_db};
 use crm_domain::SecretString;
+use crm_domain::host::SealContext;
 use crm_domain::ports::SecretSealer;
 use crm_store::{SealKeySource, Sealer, SqliteStore, StoreOptions, parse_key_text};
 
@@ -16,10 +17,13 @@ async fn keys_come_from_the_environment_when_set() {
         let store = SqliteStore::open(&db, StoreOptions::from_env().unwrap())
             .await
             .unwrap();
-        let sealed = store.seal(&SecretString::from("admin-key-1234")).unwrap();
+        let ctx = SealContext::host_admin_key(&crm_domain::HostId::new("h-1"));
+        let sealed = store
+            .seal(&ctx, &SecretString::from("admin-key-1234"))
+            .unwrap();
         let with_env_key = Sealer::new(SealKeySource::Key(parse_key_text(SEAL_HEX).unwrap()));
         assert!(
-            with_env_key.open(&sealed).is_ok(),
+            with_env_key.open(&ctx, &sealed).is_ok(),
             "sealed with CRM_SEAL_KEY"
         );
         return;

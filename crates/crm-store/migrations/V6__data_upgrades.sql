@@ -1,0 +1,12 @@
+-- Data upgrades that need what SQL cannot see (the seal key): crm runs
+-- each in Rust right after the SQL migrations, in one transaction with the
+-- row recording it, so each runs once and entirely or not at all. The first
+-- is the re-seal of values sealed before sealing bound them to their row
+-- (crates/crm-store/src/reseal.rs, docs/design.md §5 "Secrets").
+-- Never edit once released.
+
+CREATE TABLE data_upgrades (
+    name       TEXT PRIMARY KEY NOT NULL,
+    applied_at TEXT NOT NULL,
+    detail     TEXT NOT NULL
+) STRICT;
