@@ -89,6 +89,14 @@ struct Settings {
     /// At most this many requests to one host at once [default: 64].
     #[arg(long, env = "CRM_HOST_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1024))]
     host_concurrency: Option<u16>,
+    /// How long an import, resume or rollback lease lives without a
+    /// heartbeat, in seconds: after a crash, another replica may take the
+    /// lease over and resume this long after the last heartbeat [default: 600].
+    #[arg(long, env = "CRM_LEASE_TTL_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    lease_ttl_secs: Option<u64>,
+    /// How often the scheduler looks for hosts due a reconcile, in seconds [default: 5].
+    #[arg(long, env = "CRM_SCHEDULER_TICK_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    scheduler_tick_secs: Option<u64>,
 }
 
 impl Settings {
@@ -115,6 +123,8 @@ impl Settings {
                 .auth_failures_per_minute
                 .or(lower.auth_failures_per_minute),
             host_concurrency: self.host_concurrency.or(lower.host_concurrency),
+            lease_ttl_secs: self.lease_ttl_secs.or(lower.lease_ttl_secs),
+            scheduler_tick_secs: self.scheduler_tick_secs.or(lower.scheduler_tick_secs),
         }
     }
 }
@@ -235,6 +245,9 @@ async fn serve(f: Flags) -> anyhow::Result<()> {
     if let Some(n) = s.host_concurrency {
         app_cfg.host_concurrency = usize::from(n.max(1));
     }
+    if let Some(n) = s.lease_ttl_secs {
+        app_cfg.lease_ttl = Duration::from_secs(n);
+    }
     app_cfg.actor = "crm-server".into();
     let app = crm_app::App::open(app_cfg).await?;
     let console = match s.console.unwrap_or(true) {
@@ -265,10 +278,13 @@ async fn serve(f: Flags) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "crm-server listening");
     let shutdown = CancellationToken::new();
     let scheduler = s.scheduler.unwrap_or(true).then(|| {
-        let cfg = crm_api::scheduler::SchedulerConfig {
+        let mut cfg = crm_api::scheduler::SchedulerConfig {
             webhook: s.webhook_url,
             ..Default::default()
         };
+        if let Some(n) = s.scheduler_tick_secs {
+            cfg.tick = Duration::from_secs(n);
+        }
         tokio::spawn(crm_api::scheduler::run(
             app.with_actor("scheduler"),
             cfg,

@@ -58,7 +58,16 @@ pub struct AppConfig {
     /// creates of an import, deletes of a rollback, observation reads);
     /// default [`crm_provision::Provisioner::DEFAULT_MAX_CONCURRENCY`] (64).
     pub host_concurrency: usize,
+    /// How long an import, resume or rollback lease lives without a
+    /// heartbeat (default [`DEFAULT_LEASE_TTL`], ten minutes). The work
+    /// heartbeats it between steps, so it bounds how long one step may take,
+    /// and how long after a crash another process (or replica) may take the
+    /// lease over and resume.
+    pub lease_ttl: Duration,
 }
+
+/// The default of [`AppConfig::lease_ttl`].
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(600);
 
 impl AppConfig {
     pub fn new(db_path: impl Into<PathBuf>) -> Self {
@@ -68,6 +77,7 @@ impl AppConfig {
             host_timeout: Duration::from_secs(30),
             actor: "cli".into(),
             host_concurrency: crm_provision::Provisioner::DEFAULT_MAX_CONCURRENCY,
+            lease_ttl: DEFAULT_LEASE_TTL,
         }
     }
 }
@@ -85,6 +95,7 @@ pub struct App {
     pub(crate) fingerprinter: Arc<KeyFingerprinter>,
     pub(crate) actor: String,
     pub(crate) host_concurrency: usize,
+    pub(crate) lease_ttl: Duration,
     /// The background operations of this process, shared by every clone
     /// (so the API and the console drain together).
     pub(crate) runner: OperationRunner,
@@ -142,6 +153,7 @@ impl App {
             ids,
             actor: config.actor,
             host_concurrency: config.host_concurrency,
+            lease_ttl: config.lease_ttl,
             runner: OperationRunner::new(),
         };
         // A crashed predecessor's leases would block resume for their whole

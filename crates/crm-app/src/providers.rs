@@ -18,10 +18,6 @@ use crm_domain::{
 };
 use crm_provision::{ApplyReport, ImportRequest, Provisioner, RollbackReport};
 use std::sync::Arc;
-use std::time::Duration;
-
-/// How long an import or rollback lease lives without a heartbeat.
-const LEASE_TTL: Duration = Duration::from_secs(600);
 
 /// A provider of an installed pack, for listings.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -123,7 +119,7 @@ impl App {
             sealer: self.store.sealer(),
             fingerprinter: self.fingerprinter.clone(),
             holder: self.holder(),
-            lease_ttl: LEASE_TTL,
+            lease_ttl: self.lease_ttl,
             max_concurrency: self.host_concurrency,
         };
         Ok(HostCtx {
