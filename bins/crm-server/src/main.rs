@@ -92,10 +92,10 @@ struct Settings {
     /// How long an import, resume or rollback lease lives without a
     /// heartbeat, in seconds: after a crash, another replica may take the
     /// lease over and resume this long after the last heartbeat [default: 600].
-    #[arg(long, env = "CRM_LEASE_TTL_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "CRM_LEASE_TTL_SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     lease_ttl_secs: Option<u64>,
     /// How often the scheduler looks for hosts due a reconcile, in seconds [default: 5].
-    #[arg(long, env = "CRM_SCHEDULER_TICK_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "CRM_SCHEDULER_TICK_SECS", value_parser = clap::value_parser!(u64).range(1..=3_600))]
     scheduler_tick_secs: Option<u64>,
 }
 
@@ -163,6 +163,32 @@ fn trusted_proxies(list: &[String]) -> anyhow::Result<crm_app::source::TrustedPr
         .map(crm_app::source::TrustedProxies)
 }
 
+/// The application core's settings from the merged layers.
+fn app_config(s: &Settings) -> crm_app::AppConfig {
+    let mut cfg = crm_app::AppConfig::new(s.db.clone().unwrap_or_else(|| "crm.db".into()));
+    cfg.upstream_via = s.upstream_via.clone();
+    if let Some(n) = s.host_concurrency {
+        cfg.host_concurrency = usize::from(n.max(1));
+    }
+    if let Some(n) = s.lease_ttl_secs {
+        cfg.lease_ttl = Duration::from_secs(n);
+    }
+    cfg.actor = "crm-server".into();
+    cfg
+}
+
+/// The scheduler's settings from the merged layers.
+fn scheduler_config(s: &Settings) -> crm_api::scheduler::SchedulerConfig {
+    let mut cfg = crm_api::scheduler::SchedulerConfig {
+        webhook: s.webhook_url.clone(),
+        ..Default::default()
+    };
+    if let Some(n) = s.scheduler_tick_secs {
+        cfg.tick = Duration::from_secs(n);
+    }
+    cfg
+}
+
 fn token(env: &str, file: Option<String>, what: &str) -> anyhow::Result<Option<SecretString>> {
     Ok(match file {
         Some(path) => Some(crm_app::credentials::from_file(&path, what)?),
@@ -225,6 +251,8 @@ async fn serve(f: Flags) -> anyhow::Result<()> {
         None => Settings::default(),
     };
     let s = f.settings.over(file);
+    let app_cfg = app_config(&s);
+    let sched_cfg = scheduler_config(&s);
     let listen = s.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
     let secure = secure_cookies(&s, &listen)?;
     let proxies = trusted_proxies(s.trusted_proxy.as_deref().unwrap_or_default())?;
@@ -240,15 +268,6 @@ async fn serve(f: Flags) -> anyhow::Result<()> {
         s.read_only_token_file,
         "read-only token",
     )?;
-    let mut app_cfg = crm_app::AppConfig::new(s.db.unwrap_or_else(|| "crm.db".into()));
-    app_cfg.upstream_via = s.upstream_via;
-    if let Some(n) = s.host_concurrency {
-        app_cfg.host_concurrency = usize::from(n.max(1));
-    }
-    if let Some(n) = s.lease_ttl_secs {
-        app_cfg.lease_ttl = Duration::from_secs(n);
-    }
-    app_cfg.actor = "crm-server".into();
     let app = crm_app::App::open(app_cfg).await?;
     let console = match s.console.unwrap_or(true) {
         true => {
@@ -278,16 +297,9 @@ async fn serve(f: Flags) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "crm-server listening");
     let shutdown = CancellationToken::new();
     let scheduler = s.scheduler.unwrap_or(true).then(|| {
-        let mut cfg = crm_api::scheduler::SchedulerConfig {
-            webhook: s.webhook_url,
-            ..Default::default()
-        };
-        if let Some(n) = s.scheduler_tick_secs {
-            cfg.tick = Duration::from_secs(n);
-        }
         tokio::spawn(crm_api::scheduler::run(
             app.with_actor("scheduler"),
-            cfg,
+            sched_cfg,
             shutdown.clone(),
         ))
     });
@@ -374,6 +386,47 @@ mod tests {
         );
         assert!(trusted_proxies(&["10.0.0.0/99".into()]).is_err());
         assert_eq!(flags(&["--public-metrics"]).public_metrics, Some(true));
+    }
+
+    #[test]
+    fn lease_ttl_and_scheduler_tick_reach_the_configs() {
+        let flags = Flags::try_parse_from([
+            "crm-server",
+            "--lease-ttl-secs",
+            "3",
+            "--scheduler-tick-secs",
+            "1",
+        ])
+        .unwrap();
+        let s = flags.settings.over(Settings::default());
+        assert_eq!(app_config(&s).lease_ttl, Duration::from_secs(3));
+        assert_eq!(scheduler_config(&s).tick, Duration::from_secs(1));
+        // The file layer sets them too, and unset they keep the defaults.
+        let file: Settings =
+            toml::from_str("lease_ttl_secs = 30\nscheduler_tick_secs = 2\n").unwrap();
+        let s = Flags::try_parse_from(["crm-server"])
+            .unwrap()
+            .settings
+            .over(file);
+        assert_eq!(app_config(&s).lease_ttl, Duration::from_secs(30));
+        assert_eq!(scheduler_config(&s).tick, Duration::from_secs(2));
+        let s = Settings::default();
+        assert_eq!(app_config(&s).lease_ttl, crm_app::DEFAULT_LEASE_TTL);
+        assert_eq!(scheduler_config(&s).tick, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_bad_lease_ttl_or_tick_is_refused_by_name() {
+        for flag in ["--lease-ttl-secs", "--scheduler-tick-secs"] {
+            for bad in ["0", "-5", "ten", ""] {
+                let arg = format!("{flag}={bad}");
+                let e = Flags::try_parse_from(["crm-server", arg.as_str()]).unwrap_err();
+                let text = e.to_string();
+                assert!(e.use_stderr(), "{flag} {bad}: {text}");
+                assert!(text.contains(flag), "{flag} {bad}: {text}");
+                assert!(text.contains("invalid value"), "{flag} {bad}: {text}");
+            }
+        }
     }
 
     /// The console and the API share one router: a route both define would
