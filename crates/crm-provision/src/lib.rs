@@ -13,7 +13,7 @@ pub mod desired;
 pub mod error;
 pub mod journal;
 pub mod lease;
-mod lookup;
+pub mod lookup;
 pub mod planner;
 pub mod provisioner;
 pub mod rollback;

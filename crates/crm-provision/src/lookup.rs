@@ -7,8 +7,9 @@ use crate::error::Result;
 use crate::journal::LookupFn;
 use crate::provisioner::Provisioner;
 use crm_domain::batch::{ImportBatch, JournalEntry};
+use crm_domain::ownership::parse_marker;
 use crm_domain::ports::HostApi;
-use crm_domain::{Fingerprint, HostObjectId, JournalOp, JournalState, ResourceKind};
+use crm_domain::{BatchId, Fingerprint, HostObjectId, JournalOp, JournalState, ResourceKind};
 use futures::FutureExt;
 
 impl Provisioner {
@@ -42,7 +43,7 @@ impl Provisioner {
             ResourceKind::Account => Some(self.account_lookup(&e.natural_key)),
             ResourceKind::Group => Some(Box::new(move || {
                 let name = name.clone();
-                async move { group_ids_named(host, &name).await }.boxed()
+                async move { group_ids_named(host, &name, None).await }.boxed()
             })),
             ResourceKind::Channel => Some(Box::new(move || {
                 let name = name.clone();
@@ -114,22 +115,30 @@ pub(crate) fn split_account_nk(nk: &str) -> Option<(crm_domain::Platform, String
     ))
 }
 
-/// Ids of the groups named `name`, from a fresh listing.
-pub(crate) async fn group_ids_named(
+/// Ids of the groups named `name`, from a fresh listing; with `marked_by`,
+/// only those whose description carries that batch's marker (a group
+/// repair recreates is its batch's, not a same-named one of another batch).
+pub async fn group_ids_named(
     host: &dyn HostApi,
     name: &str,
+    marked_by: Option<&BatchId>,
 ) -> crm_domain::ports::HostResult<Vec<HostObjectId>> {
     Ok(host
         .list_groups()
         .await?
         .into_iter()
-        .filter(|g| g.name == name)
+        .filter(|g| {
+            g.name == name
+                && marked_by.is_none_or(|b| {
+                    g.description.as_deref().and_then(parse_marker).as_ref() == Some(b)
+                })
+        })
         .map(|g| g.id)
         .collect())
 }
 
 /// Ids of the channels named `name`, from a fresh listing.
-pub(crate) async fn channel_ids_named(
+pub async fn channel_ids_named(
     host: &dyn HostApi,
     name: &str,
 ) -> crm_domain::ports::HostResult<Vec<HostObjectId>> {

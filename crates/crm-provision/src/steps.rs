@@ -150,7 +150,7 @@ impl Provisioner {
                 .run(
                     Step::new(intent, move |_| host.create_group(d)).with_lookup(move || {
                         let name = lookup_name.clone();
-                        async move { group_ids_named(host, &name).await }.boxed()
+                        async move { group_ids_named(host, &name, None).await }.boxed()
                     }),
                 )
                 .await;
@@ -159,7 +159,7 @@ impl Provisioner {
                     source: HostError::Conflict { .. },
                     ..
                 }) if generation < GROUP_GENERATIONS => {
-                    group_ids_named(host, &name).await?.is_empty()
+                    group_ids_named(host, &name, None).await?.is_empty()
                 }
                 _ => false,
             };

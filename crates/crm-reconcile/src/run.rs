@@ -8,6 +8,7 @@
 
 use crate::diff::{self, Recorded, RecordedBatch};
 use crate::error::{ReconcileError, Result};
+use chrono::{DateTime, Utc};
 use crm_domain::access::AccessCheck;
 use crm_domain::batch::BatchFilter;
 use crm_domain::host::{Capabilities, HostRecord};
@@ -18,7 +19,7 @@ use crm_domain::ports::{
     StoreError,
 };
 use crm_domain::reconcile::{DriftItem, ReconcileRun, ReconcileScope};
-use crm_domain::{ReconcileRunId, ReconcileStatus};
+use crm_domain::{LeaseId, ReconcileRunId, ReconcileStatus};
 use crm_provision::ProvisionError;
 use std::sync::Arc;
 use std::time::Duration;
@@ -274,34 +275,26 @@ pub async fn reconcile(
     scope: ReconcileScope,
     opts: RunOptions,
 ) -> Result<ReconcileRun> {
-    let started_at = ports.clock.now();
-    let before = api.request_count();
-    let recorded = load_recorded(
-        ports.batches.as_ref(),
-        ports.packs.as_deref(),
+    let held = Held::open(
+        ports,
+        api,
         &scope,
         opts.access,
+        &opts.holder,
+        "reconcile",
+        Beside::Anything,
     )
     .await?;
-    let lease = ports
-        .leases
-        .acquire_lease(
-            &lease_scope(&scope, &recorded),
-            &opts.holder,
-            "reconcile",
-            RUN_LEASE_TTL,
-        )
-        .await
-        .map_err(busy)?;
-    let obs = observe(host, api, &recorded, ports.host_concurrency).await;
-    let (mut status, mut items) = assess(&recorded, &obs);
+    let recorded = &held.recorded;
+    let obs = observe(host, api, recorded, ports.host_concurrency).await;
+    let (mut status, mut items) = assess(recorded, &obs);
     if let (Some(watch), Observation::Seen { caps, snapshot }) = (&ports.funds, &obs) {
         let funds = crate::funds::funds_step(
             watch,
             host,
             api,
             caps,
-            &recorded,
+            recorded,
             snapshot,
             &opts.funds,
             ports.host_concurrency,
@@ -314,24 +307,25 @@ pub async fn reconcile(
             status = diff::status_of(&items);
         }
     }
-    let run = ReconcileRun {
-        id: ReconcileRunId::new(ports.ids.new_id("rr")),
-        scope,
-        status,
-        started_at,
-        finished_at: ports.clock.now(),
-        host_requests: api.request_count().saturating_sub(before),
-        items,
-        repaired: false,
-        error: match &obs {
-            Observation::Failed { error, .. } => Some(error.clone()),
-            Observation::Seen { .. } => None,
-        },
+    let id = ReconcileRunId::new(ports.ids.new_id("rr"));
+    let error = match &obs {
+        Observation::Failed { error, .. } => Some(error.clone()),
+        Observation::Seen { .. } => None,
     };
-    let saved = ports.runs.save_run(run.clone()).await;
-    let released = ports.leases.release_lease(&lease.id).await;
-    saved?;
-    released?;
+    let run = held
+        .close(
+            ports,
+            api,
+            id,
+            scope,
+            Outcome {
+                status,
+                items,
+                repaired: false,
+                error,
+            },
+        )
+        .await?;
     tracing::info!(
         run = %run.id, host = %run.scope.host_id, status = %run.status,
         items = run.items.len(), requests = run.host_requests, "reconcile run"
@@ -339,7 +333,121 @@ pub async fn reconcile(
     Ok(run)
 }
 
-/// A lease held by someone else is "busy", not a store failure.
+/// Whom a run makes way for when it takes its scope's lease.
+pub(crate) enum Beside {
+    /// Only another holder of the same scope (a read-only run).
+    Anything,
+    /// Also, for a host-wide scope, an import of any provider on the host
+    /// (a repair writes where an import may be writing).
+    NoImport,
+}
+
+/// A run between its opening and its record: what crm recorded for its
+/// scope, and the scope's lease, held until [`Held::close`] or
+/// [`Held::abandon`].
+pub(crate) struct Held {
+    pub(crate) recorded: Recorded,
+    pub(crate) lease: LeaseId,
+    started_at: DateTime<Utc>,
+    /// The host client's request count when the run opened.
+    before: u32,
+}
+
+/// What a run found (and, for a repair, did), to be recorded.
+pub(crate) struct Outcome {
+    pub(crate) status: ReconcileStatus,
+    pub(crate) items: Vec<DriftItem>,
+    pub(crate) repaired: bool,
+    pub(crate) error: Option<String>,
+}
+
+impl Held {
+    /// Loads what crm recorded for `scope` and takes the scope's lease for
+    /// `operation`.
+    pub(crate) async fn open(
+        ports: &Ports,
+        api: &dyn HostApi,
+        scope: &ReconcileScope,
+        access: Vec<AccessCheck>,
+        holder: &str,
+        operation: &str,
+        beside: Beside,
+    ) -> Result<Held> {
+        let started_at = ports.clock.now();
+        let before = api.request_count();
+        let recorded = load_recorded(
+            ports.batches.as_ref(),
+            ports.packs.as_deref(),
+            scope,
+            access,
+        )
+        .await?;
+        let lease_scope = lease_scope(scope, &recorded);
+        if matches!(beside, Beside::NoImport) && lease_scope == Lease::host_scope(&scope.host_id) {
+            let prefix = format!("{lease_scope}/");
+            if let Some(l) = ports
+                .leases
+                .active_leases(&prefix)
+                .await?
+                .into_iter()
+                .next()
+            {
+                return Err(ReconcileError::Busy(StoreError::LeaseHeld {
+                    scope: l.scope,
+                    holder: l.holder,
+                    operation: l.operation,
+                    lease_id: l.id,
+                    expires_at: l.expires_at,
+                }));
+            }
+        }
+        let lease = ports
+            .leases
+            .acquire_lease(&lease_scope, holder, operation, RUN_LEASE_TTL)
+            .await
+            .map_err(busy)?;
+        Ok(Held {
+            recorded,
+            lease: lease.id,
+            started_at,
+            before,
+        })
+    }
+
+    /// Persists the run and releases the lease (both tried, the first
+    /// failure returned).
+    pub(crate) async fn close(
+        self,
+        ports: &Ports,
+        api: &dyn HostApi,
+        id: ReconcileRunId,
+        scope: ReconcileScope,
+        outcome: Outcome,
+    ) -> Result<ReconcileRun> {
+        let run = ReconcileRun {
+            id,
+            scope,
+            status: outcome.status,
+            started_at: self.started_at,
+            finished_at: ports.clock.now(),
+            host_requests: api.request_count().saturating_sub(self.before),
+            items: outcome.items,
+            repaired: outcome.repaired,
+            error: outcome.error,
+        };
+        let saved = ports.runs.save_run(run.clone()).await;
+        let released = ports.leases.release_lease(&self.lease).await;
+        saved?;
+        released?;
+        Ok(run)
+    }
+
+    /// Releases the lease of a run that failed before it could be recorded.
+    pub(crate) async fn abandon(self, ports: &Ports) {
+        let _ = ports.leases.release_lease(&self.lease).await;
+    }
+}
+
 pub(crate) fn busy(e: StoreError) -> ReconcileError {
     match e {
         StoreError::LeaseHeld { .. } => ReconcileError::Busy(e),

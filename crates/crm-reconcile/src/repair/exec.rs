@@ -7,12 +7,11 @@ use super::plan::plan_ops;
 use crate::desired::{self, DesiredAccount};
 use crate::diff::{Recorded, account_identity};
 use crate::error::{ReconcileError, Result};
-use crate::run::{self, Observation, Ports, RUN_LEASE_TTL, busy};
+use crate::run::{self, Beside, Held, Observation, Outcome, Ports, RUN_LEASE_TTL};
 use crm_domain::batch::{ImportBatch, ManagedResource};
 use crm_domain::host::{Capabilities, HostRecord};
 use crm_domain::observed::{AccountDraft, AccountPatch};
-use crm_domain::ops::Lease;
-use crm_domain::ownership::{NAME_PREFIX, parse_marker};
+use crm_domain::ownership::NAME_PREFIX;
 use crm_domain::plan::Plan;
 use crm_domain::ports::{HostApi, HostError, HostResult, StoreError};
 use crm_domain::reconcile::{DriftItem, ReconcileRun, ReconcileScope};
@@ -20,6 +19,7 @@ use crm_domain::{
     AccessMode, AccessStatus, BatchId, BatchStatus, HostObjectId, JournalOp, PlanAction,
     ProviderRef, ReconcileRunId, ResourceKind, ResourceState, SecretString,
 };
+use crm_provision::lookup::{channel_ids_named, group_ids_named};
 use crm_provision::{Intent, JournalExecutor, ProvisionError, Step};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -44,64 +44,32 @@ pub async fn repair(
     scope: ReconcileScope,
     opts: RepairOptions,
 ) -> Result<RepairReport> {
-    let started_at = ports.clock.now();
-    let before = api.request_count();
-    let recorded = run::load_recorded(
-        ports.batches.as_ref(),
-        ports.packs.as_deref(),
+    let held = Held::open(
+        ports,
+        api,
         &scope,
         vec![],
+        &opts.holder,
+        "repair",
+        Beside::NoImport,
     )
     .await?;
-    let lease_scope = run::lease_scope(&scope, &recorded);
-    if lease_scope == Lease::host_scope(&scope.host_id) {
-        // A host-wide repair must not run beside an import of any provider.
-        let prefix = format!("{lease_scope}/");
-        if let Some(l) = ports
-            .leases
-            .active_leases(&prefix)
-            .await?
-            .into_iter()
-            .next()
-        {
-            return Err(ReconcileError::Busy(StoreError::LeaseHeld {
-                scope: l.scope,
-                holder: l.holder,
-                operation: l.operation,
-                lease_id: l.id,
-                expires_at: l.expires_at,
-            }));
-        }
-    }
-    let lease = ports
-        .leases
-        .acquire_lease(&lease_scope, &opts.holder, "repair", RUN_LEASE_TTL)
-        .await
-        .map_err(busy)?;
-    let result = repair_locked(ports, host, api, &recorded, &opts, &lease.id).await;
+    let result = repair_locked(ports, host, api, &held.recorded, &opts, &held.lease).await;
     let run_id = ReconcileRunId::new(ports.ids.new_id("rr"));
     let (status, items, plan, applied, error) = match result {
         Ok(r) => r,
         Err(e) => {
-            let _ = ports.leases.release_lease(&lease.id).await;
+            held.abandon(ports).await;
             return Err(e);
         }
     };
-    let run = ReconcileRun {
-        id: run_id,
-        scope,
+    let outcome = Outcome {
         status,
-        started_at,
-        finished_at: ports.clock.now(),
-        host_requests: api.request_count().saturating_sub(before),
         items,
         repaired: !applied.is_empty(),
         error,
     };
-    let saved = ports.runs.save_run(run.clone()).await;
-    let released = ports.leases.release_lease(&lease.id).await;
-    saved?;
-    released?;
+    let run = held.close(ports, api, run_id, scope, outcome).await?;
     tracing::info!(run = %run.id, status = %run.status, applied = applied.len(), "reconcile repair");
     Ok(RepairReport { run, plan, applied })
 }
@@ -247,19 +215,7 @@ impl Exec<'_> {
                     Step::new(intent, move |_| api.create_group(draft)).with_lookup(move || {
                         let name = name.clone();
                         let batch = batch.clone();
-                        Box::pin(async move {
-                            Ok(api
-                                .list_groups()
-                                .await?
-                                .into_iter()
-                                .filter(|g| {
-                                    g.name == name
-                                        && g.description.as_deref().and_then(parse_marker)
-                                            == Some(batch.clone())
-                                })
-                                .map(|g| g.id)
-                                .collect())
-                        })
+                        Box::pin(async move { group_ids_named(api, &name, Some(&batch)).await })
                     });
                 let applied = self.exec().run(step).await.map_err(provision)?;
                 let new = applied.host_object_id.ok_or_else(|| {
@@ -278,15 +234,7 @@ impl Exec<'_> {
                 let step =
                     Step::new(intent, move |_| api.create_channel(d)).with_lookup(move || {
                         let name = name.clone();
-                        Box::pin(async move {
-                            Ok(api
-                                .list_channels()
-                                .await?
-                                .into_iter()
-                                .filter(|c| c.name == name)
-                                .map(|c| c.id)
-                                .collect())
-                        })
+                        Box::pin(async move { channel_ids_named(api, &name).await })
                     });
                 self.exec().run(step).await.map_err(provision)?;
                 self.retire(old).await
