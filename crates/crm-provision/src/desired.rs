@@ -119,18 +119,54 @@ pub fn account_notes_supported(caps: &Capabilities) -> bool {
     caps.credential_redaction || caps.channels
 }
 
-/// Whether an observed account is the one of `key` for `platform` and `base_url`:
-/// crm's name ending in the key's short fingerprint, same platform and base URL.
-pub fn account_matches(
-    a: &HostAccount,
-    platform: &Platform,
-    base_url: &str,
-    key: &Fingerprint,
-) -> bool {
-    ownership::has_crm_name(&a.name)
-        && a.name.ends_with(&format!("-{}", key.short()))
-        && &a.platform == platform
-        && a.base_url.as_deref().map(normalize_url) == Some(normalize_url(base_url))
+/// The natural key of an account (docs/design.md §5 "No duplicates":
+/// platform + base URL + key fingerprint), the one rule by which
+/// provisioning, rollback and reconcile tell which account is which.
+/// An observation carries no key, but crm's name ends in the key's short
+/// fingerprint ([`account_name`]), so an account has a key when it carries
+/// crm's name, whichever provider's slug the name holds: two providers
+/// given the same key at the same platform and base URL share one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AccountKey {
+    platform: Platform,
+    /// Normalized ([`normalize_url`]); `None` for an account without one.
+    base_url: Option<String>,
+    /// The short fingerprint that ends crm's name.
+    key: String,
+}
+
+impl AccountKey {
+    /// The key of the account crm makes of `key` for `platform` at `base_url`.
+    pub fn new(platform: &Platform, base_url: &str, key: &Fingerprint) -> Self {
+        AccountKey {
+            platform: platform.clone(),
+            base_url: Some(normalize_url(base_url)),
+            key: key.short().to_owned(),
+        }
+    }
+
+    /// The key an account named `name` shows, when the name is crm's.
+    pub fn of_name(name: &str, platform: &Platform, base_url: Option<&str>) -> Option<Self> {
+        if !ownership::has_crm_name(name) {
+            return None;
+        }
+        let (_, key) = name.rsplit_once('-')?;
+        Some(AccountKey {
+            platform: platform.clone(),
+            base_url: base_url.map(normalize_url),
+            key: key.to_owned(),
+        })
+    }
+
+    /// The key an observed account shows, when it carries crm's name.
+    pub fn of(a: &HostAccount) -> Option<Self> {
+        AccountKey::of_name(&a.name, &a.platform, a.base_url.as_deref())
+    }
+
+    /// Whether the observed account `a` has this key.
+    pub fn matches(&self, a: &HostAccount) -> bool {
+        AccountKey::of(a).as_ref() == Some(self)
+    }
 }
 
 // ------------------------------------------------------------------ platform

@@ -2,7 +2,7 @@
 //! safety"): a fresh listing of the host answers which objects a pending
 //! journal intent may have created, and crash leftovers are resolved with it.
 
-use crate::desired::account_matches;
+use crate::desired::AccountKey;
 use crate::error::Result;
 use crate::journal::LookupFn;
 use crate::provisioner::Provisioner;
@@ -23,11 +23,12 @@ impl Provisioner {
                 let Some((platform, base, key)) = split_account_nk(&nk) else {
                     return Ok(vec![]);
                 };
+                let want = AccountKey::new(&platform, &base, &key);
                 Ok(host
                     .list_accounts()
                     .await?
                     .into_iter()
-                    .filter(|a| account_matches(a, &platform, &base, &key))
+                    .filter(|a| want.matches(a))
                     .map(|a| a.id)
                     .collect())
             }

@@ -13,7 +13,7 @@
 //! a second object with the same natural key.
 
 use crate::desired::{
-    AccountSpec, PackProvider, PlatformChoice, account_matches, channel_draft, channel_name,
+    AccountKey, AccountSpec, PackProvider, PlatformChoice, channel_draft, channel_name,
     choose_platform, group_draft, group_name,
 };
 use crm_domain::batch::ManagedResource;
@@ -340,10 +340,11 @@ fn account_item(
         }
         return item;
     }
+    let want = AccountKey::new(&spec.platform, &spec.base_url, &spec.key);
     let found: Vec<&HostAccount> = snapshot
         .accounts
         .iter()
-        .filter(|a| account_matches(a, &spec.platform, &spec.base_url, &spec.key))
+        .filter(|a| want.matches(a))
         .collect();
     match found.as_slice() {
         [] => item,

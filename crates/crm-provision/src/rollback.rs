@@ -9,7 +9,7 @@
 //! observation. A batch ends `rolled_back`, or `rollback_incomplete` with the
 //! resources left and why. `rolling_back` acts as a finalizer meanwhile.
 
-use crate::desired::account_matches;
+use crate::desired::AccountKey;
 use crate::error::{ProvisionError, Result};
 use crate::journal::{Intent, Step};
 use crate::lease::HeldLease;
@@ -580,9 +580,10 @@ impl Provisioner {
                     let Some((platform, base, key)) = split_account_nk(&e.natural_key) else {
                         continue;
                     };
+                    let want = AccountKey::new(&platform, &base, &key);
                     snap.accounts
                         .iter()
-                        .filter(|a| account_matches(a, &platform, &base, &key))
+                        .filter(|a| want.matches(a))
                         .filter(|a| ours(a.notes.as_deref()) || a.notes.is_none())
                         .map(|a| a.id)
                         .collect()

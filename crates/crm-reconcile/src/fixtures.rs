@@ -267,6 +267,18 @@ impl Provider {
     }
 }
 
+/// An unrecorded account holding DeepSeek's recorded key (#1) at its
+/// platform and base URL, named for another pack: the same natural key.
+pub fn same_key_other_pack() -> HostAccount {
+    HostAccount {
+        id: HostObjectId(33),
+        name: "crm-other-pack.deepseek-k1".into(),
+        notes: None,
+        group_ids: vec![],
+        ..DEEPSEEK.account()
+    }
+}
+
 /// A desired group spec as provisioning writes it (a serialized draft).
 pub struct GroupDraftJson(pub serde_json::Value);
 

@@ -3,7 +3,7 @@
 
 use super::cx::Cx;
 use super::fields::{binding_change, change, marker_field};
-use super::identity::{account_identity, is_active_account};
+use super::identity::is_active_account;
 use super::platform::platform_migration;
 use super::recorded::RecordedBatch;
 use crate::desired::{self, DesiredAccount, normalize_url};
@@ -12,20 +12,25 @@ use crm_domain::observed::HostAccount;
 use crm_domain::ownership::parse_marker;
 use crm_domain::reconcile::DriftItem;
 use crm_domain::{DriftCategory, HostObjectId, ResourceKind};
+use crm_provision::desired::AccountKey;
 use serde_json::{Value, json};
 
 impl Cx<'_> {
     pub(super) fn check_account(&mut self, rb: &RecordedBatch, r: &ManagedResource) {
         let d: DesiredAccount = desired::read(&r.desired);
         let Some(a) = self.account_by_id.get(&r.host_object_id).copied() else {
-            let identity = account_identity(
-                d.name.as_deref().unwrap_or(&r.name),
-                d.platform.as_ref().map(|p| p.as_str()).unwrap_or_default(),
-                d.base_url.as_deref(),
-            );
-            let candidates = self.accounts_by_identity.get(&identity).map_or(0, |same| {
-                same.iter().filter(|a| is_active_account(a)).count()
+            let key = d.platform.as_ref().and_then(|p| {
+                AccountKey::of_name(
+                    d.name.as_deref().unwrap_or(&r.name),
+                    p,
+                    d.base_url.as_deref(),
+                )
             });
+            let candidates = key
+                .and_then(|k| self.accounts_by_key.get(&k))
+                .map_or(0, |same| {
+                    same.iter().filter(|a| is_active_account(a)).count()
+                });
             let detail = if candidates == 0 {
                 "account is gone from the host".to_owned()
             } else {
@@ -147,10 +152,8 @@ impl Cx<'_> {
         }
 
         // Same natural key, several active accounts.
-        let identity = account_identity(&a.name, a.platform.as_str(), a.base_url.as_deref());
-        let dups: Vec<&HostAccount> = self
-            .accounts_by_identity
-            .get(&identity)
+        let dups: Vec<&HostAccount> = AccountKey::of(a)
+            .and_then(|k| self.accounts_by_key.get(&k))
             .into_iter()
             .flatten()
             .copied()

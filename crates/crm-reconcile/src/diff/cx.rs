@@ -1,6 +1,5 @@
 //! The context every check of a diff reads from and writes its items into.
 
-use super::identity::account_identity;
 use super::recorded::Recorded;
 use crm_domain::batch::ManagedResource;
 use crm_domain::host::Capabilities;
@@ -8,6 +7,7 @@ use crm_domain::observed::{HostAccount, HostSnapshot};
 use crm_domain::plan::FieldChange;
 use crm_domain::reconcile::DriftItem;
 use crm_domain::{BatchId, DriftCategory, HostObjectId, ProviderRef, ResourceKind, ResourceState};
+use crm_provision::desired::AccountKey;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub(super) struct Cx<'a> {
@@ -21,11 +21,11 @@ pub(super) struct Cx<'a> {
     pub(super) recorded_ids: BTreeSet<(ResourceKind, HostObjectId)>,
     /// Accounts already reported as duplicates.
     pub(super) flagged: BTreeSet<HostObjectId>,
-    /// Observed accounts by id, and by natural identity in observed order:
+    /// Observed accounts by id, and by natural key in observed order:
     /// every recorded account looks itself and its duplicates up, so a scan
     /// per account made a host with thousands of accounts quadratic.
     pub(super) account_by_id: HashMap<HostObjectId, &'a HostAccount>,
-    pub(super) accounts_by_identity: HashMap<String, Vec<&'a HostAccount>>,
+    pub(super) accounts_by_key: HashMap<AccountKey, Vec<&'a HostAccount>>,
     pub(super) items: Vec<DriftItem>,
 }
 
@@ -50,16 +50,11 @@ impl<'a> Cx<'a> {
             .map(|r| (r.kind, r.host_object_id))
             .collect();
         let account_by_id = observed.accounts.iter().map(|a| (a.id, a)).collect();
-        let mut accounts_by_identity: HashMap<String, Vec<&HostAccount>> = HashMap::new();
+        let mut accounts_by_key: HashMap<AccountKey, Vec<&HostAccount>> = HashMap::new();
         for a in &observed.accounts {
-            accounts_by_identity
-                .entry(account_identity(
-                    &a.name,
-                    a.platform.as_str(),
-                    a.base_url.as_deref(),
-                ))
-                .or_default()
-                .push(a);
+            if let Some(key) = AccountKey::of(a) {
+                accounts_by_key.entry(key).or_default().push(a);
+            }
         }
         Cx {
             recorded,
@@ -69,7 +64,7 @@ impl<'a> Cx<'a> {
             recorded_ids,
             flagged: BTreeSet::new(),
             account_by_id,
-            accounts_by_identity,
+            accounts_by_key,
             items: vec![],
         }
     }

@@ -21,8 +21,8 @@
 //! - `unknown`: produced only by [`unreachable()`], when the host cannot be read.
 //!
 //! The checks are split per kind of host object, over one shared context:
-//! `recorded` (the inputs and the run's scope), `identity` (which
-//! observed account is which), `platform` (a recorded route this host
+//! `recorded` (the inputs and the run's scope), `identity` (whether an
+//! observed account counts for duplicates), `platform` (a recorded route this host
 //! cannot serve), `cx` (the context every check writes its items into),
 //! `fields` (field comparisons), then one module a kind: `accounts`,
 //! `groups`, `channels`, `access` (users, gateway keys, subscriptions and
@@ -40,7 +40,7 @@ mod platform;
 mod recorded;
 
 pub use fields::pricing_key;
-pub use identity::{account_identity, is_active_account};
+pub use identity::is_active_account;
 pub use platform::platform_migration;
 pub use recorded::{Recorded, RecordedBatch, scope_contains};
 

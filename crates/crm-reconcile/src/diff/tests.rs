@@ -363,3 +363,14 @@ fn five_kinds_of_drift_snapshot() {
     assert_eq!(status_of(&items), ReconcileStatus::Drifted);
     insta::assert_json_snapshot!(items);
 }
+
+/// Two providers (here the same provider in two packs) given one upstream
+/// key at the same platform and base URL share one natural key
+/// (docs/design.md §5 "No duplicates"), and provisioning adopts the account
+/// rather than making a second: reconcile agrees, so an unrecorded account
+/// named for the other pack with the recorded account's key is a duplicate.
+#[test]
+fn same_key_named_for_another_pack_is_a_duplicate() {
+    let items = run(|_, o| o.accounts.push(same_key_other_pack()));
+    assert_eq!(summary(&items), ["duplicate account #33 []"]);
+}

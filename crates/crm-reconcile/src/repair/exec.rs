@@ -5,7 +5,7 @@
 use super::op::{Op, RepairOptions};
 use super::plan::plan_ops;
 use crate::desired::{self, DesiredAccount};
-use crate::diff::{Recorded, account_identity};
+use crate::diff::Recorded;
 use crate::error::{ReconcileError, Result};
 use crate::run::{self, Beside, Held, Observation, Outcome, Ports, RUN_LEASE_TTL};
 use crm_domain::batch::{ImportBatch, ManagedResource};
@@ -19,6 +19,7 @@ use crm_domain::{
     AccessMode, AccessStatus, BatchId, BatchStatus, HostObjectId, JournalOp, PlanAction,
     ProviderRef, ReconcileRunId, ResourceKind, ResourceState, SecretString,
 };
+use crm_provision::desired::AccountKey;
 use crm_provision::lookup::{channel_ids_named, group_ids_named};
 use crm_provision::{Intent, JournalExecutor, ProvisionError, Step};
 use serde_json::{Value, json};
@@ -273,24 +274,17 @@ impl Exec<'_> {
                 };
                 let mut intent = self.intent(old, JournalOp::Create, None, spec);
                 intent.natural_key = recreation_key(old);
-                let identity =
-                    account_identity(&draft.name, draft.platform.as_str(), Some(&draft.base_url));
+                let key = AccountKey::of_name(&draft.name, &draft.platform, Some(&draft.base_url));
                 let dr = &draft;
                 let step = Step::new(intent, move |idem| api.create_account(dr, idem)).with_lookup(
                     move || {
-                        let identity = identity.clone();
+                        let key = key.clone();
                         Box::pin(async move {
                             Ok(api
                                 .list_accounts()
                                 .await?
                                 .into_iter()
-                                .filter(|a| {
-                                    account_identity(
-                                        &a.name,
-                                        a.platform.as_str(),
-                                        a.base_url.as_deref(),
-                                    ) == identity
-                                })
+                                .filter(|a| key.as_ref().is_some_and(|k| k.matches(a)))
                                 .map(|a| a.id)
                                 .collect())
                         })

@@ -7,12 +7,13 @@ use super::op::{
     Op, Planned, RepairOptions, blocked, created_order, disable_changes, find, item, supplied,
 };
 use crate::desired::{self, DesiredAccount};
-use crate::diff::{Recorded, account_identity, is_active_account};
+use crate::diff::{Recorded, is_active_account};
 use crm_domain::observed::{ChannelDraft, GroupDraft, HostAccount, HostSnapshot};
 use crm_domain::ownership::parse_marker;
 use crm_domain::plan::{FieldChange, Plan};
 use crm_domain::reconcile::DriftItem;
 use crm_domain::{BatchId, DriftCategory, HostObjectId, PlanAction, ResourceKind, ResourceState};
+use crm_provision::desired::AccountKey;
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -223,19 +224,17 @@ fn plan_missing(
         },
         ResourceKind::Account => {
             let d: DesiredAccount = desired::read(&r.desired);
-            let identity = account_identity(
-                d.name.as_deref().unwrap_or(&r.name),
-                d.platform.as_ref().map(|p| p.as_str()).unwrap_or_default(),
-                d.base_url.as_deref(),
-            );
+            let key = d.platform.as_ref().and_then(|p| {
+                AccountKey::of_name(
+                    d.name.as_deref().unwrap_or(&r.name),
+                    p,
+                    d.base_url.as_deref(),
+                )
+            });
             let candidates: Vec<_> = observed
                 .accounts
                 .iter()
-                .filter(|a| {
-                    is_active_account(a)
-                        && account_identity(&a.name, a.platform.as_str(), a.base_url.as_deref())
-                            == identity
-                })
+                .filter(|a| is_active_account(a) && key.as_ref().is_some_and(|k| k.matches(a)))
                 .collect();
             match candidates.as_slice() {
                 [] => match supplied(&r.desired, keys) {
@@ -328,10 +327,8 @@ fn plan_duplicate(
     let Some(dup) = observed.accounts.iter().find(|a| a.id == id) else {
         return vec![blocked(i, "the duplicate is gone from the host")];
     };
-    let identity = account_identity(&dup.name, dup.platform.as_str(), dup.base_url.as_deref());
-    let same = |a: &HostAccount| {
-        account_identity(&a.name, a.platform.as_str(), a.base_url.as_deref()) == identity
-    };
+    let key = AccountKey::of(dup);
+    let same = |a: &HostAccount| key.as_ref().is_some_and(|k| k.matches(a));
     // The recorded account this one duplicates, if the duplicate shares its key.
     let twin = recorded
         .batches
@@ -724,6 +721,19 @@ mod tests {
         // Given the key, the account is recreated.
         let p = plan_ops(&rec, &obs, &items, &keyed(&RepairOptions::default()));
         assert_eq!(lines(&p), ["create account #0", "blocked user #70"]);
+    }
+
+    /// A missing account is not created again beside an account that
+    /// holds its key under another pack's name (one natural key,
+    /// docs/design.md §5): that account is not this batch's, so the repair
+    /// stops for the operator, as an import would adopt rather than copy.
+    #[test]
+    fn a_missing_account_is_not_recreated_beside_its_key_under_another_name() {
+        let (_, p) = planned(&RepairOptions::default(), |o| {
+            o.accounts.retain(|a| a.id.0 != 1);
+            o.accounts.push(same_key_other_pack());
+        });
+        assert_eq!(lines(&p), ["blocked account #1"]);
     }
 
     #[test]
