@@ -529,7 +529,7 @@ pub async fn close_access(
             }
         }
     };
-    let statuses = sync_access_status(p.batches, p.checks, &batch.id).await?;
+    let statuses = sync_access_status(p.batches, p.checks, p.funds, &batch.id).await?;
     tracing::info!(batch = %batch.id, mode = %batch.mode, key = %key.key_id, "access closure applied");
     Ok(ClosureOutcome {
         plan,
@@ -1158,7 +1158,7 @@ pub async fn assign_subscriptions(
         tracing::info!(batch = %batch.id, user = %uid, subscription = %assigned.subscription_id, how = ?assigned.how, "subscription assigned");
         out.push(assigned);
     }
-    sync_access_status(p.batches, p.checks, &batch.id).await?;
+    sync_access_status(p.batches, p.checks, p.funds, &batch.id).await?;
     Ok(out)
 }
 

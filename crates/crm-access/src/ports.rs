@@ -2,7 +2,7 @@
 //! in memory: a user key.
 
 use crm_domain::ports::{
-    AccessCheckRepo, BatchRepo, Clock, HostApi, IdSource, SecretSealer, UpstreamProbe,
+    AccessCheckRepo, BatchRepo, Clock, FundsRepo, HostApi, IdSource, SecretSealer, UpstreamProbe,
 };
 use crm_domain::{HostObjectId, SecretString};
 
@@ -13,6 +13,8 @@ pub struct AccessPorts<'a> {
     pub upstream: &'a dyn UpstreamProbe,
     pub batches: &'a dyn BatchRepo,
     pub checks: &'a dyn AccessCheckRepo,
+    /// Funds readings: a key that cannot pay makes ready access `degraded`.
+    pub funds: &'a dyn FundsRepo,
     pub clock: &'a dyn Clock,
     pub ids: &'a dyn IdSource,
     pub sealer: &'a dyn SecretSealer,

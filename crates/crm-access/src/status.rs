@@ -9,7 +9,8 @@
 use crate::Result;
 use crm_domain::access::AccessCheck;
 use crm_domain::batch::{BatchFilter, ImportBatch, ManagedResource};
-use crm_domain::ports::{AccessCheckRepo, BatchRepo};
+use crm_domain::funds::{FundsReading, cannot_pay};
+use crm_domain::ports::{AccessCheckRepo, BatchRepo, FundsRepo};
 use crm_domain::{
     AccessMode, AccessStatus, BatchId, BatchStatus, ResourceKind, ResourceState, Verdict,
 };
@@ -59,6 +60,20 @@ pub fn batch_access_status(
     }
 }
 
+/// A batch's own status with what its funds readings say: a ready batch
+/// whose newest reading says a key cannot pay at all is `degraded` (the
+/// advisory `upstream_key_quota_issue`, [`crm_domain::funds::cannot_pay`];
+/// issue 20 item 2). A key that is merely below a threshold still pays and
+/// leaves access alone; not configured or broken access stays as it is.
+pub fn with_funds(status: AccessStatus, cannot_pay: bool) -> AccessStatus {
+    match status {
+        AccessStatus::SelfServiceReady | AccessStatus::SubscriptionReady if cannot_pay => {
+            AccessStatus::Degraded
+        }
+        other => other,
+    }
+}
+
 /// One batch's own status, as input to [`combine`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModeStatus {
@@ -91,13 +106,16 @@ pub fn combine(statuses: &[ModeStatus]) -> Vec<(BatchId, AccessStatus)> {
 
 /// Recomputes the access status of `batch` and of every other batch of the
 /// same (host, provider), and stores the ones that changed. Returns the
-/// statuses of all of them.
+/// statuses of all of them. Called whenever a closure or a check changes,
+/// and after a reconcile run stores funds readings.
 pub async fn sync_access_status(
     batches: &dyn BatchRepo,
     checks: &dyn AccessCheckRepo,
+    funds: &dyn FundsRepo,
     batch: &BatchId,
 ) -> Result<Vec<(BatchId, AccessStatus)>> {
     let this = batches.get_batch(batch).await?;
+    let readings = funds.latest_readings(&this.host_id).await?;
     let siblings = batches
         .list_batches(BatchFilter {
             host_id: Some(this.host_id.clone()),
@@ -117,11 +135,14 @@ pub async fn sync_access_status(
         own.push(ModeStatus {
             batch: b.id.clone(),
             mode: b.mode,
-            status: batch_access_status(
-                b.status,
-                b.mode,
-                is_closed(&resources),
-                latest_access_check(&stored),
+            status: with_funds(
+                batch_access_status(
+                    b.status,
+                    b.mode,
+                    is_closed(&resources),
+                    latest_access_check(&stored),
+                ),
+                !cannot_pay(&batch_readings(&readings, &b.id)).is_empty(),
             ),
         });
     }
@@ -134,6 +155,15 @@ pub async fn sync_access_status(
         }
     }
     Ok(combined)
+}
+
+/// The readings of one batch's accounts.
+fn batch_readings(readings: &[FundsReading], batch: &BatchId) -> Vec<FundsReading> {
+    readings
+        .iter()
+        .filter(|r| r.batch_id.as_ref() == Some(batch))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -296,5 +326,42 @@ mod tests {
         ]);
         assert_eq!(with_broken_third[2].1, Broken);
         assert_eq!(with_broken_third[0].1, FullyReady);
+    }
+
+    #[test]
+    fn a_key_that_cannot_pay_degrades_only_ready_access() {
+        use AccessStatus::*;
+        for (status, cannot_pay, want) in [
+            (SelfServiceReady, true, Degraded),
+            (SubscriptionReady, true, Degraded),
+            (SelfServiceReady, false, SelfServiceReady),
+            (SubscriptionReady, false, SubscriptionReady),
+            (Degraded, true, Degraded),
+            (Degraded, false, Degraded),
+            (Broken, true, Broken),
+            (NotConfigured, true, NotConfigured),
+        ] {
+            assert_eq!(
+                with_funds(status, cannot_pay),
+                want,
+                "{status} {cannot_pay}"
+            );
+        }
+        // A degraded batch is not ready, so it makes no one fully ready.
+        let ms = |b: &str, mode, status| ModeStatus {
+            batch: BatchId::new(b),
+            mode,
+            status,
+        };
+        let mixed = combine(&[
+            ms(
+                "a",
+                AccessMode::SelfService,
+                with_funds(SelfServiceReady, true),
+            ),
+            ms("b", AccessMode::Subscription, SubscriptionReady),
+        ]);
+        assert_eq!(mixed[0].1, Degraded);
+        assert_eq!(mixed[1].1, SubscriptionReady);
     }
 }

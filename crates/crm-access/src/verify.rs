@@ -433,7 +433,7 @@ pub async fn verify_access(
         steps,
     };
     p.checks.record_access_check(check.clone()).await?;
-    sync_access_status(p.batches, p.checks, &batch.id).await?;
+    sync_access_status(p.batches, p.checks, p.funds, &batch.id).await?;
     tracing::info!(
         batch = %batch.id,
         verdict = %check.verdict,
@@ -542,7 +542,7 @@ pub async fn check_key_refused(
     };
     p.checks.record_access_check(check.clone()).await?;
     // A rolled-back batch is no longer ready, and its sibling loses fully_ready.
-    sync_access_status(p.batches, p.checks, &batch.id).await?;
+    sync_access_status(p.batches, p.checks, p.funds, &batch.id).await?;
     match refusal {
         KeyRefusal::StillServed => {
             tracing::warn!(batch = %batch.id, key = %key.key_id, "rolled-back key is still served")

@@ -60,6 +60,10 @@ words!(
     OperationStatusWord = crm_domain::OperationStatus
 );
 words!(
+    /// Why an access check failed, or an advisory's class (docs/design.md §3).
+    FailureClassWord = crm_domain::FailureClass
+);
+words!(
     /// Operation kind.
     OperationKindWord = crm_domain::OperationKind
 );
@@ -164,6 +168,27 @@ pub struct BatchDetail {
     #[schema(value_type = Vec<Object>)]
     pub access_checks: Vec<serde_json::Value>,
     pub latest_reconcile: Option<ReconcileRun>,
+    /// Keys whose newest funds reading says they cannot pay at all (balance
+    /// at or below zero, not available, a quota window used up): why ready
+    /// access is `degraded`.
+    pub funds_advisories: Vec<FundsAdvisory>,
+}
+
+/// An advisory on a batch from a funds reading: the key of one host account
+/// cannot pay at all.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FundsAdvisory {
+    /// The host account holding the key (never the key).
+    pub account_id: i64,
+    pub account_name: String,
+    pub kind: ReadingKindWord,
+    pub source: ReadingSourceWord,
+    pub taken_at: DateTime<Utc>,
+    /// Always `upstream_key_quota_issue`.
+    pub class: FailureClassWord,
+    /// The account and what its reading said.
+    pub detail: String,
 }
 
 /// Who did what to which target, and how it ended.

@@ -21,6 +21,9 @@ pub struct BatchDetail {
     pub journal: Vec<JournalEntry>,
     pub access_checks: Vec<AccessCheck>,
     pub latest_reconcile: Option<ReconcileRun>,
+    /// Keys of the batch whose newest funds reading says they cannot pay at
+    /// all: why its access is `degraded` (`upstream_key_quota_issue`).
+    pub funds_advisories: Vec<crm_domain::funds::FundsAdvisory>,
 }
 
 /// Filter for [`App::list_batches`], in operator terms.
@@ -80,7 +83,14 @@ impl App {
             Ok(h) => h.name,
             Err(_) => batch.host_id.to_string(),
         };
+        let readings: Vec<_> =
+            crm_domain::ports::FundsRepo::latest_readings(&self.store, &batch.host_id)
+                .await?
+                .into_iter()
+                .filter(|r| r.batch_id.as_ref() == Some(&batch.id))
+                .collect();
         Ok(BatchDetail {
+            funds_advisories: crm_domain::funds::cannot_pay(&readings),
             resources: self.store.resources(&batch.id).await?,
             journal: self.store.journal(&batch.id).await?,
             access_checks: self.store.access_checks(&batch.id).await?,

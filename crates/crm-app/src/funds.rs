@@ -4,9 +4,7 @@
 use crate::App;
 use crate::error::Result;
 use chrono::{DateTime, Utc};
-use crm_domain::funds::{
-    Assessment, FundsReading, FundsThreshold, ProviderFunds, assess, per_provider,
-};
+use crm_domain::funds::{Assessment, FundsReading, FundsThreshold, ProviderFunds, per_provider};
 use crm_domain::ports::{BatchRepo, FundsRepo};
 use crm_domain::reconcile::ReconcileScope;
 use crm_domain::{FundsStatus, ProviderRef, ReconcileRunId, SecretString};
@@ -72,6 +70,8 @@ impl App {
         let store = Arc::new(self.store.clone());
         FundsWatch {
             repo: store.clone(),
+            batches: store.clone(),
+            checks: store.clone(),
             packs: store,
             upstream: Some(self.upstream_funds.clone()),
         }
@@ -173,6 +173,41 @@ impl App {
         overrides: &FundsThreshold,
     ) -> Result<HostFunds> {
         let record = self.host(host).await?;
+        let (limits, assessed) = self.assessed_readings(&record, provider, overrides).await?;
+        let now = self.now();
+        Ok(HostFunds {
+            host: record.name.clone(),
+            run_id: None,
+            error: None,
+            thresholds: limits
+                .iter()
+                .map(|(p, t)| (p.to_string(), t.clone()))
+                .collect(),
+            providers: per_provider(&assessed),
+            readings: assessed
+                .into_iter()
+                .map(|(reading, a)| AssessedReading {
+                    age_secs: (now - reading.taken_at).num_seconds().max(0),
+                    reading,
+                    status: a.status,
+                    status_detail: a.detail,
+                })
+                .collect(),
+        })
+    }
+
+    /// The stored (newest) readings of a host, each assessed against its
+    /// provider's thresholds, and those thresholds: what the funds report
+    /// and the provider status both read.
+    pub(crate) async fn assessed_readings(
+        &self,
+        record: &crm_domain::host::HostRecord,
+        provider: Option<&ProviderRef>,
+        overrides: &FundsThreshold,
+    ) -> Result<(
+        BTreeMap<ProviderRef, FundsThreshold>,
+        Vec<(FundsReading, Assessment)>,
+    )> {
         let readings: Vec<FundsReading> = self
             .store
             .latest_readings(&record.id)
@@ -195,33 +230,7 @@ impl App {
             .map(|b| (b.provider.clone(), b.pack_version.clone()))
             .collect::<Vec<_>>();
         let limits = crm_reconcile::funds::thresholds(&self.store, versions, overrides).await;
-        let none = FundsThreshold::default();
-        let now = self.now();
-        let assessed: Vec<(FundsReading, Assessment)> = readings
-            .iter()
-            .map(|r| {
-                let t = limits.get(&r.provider).unwrap_or(&none);
-                (r.clone(), assess(&r.value, t))
-            })
-            .collect();
-        Ok(HostFunds {
-            host: record.name.clone(),
-            run_id: None,
-            error: None,
-            thresholds: limits
-                .iter()
-                .map(|(p, t)| (p.to_string(), t.clone()))
-                .collect(),
-            providers: per_provider(&assessed),
-            readings: assessed
-                .into_iter()
-                .map(|(reading, a)| AssessedReading {
-                    age_secs: (now - reading.taken_at).num_seconds().max(0),
-                    reading,
-                    status: a.status,
-                    status_detail: a.detail,
-                })
-                .collect(),
-        })
+        let assessed = crm_reconcile::funds::assess_all(&readings, &limits);
+        Ok((limits, assessed))
     }
 }

@@ -144,6 +144,7 @@ impl App {
             upstream: self.upstream.as_ref(),
             batches: &self.store,
             checks: &self.store,
+            funds: &self.store,
             clock: self.clock.as_ref(),
             ids: self.ids.as_ref(),
             sealer: &self.store,

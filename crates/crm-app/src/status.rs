@@ -1,5 +1,6 @@
 //! Provider status per host and provider: gathers the evidence (latest live
-//! batch, its latest access check, the latest reconcile run covering it) and
+//! batch, its latest access check, the latest reconcile run covering it, the
+//! newest funds readings of its accounts against their thresholds) and
 //! hands it to [`crm_domain::status::provider_status`], the one place the
 //! status is decided. The CLI, the API, the console and the metrics all show
 //! this use case's answer.
@@ -8,11 +9,13 @@ use crate::App;
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use crm_domain::batch::{BatchFilter, ImportBatch};
+use crm_domain::funds::{Assessment, FundsReading, FundsThreshold, per_provider};
 use crm_domain::host::HostRecord;
 use crm_domain::ports::{AccessCheckRepo, BatchRepo, HostRepo, ReconcileRepo};
 use crm_domain::reconcile::ReconcileRun;
 use crm_domain::status::{
-    BatchFacts, CheckFacts, ReconcileFacts, StatusEvidence, StatusReason, provider_status,
+    BatchFacts, CheckFacts, FundsFacts, ReconcileFacts, StatusEvidence, StatusReason,
+    provider_status,
 };
 use crm_domain::{AccessStatus, BatchStatus, ProviderRef, ProviderStatus};
 
@@ -64,6 +67,9 @@ fn next_step(reason: StatusReason, host: &str, provider: &ProviderRef, batch: &s
         StatusReason::NotReconciled | StatusReason::ReconcileError | StatusReason::DriftFound => {
             format!("compare with the host using `crm provider reconcile {provider} --host {host}`")
         }
+        StatusReason::FundsLow => format!(
+            "see the readings with `crm provider funds --host {host} --provider {provider}` and top up the upstream account"
+        ),
         StatusReason::BatchNotApplied => {
             format!("see the batch with `crm batch show {batch}` (resume or roll it back)")
         }
@@ -81,7 +87,11 @@ impl App {
         let record = self.host(host).await?;
         let runs = self.store.runs_for_host(&record.id, RUNS_SEARCHED).await?;
         let batches = self.live_batches_on(&record).await?;
-        self.status_of(&record, provider, &batches, &runs).await
+        let (_, readings) = self
+            .assessed_readings(&record, Some(provider), &FundsThreshold::default())
+            .await?;
+        self.status_of(&record, provider, &batches, &runs, &readings)
+            .await
     }
 
     /// The status of every provider of the installed packs, and of every
@@ -102,12 +112,18 @@ impl App {
         for record in &hosts {
             let runs = self.store.runs_for_host(&record.id, RUNS_SEARCHED).await?;
             let batches = self.live_batches_on(record).await?;
+            let (_, readings) = self
+                .assessed_readings(record, None, &FundsThreshold::default())
+                .await?;
             let mut providers: Vec<ProviderRef> = installed.clone();
             providers.extend(batches.iter().map(|b| b.provider.clone()));
             providers.sort();
             providers.dedup();
             for p in &providers {
-                out.push(self.status_of(record, p, &batches, &runs).await?);
+                out.push(
+                    self.status_of(record, p, &batches, &runs, &readings)
+                        .await?,
+                );
             }
         }
         out.sort_by(|a, b| (&a.host, &a.provider).cmp(&(&b.host, &b.provider)));
@@ -134,6 +150,7 @@ impl App {
         provider: &ProviderRef,
         live: &[ImportBatch],
         runs: &[ReconcileRun],
+        readings: &[(FundsReading, Assessment)],
     ) -> Result<ProviderStatusView> {
         // The latest live batch of the provider; ties broken by id so the
         // answer does not depend on the store's order.
@@ -173,6 +190,15 @@ impl App {
                 });
                 view_run = Some((r.id.to_string(), r.started_at));
             }
+            let mine: Vec<(FundsReading, Assessment)> = readings
+                .iter()
+                .filter(|(r, _)| r.batch_id.as_ref() == Some(&b.id))
+                .cloned()
+                .collect();
+            evidence.funds = per_provider(&mine).first().map(|p| FundsFacts {
+                accounts_below: p.accounts_below,
+                accounts: p.accounts,
+            });
         }
         let (status, reason) = provider_status(&evidence);
         let step = next_step(

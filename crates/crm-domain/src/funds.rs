@@ -7,8 +7,8 @@
 //! a balance API gives an `unsupported` reading, never a zero.
 
 use crate::{
-    BatchId, Currency, DriftReason, FundsStatus, HostId, HostObjectId, ProviderRef, ReadingKind,
-    ReadingSource, ReadingState,
+    BatchId, Currency, DriftReason, FailureClass, FundsStatus, HostId, HostObjectId, ProviderRef,
+    ReadingKind, ReadingSource, ReadingState,
 };
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -383,19 +383,7 @@ impl ProviderFunds {
 /// word), so a stale reading neither doubles a balance nor keeps a topped-up
 /// key below.
 pub fn per_provider(assessed: &[(FundsReading, Assessment)]) -> Vec<ProviderFunds> {
-    let mut newest: BTreeMap<(String, i64, ReadingKind), &(FundsReading, Assessment)> =
-        BTreeMap::new();
-    for ra in assessed {
-        let r = &ra.0;
-        let key = (r.provider.to_string(), r.account_id.0, r.value.kind);
-        let newer = newest.get(&key).is_none_or(|(o, _)| {
-            (r.taken_at, r.source == ReadingSource::Upstream)
-                > (o.taken_at, o.source == ReadingSource::Upstream)
-        });
-        if newer {
-            newest.insert(key, ra);
-        }
-    }
+    let newest = newest_per_account(assessed, |(r, _)| r);
     let mut out: BTreeMap<String, ProviderFunds> = BTreeMap::new();
     let mut below: BTreeMap<(String, i64), bool> = BTreeMap::new();
     for ((provider, account, _), (r, a)) in newest {
@@ -430,6 +418,66 @@ pub fn per_provider(assessed: &[(FundsReading, Assessment)]) -> Vec<ProviderFund
         }
     }
     out.into_values().collect()
+}
+
+/// The newest item of each (provider, account, kind), keyed by it: an
+/// account's word on its money is its newest reading of that kind, the
+/// upstream's on a tie (the provider's own word). The one place that rule
+/// lives ([`per_provider`], [`cannot_pay`]).
+fn newest_per_account<T>(
+    items: &[T],
+    reading: impl Fn(&T) -> &FundsReading,
+) -> BTreeMap<(String, i64, ReadingKind), &T> {
+    let mut newest: BTreeMap<(String, i64, ReadingKind), &T> = BTreeMap::new();
+    for item in items {
+        let r = reading(item);
+        let key = (r.provider.to_string(), r.account_id.0, r.value.kind);
+        let newer = newest.get(&key).is_none_or(|o| {
+            let o = reading(o);
+            (r.taken_at, r.source == ReadingSource::Upstream)
+                > (o.taken_at, o.source == ReadingSource::Upstream)
+        });
+        if newer {
+            newest.insert(key, item);
+        }
+    }
+    newest
+}
+
+/// An advisory on a batch from a reading that says a key cannot pay at all
+/// (balance at or below zero, `is_available=false`, a quota window used
+/// up): the batch's access is `degraded` with `upstream_key_quota_issue`
+/// (issue 20 item 2), whatever the thresholds say.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FundsAdvisory {
+    pub account_id: HostObjectId,
+    pub account_name: String,
+    pub kind: ReadingKind,
+    pub source: ReadingSource,
+    pub taken_at: DateTime<Utc>,
+    pub class: FailureClass,
+    pub detail: String,
+}
+
+/// The advisories of `readings` (give it one batch's): one per account and
+/// kind whose newest reading says the key cannot pay.
+pub fn cannot_pay(readings: &[FundsReading]) -> Vec<FundsAdvisory> {
+    let none = FundsThreshold::default();
+    newest_per_account(readings, |r| r)
+        .into_values()
+        .filter_map(|r| {
+            let a = assess(&r.value, &none);
+            (a.status == FundsStatus::CannotPay).then(|| FundsAdvisory {
+                account_id: r.account_id,
+                account_name: r.account_name.clone(),
+                kind: r.value.kind,
+                source: r.source,
+                taken_at: r.taken_at,
+                class: FailureClass::UpstreamKeyQuotaIssue,
+                detail: format!("{}: {}", r.account_name, a.detail),
+            })
+        })
+        .collect()
 }
 
 /// A change of a provider's funds state worth telling someone about.
@@ -785,6 +833,112 @@ mod tests {
                 (below, accounts, status),
                 "{name}"
             );
+        }
+    }
+
+    #[test]
+    fn a_key_that_cannot_pay_is_an_advisory_from_its_newest_reading() {
+        let p = ProviderRef::parse("cn-official/deepseek").unwrap();
+        let at = |s: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(s);
+        let reading = |id: i64, source, t: i64, v: FundsValue| FundsReading {
+            host_id: HostId("h".into()),
+            batch_id: None,
+            provider: p.clone(),
+            account_id: HostObjectId(id),
+            account_name: format!("a{id}"),
+            source,
+            taken_at: at(t),
+            value: v,
+        };
+        let bal = |a, avail| FundsValue::balance(vec![cny(a)], avail);
+        use ReadingSource::{Host, Upstream};
+        // (name, readings, accounts with an advisory)
+        let cases: Vec<(&str, Vec<FundsReading>, Vec<i64>)> = vec![
+            ("no readings", vec![], vec![]),
+            (
+                "low is not cannot pay",
+                vec![reading(1, Host, 5, bal(0.5, Some(true)))],
+                vec![],
+            ),
+            ("zero", vec![reading(1, Host, 5, bal(0.0, None))], vec![1]),
+            (
+                "negative",
+                vec![reading(1, Host, 5, bal(-2.0, None))],
+                vec![1],
+            ),
+            (
+                "is_available=false",
+                vec![reading(1, Host, 5, bal(80.0, Some(false)))],
+                vec![1],
+            ),
+            (
+                "quota used up",
+                vec![reading(
+                    2,
+                    Host,
+                    5,
+                    FundsValue::quota(vec![window("5h", 100.0)]),
+                )],
+                vec![2],
+            ),
+            (
+                "quota nearly used up still pays",
+                vec![reading(
+                    2,
+                    Host,
+                    5,
+                    FundsValue::quota(vec![window("5h", 99.0)]),
+                )],
+                vec![],
+            ),
+            (
+                "a failing route says nothing",
+                vec![reading(
+                    1,
+                    Host,
+                    5,
+                    FundsValue::unknown(ReadingKind::Balance, "502"),
+                )],
+                vec![],
+            ),
+            (
+                "a top-up read later clears it",
+                vec![
+                    reading(1, Upstream, 5, bal(0.0, None)),
+                    reading(1, Host, 9, bal(40.0, None)),
+                ],
+                vec![],
+            ),
+            (
+                "on a tie the upstream's word counts",
+                vec![
+                    reading(1, Host, 5, bal(10.0, None)),
+                    reading(1, Upstream, 5, bal(0.0, None)),
+                ],
+                vec![1],
+            ),
+            (
+                "one advisory per account, others unaffected",
+                vec![
+                    reading(1, Host, 5, bal(0.0, None)),
+                    reading(1, Upstream, 3, bal(0.0, None)),
+                    reading(3, Host, 5, bal(20.0, None)),
+                ],
+                vec![1],
+            ),
+        ];
+        for (name, rs, want) in cases {
+            let got = cannot_pay(&rs);
+            let ids: Vec<i64> = got.iter().map(|a| a.account_id.0).collect();
+            assert_eq!(ids, want, "{name}");
+            for a in &got {
+                assert_eq!(a.class, FailureClass::UpstreamKeyQuotaIssue, "{name}");
+                assert!(
+                    a.detail.starts_with(&a.account_name),
+                    "{name}: {}",
+                    a.detail
+                );
+            }
         }
     }
 

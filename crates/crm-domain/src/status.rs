@@ -41,6 +41,15 @@ pub struct ReconcileFacts {
     pub drift: Vec<DriftCategory>,
 }
 
+/// What the newest funds readings of that batch's accounts say, against the
+/// provider's thresholds ([`crate::funds::per_provider`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FundsFacts {
+    /// Accounts whose newest reading is below a threshold or cannot pay.
+    pub accounts_below: usize,
+    pub accounts: usize,
+}
+
 /// Everything the status is computed from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StatusEvidence {
@@ -48,6 +57,8 @@ pub struct StatusEvidence {
     pub batch: Option<BatchFacts>,
     pub check: Option<CheckFacts>,
     pub reconcile: Option<ReconcileFacts>,
+    /// `None` when no reading of the batch's accounts is stored.
+    pub funds: Option<FundsFacts>,
 }
 
 crate::vocab::vocabulary! {
@@ -61,6 +72,7 @@ crate::vocab::vocabulary! {
         BatchNotApplied => "batch_not_applied",
         AccessNotConfigured => "access_not_configured",
         AccessBroken => "access_broken",
+        FundsLow => "funds_low",
         DriftFound => "drift_found",
         ReadyInSync => "ready_in_sync",
     }
@@ -78,6 +90,9 @@ impl StatusReason {
             StatusReason::BatchNotApplied => "the latest batch is not applied",
             StatusReason::AccessNotConfigured => "access is not configured",
             StatusReason::AccessBroken => "access is broken",
+            StatusReason::FundsLow => {
+                "an upstream key of the batch is below its funds or quota threshold, or cannot pay"
+            }
             StatusReason::DriftFound => "the latest reconcile run found drift",
             StatusReason::ReadyInSync => "applied, access ready, last reconcile in sync",
         }
@@ -95,8 +110,11 @@ impl StatusReason {
 ///    `error` → `unknown` (never checked);
 /// 4. the batch is not `applied`, or access is `not_configured` or `broken`
 ///    → `inactive` (users cannot rely on it, whatever else is true);
-/// 5. the latest reconcile run found drift in the batch → `drifted`;
-/// 6. otherwise (applied, ready or degraded, in sync) → `active`.
+/// 5. the newest reading of an account of the batch is below its provider's
+///    threshold or says the key cannot pay → `drifted` (`funds_low`: the
+///    readings decide, so the reason names the money, not drift in general);
+/// 6. the latest reconcile run found drift in the batch → `drifted`;
+/// 7. otherwise (applied, ready or degraded, in sync) → `active`.
 pub fn provider_status(e: &StatusEvidence) -> (ProviderStatus, StatusReason) {
     use ProviderStatus as S;
     use StatusReason as R;
@@ -155,6 +173,9 @@ pub fn provider_status(e: &StatusEvidence) -> (ProviderStatus, StatusReason) {
         AccessStatus::Broken => return (S::Inactive, R::AccessBroken),
         _ => {}
     }
+    if e.funds.is_some_and(|f| f.accounts_below > 0) {
+        return (S::Drifted, R::FundsLow);
+    }
     if !run.drift.is_empty() {
         return (S::Drifted, R::DriftFound);
     }
@@ -194,6 +215,13 @@ mod tests {
         })
     }
 
+    fn below(accounts_below: usize, accounts: usize) -> Option<FundsFacts> {
+        Some(FundsFacts {
+            accounts_below,
+            accounts,
+        })
+    }
+
     fn pass() -> Option<CheckFacts> {
         check(10, Verdict::Pass, None)
     }
@@ -226,6 +254,7 @@ mod tests {
                     batch: None,
                     check: unreachable_check,
                     reconcile: run(40, RS::Unreachable, &[D::Unknown]),
+                    ..Default::default()
                 },
                 S::Inactive,
                 R::NoLiveBatch,
@@ -236,6 +265,7 @@ mod tests {
                     batch: applied(),
                     check: unreachable_check,
                     reconcile: in_sync(),
+                    ..Default::default()
                 },
                 S::Unknown,
                 R::HostUnreachable,
@@ -246,6 +276,7 @@ mod tests {
                     batch: batch(B::Applied, A::Broken),
                     check: pass(),
                     reconcile: run(20, RS::Unreachable, &[D::Unknown]),
+                    ..Default::default()
                 },
                 S::Unknown,
                 R::HostUnreachable,
@@ -256,6 +287,7 @@ mod tests {
                     batch: applied(),
                     check: pass(),
                     reconcile: run(20, RS::Drifted, &[D::Unknown]),
+                    ..Default::default()
                 },
                 S::Unknown,
                 R::HostUnreachable,
@@ -266,6 +298,7 @@ mod tests {
                     batch: applied(),
                     check: check(50, Verdict::Pass, None),
                     reconcile: run(20, RS::Unreachable, &[]),
+                    ..Default::default()
                 },
                 // Reachable again, but that run compared nothing.
                 S::Unknown,
@@ -277,6 +310,7 @@ mod tests {
                     batch: applied(),
                     check: check(10, Verdict::Fail, Some(FailureClass::HostUnreachable)),
                     reconcile: run(20, RS::InSync, &[]),
+                    ..Default::default()
                 },
                 S::Active,
                 R::ReadyInSync,
@@ -287,6 +321,7 @@ mod tests {
                     batch: applied(),
                     check: None,
                     reconcile: in_sync(),
+                    ..Default::default()
                 },
                 S::Unknown,
                 R::NeverChecked,
@@ -297,6 +332,7 @@ mod tests {
                     batch: applied(),
                     check: pass(),
                     reconcile: None,
+                    ..Default::default()
                 },
                 S::Unknown,
                 R::NotReconciled,
@@ -307,6 +343,7 @@ mod tests {
                     batch: applied(),
                     check: pass(),
                     reconcile: run(-5, RS::InSync, &[]),
+                    ..Default::default()
                 },
                 S::Unknown,
                 R::NotReconciled,
@@ -317,6 +354,7 @@ mod tests {
                     batch: applied(),
                     check: pass(),
                     reconcile: run(20, RS::Error, &[]),
+                    ..Default::default()
                 },
                 S::Unknown,
                 R::ReconcileError,
@@ -327,6 +365,7 @@ mod tests {
                     batch: batch(B::PartiallyApplied, A::NotConfigured),
                     check: pass(),
                     reconcile: in_sync(),
+                    ..Default::default()
                 },
                 S::Inactive,
                 R::BatchNotApplied,
@@ -337,6 +376,7 @@ mod tests {
                     batch: batch(B::NeedsOperator, A::SelfServiceReady),
                     check: pass(),
                     reconcile: run(20, RS::Drifted, &[D::Missing]),
+                    ..Default::default()
                 },
                 S::Inactive,
                 R::BatchNotApplied,
@@ -347,6 +387,7 @@ mod tests {
                     batch: batch(B::Applied, A::NotConfigured),
                     check: pass(),
                     reconcile: in_sync(),
+                    ..Default::default()
                 },
                 S::Inactive,
                 R::AccessNotConfigured,
@@ -357,6 +398,7 @@ mod tests {
                     batch: batch(B::Applied, A::Broken),
                     check: check(10, Verdict::Fail, Some(FailureClass::UpstreamKeyInvalid)),
                     reconcile: run(20, RS::Drifted, &[D::AccessBroken]),
+                    ..Default::default()
                 },
                 S::Inactive,
                 R::AccessBroken,
@@ -367,6 +409,7 @@ mod tests {
                     batch: applied(),
                     check: pass(),
                     reconcile: run(20, RS::Drifted, &[D::Changed]),
+                    ..Default::default()
                 },
                 S::Drifted,
                 R::DriftFound,
@@ -377,9 +420,76 @@ mod tests {
                     batch: batch(B::Applied, A::FullyReady),
                     check: pass(),
                     reconcile: run(20, RS::Drifted, &[D::Unhealthy]),
+                    ..Default::default()
                 },
                 S::Drifted,
                 R::DriftFound,
+            ),
+            (
+                "a key below its threshold, by the readings, while the run is in sync",
+                StatusEvidence {
+                    batch: applied(),
+                    check: pass(),
+                    reconcile: in_sync(),
+                    funds: below(1, 3),
+                },
+                S::Drifted,
+                R::FundsLow,
+            ),
+            (
+                "the money is named before other drift",
+                StatusEvidence {
+                    batch: applied(),
+                    check: pass(),
+                    reconcile: run(20, RS::Drifted, &[D::Unhealthy, D::Changed]),
+                    funds: below(1, 1),
+                },
+                S::Drifted,
+                R::FundsLow,
+            ),
+            (
+                "readings above every threshold leave it active",
+                StatusEvidence {
+                    batch: applied(),
+                    check: pass(),
+                    reconcile: in_sync(),
+                    funds: below(0, 2),
+                },
+                S::Active,
+                R::ReadyInSync,
+            ),
+            (
+                "a degraded batch whose key cannot pay is not active",
+                StatusEvidence {
+                    batch: batch(B::Applied, A::Degraded),
+                    check: pass(),
+                    reconcile: in_sync(),
+                    funds: below(1, 1),
+                },
+                S::Drifted,
+                R::FundsLow,
+            ),
+            (
+                "broken access outranks low funds",
+                StatusEvidence {
+                    batch: batch(B::Applied, A::Broken),
+                    check: pass(),
+                    reconcile: in_sync(),
+                    funds: below(1, 1),
+                },
+                S::Inactive,
+                R::AccessBroken,
+            ),
+            (
+                "an unreachable host outranks stored readings",
+                StatusEvidence {
+                    batch: applied(),
+                    check: pass(),
+                    reconcile: run(20, RS::Unreachable, &[D::Unknown]),
+                    funds: below(1, 1),
+                },
+                S::Unknown,
+                R::HostUnreachable,
             ),
             (
                 "a host-wide run that drifted elsewhere leaves this batch in sync",
@@ -387,6 +497,7 @@ mod tests {
                     batch: applied(),
                     check: pass(),
                     reconcile: run(20, RS::Drifted, &[]),
+                    ..Default::default()
                 },
                 S::Active,
                 R::ReadyInSync,
@@ -401,6 +512,7 @@ mod tests {
                         Some(FailureClass::TransientRateLimited),
                     ),
                     reconcile: in_sync(),
+                    ..Default::default()
                 },
                 S::Active,
                 R::ReadyInSync,
@@ -411,6 +523,7 @@ mod tests {
                     batch: batch(B::Applied, A::SubscriptionReady),
                     check: pass(),
                     reconcile: in_sync(),
+                    ..Default::default()
                 },
                 S::Active,
                 R::ReadyInSync,

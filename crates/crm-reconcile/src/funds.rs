@@ -20,7 +20,7 @@ use crm_domain::funds::{
 };
 use crm_domain::host::{Capabilities, HostRecord};
 use crm_domain::observed::{HostAccount, HostSnapshot};
-use crm_domain::ports::{FundsRepo, HostApi, PackRepo, UpstreamFunds};
+use crm_domain::ports::{AccessCheckRepo, BatchRepo, FundsRepo, HostApi, PackRepo, UpstreamFunds};
 use crm_domain::reconcile::DriftItem;
 use crm_domain::{
     DriftCategory, Fingerprint, KeyFingerprinter, ProviderRef, ReadingKind, ReadingSource,
@@ -35,6 +35,11 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct FundsWatch {
     pub repo: Arc<dyn FundsRepo>,
+    /// Batches and their access checks: after storing readings the run
+    /// recomputes the access status of the batches it read (a key that
+    /// cannot pay makes ready access `degraded`).
+    pub batches: Arc<dyn BatchRepo>,
+    pub checks: Arc<dyn AccessCheckRepo>,
     /// Where the providers' thresholds come from.
     pub packs: Arc<dyn PackRepo>,
     /// The providers' own balance APIs, for runs given upstream keys.
@@ -346,8 +351,28 @@ pub fn funds_step<'a>(
             .collect::<Vec<_>>();
         let limits = thresholds(watch.packs.as_ref(), providers, &opts.overrides).await;
         let items = funds_items(&assess_all(&readings, &limits));
+        let mut read: Vec<crm_domain::BatchId> =
+            readings.iter().filter_map(|r| r.batch_id.clone()).collect();
+        read.sort();
+        read.dedup();
         if let Err(e) = watch.repo.save_readings(readings).await {
             tracing::warn!(host = %host.id, error = %e, "could not store the funds readings");
+            return items;
+        }
+        // A key that cannot pay makes its batch's ready access `degraded`
+        // (advisory `upstream_key_quota_issue`), one that pays again restores
+        // it: issue 20 item 2. Like the readings, this never fails the run.
+        for b in &read {
+            if let Err(e) = crm_access::status::sync_access_status(
+                watch.batches.as_ref(),
+                watch.checks.as_ref(),
+                watch.repo.as_ref(),
+                b,
+            )
+            .await
+            {
+                tracing::warn!(batch = %b, error = %e, "could not update the access status after funds readings");
+            }
         }
         items
     })

@@ -175,6 +175,18 @@ fn render_detail(d: &BatchDetail) -> String {
         ("reason", opt(&b.status_reason)),
         ("access", b.access_status.to_string()),
         (
+            "advisories",
+            if d.funds_advisories.is_empty() {
+                "-".into()
+            } else {
+                d.funds_advisories
+                    .iter()
+                    .map(|a| format!("{} ({})", a.class, a.detail))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+        ),
+        (
             "upstream keys",
             b.upstream_keys
                 .iter()

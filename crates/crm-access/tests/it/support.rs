@@ -66,6 +66,7 @@ impl World {
             upstream: &*self.env.upstream,
             batches: &self.env.store,
             checks: &self.env.store,
+            funds: &self.env.store,
             clock: &self.clock,
             ids: &*self.env.ids,
             sealer: &self.env.store,

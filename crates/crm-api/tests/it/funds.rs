@@ -343,3 +343,107 @@ async fn the_webhook_hears_once_when_funds_go_below_and_once_when_they_recover()
         assert!(!String::from_utf8_lossy(&r.body).contains(KEY));
     }
 }
+
+/// Sets a simulated upstream key's balance through crm-sim's control route.
+async fn set_balance(srv: &TestServer, key: &str, balance: f64) {
+    let r = srv
+        .http
+        .put(format!("{}/__sim/upstream-balances", srv.sim.base_url()))
+        .json(&json!({"key": key, "balance": balance, "currency": "CNY"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_balance_driven_low_flips_the_provider_status_and_an_empty_key_degrades_access() {
+    const HOST: &str = "funds-status";
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, app) = open_app(&dir).await;
+    let srv = start(dir, sim, app, |_| {}, None).await;
+    import_watched(&srv, HOST, None).await;
+    let status_path = format!("/api/providers/watch/deepseek/status?host={HOST}");
+    let reconcile = || async {
+        let (s, rep) = srv
+            .post(
+                "/api/providers/watch/deepseek/reconcile",
+                json!({"host": HOST}),
+            )
+            .await;
+        assert_eq!(s, 200, "{rep}");
+        rep
+    };
+    let batch_of = |one: &Value| one[0]["batch_id"].as_str().unwrap().to_owned();
+
+    // Funds above the threshold: in sync, active, access ready.
+    let rep = reconcile().await;
+    assert_eq!(rep["run"]["status"], "in_sync", "{rep:#}");
+    let (_, one) = srv.get(&status_path).await;
+    assert_eq!(
+        (one[0]["status"].as_str(), one[0]["reason"].as_str()),
+        (Some("active"), Some("ready_in_sync")),
+        "{one:#}"
+    );
+    let batch = batch_of(&one);
+    let (_, detail) = srv.get(&format!("/api/import-batches/{batch}")).await;
+    assert_eq!(detail["batch"]["access_status"], "self_service_ready");
+    assert_eq!(detail["funds_advisories"], json!([]));
+
+    // Below the 10 CNY threshold, still paying: unhealthy/low_funds, the
+    // status flips on the readings, access is left alone.
+    set_balance(&srv, KEY, 3.0).await;
+    let rep = reconcile().await;
+    assert!(
+        rep["run"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["category"] == "unhealthy" && i["reason"] == "low_funds"),
+        "{rep:#}"
+    );
+    let (_, one) = srv.get(&status_path).await;
+    assert_eq!(
+        (one[0]["status"].as_str(), one[0]["reason"].as_str()),
+        (Some("drifted"), Some("funds_low")),
+        "{one:#}"
+    );
+    assert!(
+        one[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("crm provider funds --host funds-status --provider watch/deepseek"),
+        "{one:#}"
+    );
+    let (_, detail) = srv.get(&format!("/api/import-batches/{batch}")).await;
+    assert_eq!(detail["batch"]["access_status"], "self_service_ready");
+
+    // Nothing left: the batch's access is degraded with the advisory.
+    set_balance(&srv, KEY, 0.0).await;
+    reconcile().await;
+    let (_, detail) = srv.get(&format!("/api/import-batches/{batch}")).await;
+    let parsed: schemas::BatchDetail =
+        serde_json::from_value(detail.clone()).expect("the documented schema");
+    assert_eq!(parsed.funds_advisories.len(), 1, "{detail:#}");
+    assert_eq!(detail["batch"]["access_status"], "degraded", "{detail:#}");
+    assert_eq!(
+        detail["funds_advisories"][0]["class"],
+        "upstream_key_quota_issue"
+    );
+    assert!(
+        !detail.to_string().contains(KEY),
+        "the batch shows the upstream key"
+    );
+    let (_, one) = srv.get(&status_path).await;
+    assert_eq!(one[0]["reason"], "funds_low", "{one:#}");
+
+    // Topped up: the next run clears both.
+    set_balance(&srv, KEY, 50.0).await;
+    let rep = reconcile().await;
+    assert_eq!(rep["run"]["status"], "in_sync", "{rep:#}");
+    let (_, detail) = srv.get(&format!("/api/import-batches/{batch}")).await;
+    assert_eq!(detail["batch"]["access_status"], "self_service_ready");
+    assert_eq!(detail["funds_advisories"], json!([]));
+    let (_, one) = srv.get(&status_path).await;
+    assert_eq!(one[0]["status"], "active", "{one:#}");
+}

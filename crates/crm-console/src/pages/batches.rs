@@ -155,7 +155,12 @@ pub async fn batch(
                 span id="batch-status" { (badge(b.status.as_str())) }
                 @if let Some(r) = &b.status_reason { " " (r) }
             }),
-            ("Access", html! { span id="access-status" { (badge(b.access_status.as_str())) } }),
+            ("Access", html! {
+                span id="access-status" { (badge(b.access_status.as_str())) }
+                @for a in &d.funds_advisories {
+                    br; span.funds-advisory { (badge(a.class.as_str())) " " (a.detail) }
+                }
+            }),
             ("Pack", html! { (b.pack_version) " " (code(short(&b.pack_checksum))) }),
             ("Upstream keys", keys),
             ("Created", time(&b.created_at)),

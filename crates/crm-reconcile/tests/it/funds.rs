@@ -71,6 +71,8 @@ async fn readings_are_taken_in_the_run_and_low_funds_is_unhealthy() {
     let store = Arc::new(w.env.store.clone());
     w.ports = w.ports.clone().with_funds(FundsWatch {
         repo: store.clone(),
+        batches: store.clone(),
+        checks: store.clone(),
         packs: store.clone(),
         upstream: Some(upstream.clone()),
     });

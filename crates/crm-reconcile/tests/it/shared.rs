@@ -102,6 +102,7 @@ async fn an_operators_existing_user_given_access_is_observed_in_sync() {
         upstream: &*w.env.upstream,
         batches: &w.env.store,
         checks: &w.env.store,
+        funds: &w.env.store,
         clock: &*w.clock,
         ids: &*w.env.ids,
         sealer: &w.env.store,
