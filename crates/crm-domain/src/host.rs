@@ -81,6 +81,19 @@ impl SealContext {
         }
     }
 
+    /// The seal key check of an installation: a fixed label sealed once,
+    /// on the first open of a database, so every later open (another
+    /// process, another replica) proves it holds the same seal key before
+    /// it seals anything (docs/design.md §5 "Secrets"). Table
+    /// `installation`, row `seal_check`, field `value`.
+    pub fn seal_key_check() -> Self {
+        SealContext {
+            table: "installation",
+            row: "seal_check".to_owned(),
+            field: "value",
+        }
+    }
+
     /// The context of the login password a batch's desired spec carries
     /// (`login_password_sealed` beside `login_email` in a key's spec, or
     /// beside `email` in the user's own), or `None` when it names no login.

@@ -28,6 +28,10 @@ pub enum Error {
         "{target} was set up with another fingerprint pepper than this process's CRM_PEPPER_FILE; copy the pepper file every other replica uses"
     )]
     PepperMismatch { target: String },
+    #[error(
+        "{target} was set up with another seal key than this process's ({detail}); set CRM_SEAL_KEY or CRM_SEAL_KEY_FILE to the key every other replica uses (copy its seal key file)"
+    )]
+    SealKeyMismatch { target: String, detail: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -313,12 +313,15 @@ impl PostgresStore {
                 target: target.redacted.clone(),
             }),
         };
-        store.migrate().await?;
+        let resealed = store.migrate().await?;
         store.check_pepper().await?;
+        store.check_seal_key(resealed.as_ref()).await?;
         Ok(store)
     }
 
-    async fn migrate(&self) -> Result<()> {
+    /// Migrates, then runs the re-seal step; answers what that step did
+    /// (`None` when it had run before or failed as a whole).
+    async fn migrate(&self) -> Result<Option<crm_store::reseal::Resealed>> {
         let connect = |e: StoreError| Error::Connect {
             target: self.inner.target.clone(),
             detail: e.to_string(),
@@ -337,13 +340,14 @@ impl PostgresStore {
             .map_err(|e| connect(db(e)))?;
         let client: &mut tokio_postgres::Client = &mut obj;
         let res = crate::migrations::run(client, None).await;
-        if res.is_ok() {
-            self.reseal_v1_values(client).await;
-        }
+        let resealed = match res {
+            Ok(()) => self.reseal_v1_values(client).await,
+            Err(_) => None,
+        };
         let _ = obj
             .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
             .await;
-        res.map_err(|detail| Error::Migrate {
+        res.map(|()| resealed).map_err(|detail| Error::Migrate {
             target: self.inner.target.clone(),
             detail,
         })
@@ -354,7 +358,10 @@ impl PostgresStore {
     /// as it is (warned about by table, row and field) and fails at use;
     /// a pass that fails as a whole writes nothing. Either way the next
     /// open tries again (the seal key may be corrected by then).
-    async fn reseal_v1_values(&self, client: &mut tokio_postgres::Client) {
+    async fn reseal_v1_values(
+        &self,
+        client: &mut tokio_postgres::Client,
+    ) -> Option<crm_store::reseal::Resealed> {
         match crate::reseal::run(client, &self.inner.sealer, self.now()).await {
             Ok(Some(done)) => {
                 if done.admin_keys + done.login_passwords > 0 {
@@ -370,13 +377,60 @@ impl PostgresStore {
                         "some values sealed by an older crm (v1) did not open and were left as they are (each named above); the next open tries them again"
                     );
                 }
+                Some(done)
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(
-                error = %e,
-                "values sealed by an older crm (v1) were not re-sealed and fail when used until they are; check the seal key ({SEAL_KEY_ENV} or {SEAL_KEY_FILE_ENV}) and open the database again"
-            ),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "values sealed by an older crm (v1) were not re-sealed and fail when used until they are; check the seal key ({SEAL_KEY_ENV} or {SEAL_KEY_FILE_ENV}) and open the database again"
+                );
+                None
+            }
         }
+    }
+
+    /// The seal key check (`crm_store::seal_check`), as the pepper check
+    /// below: the first replica records a check value sealed with its key
+    /// (`ON CONFLICT DO NOTHING`, so replicas starting together agree on
+    /// one), and a replica whose key does not open it is refused.
+    async fn check_seal_key(&self, resealed: Option<&crm_store::reseal::Resealed>) -> Result<()> {
+        use crm_store::seal_check;
+        let c = self.client().await?;
+        let read = || async {
+            c.query_opt(
+                "SELECT value FROM installation WHERE name = $1",
+                &[&seal_check::NAME],
+            )
+            .await
+            .map_err(db)
+            .map(|row| row.map(|r| r.get::<_, String>(0)))
+        };
+        let mut stored = read().await?;
+        if stored.is_none() {
+            if !seal_check::may_record(resealed) {
+                seal_check::warn_not_recorded();
+                return Ok(());
+            }
+            let value = seal_check::value(&self.inner.sealer)?;
+            c.execute(
+                "INSERT INTO installation (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&seal_check::NAME, &value],
+            )
+            .await
+            .map_err(db)?;
+            stored = read().await?;
+        }
+        let stored = stored.ok_or_else(|| {
+            Error::Store(StoreError::Corrupt {
+                detail: "the seal key check vanished while it was written".into(),
+            })
+        })?;
+        seal_check::verify(&self.inner.sealer, &stored).map_err(|detail| Error::SealKeyMismatch {
+            target: self.inner.target.clone(),
+            detail,
+        })
     }
 
     async fn check_pepper(&self) -> Result<()> {

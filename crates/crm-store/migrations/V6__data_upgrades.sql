@@ -10,3 +10,12 @@ CREATE TABLE data_upgrades (
     applied_at TEXT NOT NULL,
     detail     TEXT NOT NULL
 ) STRICT;
+
+-- What every process opening this database must agree on without the
+-- database holding it, as in the PostgreSQL adapter: `seal_check` is a
+-- fixed label sealed with the seal key of the first open, so a process
+-- started with another key is refused (crates/crm-store/src/seal_check.rs).
+CREATE TABLE installation (
+    name  TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+) STRICT;

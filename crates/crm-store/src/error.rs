@@ -20,6 +20,14 @@ pub enum Error {
     KeyFile { path: PathBuf, detail: String },
     #[error("{var} is not a 32-byte key in hex (64 digits) or base64")]
     BadKeyEnv { var: &'static str },
+    #[error(
+        "database {path} was first opened with another seal key than this process's ({detail}); start with the key every other crm process of this database uses: set CRM_SEAL_KEY or CRM_SEAL_KEY_FILE to it, or set neither to use {keys}"
+    )]
+    SealKeyMismatch {
+        path: PathBuf,
+        keys: PathBuf,
+        detail: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -10,6 +10,7 @@ mod keys;
 pub mod migrations;
 mod repo;
 pub mod reseal;
+pub mod seal_check;
 mod sql;
 mod store;
 

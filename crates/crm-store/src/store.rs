@@ -10,6 +10,7 @@ use crm_domain::KeyFingerprinter;
 use crm_domain::SecretString;
 use crm_domain::host::{SealContext, SealedSecret};
 use crm_domain::ports::{Clock, SecretSealer, StoreError, StoreResult};
+use rusqlite::OptionalExtension as _;
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -141,10 +142,18 @@ impl SqliteStore {
                 clock: options.clock,
                 pepper,
                 sealer: Arc::new(Sealer::new(seal)),
-                path: Some(path),
+                path: Some(path.clone()),
             }),
         };
-        store.reseal_v1_values().await;
+        let resealed = store.reseal_v1_values().await;
+        store
+            .check_seal_key(resealed.as_ref())
+            .await
+            .map_err(|detail| Error::SealKeyMismatch {
+                keys: keys_dir.join("seal.key"),
+                path,
+                detail,
+            })?;
         Ok(store)
     }
 
@@ -168,7 +177,15 @@ impl SqliteStore {
                 path: None,
             }),
         };
-        store.reseal_v1_values().await;
+        let resealed = store.reseal_v1_values().await;
+        store
+            .check_seal_key(resealed.as_ref())
+            .await
+            .map_err(|detail| Error::SealKeyMismatch {
+                path: PathBuf::from(":memory:"),
+                keys: PathBuf::from("(none: in memory)"),
+                detail,
+            })?;
         Ok(store)
     }
 
@@ -177,7 +194,7 @@ impl SqliteStore {
     /// as it is (warned about by table, row and field) and fails at use;
     /// a pass that fails as a whole writes nothing. Either way the next
     /// open tries again (the seal key may be corrected by then).
-    async fn reseal_v1_values(&self) {
+    async fn reseal_v1_values(&self) -> Option<crate::reseal::Resealed> {
         let now = self.now();
         match crate::reseal::run_sqlite(&self.inner.conn, self.inner.sealer.clone(), now).await {
             Ok(Some(done)) => {
@@ -194,12 +211,65 @@ impl SqliteStore {
                         "some values sealed by an older crm (v1) did not open and were left as they are (each named above); the next open tries them again"
                     );
                 }
+                Some(done)
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(
-                error = %e,
-                "values sealed by an older crm (v1) were not re-sealed and fail when used until they are; check the seal key ({SEAL_KEY_ENV}, {SEAL_KEY_FILE_ENV} or <db>.keys/seal.key) and open the database again"
-            ),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "values sealed by an older crm (v1) were not re-sealed and fail when used until they are; check the seal key ({SEAL_KEY_ENV}, {SEAL_KEY_FILE_ENV} or <db>.keys/seal.key) and open the database again"
+                );
+                None
+            }
+        }
+    }
+
+    /// The seal key check ([`crate::seal_check`]): records the check value
+    /// on the first open, and on every later one answers `Err` (why, never
+    /// a key) when this process's seal key does not open it.
+    async fn check_seal_key(
+        &self,
+        resealed: Option<&crate::reseal::Resealed>,
+    ) -> std::result::Result<(), String> {
+        use crate::seal_check;
+        let may_record = seal_check::may_record(resealed);
+        let sealer = self.inner.sealer.clone();
+        let stored = self
+            .inner
+            .conn
+            .write(move |txn| {
+                let db = crate::sql::db;
+                let read = |txn: &rusqlite::Transaction<'_>| {
+                    txn.query_row(
+                        "SELECT value FROM installation WHERE name = ?1",
+                        [seal_check::NAME],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .optional()
+                    .map_err(db)
+                };
+                if let Some(v) = read(txn)? {
+                    return Ok(Some(v));
+                }
+                if !may_record {
+                    return Ok(None);
+                }
+                let value = seal_check::value(&sealer)?;
+                txn.execute(
+                    "INSERT OR IGNORE INTO installation (name, value) VALUES (?1, ?2)",
+                    rusqlite::params![seal_check::NAME, value],
+                )
+                .map_err(db)?;
+                read(txn)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        match stored {
+            Some(v) => seal_check::verify(&self.inner.sealer, &v),
+            None => {
+                seal_check::warn_not_recorded();
+                Ok(())
+            }
         }
     }
 

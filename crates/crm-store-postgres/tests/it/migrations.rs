@@ -194,3 +194,34 @@ async fn a_v1_value_that_does_not_open_is_left_named_and_fails_at_use() {
     assert_eq!(sealed_columns(&c).await, after);
     assert_eq!(recorded(&c).await, 0);
 }
+
+/// A replica whose key opens none of the old values does not make its key
+/// the database's: the seal key check is recorded by the first open whose
+/// key opens them.
+#[tokio::test]
+async fn a_key_that_opens_no_old_value_is_not_recorded_as_the_databases() {
+    let Some(t) = target("a_key_that_opens_no_old_value_is_not_recorded_as_the_databases") else {
+        return;
+    };
+    let (t, mut c, _task) = fresh_schema_with_client(&t).await;
+    write_v1_fixture(&mut c).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut wrong = options(dir.path(), None);
+    wrong.seal_key = Some(crm_store::SealKeySource::Key(
+        crm_store::parse_key_text(&"77".repeat(32)).unwrap(),
+    ));
+    drop(PostgresStore::open(&t, wrong).await.expect("opens"));
+    assert_eq!(checks(&c).await, 0);
+    drop(open(&t, dir.path(), None).await);
+    assert_eq!(checks(&c).await, 1, "the key that opened them is recorded");
+}
+
+async fn checks(c: &tokio_postgres::Client) -> i64 {
+    c.query_one(
+        "SELECT count(*) FROM installation WHERE name = $1",
+        &[&crm_store::seal_check::NAME],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}

@@ -1,6 +1,6 @@
-//! Opening rules: keys must be named, every replica must share the pepper,
-//! migrations run once even when replicas start together, and no password
-//! or secret reaches the database in clear.
+//! Opening rules: keys must be named, every replica must share the pepper
+//! and the seal key, migrations run once even when replicas start together,
+//! and no password or secret reaches the database in clear.
 
 use crate::support::{fresh_schema, open, options, target};
 use crm_domain::SecretString;
@@ -37,6 +37,47 @@ async fn a_replica_with_another_pepper_is_refused() {
         .unwrap_err();
     assert!(matches!(err, Error::PepperMismatch { .. }), "{err}");
     drop(a);
+}
+
+/// Before the check, a replica with another seal key started, sealed new
+/// admin keys nobody else could open and failed on everyone else's.
+#[tokio::test]
+async fn a_replica_with_another_seal_key_is_refused() {
+    let Some(base) = target("a_replica_with_another_seal_key_is_refused") else {
+        return;
+    };
+    let t = fresh_schema(&base).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_b = "b2".repeat(32);
+    let with_key_b = || {
+        options(dir.path(), None).with_seal_key(crm_store::SealKeySource::Key(
+            crm_store::parse_key_text(&key_b).unwrap(),
+        ))
+    };
+    let a = open(&t, dir.path(), None).await;
+    let err = PostgresStore::open(&t, with_key_b()).await.unwrap_err();
+    assert!(matches!(err, Error::SealKeyMismatch { .. }), "{err}");
+    let msg = err.to_string();
+    for fix in ["another seal key", "CRM_SEAL_KEY", "CRM_SEAL_KEY_FILE"] {
+        assert!(msg.contains(fix), "the error names the fix ({fix}): {msg}");
+    }
+    for key in [crate::support::SEAL_KEY_HEX, key_b.as_str()] {
+        assert!(!msg.contains(&key[..16]), "no key in the error: {msg}");
+    }
+    // The key every replica shares still opens (a second replica).
+    let _b = open(&t, dir.path(), None).await;
+    drop(a);
+    // Replicas starting together on a fresh database record one check
+    // value between them, and both hold the same key.
+    let t2 = fresh_schema(&base).await;
+    let (x, y) = tokio::join!(
+        PostgresStore::open(&t2, options(dir.path(), None)),
+        PostgresStore::open(&t2, with_key_b()),
+    );
+    assert!(
+        x.is_ok() != y.is_ok(),
+        "exactly one of two replicas with different keys starts"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

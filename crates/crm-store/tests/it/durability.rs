@@ -4,8 +4,8 @@ use crate::support::{aborted, db_files, open, run_child, temp_db};
 use crm_domain::BatchId;
 use crm_domain::ports::{BatchRepo, HostRepo};
 use crm_domain::{BatchStatus, JournalOp, JournalState, ResourceKind};
-use crm_store::SqliteStore;
 use crm_store::contract::{batch, host, intent};
+use crm_store::{SealKeySource, SqliteStore, StoreOptions};
 use std::path::Path;
 
 const CHILD_DB: &str = "CRM_STORE_TEST_CRASH_DB";
@@ -35,7 +35,10 @@ async fn commit_one_intent(store: &SqliteStore) {
 }
 
 async fn assert_pending_after_reopen(db: &Path) {
-    let store = open(db).await;
+    assert_pending_in(open(db).await).await;
+}
+
+async fn assert_pending_in(store: SqliteStore) {
     let pending = store.pending_intents(None).await.unwrap();
     assert_eq!(pending.len(), 1, "the committed intent survived");
     assert_eq!(pending[0].intent_key, "b-1/acct");
@@ -132,5 +135,17 @@ async fn a_backup_opens_with_the_same_records() {
     let copy = dir.path().join("backup.db");
     store.backup_to(&copy).await.unwrap();
     drop(store);
-    assert_pending_after_reopen(&copy).await;
+    // The copy's sealed values open only with the original's seal key: a
+    // copy opened without it (its own `<copy>.keys` is empty) is refused,
+    // and the error says which key to give.
+    let err = SqliteStore::open(&copy, StoreOptions::default())
+        .await
+        .expect_err("a backup opened without its seal key")
+        .to_string();
+    assert!(err.contains("CRM_SEAL_KEY_FILE"), "{err}");
+    let keys = crm_store::default_keys_dir(&db);
+    let with_its_keys = StoreOptions::default()
+        .with_pepper_file(keys.join("pepper"))
+        .with_seal_key(SealKeySource::File(keys.join("seal.key")));
+    assert_pending_in(SqliteStore::open(&copy, with_its_keys).await.unwrap()).await;
 }

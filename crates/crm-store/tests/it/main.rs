@@ -9,4 +9,5 @@ mod env;
 mod funds;
 mod leases;
 mod migrations;
+mod seal_check;
 mod support;

@@ -297,12 +297,29 @@ async fn a_reseal_that_cannot_open_a_value_writes_nothing_and_is_retried() {
     drop(store);
     assert_eq!(sealed_columns(&db), before, "nothing re-sealed in part");
     assert_eq!(upgrades_recorded(&db), 0);
+    assert!(
+        !seal_check_recorded(&db),
+        "a key that opened none of the old values is not recorded as the database's"
+    );
 
     let store = SqliteStore::open(&db, StoreOptions::default().with_seal_key(seal_key()))
         .await
         .unwrap();
     crm_store::contract::check_v1_fixture_resealed(&store).await;
     assert_eq!(upgrades_recorded(&db), 1);
+    assert!(seal_check_recorded(&db), "the key that opened them is");
+}
+
+fn seal_check_recorded(db: &std::path::Path) -> bool {
+    Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM installation WHERE name = ?1",
+            [crm_store::seal_check::NAME],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+        == 1
 }
 
 /// The decision of docs/design.md §5 "Secrets": a v1 value that does not
