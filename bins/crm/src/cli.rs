@@ -359,6 +359,11 @@ Examples:
         /// Skip the access verification after the import.
         #[arg(long)]
         no_verify: bool,
+        /// Apply although the current pack version moves accounts to another
+        /// base URL, so their upstream keys go there (`crm provider preview`
+        /// lists these URL changes); refused without it.
+        #[arg(long)]
+        accept_url_change: bool,
     },
     /// Verify access of a provider's batches on a host.
     #[command(after_help = "\

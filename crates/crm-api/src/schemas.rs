@@ -221,6 +221,66 @@ pub struct ProviderSummary {
     pub modes: Vec<AccessModeWord>,
 }
 
+/// A provider's base URLs in a preview: where the upstream keys go.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BaseUrls {
+    /// The pack's OpenAI-compatible base URL.
+    pub openai: String,
+    /// The pack's Anthropic base URL, if the provider has one.
+    pub anthropic: Option<String>,
+    /// The one the accounts use on this host (by the platform chosen);
+    /// null when no platform is available (the plan is blocked).
+    pub accounts: Option<String>,
+}
+
+/// An account's upstream key moving from its recorded base URL to the one
+/// of the current pack version. An import applies it only with
+/// `"accept_url_change": true`; otherwise the import operation fails and
+/// changes nothing.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UrlChange {
+    /// Always `base_url_change`.
+    #[schema(example = "base_url_change")]
+    pub kind: String,
+    /// The account's name.
+    pub account: String,
+    /// Its host id, when it exists on the host.
+    pub host_object_id: Option<i64>,
+    /// The base URL recorded for it (where its key goes today).
+    pub from: String,
+    /// The base URL the current pack version gives it.
+    pub to: String,
+}
+
+/// What an import would do; nothing is changed.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Preview {
+    pub host: String,
+    /// `pack/provider`.
+    pub provider: String,
+    pub mode: AccessModeWord,
+    pub pack_version: String,
+    /// The live batch the plan applies to, if any.
+    pub batch: Option<String>,
+    pub base_urls: BaseUrls,
+    /// Items (`kind`, `action`, `name`, `natural_key`, `host_object_id`,
+    /// `changes`, `reason`) and notes. An account item whose base URL moves
+    /// has a `base_url` change from the recorded URL.
+    #[schema(value_type = Object)]
+    pub plan: serde_json::Value,
+    /// The plan's base URL changes, to confirm with `accept_url_change`.
+    pub url_changes: Vec<UrlChange>,
+    /// What closing access would create (only when a batch exists).
+    #[schema(value_type = Option<Object>)]
+    pub access_plan: Option<serde_json::Value>,
+    /// Whether importing would change anything.
+    pub changes: bool,
+    pub host_requests: u32,
+}
+
 /// The status of one provider on one host (design brief §3): `active`
 /// (applied, access ready or degraded, last reconcile in sync), `drifted`,
 /// `inactive` (no live batch, access broken or not configured) or `unknown`

@@ -205,6 +205,9 @@ impl AppError {
             }
             AppError::Provision(P::NeedsOperator { .. }) => (ErrorKind::Conflict, "needs-operator"),
             AppError::Provision(P::BatchState { .. }) => (ErrorKind::Conflict, "batch-state"),
+            AppError::Provision(P::UrlChangeUnconfirmed { .. }) => {
+                (ErrorKind::Conflict, "url-change-unconfirmed")
+            }
             AppError::Provision(P::Invalid(_)) | AppError::Access(A::Provision(P::Invalid(_))) => {
                 (ErrorKind::Invalid, "invalid")
             }
@@ -247,6 +250,7 @@ pub fn title_of(code: &str) -> &'static str {
         "blocked" => "The plan is blocked",
         "needs-operator" => "Needs an operator",
         "batch-state" => "The batch is not in a state that allows this",
+        "url-change-unconfirmed" => "A base URL change needs confirmation",
         "invalid" => "Invalid request",
         "unknown-user" => "Unknown host user",
         "access-precondition" => "Access cannot be closed yet",
@@ -330,6 +334,16 @@ mod tests {
             ErrorKind::Conflict,
             409,
             "blocked",
+        );
+        check(
+            AppError::Provision(P::UrlChangeUnconfirmed {
+                provider: crm_domain::ProviderRef::new("cn-official", "deepseek"),
+                pack_version: "2".into(),
+                changes: vec![],
+            }),
+            ErrorKind::Conflict,
+            409,
+            "url-change-unconfirmed",
         );
         check(AppError::invalid("bad"), ErrorKind::Invalid, 422, "invalid");
         check(

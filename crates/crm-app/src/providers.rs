@@ -10,7 +10,7 @@ use crm_domain::access::AccessCheck;
 use crm_domain::batch::{BatchFilter, ImportBatch};
 use crm_domain::host::{Capabilities, HostRecord};
 use crm_domain::ops::Target;
-use crm_domain::plan::Plan;
+use crm_domain::plan::{Plan, UrlChange};
 use crm_domain::ports::{BatchRepo, HostApi, PackRepo};
 use crm_domain::spec::ProviderSpec;
 use crm_domain::{
@@ -44,6 +44,9 @@ pub struct ImportInput {
     pub starting_balance: Option<f64>,
     /// Verify access after closing it.
     pub verify: bool,
+    /// The operator confirmed that accounts move to the current pack
+    /// version's base URLs (the preview's `url_changes`).
+    pub accept_url_change: bool,
 }
 
 /// What a preview found.
@@ -55,12 +58,31 @@ pub struct PreviewReport {
     pub pack_version: String,
     /// The live batch the plan applies to, if any.
     pub batch: Option<BatchId>,
+    /// Where the upstream keys go: the provider's base URLs.
+    pub base_urls: BaseUrls,
     pub plan: Plan,
+    /// Accounts this pack version moves away from their recorded base URL
+    /// (each also a `base_url` change of its account item); an import
+    /// applies them only with `accept_url_change`.
+    pub url_changes: Vec<UrlChange>,
     /// What closing access would create (only when a batch exists already).
     pub access_plan: Option<Plan>,
     /// Whether applying would change anything.
     pub changes: bool,
     pub host_requests: u32,
+}
+
+/// A provider's base URLs in one preview: the ones the pack declares and
+/// the one the import's accounts use on this host.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BaseUrls {
+    /// The pack's OpenAI-compatible base URL.
+    pub openai: String,
+    /// The pack's Anthropic base URL, if the provider has one.
+    pub anthropic: Option<String>,
+    /// The one the accounts use on this host (by the platform chosen);
+    /// `None` when no platform is available (the plan is blocked).
+    pub accounts: Option<String>,
 }
 
 /// What an import did.
@@ -228,6 +250,7 @@ impl App {
                 pack_version: None,
                 mode,
                 upstream_keys,
+                accept_url_change: false,
             })
             .await?;
         let access_plan = match &preview.batch {
@@ -255,6 +278,12 @@ impl App {
             mode,
             pack_version: preview.pack_version,
             batch: preview.batch,
+            base_urls: BaseUrls {
+                openai: spec.openai_base_url.clone(),
+                anthropic: spec.anthropic_base_url.clone(),
+                accounts: preview.base_url,
+            },
+            url_changes: preview.plan.url_changes(),
             plan: preview.plan,
             access_plan,
             changes,
@@ -281,22 +310,45 @@ impl App {
             )));
         }
         let target = Target::provider(&ctx.record.name, &input.provider).to_string();
+        let accepted = input.accept_url_change;
         let lease = ctx.prov.acquire(&input.provider, "import").await?;
         let result = self.import_holding(&ctx, &lease, &spec, input).await;
         let released = lease.release().await;
         match &result {
             Ok(r) => {
+                let moved = r.plan.url_changes();
+                let confirmed = match (accepted, moved.is_empty()) {
+                    (false, _) => String::new(),
+                    (true, true) => "; accept_url_change (no URL changed)".into(),
+                    (true, false) => format!(
+                        "; accept_url_change: {}",
+                        moved
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                };
                 self.audit(
                     "provider.import",
                     &target,
                     r.batch.status.as_str(),
-                    Some(format!("batch {} access {}", r.batch.id, r.access_status)),
+                    Some(format!(
+                        "batch {} access {}{confirmed}",
+                        r.batch.id, r.access_status
+                    )),
                 )
                 .await
             }
             Err(e) => {
-                self.audit("provider.import", &target, "error", Some(e.to_string()))
-                    .await
+                let confirmed = if accepted { "; accept_url_change" } else { "" };
+                self.audit(
+                    "provider.import",
+                    &target,
+                    "error",
+                    Some(format!("{e}{confirmed}")),
+                )
+                .await
             }
         }
         let report = result?;
@@ -321,6 +373,7 @@ impl App {
                     pack_version: None,
                     mode: input.mode,
                     upstream_keys: input.upstream_keys,
+                    accept_url_change: input.accept_url_change,
                 },
             )
             .await?;

@@ -136,6 +136,7 @@ impl App {
                     user: None,
                     starting_balance: None,
                     verify: true,
+                    accept_url_change: false,
                 })
                 .await?;
             step(

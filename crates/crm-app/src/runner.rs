@@ -58,6 +58,13 @@ impl OperationSpec {
         }
     }
 
+    /// Records in an import's request whether it confirms base URL
+    /// changes (`ImportInput::accept_url_change`).
+    pub fn accepting_url_change(mut self, accept: bool) -> Self {
+        self.request["accept_url_change"] = json!(accept);
+        self
+    }
+
     /// A rollback of every live batch of `provider` on `host`.
     pub fn rollback_provider(host: &str, provider: &ProviderRef) -> Self {
         OperationSpec {

@@ -72,6 +72,7 @@ async fn seed(dir: &Path, total: usize) -> Result<BatchId> {
             user: None,
             starting_balance: None,
             verify: false,
+            accept_url_change: false,
         })
         .await?;
     if !report.succeeded() {

@@ -61,6 +61,7 @@ pub async fn run(hosts: usize, latency: Duration, rounds: usize) -> Result<Fanou
                 user: None,
                 starting_balance: None,
                 verify: false,
+                accept_url_change: false,
             })
             .await?;
         if !report.succeeded() {

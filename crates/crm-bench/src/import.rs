@@ -36,6 +36,7 @@ pub async fn run(k: usize, latency: Duration) -> Result<ImportSample> {
             user: None,
             starting_balance: None,
             verify: false,
+            accept_url_change: false,
         })
         .await?;
     let wall = t.elapsed();

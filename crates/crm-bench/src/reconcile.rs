@@ -125,6 +125,7 @@ pub async fn run(n: u64, latency: Duration) -> Result<ReconcileSample> {
             user: None,
             starting_balance: None,
             verify: false,
+            accept_url_change: false,
         })
         .await?;
     if !report.succeeded() {

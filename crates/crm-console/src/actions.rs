@@ -391,6 +391,23 @@ pub async fn import_preview(
             ("Mode", esc(mode.as_str())),
             ("Pack version", esc(&report.pack_version)),
             (
+                "Base URL (accounts)",
+                report
+                    .base_urls
+                    .accounts
+                    .as_deref()
+                    .map(|u| format!("<code>{}</code>", esc(u)))
+                    .unwrap_or_else(|| "none: no platform is available".into())
+            ),
+            (
+                "Pack base URLs",
+                std::iter::once(&report.base_urls.openai)
+                    .chain(report.base_urls.anthropic.as_ref())
+                    .map(|u| format!("<code>{}</code>", esc(u)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            (
                 "Existing batch",
                 report
                     .batch
@@ -415,6 +432,33 @@ pub async fn import_preview(
             plan_table(access).into_string()
         );
     }
+    let url_changes = !report.url_changes.is_empty();
+    if url_changes {
+        let rows: String = report
+            .url_changes
+            .iter()
+            .map(|c| {
+                format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                    esc(crm_domain::plan::UrlChange::KIND),
+                    esc(&c.account),
+                    c.host_object_id.map(|i| i.to_string()).unwrap_or_default(),
+                    esc(&c.from),
+                    esc(&c.to)
+                )
+            })
+            .collect();
+        let _ = write!(
+            explain,
+            "<h2>Base URL changes</h2><p class=\"error\" role=\"alert\">Pack version {} moves \
+             {} account(s) to another base URL: their upstream keys would be sent there. \
+             Check the new URL with the provider; the import applies it only if you tick \
+             the box below.</p><table><thead><tr><th>Kind</th><th>Account</th><th>Host id</th>\
+             <th>From (recorded)</th><th>To (pack)</th></tr></thead><tbody>{rows}</tbody></table>",
+            esc(&report.pack_version),
+            report.url_changes.len()
+        );
+    }
     let blocked = report.plan.blocked().count();
     if blocked > 0 {
         let _ = write!(
@@ -429,8 +473,20 @@ pub async fn import_preview(
         provider: pref.clone(),
         mode,
         keys,
+        url_changes,
         expires: Instant::now() + crate::PENDING_TTL,
     });
+    let mut fields = format!(
+        "<input type=\"hidden\" name=\"pending\" value=\"{}\">",
+        esc(&pending)
+    );
+    if url_changes {
+        fields.push_str(
+            "<p><label><input type=\"checkbox\" name=\"accept_url_change\" value=\"true\" \
+             id=\"accept_url_change\"> Move the accounts to the new base URL \
+             (accept_url_change)</label></p>",
+        );
+    }
     Ok(confirm_page(
         &s,
         &format!("Import {pref} onto {}?", report.host),
@@ -440,10 +496,7 @@ pub async fn import_preview(
             seg(pref.pack.as_str()),
             seg(pref.provider.as_str())
         ),
-        &format!(
-            "<input type=\"hidden\" name=\"pending\" value=\"{}\">",
-            esc(&pending)
-        ),
+        &fields,
         "Import",
         &format!(
             "/providers/{}/{}",
@@ -459,6 +512,9 @@ pub struct ImportForm {
     csrf: String,
     #[serde(default)]
     pending: String,
+    /// The checkbox shown when the preview listed base URL changes.
+    #[serde(default)]
+    accept_url_change: Option<String>,
 }
 
 pub async fn import(
@@ -478,6 +534,9 @@ pub async fn import(
             )
         })?;
     let app = c.app_for(&s);
+    // Only what the operator saw: a tick confirms the URL changes of the
+    // preview it was shown with.
+    let accept_url_change = held.url_changes && form.accept_url_change.is_some();
     let spec = OperationSpec::import(
         &held.host,
         &held.provider,
@@ -486,7 +545,8 @@ pub async fn import(
         None,
         None,
         true,
-    );
+    )
+    .accepting_url_change(accept_url_change);
     let op = c
         .launch(&app, spec, move |app, id| async move {
             ops::progress(
@@ -510,6 +570,7 @@ pub async fn import(
                     user: None,
                     starting_balance: None,
                     verify: true,
+                    accept_url_change,
                 })
                 .await?;
             ops::progress(

@@ -85,6 +85,9 @@ pub(crate) struct PendingImport {
     pub provider: ProviderRef,
     pub mode: AccessMode,
     pub keys: Vec<SecretString>,
+    /// The preview listed base URL changes: only then does the confirmation
+    /// offer (and honour) `accept_url_change`.
+    pub url_changes: bool,
     pub expires: Instant,
 }
 

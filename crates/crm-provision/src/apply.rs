@@ -37,6 +37,7 @@ impl Provisioner {
         pp: &PackProvider,
         mode: AccessMode,
         given: &[SecretString],
+        accept_url_change: bool,
     ) -> Result<ApplyReport> {
         let before = self.host.request_count();
         let keys = self.keys_of(batch.as_ref(), given);
@@ -95,6 +96,14 @@ impl Provisioner {
             .collect();
         if !blocked.is_empty() {
             return Err(ProvisionError::Blocked { reasons: blocked });
+        }
+        let url_changes = planned.plan.url_changes();
+        if !url_changes.is_empty() && !accept_url_change {
+            return Err(ProvisionError::UrlChangeUnconfirmed {
+                provider: pp.provider.clone(),
+                pack_version: pp.pack_version.clone(),
+                changes: url_changes,
+            });
         }
         if let Some(b) = &batch
             && planned.plan.is_noop()

@@ -1,7 +1,8 @@
 //! The one error type of crm-provision, with messages an operator can act on.
 
+use crm_domain::plan::UrlChange;
 use crm_domain::ports::{HostError, StoreError};
-use crm_domain::{BatchId, BatchStatus, JournalState, ResourceKind};
+use crm_domain::{BatchId, BatchStatus, JournalState, ProviderRef, ResourceKind};
 
 /// Why a provisioning use case stopped.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,17 @@ pub enum ProvisionError {
     /// The plan contains `blocked` items; nothing was applied.
     #[error("the plan is blocked: {}", reasons.join("; "))]
     Blocked { reasons: Vec<String> },
+    /// The plan sends upstream keys to base URLs other than the recorded
+    /// ones, and the operator did not confirm it; nothing was applied.
+    #[error(
+        "pack {provider} {pack_version} moves where upstream keys are sent: {}; nothing was changed: check the new URL with the provider, then apply again with --accept-url-change (API and console: accept_url_change)",
+        changes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; ")
+    )]
+    UrlChangeUnconfirmed {
+        provider: ProviderRef,
+        pack_version: String,
+        changes: Vec<UrlChange>,
+    },
     /// The batch is in a status the requested use case cannot start from.
     #[error("batch {batch} is {status}: {hint}")]
     BatchState {

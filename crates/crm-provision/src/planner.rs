@@ -20,7 +20,7 @@ use crm_domain::batch::ManagedResource;
 use crm_domain::host::{AdminAuth, Capabilities};
 use crm_domain::observed::{ChannelPricing, HostAccount, HostChannel, HostGroup, HostSnapshot};
 use crm_domain::ownership;
-use crm_domain::plan::{FieldChange, Plan, PlanItem};
+use crm_domain::plan::{BASE_URL_FIELD, FieldChange, Plan, PlanItem};
 use crm_domain::{
     AccessMode, BatchId, Fingerprint, HostObjectId, PlanAction, ResourceKind, ResourceState,
 };
@@ -175,7 +175,7 @@ pub fn plan_detailed(input: PlanInput<'_>) -> Planned {
     specs.dedup_by(|a, b| a.key.hmac == b.key.hmac);
     let mut items: Vec<PlanItem> = specs
         .iter()
-        .map(|s| account_item(s, ch, snapshot, resources, group_id))
+        .map(|s| account_item(s, ch, snapshot, resources, group_id, pack, mode))
         .collect();
     if specs.is_empty() {
         items.push(PlanItem {
@@ -300,12 +300,69 @@ pub fn recorded_key_hmac(r: &ManagedResource) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
+/// Where a recorded account sends its key: its platform and base URL, from
+/// its desired spec (or, for older records, its natural key
+/// `platform|base_url|hmac`).
+fn recorded_target(r: &ManagedResource) -> (Option<String>, Option<String>) {
+    let nk = crate::journal::base_natural_key(&r.natural_key);
+    let mut parts = nk.splitn(3, '|');
+    let (nk_platform, nk_url) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(p), Some(u), Some(_)) => (Some(p.to_owned()), Some(u.to_owned())),
+        _ => (None, None),
+    };
+    let field = |f: &str| r.desired.get(f).and_then(Value::as_str).map(str::to_owned);
+    (
+        field("platform").or(nk_platform),
+        field("base_url")
+            .or(nk_url)
+            .map(|u| crate::desired::normalize_url(&u)),
+    )
+}
+
+/// Compares a recorded account with its spec in the new plan. A platform
+/// cannot be patched: the item is `blocked` with the way out. A moved base
+/// URL is a `base_url` change (from the recorded URL), which the apply
+/// refuses unless the operator confirmed it (docs/design.md §4 step 3): the
+/// recorded URL is where the direct upstream probe and key rotation send the
+/// key, so a pack must not move it unseen.
+fn recorded_moves(
+    r: &ManagedResource,
+    spec: &AccountSpec,
+    pack: &PackProvider,
+    mode: AccessMode,
+) -> std::result::Result<Option<FieldChange>, String> {
+    let (platform, url) = recorded_target(r);
+    if let Some(p) = platform
+        && p != spec.platform.as_str()
+    {
+        return Err(format!(
+            "account {} (host id {}) was created on platform {p}{}; pack {} {} puts it on {} at {}, and an account's platform cannot be changed in place: roll the batch back (crm batch rollback {}) and import it again (crm provider import {} --host <host> --mode {mode} --upstream-keys-file <file>)",
+            spec.name,
+            r.host_object_id,
+            url.as_deref()
+                .map(|u| format!(" at {u}"))
+                .unwrap_or_default(),
+            pack.provider,
+            pack.pack_version,
+            spec.platform,
+            spec.base_url,
+            r.batch_id,
+            pack.provider,
+        ));
+    }
+    Ok(url
+        .filter(|u| *u != crate::desired::normalize_url(&spec.base_url))
+        .map(|u| change(BASE_URL_FIELD, json!(u), json!(spec.base_url))))
+}
+
 fn account_item(
     spec: &AccountSpec,
     choice: &PlatformChoice,
     snapshot: &HostSnapshot,
     resources: &[ManagedResource],
     group: Option<HostObjectId>,
+    pack: &PackProvider,
+    mode: AccessMode,
 ) -> PlanItem {
     let mut item = PlanItem {
         kind: ResourceKind::Account,
@@ -320,10 +377,20 @@ fn account_item(
         r.natural_key == spec.natural_key || recorded_key_hmac(r) == Some(spec.key.hmac.as_str())
     });
     if let Some(r) = rec {
+        let moved = match recorded_moves(r, spec, pack, mode) {
+            Ok(m) => m,
+            Err(reason) => {
+                item.action = PlanAction::Blocked;
+                item.host_object_id = Some(r.host_object_id);
+                item.reason = Some(reason);
+                return item;
+            }
+        };
         match snapshot.accounts.iter().find(|a| a.id == r.host_object_id) {
             Some(a) => {
                 item.host_object_id = Some(a.id);
-                item.changes = account_changes(spec, a, group);
+                item.changes = moved.into_iter().collect();
+                item.changes.extend(account_changes(spec, a, group));
                 item.action = if item.changes.is_empty() {
                     PlanAction::NoOp
                 } else {
@@ -332,6 +399,8 @@ fn account_item(
                 item.reason = None;
             }
             None => {
+                // Created again at the new URL: the same confirmation.
+                item.changes = moved.into_iter().collect();
                 item.reason = Some(format!(
                     "recorded account {} is gone from the host; it is created again ({})",
                     r.host_object_id, choice.reason
@@ -906,6 +975,54 @@ mod tests {
                 (ResourceKind::Channel, PlanAction::Update),
             ]
         );
+    }
+
+    #[test]
+    fn a_moved_base_url_is_a_url_change_even_for_an_account_created_again() {
+        let old = deepseek("1.0.0", 2.0);
+        let mut new = deepseek("1.1.0", 2.0);
+        new.spec.openai_base_url = "https://moved.example/v1/".into();
+        let c = caps(true);
+        let b = BatchId::new("b-1");
+        let mut snap = applied_snapshot(&old, &c, AccessMode::SelfService, &[1], &b);
+        let recorded_url = snap.accounts[0].base_url.clone().unwrap();
+        let res = vec![
+            resource(
+                &b,
+                ResourceKind::Account,
+                1,
+                json!({"upstream_key": fp(1), "base_url": recorded_url, "platform": snap.accounts[0].platform}),
+            ),
+            resource(&b, ResourceKind::Group, 100, json!({})),
+            resource(&b, ResourceKind::Channel, 200, json!({})),
+        ];
+        let keys = [fp(1)];
+        let run = |pack: &PackProvider, snap: &HostSnapshot| {
+            plan(PlanInput {
+                pack,
+                caps: &c,
+                snapshot: snap,
+                mode: AccessMode::SelfService,
+                keys: &keys,
+                resources: &res,
+            })
+        };
+        let p = run(&new, &snap);
+        let urls = p.url_changes();
+        assert_eq!(urls.len(), 1, "{p:#?}");
+        assert_eq!(
+            (urls[0].from.as_str(), urls[0].to.as_str()),
+            (recorded_url.as_str(), "https://moved.example/v1")
+        );
+        assert_eq!(urls[0].host_object_id, Some(HostObjectId(1)));
+        // Gone from the host: created again at the new URL, the same change.
+        snap.accounts.clear();
+        let p = run(&new, &snap);
+        assert_eq!(p.items[0].action, PlanAction::Create);
+        assert_eq!(p.url_changes().len(), 1, "{p:#?}");
+        // The same URL (up to a trailing slash) is no change.
+        let p = run(&old, &snap);
+        assert!(p.url_changes().is_empty(), "{p:#?}");
     }
 
     #[test]

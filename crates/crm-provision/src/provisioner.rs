@@ -67,6 +67,10 @@ pub struct ImportRequest {
     pub mode: AccessMode,
     /// Upstream keys to provision (added to the batch's keys if it exists).
     pub upstream_keys: Vec<SecretString>,
+    /// The operator confirmed that accounts move to the base URLs of this
+    /// pack version (the plan's `url_changes`); without it such a plan is
+    /// refused (docs/design.md §4 step 3).
+    pub accept_url_change: bool,
 }
 
 /// A read-only plan.
@@ -76,6 +80,10 @@ pub struct Preview {
     /// The live batch the plan would apply to, if one exists.
     pub batch: Option<BatchId>,
     pub pack_version: String,
+    /// The base URL the plan's accounts use on this host (the pack's
+    /// OpenAI-compatible or Anthropic one, by the platform chosen), when a
+    /// platform is available.
+    pub base_url: Option<String>,
     pub host_requests: u32,
 }
 
@@ -181,6 +189,7 @@ impl Provisioner {
             plan: planned.plan,
             batch: batch.map(|b| b.id),
             pack_version: pp.pack_version,
+            base_url: planned.choice.map(|c| c.base_url),
             host_requests: self.host.request_count().saturating_sub(before),
         })
     }
@@ -197,6 +206,7 @@ impl Provisioner {
             pack_version: version,
             mode: b.mode,
             upstream_keys: vec![],
+            accept_url_change: false,
         })
         .await
     }
@@ -234,8 +244,15 @@ impl Provisioner {
                 _ => {}
             }
         }
-        self.converge(lease, batch, &pp, req.mode, &req.upstream_keys)
-            .await
+        self.converge(
+            lease,
+            batch,
+            &pp,
+            req.mode,
+            &req.upstream_keys,
+            req.accept_url_change,
+        )
+        .await
     }
 
     // -------------------------------------------------------------- resume
@@ -274,27 +291,39 @@ impl Provisioner {
             .pack_provider(&b.provider, Some(b.pack_version.clone()))
             .await?;
         let mode = b.mode;
-        self.converge(lease, Some(b), &pp, mode, &keys).await
+        // The batch's own pack version: its URLs are the recorded ones, so
+        // a resume never moves an account unconfirmed.
+        self.converge(lease, Some(b), &pp, mode, &keys, false).await
     }
 
     // -------------------------------------------------------------- upgrade
 
     /// Applies a newer pack version to a live batch under a fresh lease.
-    pub async fn upgrade(&self, batch: &BatchId, version: Option<String>) -> Result<ApplyReport> {
+    pub async fn upgrade(
+        &self,
+        batch: &BatchId,
+        version: Option<String>,
+        accept_url_change: bool,
+    ) -> Result<ApplyReport> {
         let b = self.batches.get_batch(batch).await?;
         let lease = self.acquire(&b.provider, "upgrade").await?;
-        let r = self.upgrade_holding(&lease, batch, version).await;
+        let r = self
+            .upgrade_holding(&lease, batch, version, accept_url_change)
+            .await;
         lease.release_after(r).await
     }
 
     /// Applies `version` (the current one when `None`) of the batch's pack:
     /// `update`s of prices, mapping and models; on success the batch records
-    /// the new version and checksum.
+    /// the new version and checksum. A version that moves accounts to
+    /// another base URL needs `accept_url_change`
+    /// ([`ProvisionError::UrlChangeUnconfirmed`] otherwise).
     pub async fn upgrade_holding(
         &self,
         lease: &HeldLease,
         batch: &BatchId,
         version: Option<String>,
+        accept_url_change: bool,
     ) -> Result<ApplyReport> {
         let b = self.batches.get_batch(batch).await?;
         applied_or_refuse(
@@ -303,7 +332,8 @@ impl Provisioner {
         )?;
         let pp = self.pack_provider(&b.provider, version).await?;
         let mode = b.mode;
-        self.converge(lease, Some(b), &pp, mode, &[]).await
+        self.converge(lease, Some(b), &pp, mode, &[], accept_url_change)
+            .await
     }
 
     /// Fingerprints of the batch's keys plus the given ones.

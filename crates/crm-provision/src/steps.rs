@@ -12,7 +12,7 @@ use crate::planner::Planned;
 use crate::provisioner::Provisioner;
 use crm_domain::observed::{AccountPatch, GroupDraft, HostAccount, HostSnapshot};
 use crm_domain::ownership;
-use crm_domain::plan::PlanItem;
+use crm_domain::plan::{BASE_URL_FIELD, PlanItem};
 use crm_domain::ports::HostError;
 use crm_domain::{
     AccessMode, BatchId, HostObjectId, JournalOp, PlanAction, ResourceKind, ResourceState,
@@ -339,7 +339,11 @@ impl Provisioner {
                     .await?;
                 }
                 if needs_account_update(item) {
-                    self.update_account(batch, spec, current, display).await?;
+                    // Only a plan whose URL change was confirmed gets here
+                    // with one (`Provisioner::converge`).
+                    let moves = item.changes.iter().any(|c| c.field == BASE_URL_FIELD);
+                    self.update_account(batch, spec, current, display, moves)
+                        .await?;
                 }
                 if !current.group_ids.contains(&group_id) {
                     self.bind_account(batch, spec, current, display, group_id)
@@ -429,12 +433,17 @@ impl Provisioner {
         spec: &AccountSpec,
         current: &HostAccount,
         display: &str,
+        move_base_url: bool,
     ) -> Result<()> {
         let mut extra = current.extra.clone();
         extra.extend(spec.extra.clone());
+        // The desired spec recorded after this step names the new base URL,
+        // so the host account is moved in the same journaled write: the
+        // recorded URL never names one the host does not use.
         let patch = AccountPatch {
             model_mapping: Some(spec.model_mapping.clone()),
             extra: Some(extra),
+            base_url: move_base_url.then(|| spec.base_url.clone()),
             ..AccountPatch::default()
         };
         let id = current.id;

@@ -51,6 +51,7 @@ fn req(keys: &[u32]) -> ImportRequest {
         pack_version: None,
         mode: AccessMode::SelfService,
         upstream_keys: keys.iter().map(|n| key(*n)).collect(),
+        accept_url_change: false,
     }
 }
 
@@ -290,7 +291,7 @@ async fn rotation_replaces_the_key_in_place_and_upgrade_records_the_version() {
         "{:#?}",
         p.plan
     );
-    let up = e.prov.upgrade(&r.batch.id, None).await.unwrap();
+    let up = e.prov.upgrade(&r.batch.id, None, false).await.unwrap();
     assert_eq!(up.batch.status, BatchStatus::Applied);
     assert_eq!(up.batch.pack_version, "1.1.0");
     assert_eq!(up.batch.pack_checksum, "sha256-cn-official-1.1.0");

@@ -221,6 +221,7 @@ pub async fn run(ctx: &Ctx, cmd: ProviderCommand) -> anyhow::Result<Outcome> {
             user,
             balance,
             no_verify,
+            accept_url_change,
         } => {
             let input = ImportInput {
                 host: target.host.clone(),
@@ -230,6 +231,7 @@ pub async fn run(ctx: &Ctx, cmd: ProviderCommand) -> anyhow::Result<Outcome> {
                 user: secrets::user_login(&user)?,
                 starting_balance: balance,
                 verify: !no_verify,
+                accept_url_change,
             };
             let pb = ctx.progress(&format!(
                 "importing {} onto {}",
@@ -427,10 +429,35 @@ fn render_preview(r: &PreviewReport) -> String {
         ("mode", r.mode.to_string()),
         ("pack version", r.pack_version.clone()),
         ("batch", opt(&r.batch)),
+        // Where the upstream keys go (issue 19: a pack can steer them).
+        ("base url", opt(&r.base_urls.accounts)),
+        ("pack openai url", r.base_urls.openai.clone()),
+        ("pack anthropic url", opt(&r.base_urls.anthropic)),
         ("host requests", r.host_requests.to_string()),
     ]);
     out.push_str("\n\n");
     out.push_str(&render_plan(&r.plan));
+    if !r.url_changes.is_empty() {
+        out.push_str(
+            "\n\nbase URL changes (the accounts' upstream keys would go to the new URL; \
+             import with --accept-url-change to apply):\n",
+        );
+        out.push_str(&table(
+            &["Kind", "Account", "Host id", "From (recorded)", "To (pack)"],
+            r.url_changes
+                .iter()
+                .map(|c| {
+                    vec![
+                        crm_domain::plan::UrlChange::KIND.into(),
+                        c.account.clone(),
+                        opt(&c.host_object_id),
+                        c.from.clone(),
+                        c.to.clone(),
+                    ]
+                })
+                .collect(),
+        ));
+    }
     if let Some(a) = &r.access_plan {
         out.push_str("\n\naccess closure:\n");
         out.push_str(&render_plan(a));

@@ -534,6 +534,7 @@ async fn one_bad_account_of_two_is_an_advisory() {
             pack_version: None,
             mode: AccessMode::SelfService,
             upstream_keys: vec![good, bad],
+            accept_url_change: false,
         })
         .await
         .unwrap();

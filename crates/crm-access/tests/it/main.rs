@@ -2,5 +2,6 @@
 //! through the real host adapter, the real store and the real journal.
 
 mod lifecycle;
+mod recorded_url;
 mod scenarios;
 mod support;

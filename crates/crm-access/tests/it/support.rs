@@ -108,6 +108,7 @@ impl World {
                 pack_version: None,
                 mode,
                 upstream_keys: vec![key.clone()],
+                accept_url_change: false,
             })
             .await
             .unwrap();

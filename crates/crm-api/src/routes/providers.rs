@@ -69,6 +69,12 @@ pub struct ImportBody {
     pub starting_balance: Option<f64>,
     /// Verify access after closing it (import only; default true).
     pub verify: Option<bool>,
+    /// Apply although the current pack version moves accounts to another
+    /// base URL (the preview's `url_changes`), so their upstream keys go
+    /// there (import only). Without it such an import operation fails,
+    /// changing nothing, with an error naming `accept_url_change`.
+    #[serde(default)]
+    pub accept_url_change: bool,
 }
 
 /// Names the host a provider use case runs on.
@@ -156,7 +162,7 @@ pub async fn get_provider(
 
 #[utoipa::path(post, path = "/api/providers/{pack}/{provider}/preview", tag = "providers",
     params(("pack" = String, Path), ("provider" = String, Path)), request_body = ImportBody,
-    responses((status = 200, description = "The plan; nothing is changed", body = serde_json::Value)))]
+    responses((status = 200, description = "The plan, the provider's base URLs and the base URL changes an import would need confirmed; nothing is changed", body = crate::schemas::Preview)))]
 pub async fn preview(
     State(st): State<ApiState>,
     Extension(p): Extension<Principal>,
@@ -217,7 +223,8 @@ pub async fn import(
         user.as_ref().map(|u| u.0.as_str()),
         body.starting_balance,
         body.verify.unwrap_or(true),
-    );
+    )
+    .accepting_url_change(body.accept_url_change);
     let input = ImportInput {
         host: host.id.to_string(),
         provider: provider.clone(),
@@ -226,6 +233,7 @@ pub async fn import(
         user,
         starting_balance: body.starting_balance,
         verify: body.verify.unwrap_or(true),
+        accept_url_change: body.accept_url_change,
     };
     let host_name = host.name.clone();
     let op = st

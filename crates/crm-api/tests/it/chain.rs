@@ -35,6 +35,13 @@ async fn probe_preview_import_detail_reconcile_rollback() {
         .await;
     assert_eq!(s, 200, "{preview}");
     assert_eq!(preview["changes"], true);
+    let p = documented::<schemas::Preview>(&preview);
+    assert!(p.base_urls.openai.starts_with("https://"), "{preview}");
+    assert_eq!(
+        p.base_urls.accounts.as_deref(),
+        Some(p.base_urls.openai.as_str())
+    );
+    assert!(p.url_changes.is_empty());
 
     let r = srv
         .http

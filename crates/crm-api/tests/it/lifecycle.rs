@@ -391,3 +391,86 @@ async fn an_import_while_the_provider_is_leased_is_refused_at_once_naming_the_ho
         .await;
     assert_eq!(batches, json!([]), "nothing was started");
 }
+
+#[tokio::test]
+async fn an_import_moves_accounts_to_a_new_base_url_only_with_accept_url_change() {
+    let srv = super::spawn_server().await;
+    srv.setup_host_and_pack().await;
+    let body = json!({"host": "sim", "mode": "self_service", "verify": false,
+        "upstream_keys": ["sim-ok-deepseek-1-abcdef0123"]});
+    let import = |body: serde_json::Value| {
+        let srv = &srv;
+        async move {
+            let (s, op) = srv
+                .post("/api/providers/cn-official/deepseek/import?wait=true", body)
+                .await;
+            assert!(s == 200 || s == 202, "{op}");
+            srv.finish(&format!("/api/operations/{}", op["id"].as_str().unwrap()))
+                .await
+        }
+    };
+    let op = import(body.clone()).await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+
+    // A newer cn-official that moves deepseek (taken on purpose).
+    let (_, text) = crm_pack::bundled::all()[0];
+    let moved = text
+        .replacen("version = \"2026.11.1\"", "version = \"2026.11.9\"", 1)
+        .replace("https://api.deepseek.com", "https://api.deepseek.example");
+    let r = srv
+        .http
+        .post(srv.url("/api/packs?file_name=moved.toml&replace_bundled=true"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "text/plain")
+        .body(moved)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let (s, preview) = srv
+        .post("/api/providers/cn-official/deepseek/preview", body.clone())
+        .await;
+    assert_eq!(s, 200, "{preview}");
+    assert_eq!(
+        preview["base_urls"]["openai"],
+        "https://api.deepseek.example"
+    );
+    let changes = preview["url_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{preview}");
+    assert_eq!(changes[0]["kind"], "base_url_change");
+    assert_eq!(changes[0]["from"], "https://api.deepseek.com");
+    assert_eq!(changes[0]["to"], "https://api.deepseek.example");
+
+    let op = import(body.clone()).await;
+    assert_eq!(op["status"], "failed", "{op}");
+    let error = op["error"].as_str().unwrap_or_default();
+    assert!(error.contains("accept_url_change"), "{op}");
+    let (s, preview) = srv
+        .post("/api/providers/cn-official/deepseek/preview", body.clone())
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        preview["url_changes"].as_array().unwrap().len(),
+        1,
+        "unchanged"
+    );
+
+    let mut accepted = body.clone();
+    accepted["accept_url_change"] = json!(true);
+    let op = import(accepted).await;
+    assert_eq!(op["status"], "succeeded", "{op}");
+    assert_eq!(op["request"]["accept_url_change"], true, "{op}");
+    let (_, preview) = srv
+        .post("/api/providers/cn-official/deepseek/preview", body)
+        .await;
+    assert_eq!(preview["url_changes"], json!([]), "{preview}");
+    let (s, audit) = srv.get("/api/audit?limit=10").await;
+    assert_eq!(s, 200, "{audit}");
+    assert!(
+        audit
+            .to_string()
+            .contains("accept_url_change: account crm-"),
+        "the confirmation is audited: {audit}"
+    );
+}

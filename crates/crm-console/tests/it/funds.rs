@@ -42,6 +42,7 @@ pub async fn import_watched(w: &World) -> String {
             user: None,
             starting_balance: None,
             verify: false,
+            accept_url_change: false,
         })
         .await
         .expect("import");

@@ -690,3 +690,103 @@ async fn a_batch_that_stopped_part_way_is_resumed_with_its_keys_pasted_again() {
     assert_no_secret(&w, "resume", &op);
     assert!(!op.body.contains(key) && !page.body.contains(key));
 }
+
+#[tokio::test]
+async fn a_base_url_change_is_shown_and_applied_only_when_ticked() {
+    let w = World::start().await;
+    let cookie = login(&w.router, ADMIN).await;
+    let c = Some(cookie.as_str());
+    let csrf = get(&w.router, "/", c).await.csrf();
+    let key = "sim-ok-moved-0123456789";
+    let preview = |csrf: String| {
+        let router = w.router.clone();
+        async move {
+            post(
+                &router,
+                "/providers/cn-official/deepseek/preview",
+                c,
+                &[
+                    ("csrf", &csrf),
+                    ("host", "sim"),
+                    ("mode", "self_service"),
+                    ("keys", key),
+                ],
+            )
+            .await
+        }
+    };
+    let first = preview(csrf.clone()).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(
+        first.body.contains("<code>https://api.deepseek.com</code>"),
+        "the preview shows the base URL: {}",
+        first.body
+    );
+    assert!(
+        !first.body.contains("accept_url_change"),
+        "nothing to confirm yet"
+    );
+    let r = post(
+        &w.router,
+        "/providers/cn-official/deepseek/import",
+        c,
+        &[("csrf", &csrf), ("pending", &first.hidden("pending"))],
+    )
+    .await;
+    w.launcher.wait_idle().await;
+    assert!(
+        get(&w.router, r.location(), c)
+            .await
+            .body
+            .contains(">succeeded<")
+    );
+
+    // A newer cn-official that moves deepseek, taken on purpose.
+    let (_, text) = crm_pack::bundled::all()[0];
+    let moved = text
+        .replacen("version = \"2026.11.1\"", "version = \"2026.11.9\"", 1)
+        .replace("https://api.deepseek.com", "https://api.deepseek.example");
+    w.app
+        .install_pack_text("moved.toml", &moved, true)
+        .await
+        .unwrap();
+
+    let second = preview(csrf.clone()).await;
+    assert!(second.body.contains("Base URL changes"), "{}", second.body);
+    assert!(second.body.contains("base_url_change"));
+    assert!(
+        second
+            .body
+            .contains("<code>https://api.deepseek.example</code>")
+    );
+    assert!(second.body.contains("name=\"accept_url_change\""));
+    let r = post(
+        &w.router,
+        "/providers/cn-official/deepseek/import",
+        c,
+        &[("csrf", &csrf), ("pending", &second.hidden("pending"))],
+    )
+    .await;
+    w.launcher.wait_idle().await;
+    let op = get(&w.router, r.location(), c).await;
+    assert!(op.body.contains(">failed<"), "not ticked: {}", op.body);
+    assert!(op.body.contains("accept_url_change"), "{}", op.body);
+
+    let third = preview(csrf.clone()).await;
+    let r = post(
+        &w.router,
+        "/providers/cn-official/deepseek/import",
+        c,
+        &[
+            ("csrf", &csrf),
+            ("pending", &third.hidden("pending")),
+            ("accept_url_change", "true"),
+        ],
+    )
+    .await;
+    w.launcher.wait_idle().await;
+    let op = get(&w.router, r.location(), c).await;
+    assert!(op.body.contains(">succeeded<"), "ticked: {}", op.body);
+    let after = preview(csrf).await;
+    assert!(!after.body.contains("Base URL changes"), "{}", after.body);
+}

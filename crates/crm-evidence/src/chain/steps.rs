@@ -264,6 +264,7 @@ impl Runner {
                     .map(|u| (u.email.clone(), u.password.clone())),
                 starting_balance: None,
                 verify: true,
+                accept_url_change: false,
             };
             match self.app.import(input).await {
                 Ok(report) => {

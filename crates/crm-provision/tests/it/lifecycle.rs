@@ -106,7 +106,7 @@ async fn rotation_is_in_place_and_upgrade_records_the_new_version() {
                     .any(|c| c.field == "model_pricing.deepseek-flash.input_price")
             }));
         }
-        let up = prov.upgrade(&r.batch.id, None).await.unwrap();
+        let up = prov.upgrade(&r.batch.id, None, false).await.unwrap();
         assert_eq!(
             up.batch.status,
             BatchStatus::Applied,

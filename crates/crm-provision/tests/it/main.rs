@@ -12,3 +12,4 @@ mod rollback_faults;
 mod secrets;
 mod support;
 mod tombstones;
+mod url_change;

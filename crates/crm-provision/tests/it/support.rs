@@ -61,6 +61,7 @@ pub fn request(provider: ProviderRef, tags: &[&str]) -> ImportRequest {
         pack_version: None,
         mode: AccessMode::SelfService,
         upstream_keys: keys(tags),
+        accept_url_change: false,
     }
 }
 

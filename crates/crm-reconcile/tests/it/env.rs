@@ -108,6 +108,7 @@ impl World {
                 pack_version: None,
                 mode,
                 upstream_keys: keys.to_vec(),
+                accept_url_change: false,
             })
             .await
             .unwrap();

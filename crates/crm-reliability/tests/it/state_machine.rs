@@ -196,6 +196,7 @@ async fn step(w: &mut World, o: &mut Operator, op: &Op) -> Result<String, String
                 user: None,
                 starting_balance: None,
                 verify: *verify,
+                accept_url_change: false,
             })
             .await
             .map(|r| format!("{} {}", r.batch.id, r.batch.status))
@@ -214,6 +215,7 @@ async fn step(w: &mut World, o: &mut Operator, op: &Op) -> Result<String, String
                 user: None,
                 starting_balance: None,
                 verify: false,
+                accept_url_change: false,
             })
             .await
             .map(|r| format!("{} {}", r.batch.id, r.batch.status))
@@ -370,6 +372,7 @@ async fn step(w: &mut World, o: &mut Operator, op: &Op) -> Result<String, String
                     user: None,
                     starting_balance: None,
                     verify: false,
+                    accept_url_change: false,
                 })
                 .await
             });
