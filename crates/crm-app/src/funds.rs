@@ -216,16 +216,9 @@ impl App {
             .filter(|r| provider.is_none_or(|p| *p == r.provider))
             .collect();
         // Thresholds of the pack versions the live batches were imported from.
-        let batches = self
-            .store
-            .list_batches(crm_domain::batch::BatchFilter {
-                host_id: Some(record.id.clone()),
-                ..Default::default()
-            })
-            .await?;
+        let batches = self.store.live_batches(&record.id, None).await?;
         let versions = batches
             .iter()
-            .filter(|b| b.status.is_live())
             .filter(|b| readings.iter().any(|r| r.provider == b.provider))
             .map(|b| (b.provider.clone(), b.pack_version.clone()))
             .collect::<Vec<_>>();

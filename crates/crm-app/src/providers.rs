@@ -7,7 +7,7 @@ use crate::App;
 use crate::error::{AppError, Result};
 use crm_access::{AccessPorts, ClosureRequest, KeyChoice, KeyRefusal, UserChoice, VerifyOptions};
 use crm_domain::access::AccessCheck;
-use crm_domain::batch::{BatchFilter, ImportBatch};
+use crm_domain::batch::ImportBatch;
 use crm_domain::host::{Capabilities, HostRecord};
 use crm_domain::ops::Target;
 use crm_domain::plan::{Plan, UrlChange};
@@ -437,17 +437,7 @@ impl App {
         provider: &ProviderRef,
     ) -> Result<Vec<ImportBatch>> {
         let record = self.host(host).await?;
-        let mut batches = self
-            .store
-            .list_batches(BatchFilter {
-                host_id: Some(record.id),
-                provider: Some(provider.clone()),
-                status: None,
-                limit: None,
-            })
-            .await?;
-        batches.retain(|b| b.status.is_live());
-        Ok(batches)
+        Ok(self.store.live_batches(&record.id, Some(provider)).await?)
     }
 
     /// Verifies access of every live, closed batch of a provider on a host.

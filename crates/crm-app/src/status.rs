@@ -8,7 +8,7 @@
 use crate::App;
 use crate::error::Result;
 use chrono::{DateTime, Utc};
-use crm_domain::batch::{BatchFilter, ImportBatch};
+use crm_domain::batch::ImportBatch;
 use crm_domain::funds::{Assessment, FundsReading, FundsThreshold, per_provider};
 use crm_domain::host::HostRecord;
 use crm_domain::ports::{AccessCheckRepo, BatchRepo, HostRepo, ReconcileRepo};
@@ -131,17 +131,7 @@ impl App {
     }
 
     async fn live_batches_on(&self, record: &HostRecord) -> Result<Vec<ImportBatch>> {
-        let mut batches = self
-            .store
-            .list_batches(BatchFilter {
-                host_id: Some(record.id.clone()),
-                provider: None,
-                status: None,
-                limit: None,
-            })
-            .await?;
-        batches.retain(|b| b.status.is_live());
-        Ok(batches)
+        Ok(self.store.live_batches(&record.id, None).await?)
     }
 
     async fn status_of(

@@ -21,7 +21,7 @@ use crate::reconcile::ReconcileRun;
 use crate::spec::InstalledPack;
 use crate::{
     AccessStatus, BatchId, BatchStatus, HostId, HostObjectId, LeaseId, OperationId, PackId,
-    ReconcileRunId, ResourceKind, ResourceState, SecretString,
+    ProviderRef, ReconcileRunId, ResourceKind, ResourceState, SecretString,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -360,6 +360,25 @@ pub trait BatchRepo: Send + Sync {
     async fn create_batch(&self, batch: ImportBatch) -> StoreResult<ImportBatch>;
     async fn get_batch(&self, id: &BatchId) -> StoreResult<ImportBatch>;
     async fn list_batches(&self, filter: BatchFilter) -> StoreResult<Vec<ImportBatch>>;
+    /// The live batches (docs/design.md §3: they own objects on the host) of
+    /// `host`, of one `provider` when given (pack-scoped: another pack's
+    /// provider with the same id is not it), in the order the store lists them.
+    async fn live_batches(
+        &self,
+        host: &HostId,
+        provider: Option<&ProviderRef>,
+    ) -> StoreResult<Vec<ImportBatch>> {
+        let mut batches = self
+            .list_batches(BatchFilter {
+                host_id: Some(host.clone()),
+                provider: provider.cloned(),
+                status: None,
+                limit: None,
+            })
+            .await?;
+        batches.retain(|b| b.status.is_live() && provider.is_none_or(|p| b.provider == *p));
+        Ok(batches)
+    }
     async fn update_batch(&self, batch: &ImportBatch) -> StoreResult<()>;
     async fn set_batch_status(
         &self,

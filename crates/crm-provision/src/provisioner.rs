@@ -14,7 +14,7 @@ use crate::journal::JournalExecutor;
 use crate::lease::HeldLease;
 use crate::planner::{PlanInput, plan_detailed};
 use crate::snapshot::observe_bounded;
-use crm_domain::batch::{BatchFilter, ImportBatch, ManagedResource};
+use crm_domain::batch::{ImportBatch, ManagedResource};
 use crm_domain::host::Capabilities;
 use crm_domain::plan::Plan;
 use crm_domain::ports::{BatchRepo, Clock, HostApi, IdSource, LeaseRepo, PackRepo, SecretSealer};
@@ -150,14 +150,9 @@ impl Provisioner {
     ) -> Result<Option<ImportBatch>> {
         let mut all = self
             .batches
-            .list_batches(BatchFilter {
-                host_id: Some(self.host_id.clone()),
-                provider: Some(provider.clone()),
-                status: None,
-                limit: None,
-            })
+            .live_batches(&self.host_id, Some(provider))
             .await?;
-        all.retain(|b| b.mode == mode && b.status.is_live());
+        all.retain(|b| b.mode == mode);
         all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(all.pop())
     }

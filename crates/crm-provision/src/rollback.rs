@@ -16,7 +16,7 @@ use crate::lease::HeldLease;
 use crate::lookup::{Leftovers, split_account_nk};
 use crate::provisioner::Provisioner;
 use crate::snapshot::{is_crm_user, observe_bounded};
-use crm_domain::batch::{BatchFilter, ImportBatch, ManagedResource};
+use crm_domain::batch::{ImportBatch, ManagedResource};
 use crm_domain::host::{SealContext, SealedSecret};
 use crm_domain::observed::{AccountPatch, BalanceOp, HostSnapshot, UserLogin};
 use crm_domain::ownership;
@@ -68,14 +68,8 @@ impl Provisioner {
         let r = async {
             let mut batches = self
                 .batches
-                .list_batches(BatchFilter {
-                    host_id: Some(self.host_id.clone()),
-                    provider: Some(provider.clone()),
-                    status: None,
-                    limit: None,
-                })
+                .live_batches(&self.host_id, Some(provider))
                 .await?;
-            batches.retain(|b| &b.provider == provider && b.status.is_live());
             batches.sort_by(|a, b| a.id.cmp(&b.id));
             let mut out = Vec::new();
             for b in batches {

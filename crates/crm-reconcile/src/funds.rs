@@ -388,15 +388,7 @@ pub async fn provider_states(
     batches: &dyn crm_domain::ports::BatchRepo,
     host: &crm_domain::HostId,
 ) -> crate::Result<Vec<(ProviderFunds, Option<bool>)>> {
-    let live: Vec<_> = batches
-        .list_batches(crm_domain::batch::BatchFilter {
-            host_id: Some(host.clone()),
-            ..Default::default()
-        })
-        .await?
-        .into_iter()
-        .filter(|b| b.status.is_live())
-        .collect();
+    let live = batches.live_batches(host, None).await?;
     let readings: Vec<FundsReading> = watch
         .repo
         .latest_readings(host)

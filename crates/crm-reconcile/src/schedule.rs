@@ -22,7 +22,7 @@ use crate::run::{self, Ports, RunOptions};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_domain::access::AccessCheck;
-use crm_domain::batch::{BatchFilter, ImportBatch};
+use crm_domain::batch::ImportBatch;
 use crm_domain::funds::{Crossing, ProviderFunds, crossing};
 use crm_domain::host::HostRecord;
 use crm_domain::ops::Lease;
@@ -653,16 +653,9 @@ impl SchedulerDriver {
         host: &HostRecord,
         api: &dyn HostApi,
     ) -> Result<Vec<AccessCheck>> {
-        let batches = self
-            .ports
-            .batches
-            .list_batches(BatchFilter {
-                host_id: Some(host.id.clone()),
-                ..BatchFilter::default()
-            })
-            .await?;
+        let batches = self.ports.batches.live_batches(&host.id, None).await?;
         let mut checks = Vec::new();
-        for b in batches.iter().filter(|b| b.status.is_live()) {
+        for b in &batches {
             let plan = RecheckPlan {
                 skip_completion: self.quota_limited(b).await,
             };
