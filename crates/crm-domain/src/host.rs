@@ -160,6 +160,7 @@ pub struct Capabilities {
     pub cn_funds: bool,
     /// `/admin/channel-monitors` exists (host-side scheduled channel checks).
     #[serde(default)]
+    pub channel_monitors: bool,
     /// Why each verdict was reached.
     pub evidence: Vec<CapabilityEvidence>,
 }

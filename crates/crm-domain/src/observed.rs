@@ -258,6 +258,84 @@ pub struct ModelListing {
     pub model_ids: Vec<String>,
 }
 
+/// A host-side channel monitor (newer hosts): the host itself calls one
+/// upstream endpoint with one key on a schedule and keeps the results. The
+/// key, and even the host's masked form of it, is never part of this type.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HostMonitor {
+    pub id: HostObjectId,
+    pub name: String,
+    /// The monitor's protocol family (`openai`, `anthropic`, ...).
+    pub provider: String,
+    /// `chat_completions` or `responses`.
+    pub api_mode: String,
+    /// The upstream origin the host calls (it appends `/v1/...`).
+    pub endpoint: String,
+    pub primary_model: String,
+    pub extra_models: Vec<String>,
+    /// A free display label; crm writes its ownership marker here (monitors
+    /// have no notes field, docs/design.md §5 "Ownership").
+    pub group_name: String,
+    pub enabled: bool,
+    pub interval_seconds: u32,
+    /// Whether the monitor holds an API key.
+    pub has_api_key: bool,
+    pub last_checked_at: Option<String>,
+    /// Latest status of the primary model (`operational`, `degraded`,
+    /// `failed`, `error`); listings only, `None` before the first check.
+    pub primary_status: Option<String>,
+    /// Percent of the primary model's checks over seven days that were
+    /// operational or degraded; listings only.
+    pub availability_7d: Option<f64>,
+}
+
+/// What crm asks the host to create as a channel monitor.
+#[derive(Debug, Clone)]
+pub struct MonitorDraft {
+    pub name: String,
+    pub provider: String,
+    pub api_mode: String,
+    pub endpoint: String,
+    pub api_key: SecretString,
+    pub primary_model: String,
+    pub extra_models: Vec<String>,
+    pub group_name: String,
+    pub enabled: bool,
+    pub interval_seconds: u32,
+}
+
+/// A partial monitor update; `None` leaves a field as it is (the key too:
+/// the host keeps its own when none is sent).
+#[derive(Debug, Clone, Default)]
+pub struct MonitorPatch {
+    pub name: Option<String>,
+    pub endpoint: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub primary_model: Option<String>,
+    pub group_name: Option<String>,
+    pub enabled: Option<bool>,
+    pub interval_seconds: Option<u32>,
+}
+
+/// One check a monitor ran, newest first in a history.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MonitorCheck {
+    pub model: String,
+    /// `operational`, `degraded`, `failed` or `error`.
+    pub status: String,
+    pub latency_ms: Option<u64>,
+    /// The host's message (scrubbed of secrets), empty when none.
+    pub message: String,
+    pub checked_at: String,
+}
+
+impl MonitorCheck {
+    /// sub2api counts `operational` and `degraded` checks as available.
+    pub fn is_available(&self) -> bool {
+        matches!(self.status.as_str(), "operational" | "degraded")
+    }
+}
+
 /// Everything crm observes on a host in one pass (list calls only).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HostSnapshot {

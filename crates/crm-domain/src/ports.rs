@@ -232,6 +232,45 @@ pub trait HostApi: Send + Sync {
             route: format!("GET /api/v1/admin/cn-providers/accounts/{id}/quota"),
         })
     }
+
+    // channel monitors (newer hosts, `Capabilities::channel_monitors`). An
+    // implementation that does not model them answers as a host without
+    // the routes does.
+    /// Every channel monitor, all pages, with the listing's status summary.
+    async fn list_monitors(&self) -> HostResult<Vec<HostMonitor>> {
+        Err(HostError::RouteMissing {
+            route: "GET /api/v1/admin/channel-monitors".into(),
+        })
+    }
+    /// Never retried (the host honours no `Idempotency-Key` on this create).
+    async fn create_monitor(&self, draft: &MonitorDraft) -> HostResult<HostMonitor> {
+        let _ = draft;
+        Err(HostError::RouteMissing {
+            route: "POST /api/v1/admin/channel-monitors".into(),
+        })
+    }
+    async fn update_monitor(
+        &self,
+        id: HostObjectId,
+        patch: &MonitorPatch,
+    ) -> HostResult<HostMonitor> {
+        let _ = patch;
+        Err(HostError::RouteMissing {
+            route: format!("PUT /api/v1/admin/channel-monitors/{id}"),
+        })
+    }
+    async fn delete_monitor(&self, id: HostObjectId) -> HostResult<()> {
+        Err(HostError::RouteMissing {
+            route: format!("DELETE /api/v1/admin/channel-monitors/{id}"),
+        })
+    }
+    /// The monitor's most recent checks (of every model it checks), newest first.
+    async fn monitor_history(&self, id: HostObjectId, limit: u32) -> HostResult<Vec<MonitorCheck>> {
+        let _ = limit;
+        Err(HostError::RouteMissing {
+            route: format!("GET /api/v1/admin/channel-monitors/{id}/history"),
+        })
+    }
 }
 
 /// A provider's own balance API, called with an upstream key the operator

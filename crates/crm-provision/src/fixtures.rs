@@ -122,6 +122,7 @@ pub fn caps(current: bool) -> Capabilities {
         credential_redaction: current,
         max_page_size: if current { 1000 } else { 100 },
         cn_funds: current,
+        channel_monitors: current,
         evidence: vec![],
     }
 }

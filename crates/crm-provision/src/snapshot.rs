@@ -225,6 +225,7 @@ mod tests {
             credential_redaction: false,
             max_page_size: 100,
             cn_funds: false,
+            channel_monitors: false,
             evidence: vec![],
         }
     }

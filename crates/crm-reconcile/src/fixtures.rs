@@ -42,6 +42,7 @@ pub fn caps() -> Capabilities {
         credential_redaction: true,
         max_page_size: 1000,
         cn_funds: true,
+        channel_monitors: true,
         evidence: vec![],
     }
 }

@@ -141,6 +141,7 @@ pub fn capabilities(version: &str) -> Capabilities {
         credential_redaction: true,
         max_page_size: 100,
         cn_funds: false,
+        channel_monitors: false,
         evidence: vec![],
     }
 }

@@ -687,12 +687,24 @@ impl Sub2apiClient {
         filters: &[(&'static str, String)],
         auth: Auth<'_>,
     ) -> Result<Vec<T>> {
+        self.list_all_sized(path, filters, auth, self.page_size())
+            .await
+    }
+
+    /// [`Self::list_all_as`] at a page size of the caller's, for listings
+    /// whose host handler caps it below the host-wide maximum.
+    pub(crate) async fn list_all_sized<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        filters: &[(&'static str, String)],
+        auth: Auth<'_>,
+        size: u32,
+    ) -> Result<Vec<T>> {
         use futures::{StreamExt, TryStreamExt};
-        let size = self.page_size();
         let first: Page<T> = self.page_as(path, filters, 1, size, auth).await?;
         let Some(pages) = first.page_count() else {
             return self
-                .list_rest_sequentially(path, filters, auth, first)
+                .list_rest_sequentially(path, filters, auth, first, size)
                 .await;
         };
         let mut out = first.items;
@@ -720,8 +732,8 @@ impl Sub2apiClient {
         filters: &[(&'static str, String)],
         auth: Auth<'_>,
         first: Page<T>,
+        size: u32,
     ) -> Result<Vec<T>> {
-        let size = self.page_size();
         let mut out = Vec::new();
         let mut page = 1u32;
         let mut next = Some(first);

@@ -95,6 +95,68 @@ fn ids(v: Vec<i64>) -> Vec<HostObjectId> {
     v.into_iter().map(HostObjectId).collect()
 }
 
+/// An observed channel monitor; the wire's masked key is already reduced
+/// to whether there is one.
+pub fn monitor_from_wire(m: crate::monitors::Monitor) -> HostMonitor {
+    HostMonitor {
+        id: oid(m.id),
+        name: m.name,
+        provider: m.provider,
+        api_mode: m.api_mode,
+        endpoint: m.endpoint,
+        primary_model: m.primary_model,
+        extra_models: m.extra_models,
+        group_name: m.group_name,
+        enabled: m.enabled,
+        interval_seconds: u32::try_from(m.interval_seconds).unwrap_or(0),
+        has_api_key: m.api_key_masked,
+        last_checked_at: m.last_checked_at.filter(|t| !t.is_empty()),
+        primary_status: Some(m.primary_status).filter(|s| !s.is_empty()),
+        availability_7d: m.availability_7d,
+    }
+}
+
+/// One monitor check; the host's message may quote an upstream error, so it
+/// is scrubbed of key-shaped tokens.
+pub fn monitor_check_from_wire(c: crate::monitors::MonitorCheck) -> MonitorCheck {
+    MonitorCheck {
+        model: c.model,
+        status: c.status,
+        latency_ms: c.latency_ms.and_then(|l| u64::try_from(l).ok()),
+        message: crate::scrub::scrub_text(&c.message, &[]),
+        checked_at: c.checked_at,
+    }
+}
+
+/// The create body of a monitor draft.
+pub fn new_monitor(d: &MonitorDraft) -> crate::monitors::NewMonitor {
+    crate::monitors::NewMonitor {
+        name: d.name.clone(),
+        provider: d.provider.clone(),
+        api_mode: d.api_mode.clone(),
+        endpoint: d.endpoint.clone(),
+        api_key: d.api_key.clone(),
+        primary_model: d.primary_model.clone(),
+        extra_models: d.extra_models.clone(),
+        group_name: d.group_name.clone(),
+        enabled: d.enabled,
+        interval_seconds: d.interval_seconds,
+    }
+}
+
+/// The update body of a monitor patch.
+pub fn monitor_update(p: &MonitorPatch) -> crate::monitors::MonitorUpdate {
+    crate::monitors::MonitorUpdate {
+        name: p.name.clone(),
+        endpoint: p.endpoint.clone(),
+        api_key: p.api_key.clone(),
+        primary_model: p.primary_model.clone(),
+        group_name: p.group_name.clone(),
+        enabled: p.enabled,
+        interval_seconds: p.interval_seconds,
+    }
+}
+
 /// An observed account. The wire struct (and any raw secret a legacy host
 /// sent) is consumed and dropped here.
 pub fn account_from_wire(a: wire::Account) -> HostAccount {
@@ -852,6 +914,51 @@ impl HostApi for Sub2apiHost {
             .await
             .map(|q| q.to_value())
             .map_err(|e| host_error(e, &format!("account {id}")))
+    }
+
+    async fn list_monitors(&self) -> HostResult<Vec<HostMonitor>> {
+        let list = self
+            .client
+            .list_monitors()
+            .await
+            .map_err(|e| host_error(e, "channel monitors"))?;
+        Ok(list.into_iter().map(monitor_from_wire).collect())
+    }
+
+    async fn create_monitor(&self, draft: &MonitorDraft) -> HostResult<HostMonitor> {
+        self.client
+            .create_monitor(&new_monitor(draft))
+            .await
+            .map(monitor_from_wire)
+            .map_err(|e| host_error(e, &format!("channel monitor {}", draft.name)))
+    }
+
+    async fn update_monitor(
+        &self,
+        id: HostObjectId,
+        patch: &MonitorPatch,
+    ) -> HostResult<HostMonitor> {
+        self.client
+            .update_monitor(id.0, &monitor_update(patch))
+            .await
+            .map(monitor_from_wire)
+            .map_err(|e| host_error(e, &format!("channel monitor {id}")))
+    }
+
+    async fn delete_monitor(&self, id: HostObjectId) -> HostResult<()> {
+        self.client
+            .delete_monitor(id.0)
+            .await
+            .map_err(|e| host_error(e, &format!("channel monitor {id}")))
+    }
+
+    async fn monitor_history(&self, id: HostObjectId, limit: u32) -> HostResult<Vec<MonitorCheck>> {
+        let list = self
+            .client
+            .monitor_history(id.0, None, limit)
+            .await
+            .map_err(|e| host_error(e, &format!("channel monitor {id}")))?;
+        Ok(list.into_iter().map(monitor_check_from_wire).collect())
     }
 }
 

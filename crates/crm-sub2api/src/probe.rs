@@ -327,6 +327,19 @@ impl Sub2apiClient {
                 "inferred: no cn-providers routes, so no funds or quota readings through the host"
             },
         );
+        // Monitor id 0 is refused by `ParseChannelMonitorID` with an
+        // enveloped 400 where the routes exist (channel_monitor_handler.go);
+        // nothing is listed or changed.
+        let channel_monitors = self
+            .probe_route(
+                &mut rec,
+                admin_ok,
+                "channel_monitors",
+                Method::GET,
+                format!("{ADMIN}/channel-monitors/0"),
+                None,
+            )
+            .await?;
         let mut native_platforms: Vec<Platform> = Vec::new();
         if cn {
             native_platforms.extend(CN_PLATFORMS.iter().map(|p| Platform::new(*p)));
@@ -470,6 +483,7 @@ impl Sub2apiClient {
             credential_redaction,
             max_page_size,
             cn_funds: cn,
+            channel_monitors,
             evidence: rec.evidence,
         })
     }

@@ -8,6 +8,7 @@ mod endpoints;
 mod funds;
 mod gateway;
 mod hostile;
+mod monitors;
 mod pagination;
 mod port;
 mod probe;

@@ -28,6 +28,7 @@ fn caps(legacy: bool) -> Capabilities {
         credential_redaction: !legacy,
         max_page_size: if legacy { 100 } else { 1000 },
         cn_funds: !legacy,
+        channel_monitors: !legacy,
         evidence: vec![],
     }
 }

@@ -73,6 +73,7 @@ async fn old_host() -> MockServer {
         ("GET", "/api/v1/admin/payment/plans"),
         ("PUT", "/api/v1/admin/api-keys/0"),
         ("GET", "/api/v1/admin/cn-providers/accounts/0/quota"),
+        ("GET", "/api/v1/admin/channel-monitors/0"),
         ("POST", "/v1/chat/completions"),
     ] {
         route(&server, m, p, plain_404()).await;
@@ -112,6 +113,17 @@ async fn new_host() -> MockServer {
         "GET",
         "/api/v1/admin/cn-providers/accounts/0/quota",
         json(404, "current/cn-quota-account-0.json"),
+    )
+    .await;
+    // `ParseChannelMonitorID` (channel_monitor_handler.go @07b9133).
+    route(
+        &server,
+        "GET",
+        "/api/v1/admin/channel-monitors/0",
+        json_value(
+            400,
+            json!({"code": 400, "message": "invalid monitor id", "reason": "INVALID_MONITOR_ID"}),
+        ),
     )
     .await;
     route(
@@ -158,6 +170,7 @@ async fn old_host_profile() {
     assert_eq!(caps.max_page_size, 100);
     assert!(!caps.credential_redaction);
     assert!(!caps.idempotency_key);
+    assert!(!caps.channel_monitors);
     assert_only_api_prefixes(&server).await;
     insta::assert_yaml_snapshot!("old_host_capabilities", caps, {".probed_at" => "[time]"});
 }
@@ -178,6 +191,7 @@ async fn new_host_profile() {
     assert_eq!(caps.max_page_size, 1000);
     assert!(caps.credential_redaction);
     assert!(caps.idempotency_key);
+    assert!(caps.channel_monitors);
     assert!(
         caps.evidence
             .iter()
