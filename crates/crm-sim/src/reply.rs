@@ -128,6 +128,16 @@ impl Page {
         Page { page, size }
     }
 
+    /// A handler's own cap applied after `ParsePagination`, as the monitor
+    /// handler's `List` does (`if pageSize > monitorMaxPageSize`): a size
+    /// the host accepted is lowered to `cap`, never reset to the default.
+    pub fn capped(self, cap: u64) -> Page {
+        Page {
+            page: self.page,
+            size: self.size.min(cap),
+        }
+    }
+
     /// The `{items,total,page,page_size,pages}` object for one page of `items`.
     pub fn render(&self, items: Vec<Value>) -> Value {
         self.render_with(items, |v| v)

@@ -196,8 +196,11 @@ pub(crate) async fn list(AxState(app): App, Query(q): Q) -> Response {
                 .is_none_or(|s| m.name.to_lowercase().contains(&s.trim().to_lowercase()))
         })
         .collect();
-    // `monitorMaxPageSize = 100`.
-    ok(Page::from_query(&q, 100).render_with(items, monitor_json))
+    // `ParsePagination` at the host's maximum, then `monitorMaxPageSize = 100`
+    // (channel_monitor_handler.go @57a1b04 `List`).
+    ok(Page::from_query(&q, st.profile.max_page_size)
+        .capped(100)
+        .render_with(items, monitor_json))
 }
 
 pub(crate) async fn get(AxState(app): App, Path(id): Path<String>) -> HResult {

@@ -407,3 +407,47 @@ async fn legacy_has_no_funds_or_monitor_routes() {
         );
     }
 }
+
+/// `response.ParsePagination` (newer `backend/internal/pkg/response/response.go`)
+/// accepts `page_size` up to 1000, and the monitor handler's `List` then caps
+/// it at `monitorMaxPageSize = 100` (`channel_monitor_handler.go` @57a1b04):
+/// 101..=1000 is answered 100 a page, not the default 20; above 1000 the
+/// default applies before the cap.
+#[tokio::test]
+async fn monitor_listing_caps_the_page_size_at_100() {
+    let sim = start(Profile::current()).await;
+    let http = Http::new(&sim);
+    for i in 0..101 {
+        let body = json!({"name": format!("m-{i}"), "provider": "openai", "endpoint": sim.upstream_url("https://api.deepseek.com"),
+                          "api_key": "sk-monitor-1", "primary_model": "deepseek-v4-flash", "interval_seconds": 300});
+        let c = http
+            .admin(Method::POST, "/channel-monitors", Some(body))
+            .await;
+        assert_eq!(c.status, StatusCode::CREATED, "{}", c.text);
+    }
+    for (asked, size, pages) in [
+        ("1000", 100, 2),
+        ("101", 100, 2),
+        ("100", 100, 2),
+        ("1001", 20, 6),
+    ] {
+        let page = http
+            .admin(
+                Method::GET,
+                &format!("/channel-monitors?page_size={asked}"),
+                None,
+            )
+            .await
+            .data();
+        assert_eq!(
+            (
+                page["page_size"].clone(),
+                page["items"].as_array().map(Vec::len),
+                page["pages"].clone(),
+                page["total"].clone()
+            ),
+            (json!(size), Some(size), json!(pages), json!(101)),
+            "page_size={asked}"
+        );
+    }
+}
