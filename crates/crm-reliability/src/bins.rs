@@ -107,6 +107,13 @@ pub struct ServerOpts {
     pub packs_dir: Option<PathBuf>,
     /// `RUST_LOG` of the server.
     pub rust_log: String,
+    /// Run the reconcile scheduler (`--scheduler`); off unless a test is
+    /// about the scheduler, so that no background run touches its hosts.
+    pub scheduler: bool,
+    /// Extra environment of the server: for replicas on PostgreSQL the
+    /// pepper and seal key files, `CRM_REPLICA_ID`, a short
+    /// `CRM_LEASE_TTL_SECS` or `CRM_SCHEDULER_TICK_SECS`.
+    pub env: Vec<(String, String)>,
 }
 
 impl ServerOpts {
@@ -117,7 +124,15 @@ impl ServerOpts {
             upstream_via: None,
             packs_dir: None,
             rust_log: "info".into(),
+            scheduler: false,
+            env: Vec::new(),
         }
+    }
+
+    /// Adds one environment variable of the server.
+    pub fn with_env(mut self, name: &str, value: impl Into<String>) -> ServerOpts {
+        self.env.push((name.to_owned(), value.into()));
+        self
     }
 }
 
@@ -139,10 +154,13 @@ impl Server {
             .arg("127.0.0.1:0")
             .arg("--db")
             .arg(&opts.db)
-            .args(["--scheduler", "false", "--drain-secs", "2"])
+            .arg("--scheduler")
+            .arg(opts.scheduler.to_string())
+            .args(["--drain-secs", "2"])
             .env("CRM_ADMIN_TOKEN", &opts.admin_token)
             .env("RUST_LOG", &opts.rust_log)
             .env_remove("CRM_CONFIG")
+            .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

@@ -8,6 +8,7 @@ mod canary;
 mod crash;
 mod fuzz;
 mod load;
+mod replicas;
 mod served;
 mod state_machine;
 mod world;
