@@ -116,7 +116,12 @@ impl Tally {
             if figures.is_empty() { "" } else { " " },
         );
         println!("{line}");
-        eprintln!("{line}");
+        // Straight to stderr as well, not eprintln!: libtest captures the
+        // print macros of passing tests, and CI's log should show the figures.
+        {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{line}");
+        }
         assert!(trials > 0, "{}: no trial ran", self.name);
         assert!(
             violations.is_empty(),
