@@ -1,8 +1,12 @@
-//! The column lists both store adapters select, and the SQL form of the
-//! domain's "live batch" rule: the schema's shape written once, so the
-//! SQLite and PostgreSQL adapters cannot drift apart in what they read.
+//! The column lists both store adapters select, the SQL form of the
+//! domain's "live batch" rule, and the row mappers whose columns read alike
+//! in both: the schema's shape written once, so the SQLite and PostgreSQL
+//! adapters cannot drift apart in what they read.
 
+use chrono::{DateTime, Utc};
 use crm_domain::BatchStatus;
+use crm_domain::ops::{ConsoleSession, SessionRole};
+use crm_domain::ports::{StoreError, StoreResult};
 
 /// Columns of an import batch (`batches`).
 pub const BATCH_COLUMNS: &str = "id, host_id, pack_id, provider_key, mode, pack_version, pack_checksum, \
@@ -44,3 +48,23 @@ pub const PACK_COLUMNS: &str = "manifest, checksum, installed_at, origin, curren
 
 /// Columns of a reconcile run (`reconcile_runs`).
 pub const RUN_COLUMNS: &str = "id, host_id, batch_id, provider, status, started_at, finished_at, host_requests, repaired, error";
+
+/// Columns of a console session (`console_sessions`).
+pub const SESSION_COLUMNS: &str = "id_digest, role, created_at, expires_at";
+
+/// A console session from its [`SESSION_COLUMNS`], read through the
+/// adapter's own getters of a text and a timestamp column.
+pub fn session_from_columns(
+    text: impl Fn(&str) -> StoreResult<String>,
+    time: impl Fn(&str) -> StoreResult<DateTime<Utc>>,
+) -> StoreResult<ConsoleSession> {
+    let role = text("role")?;
+    Ok(ConsoleSession {
+        id_digest: text("id_digest")?,
+        role: SessionRole::from_word(&role).ok_or_else(|| StoreError::Corrupt {
+            detail: format!("column role holds {role:?}"),
+        })?,
+        created_at: time("created_at")?,
+        expires_at: time("expires_at")?,
+    })
+}

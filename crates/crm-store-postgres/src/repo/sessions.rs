@@ -4,20 +4,13 @@
 use crate::PostgresStore;
 use crate::sql::*;
 use async_trait::async_trait;
-use crm_domain::ops::{ConsoleSession, SessionRole};
-use crm_domain::ports::{SessionRepo, StoreError, StoreResult};
+use crm_domain::ops::ConsoleSession;
+use crm_domain::ports::{SessionRepo, StoreResult};
+use crm_store::columns::{SESSION_COLUMNS, session_from_columns};
 use tokio_postgres::Row;
 
 fn session_from_row(row: &Row) -> StoreResult<ConsoleSession> {
-    let role: String = get(row, "role")?;
-    Ok(ConsoleSession {
-        id_digest: get(row, "id_digest")?,
-        role: SessionRole::from_word(&role).ok_or_else(|| StoreError::Corrupt {
-            detail: format!("column role holds {role:?}"),
-        })?,
-        created_at: get_ts(row, "created_at")?,
-        expires_at: get_ts(row, "expires_at")?,
-    })
+    session_from_columns(|c| get(row, c), |c| get_ts(row, c))
 }
 
 #[async_trait]
@@ -52,8 +45,10 @@ impl SessionRepo for PostgresStore {
         let c = self.client().await?;
         query_opt(
             &c,
-            "SELECT id_digest, role, created_at, expires_at FROM console_sessions
-             WHERE id_digest = $1 AND expires_at > $2",
+            &format!(
+                "SELECT {SESSION_COLUMNS} FROM console_sessions
+                 WHERE id_digest = $1 AND expires_at > $2"
+            ),
             &[&id_digest, &now],
             session_from_row,
         )
