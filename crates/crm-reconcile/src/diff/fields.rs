@@ -1,4 +1,4 @@
-//! Field comparisons shared by the checks: one [`FieldChange`] from the
+//! Field comparisons shared by the checks: one [`FieldChange`](crm_domain::plan::FieldChange) from the
 //! observed value to the desired one.
 
 use crate::desired::same_f64;

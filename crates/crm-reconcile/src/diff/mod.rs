@@ -9,7 +9,7 @@
 //! - `missing`: a live managed resource whose host id is not in the snapshot.
 //! - `changed`: a live managed resource whose observed fields differ from the
 //!   fields its desired spec states (see [`crate::desired`]); each differing
-//!   field is a [`FieldChange`] from the observed value to the desired one.
+//!   field is a [`FieldChange`](crm_domain::plan::FieldChange) from the observed value to the desired one.
 //! - `duplicate`: an active account with the same natural key (name, platform,
 //!   base URL; crm's names embed the key fingerprint) as a recorded account, or
 //!   an unrecorded crm account of the same provider bound to a recorded group.
