@@ -362,32 +362,8 @@ impl PostgresStore {
         &self,
         client: &mut tokio_postgres::Client,
     ) -> Option<crm_store::reseal::Resealed> {
-        match crate::reseal::run(client, &self.inner.sealer, self.now()).await {
-            Ok(Some(done)) => {
-                if done.admin_keys + done.login_passwords > 0 {
-                    tracing::info!(
-                        admin_keys = done.admin_keys,
-                        login_passwords = done.login_passwords,
-                        "re-sealed v1 values for their row"
-                    );
-                }
-                if done.left > 0 {
-                    tracing::warn!(
-                        left = done.left,
-                        "some values sealed by an older crm (v1) did not open and were left as they are (each named above); the next open tries them again"
-                    );
-                }
-                Some(done)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(
-                    error = %e,
-                    "values sealed by an older crm (v1) were not re-sealed and fail when used until they are; check the seal key ({SEAL_KEY_ENV} or {SEAL_KEY_FILE_ENV}) and open the database again"
-                );
-                None
-            }
-        }
+        let outcome = crate::reseal::run(client, &self.inner.sealer, self.now()).await;
+        crm_store::reseal::report(outcome, &format!("{SEAL_KEY_ENV} or {SEAL_KEY_FILE_ENV}"))
     }
 
     /// The seal key check (`crm_store::seal_check`), as the pepper check

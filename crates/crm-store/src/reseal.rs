@@ -149,6 +149,39 @@ pub fn warn_left(table: &str, row: &str, field: &str, reason: &str) {
     );
 }
 
+/// Tells the operator what a pass did, for either adapter: re-sealed values
+/// at info, values left at warn, a failed pass at warn with where the seal
+/// key comes from (`key_sources`). A failed pass never stops the store from
+/// opening (docs/design.md §5): the next open tries again.
+pub fn report(outcome: StoreResult<Option<Resealed>>, key_sources: &str) -> Option<Resealed> {
+    match outcome {
+        Ok(Some(done)) => {
+            if done.admin_keys + done.login_passwords > 0 {
+                tracing::info!(
+                    admin_keys = done.admin_keys,
+                    login_passwords = done.login_passwords,
+                    "re-sealed v1 values for their row"
+                );
+            }
+            if done.left > 0 {
+                tracing::warn!(
+                    left = done.left,
+                    "some values sealed by an older crm (v1) did not open and were left as they are (each named above); the next open tries them again"
+                );
+            }
+            Some(done)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                "values sealed by an older crm (v1) were not re-sealed and fail when used until they are; check the seal key ({key_sources}) and open the database again"
+            );
+            None
+        }
+    }
+}
+
 /// Runs the pass on a SQLite store unless it is recorded: `Ok(None)` when
 /// it already ran, else what it re-sealed and left.
 pub(crate) async fn run_sqlite(

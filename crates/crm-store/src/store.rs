@@ -196,32 +196,12 @@ impl SqliteStore {
     /// open tries again (the seal key may be corrected by then).
     async fn reseal_v1_values(&self) -> Option<crate::reseal::Resealed> {
         let now = self.now();
-        match crate::reseal::run_sqlite(&self.inner.conn, self.inner.sealer.clone(), now).await {
-            Ok(Some(done)) => {
-                if done.admin_keys + done.login_passwords > 0 {
-                    tracing::info!(
-                        admin_keys = done.admin_keys,
-                        login_passwords = done.login_passwords,
-                        "re-sealed v1 values for their row"
-                    );
-                }
-                if done.left > 0 {
-                    tracing::warn!(
-                        left = done.left,
-                        "some values sealed by an older crm (v1) did not open and were left as they are (each named above); the next open tries them again"
-                    );
-                }
-                Some(done)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(
-                    error = %e,
-                    "values sealed by an older crm (v1) were not re-sealed and fail when used until they are; check the seal key ({SEAL_KEY_ENV}, {SEAL_KEY_FILE_ENV} or <db>.keys/seal.key) and open the database again"
-                );
-                None
-            }
-        }
+        let outcome =
+            crate::reseal::run_sqlite(&self.inner.conn, self.inner.sealer.clone(), now).await;
+        crate::reseal::report(
+            outcome,
+            &format!("{SEAL_KEY_ENV}, {SEAL_KEY_FILE_ENV} or <db>.keys/seal.key"),
+        )
     }
 
     /// The seal key check ([`crate::seal_check`]): records the check value
