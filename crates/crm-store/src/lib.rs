@@ -4,7 +4,6 @@ mod clock;
 pub mod columns;
 mod conn;
 pub mod contract;
-pub mod contract_funds;
 mod error;
 mod keys;
 pub mod migrations;

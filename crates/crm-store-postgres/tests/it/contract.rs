@@ -48,7 +48,7 @@ async fn funds_story_passes_on_postgres() {
     let t = fresh_schema(&t).await;
     let dir = tempfile::tempdir().unwrap();
     let store = open(&t, dir.path(), None).await;
-    crm_store::contract_funds::run_funds_story(&store).await;
+    crm_store::contract::run_funds_story(&store).await;
 }
 
 /// A sealed value opens only in its own row and field (the SQLite

@@ -1,8 +1,8 @@
 //! The funds-readings part of the storage story ([`FundsRepo`]), kept apart
-//! from [`crate::contract`] so another adapter runs it once it implements the
+//! from [`super::run_story`] so an adapter runs it once it implements the
 //! port. Panics on the first broken promise.
 
-use crate::contract::{at, host};
+use super::fixtures::{at, host};
 use crm_domain::funds::{FundsReading, FundsValue, Money, QuotaWindow};
 use crm_domain::ports::{FundsRepo, HostRepo, ReconcileRepo, StoreError};
 use crm_domain::reconcile::{DriftItem, ReconcileRun, ReconcileScope};
