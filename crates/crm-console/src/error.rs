@@ -2,10 +2,11 @@
 //! login form, or an error page with the right status and a message an
 //! operator can act on (crm-app's messages never carry secrets).
 
-use crate::html::{self, esc};
+use crate::view;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use crm_app::AppError;
+use maud::html;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
@@ -46,21 +47,16 @@ impl IntoResponse for ConsoleError {
         if status.is_server_error() {
             tracing::error!(error = %self, "console request failed");
         }
-        let body = format!(
-            "<p class=\"error\" role=\"alert\">{}</p><p><a href=\"/\">Back to the overview</a></p>",
-            esc(&self.to_string())
-        );
+        let body = html! {
+            p.error role="alert" { (self.to_string()) }
+            p { a href="/" { "Back to the overview" } }
+        };
         let title = match (&self, status) {
             (ConsoleError::App(e), _) => e.title(),
             (_, StatusCode::FORBIDDEN) => "Not allowed",
             (_, StatusCode::BAD_REQUEST) => "Cannot do that",
             _ => "Something went wrong",
         };
-        (
-            status,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            html::layout(None, title, &body, Default::default()),
-        )
-            .into_response()
+        (status, view::bare_page(title, body)).into_response()
     }
 }

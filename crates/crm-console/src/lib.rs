@@ -169,35 +169,44 @@ pub fn router(state: ConsoleState) -> Router {
     });
     Router::new()
         .route("/", get(pages::overview))
-        .route("/login", get(pages::login_form).post(actions::login))
-        .route("/logout", post(actions::logout))
+        .route(
+            "/login",
+            get(pages::login_form).post(actions::sign_in::login),
+        )
+        .route("/logout", post(actions::sign_in::logout))
         .route("/assets/console.css", get(css))
         .route("/hosts/{host}", get(pages::host))
         .route(
             "/hosts/{host}/probe",
-            get(actions::probe_confirm).post(actions::probe),
+            get(actions::hosts::probe_confirm).post(actions::hosts::probe),
         )
         .route("/hosts/{host}/funds", get(pages::host_funds))
-        .route("/hosts/{host}/reconcile", post(actions::reconcile_check))
-        .route("/hosts/{host}/repair", post(actions::repair))
+        .route(
+            "/hosts/{host}/reconcile",
+            post(actions::hosts::reconcile_check),
+        )
+        .route("/hosts/{host}/repair", post(actions::hosts::repair))
         .route("/reconcile-runs/{id}", get(pages::reconcile_run))
         .route("/providers/{pack}/{provider}", get(pages::provider))
         .route(
             "/providers/{pack}/{provider}/preview",
-            post(actions::import_preview),
+            post(actions::providers::import_preview),
         )
-        .route("/providers/{pack}/{provider}/import", post(actions::import))
+        .route(
+            "/providers/{pack}/{provider}/import",
+            post(actions::providers::import),
+        )
         .route(
             "/providers/{pack}/{provider}/verify",
-            get(actions::verify_confirm).post(actions::verify),
+            get(actions::providers::verify_confirm).post(actions::providers::verify),
         )
         .route("/batches", get(pages::batches))
         .route("/batches/{id}", get(pages::batch))
         .route(
             "/batches/{id}/rollback",
-            get(actions::rollback_confirm).post(actions::rollback),
+            get(actions::batches::rollback_confirm).post(actions::batches::rollback),
         )
-        .route("/batches/{id}/resume", post(actions::resume))
+        .route("/batches/{id}/resume", post(actions::batches::resume))
         .route("/packs", get(pages::packs))
         .route("/packs/{pack}", get(pages::pack))
         .route("/audit", get(pages::audit))

@@ -1,12 +1,14 @@
-//! The page widgets as maud templates: every `(value)` in `html!` is
-//! escaped unless it is already [`Markup`], so a page cannot insert raw text
-//! by accident. Pages move here from the `format!` helpers of [`crate::html`]
-//! one resource at a time; a moved page uses only these.
+//! The page layout and the widgets every page shares, as maud templates:
+//! every `(value)` in `html!` is escaped unless it is already [`Markup`], so
+//! a page cannot insert raw text by accident. The console has no other way
+//! to write HTML: no `format!` markup, no hand-written escape, no
+//! `PreEscaped`.
 //!
 //! Why maud rather than askama: the pages are Rust code full of branches over
 //! domain types (statuses, optional fields, per-role controls); maud keeps
-//! them in Rust, checked at compile time, with no template files to keep in
-//! step with context structs, and one small dependency.
+//! them in Rust, checked at compile time, escaping by default, with no
+//! template files to ship or keep in step with context structs, and one
+//! small dependency.
 
 use crate::html::{PageOpts, seg};
 use crate::session::{Role, Session};
@@ -19,7 +21,8 @@ pub fn time(t: &DateTime<Utc>) -> Markup {
     html! { time datetime=(t.to_rfc3339()) { (t.format("%Y-%m-%d %H:%M:%S UTC")) } }
 }
 
-/// A status word, styled by its tone (the same tones as [`crate::html::badge`]).
+/// A status word of docs/design.md §3, styled by its tone. The word itself is
+/// always the vocabulary's `Display`, so the console says what the CLI says.
 pub fn badge(word: &str) -> Markup {
     html! { span class={ "badge " (crate::html::tone(word)) } { (word) } }
 }
@@ -103,8 +106,7 @@ pub fn action_link(href: &str, label: &str) -> Markup {
     html! { a class="button action" href=(href) { (label) } }
 }
 
-/// The whole document around a page body (the same document as
-/// [`crate::html::layout`]).
+/// The whole document around a page body.
 pub fn layout(session: Option<&Session>, title: &str, body: Markup, opts: PageOpts) -> Markup {
     html! {
         (DOCTYPE)
@@ -152,6 +154,12 @@ pub fn page(session: &Session, title: &str, body: Markup) -> axum::response::Res
         .into_response()
 }
 
+/// A page for a visitor who is not signed in (sign-in, error pages): no
+/// navigation, no form but what `body` holds.
+pub fn bare_page(title: &str, body: Markup) -> axum::response::Html<String> {
+    axum::response::Html(layout(None, title, body, PageOpts::default()).into_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,14 +180,30 @@ mod tests {
     }
 
     #[test]
-    fn the_layout_matches_the_format_layout() {
+    fn badges_show_the_vocabulary_word_itself() {
+        let b = badge(crm_domain::BatchStatus::RollbackIncomplete.as_str()).into_string();
+        assert_eq!(b, "<span class=\"badge bad\">rollback_incomplete</span>");
+    }
+
+    #[test]
+    fn the_layout_escapes_the_title_and_keeps_the_body() {
         let body = html! { p { "hello" } };
-        let ours = layout(None, "Sign <in>", body, PageOpts::default()).into_string();
-        let theirs = crate::html::layout(None, "Sign <in>", "<p>hello</p>", PageOpts::default());
-        // maud writes the doctype in capitals; HTML does not care.
-        assert_eq!(
-            ours.replacen("<!DOCTYPE html>", "<!doctype html>", 1),
-            theirs.replace('\n', "")
+        let doc = layout(None, "Sign <in>", body, PageOpts::default()).into_string();
+        assert!(
+            doc.starts_with("<!DOCTYPE html><html lang=\"en\">"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("<title>Sign &lt;in&gt; · crm console</title>"),
+            "{doc}"
+        );
+        assert!(
+            doc.contains("<h1>Sign &lt;in&gt;</h1><p>hello</p></main>"),
+            "{doc}"
+        );
+        assert!(
+            !doc.contains("<nav"),
+            "no navigation without a session: {doc}"
         );
     }
 }

@@ -23,14 +23,12 @@ pub use overview::overview;
 pub use packs::{pack, packs};
 pub use providers::provider;
 
-use crate::html::{self, PageOpts, link, seg, yes_no};
-use crate::session::Session;
+use crate::html::yes_no;
 use crate::view as v;
 use crate::{Console, Result};
 use axum::extract::Query;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use crm_app::status::ProviderStatusView;
-use crm_domain::ProviderRef;
 use crm_domain::access::AccessCheck;
 use crm_domain::batch::ImportBatch;
 use crm_domain::host::{AdminAuth, Capabilities};
@@ -39,41 +37,12 @@ use crm_domain::reconcile::ReconcileRun;
 use maud::{Markup, html};
 use std::collections::HashMap;
 
-pub(crate) fn page(session: &Session, title: &str, body: String) -> Response {
-    Html(html::layout(
-        Some(session),
-        title,
-        &body,
-        PageOpts::default(),
-    ))
-    .into_response()
-}
-
 /// The first twelve characters of a checksum, for tables.
 pub(crate) fn short(checksum: &str) -> &str {
     checksum
         .char_indices()
         .nth(12)
         .map_or(checksum, |(i, _)| &checksum[..i])
-}
-
-pub(crate) fn host_link(name: &str) -> String {
-    link(&format!("/hosts/{}", seg(name)), name)
-}
-
-pub(crate) fn provider_link(p: &ProviderRef) -> String {
-    link(
-        &format!(
-            "/providers/{}/{}",
-            seg(p.pack.as_str()),
-            seg(p.provider.as_str())
-        ),
-        &p.to_string(),
-    )
-}
-
-pub(crate) fn batch_link(id: &str) -> String {
-    link(&format!("/batches/{}", seg(id)), id)
 }
 
 /// Host id -> name, for tables that show batches of several hosts.
@@ -328,17 +297,16 @@ pub struct LoginQuery {
 }
 
 pub async fn login_form(Query(q): Query<LoginQuery>) -> Response {
-    let error = if q.failed.is_some() {
-        "<p class=\"error\" role=\"alert\">That token was not accepted.</p>"
-    } else {
-        ""
+    let body = html! {
+        @if q.failed.is_some() {
+            p.error role="alert" { "That token was not accepted." }
+        }
+        form method="post" action="/login" class="login" {
+            label for="token" { "Admin or read-only token" }
+            input id="token" name="token" type="password" autocomplete="current-password" required autofocus;
+            button type="submit" id="sign-in" { "Sign in" }
+        }
+        p.muted { "The token is checked once; the browser keeps only a session cookie." }
     };
-    let body = format!(
-        "{error}<form method=\"post\" action=\"/login\" class=\"login\">\
-         <label for=\"token\">Admin or read-only token</label>\
-         <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"current-password\" required autofocus>\
-         <button type=\"submit\" id=\"sign-in\">Sign in</button></form>\
-         <p class=\"muted\">The token is checked once; the browser keeps only a session cookie.</p>"
-    );
-    Html(html::layout(None, "Sign in", &body, PageOpts::default())).into_response()
+    v::bare_page("Sign in", body).into_response()
 }

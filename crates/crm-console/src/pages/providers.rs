@@ -1,16 +1,19 @@
 //! A provider's page: spec, status per host, batches, import form, models, pack versions.
 
-use super::*;
-use crate::html::{self, action_link, badge, esc, facts, link, seg, table, time, yes_no};
+use super::{batches_table, host_names, short, status_table};
+use crate::html::seg;
 use crate::session::{Role, Session};
+use crate::view::{
+    action_link, badge, code, csrf_field, facts, host_link, link, page, table, time,
+};
 use crate::{Console, Result, Viewer};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use crm_app::batches::BatchQuery;
 use crm_domain::ProviderRef;
 use crm_domain::batch::ImportBatch;
+use maud::{Markup, html};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 
 pub async fn provider(
     State(c): State<Console>,
@@ -19,7 +22,7 @@ pub async fn provider(
 ) -> Result<Response> {
     let pref = ProviderRef::new(pack.as_str(), provider.as_str());
     let spec = c.app.provider_spec(&pref, None).await?;
-    let versions: Vec<Vec<String>> = c
+    let versions: Vec<Vec<Markup>> = c
         .app
         .list_packs()
         .await?
@@ -35,13 +38,9 @@ pub async fn provider(
                     ),
                     &p.manifest.version,
                 ),
-                if p.current {
-                    badge("current")
-                } else {
-                    String::new()
-                },
-                yes_no(p.manifest.provider(pref.provider.as_str()).is_some()).into(),
-                format!("<code>{}</code>", esc(short(&p.checksum))),
+                html! { @if p.current { (badge("current")) } },
+                html! { (crate::html::yes_no(p.manifest.provider(pref.provider.as_str()).is_some())) },
+                code(short(&p.checksum)),
                 time(&p.installed_at),
             ]
         })
@@ -62,118 +61,100 @@ pub async fn provider(
             .unwrap_or_else(|| b.host_id.to_string());
         by_host.entry(host).or_default().push(b);
     }
-    let mut per_host = String::new();
-    for (host, list) in &by_host {
-        let verify = if s.role == Role::Admin && list.iter().any(|b| b.status.is_live()) {
-            action_link(
-                &format!(
-                    "/providers/{}/{}/verify?host={}",
-                    seg(pref.pack.as_str()),
-                    seg(pref.provider.as_str()),
-                    seg(host)
-                ),
-                "Verify access…",
-            )
-        } else {
-            String::new()
-        };
-        let _ = write!(
-            per_host,
-            "<h3>On {} {verify}</h3>{}",
-            host_link(host),
-            batches_table(list, &names).into_string()
-        );
-    }
-    if per_host.is_empty() {
-        per_host = "<p class=\"muted\">Not imported on any host yet.</p>".into();
-    }
+    let verify_href = |host: &str| {
+        format!(
+            "/providers/{}/{}/verify?host={}",
+            seg(pref.pack.as_str()),
+            seg(pref.provider.as_str()),
+            seg(host)
+        )
+    };
     let mut statuses = c.app.provider_statuses(None).await?;
     statuses.retain(|st| st.provider == pref);
-    let import = if s.role == Role::Admin {
-        import_form(&s, &pref, &spec, &names)
-    } else {
-        String::new()
-    };
-    let body = format!(
-        "{}{import}\
-         <section aria-labelledby=\"status-h\"><h2 id=\"status-h\">Status per host</h2>{}</section>\
-         <section aria-labelledby=\"hosts-h\"><h2 id=\"hosts-h\">Batches per host</h2>{per_host}</section>\
-         <section aria-labelledby=\"models-h\"><h2 id=\"models-h\">Models and prices</h2>{}</section>\
-         <section aria-labelledby=\"versions-h\"><h2 id=\"versions-h\">Pack versions</h2>{}</section>",
-        facts(&[
-            ("Name", esc(&spec.display_name)),
-            (
-                "OpenAI base URL",
-                format!("<code>{}</code>", esc(&spec.openai_base_url))
-            ),
+    let modes = spec
+        .access
+        .modes
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let body = html! {
+        (facts(&[
+            ("Name", html! { (spec.display_name) }),
+            ("OpenAI base URL", code(&spec.openai_base_url)),
             (
                 "Platform",
-                format!(
-                    "{} (fallback {})",
-                    esc(spec.platform.native.as_str()),
-                    esc(spec.platform.fallback.as_str())
-                )
+                html! { (spec.platform.native.as_str()) " (fallback " (spec.platform.fallback.as_str()) ")" },
             ),
-            ("Account mode", esc(spec.account_mode.as_str())),
-            ("Smoke-test model", esc(&spec.smoke_test_model)),
-            (
-                "Access modes",
-                esc(&spec
-                    .access
-                    .modes
-                    .iter()
-                    .map(|m| m.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "))
-            ),
-        ]),
-        status_table(&statuses, true).into_string(),
-        // Already-escaped markup from the maud page of packs.
-        super::packs::models_table(&spec).into_string(),
-        table(
-            &[
-                "Version",
-                "",
-                "Declares this provider",
-                "Checksum",
-                "Installed"
-            ],
-            &versions,
-            "No version installed."
-        ),
-    );
+            ("Account mode", html! { (spec.account_mode.as_str()) }),
+            ("Smoke-test model", html! { (spec.smoke_test_model) }),
+            ("Access modes", html! { (modes) }),
+        ]))
+        @if s.role == Role::Admin { (import_form(&s, &pref, &spec, &names)) }
+        section aria-labelledby="status-h" {
+            h2 id="status-h" { "Status per host" }
+            (status_table(&statuses, true))
+        }
+        section aria-labelledby="hosts-h" {
+            h2 id="hosts-h" { "Batches per host" }
+            @for (host, list) in &by_host {
+                h3 {
+                    "On " (host_link(host)) " "
+                    @if s.role == Role::Admin && list.iter().any(|b| b.status.is_live()) {
+                        (action_link(&verify_href(host), "Verify access…"))
+                    }
+                }
+                (batches_table(list, &names))
+            }
+            @if by_host.is_empty() { p.muted { "Not imported on any host yet." } }
+        }
+        section aria-labelledby="models-h" {
+            h2 id="models-h" { "Models and prices" }
+            (super::packs::models_table(&spec))
+        }
+        section aria-labelledby="versions-h" {
+            h2 id="versions-h" { "Pack versions" }
+            (table(
+                &["Version", "", "Declares this provider", "Checksum", "Installed"],
+                &versions,
+                "No version installed.",
+            ))
+        }
+    };
     Ok(page(&s, &format!("Provider {pref}"), body))
 }
 
-pub(crate) fn import_form(
+fn import_form(
     s: &Session,
     pref: &ProviderRef,
     spec: &crm_domain::spec::ProviderSpec,
     names: &HashMap<String, String>,
-) -> String {
+) -> Markup {
     let mut hosts: Vec<&String> = names.values().collect();
     hosts.sort();
-    let host_options: String = hosts
-        .iter()
-        .map(|h| format!("<option value=\"{0}\">{0}</option>", esc(h)))
-        .collect();
-    let mode_options: String = spec
-        .access
-        .modes
-        .iter()
-        .map(|m| format!("<option value=\"{0}\">{0}</option>", m.as_str()))
-        .collect();
-    format!(
-        "<section aria-labelledby=\"import-h\" class=\"actions\"><h2 id=\"import-h\">Import onto a host</h2>\
-         <form method=\"post\" action=\"/providers/{}/{}/preview\" class=\"stack\">{}\
-         <label for=\"import-host\">Host</label><select id=\"import-host\" name=\"host\" required>{host_options}</select>\
-         <label for=\"import-mode\">Access mode</label><select id=\"import-mode\" name=\"mode\">{mode_options}</select>\
-         <label for=\"import-keys\">Upstream keys, one per line</label>\
-         <textarea id=\"import-keys\" name=\"keys\" rows=\"3\" autocomplete=\"off\" spellcheck=\"false\" required></textarea>\
-         <p class=\"muted\">Keys are held in memory until you confirm, then used and forgotten; crm stores only fingerprints.</p>\
-         <button type=\"submit\" class=\"action\" id=\"preview\">Preview import</button></form></section>",
+    let action = format!(
+        "/providers/{}/{}/preview",
         seg(pref.pack.as_str()),
-        seg(pref.provider.as_str()),
-        html::csrf_field(s)
-    )
+        seg(pref.provider.as_str())
+    );
+    html! {
+        section aria-labelledby="import-h" class="actions" {
+            h2 id="import-h" { "Import onto a host" }
+            form method="post" action=(action) class="stack" {
+                (csrf_field(s))
+                label for="import-host" { "Host" }
+                select id="import-host" name="host" required {
+                    @for h in &hosts { option value=(h) { (h) } }
+                }
+                label for="import-mode" { "Access mode" }
+                select id="import-mode" name="mode" {
+                    @for m in &spec.access.modes { option value=(m.as_str()) { (m.as_str()) } }
+                }
+                label for="import-keys" { "Upstream keys, one per line" }
+                textarea id="import-keys" name="keys" rows="3" autocomplete="off" spellcheck="false" required {}
+                p.muted { "Keys are held in memory until you confirm, then used and forgotten; crm stores only fingerprints." }
+                button type="submit" class="action" id="preview" { "Preview import" }
+            }
+        }
+    }
 }
