@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use crm_app::providers::ImportInput;
 use crm_domain::ports::BatchRepo;
 use crm_domain::{AccessMode, BatchId, ProviderRef};
+use futures::{StreamExt, TryStreamExt};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -57,10 +58,11 @@ pub fn sibling(name: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// One real import, then `total - 1` batch records like it, written through the store.
-async fn seed(dir: &Path, total: usize) -> Result<BatchId> {
+/// One real import, then `total - 1` batch records like it, written through
+/// the store (16 at a time: a PostgreSQL insert is a network round trip).
+async fn seed(db: &env::Db, total: usize) -> Result<BatchId> {
     let sim = env::sim().await?;
-    let app = env::app(dir, &sim).await?;
+    let app = env::app_on(db, &sim).await?;
     app.install_bundled_pack("cn-official").await?;
     env::add_host(&app, &sim, "bench").await?;
     let report = app
@@ -79,11 +81,16 @@ async fn seed(dir: &Path, total: usize) -> Result<BatchId> {
         bail!("seeding import ended {}", report.batch.status);
     }
     let real = report.batch;
-    for i in 1..total {
-        let mut b = real.clone();
-        b.id = BatchId::new(format!("b-bench-{i:05}"));
-        app.store().create_batch(b).await?;
-    }
+    let store = app.store();
+    futures::stream::iter(1..total)
+        .map(|i| {
+            let mut b = real.clone();
+            b.id = BatchId::new(format!("b-bench-{i:05}"));
+            store.create_batch(b)
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await?;
     Ok(real.id)
 }
 
@@ -110,10 +117,11 @@ impl Drop for Server {
 }
 
 /// Spawns `crm-server` on port 0 and reads its address from its first log line.
-fn spawn_server(db: &Path) -> Result<Server> {
+fn spawn_server(db: &env::Db) -> Result<Server> {
     let mut child = Command::new(sibling("crm-server")?)
         .args(["--listen", "127.0.0.1:0", "--scheduler", "false", "--db"])
-        .arg(db)
+        .arg(&db.location)
+        .envs(db.env())
         .env("CRM_ADMIN_TOKEN", TOKEN)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -183,12 +191,13 @@ async fn load(
     Ok((all, errors, bytes))
 }
 
-fn median_run(program: &Path, args: &[&str], runs: usize) -> Result<f64> {
+fn median_run(program: &Path, args: &[&str], db: &env::Db, runs: usize) -> Result<f64> {
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
         let status = Command::new(program)
             .args(args)
+            .envs(db.env())
             .env("CRM_OUTPUT", "json")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -208,9 +217,9 @@ pub async fn run(
     per_route: Duration,
     cli_runs: usize,
 ) -> Result<ApiSample> {
-    let dir = tempfile::tempdir()?;
-    let db = dir.path().join("crm.db");
-    let batch = seed(dir.path(), batches).await?;
+    let dir = env::scratch_dir()?;
+    let db = env::Db::create(dir.path()).await?;
+    let batch = seed(&db, batches).await?;
     let server = spawn_server(&db)?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
@@ -261,9 +270,10 @@ pub async fn run(
     drop(server);
 
     let crm = sibling("crm")?;
-    let db_arg = db.to_string_lossy().into_owned();
-    let cli_version_ms = median_run(&crm, &["--version"], cli_runs)?;
-    let cli_batch_list_ms = median_run(&crm, &["--db", &db_arg, "batch", "list"], cli_runs)?;
+    let db_arg = db.location.to_string_lossy().into_owned();
+    let cli_version_ms = median_run(&crm, &["--version"], &db, cli_runs)?;
+    let cli_batch_list_ms = median_run(&crm, &["--db", &db_arg, "batch", "list"], &db, cli_runs)?;
+    db.remove().await?;
     Ok(ApiSample {
         batches,
         connections,

@@ -42,12 +42,13 @@ async fn reconcile(app: &App, host: &str) -> Result<()> {
 
 /// `hosts` simulators, each with one imported provider (two keys), one database.
 pub async fn run(hosts: usize, latency: Duration, rounds: usize) -> Result<FanoutSample> {
-    let dir = tempfile::tempdir()?;
+    let dir = env::scratch_dir()?;
     let mut sims = Vec::with_capacity(hosts);
     for _ in 0..hosts {
         sims.push(env::sim().await?);
     }
-    let app = env::app(dir.path(), &sims[0]).await?;
+    let db = env::Db::create(dir.path()).await?;
+    let app = env::app_on(&db, &sims[0]).await?;
     app.install_bundled_pack("cn-official").await?;
     let names: Vec<String> = (0..hosts).map(|i| format!("host-{i:02}")).collect();
     for (sim, name) in sims.iter().zip(&names) {
@@ -93,6 +94,8 @@ pub async fn run(hosts: usize, latency: Duration, rounds: usize) -> Result<Fanou
         .any(|r| r.route.starts_with("/api/v1/admin/groups/{id}/"));
     let host_levels = 1 + u64::from(per_group_reads);
     let local = (one_ms - host_levels as f64 * stats::ms(latency)).max(0.0);
+    drop(app);
+    db.remove().await?;
     Ok(FanoutSample {
         hosts,
         one_host_ms: one_ms,

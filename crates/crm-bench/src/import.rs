@@ -20,8 +20,9 @@ pub struct ImportSample {
 /// keys onto a fresh simulator at `latency` per host request.
 pub async fn run(k: usize, latency: Duration) -> Result<ImportSample> {
     let sim = env::sim().await?;
-    let dir = tempfile::tempdir()?;
-    let app = env::app(dir.path(), &sim).await?;
+    let dir = env::scratch_dir()?;
+    let db = env::Db::create(dir.path()).await?;
+    let app = env::app_on(&db, &sim).await?;
     app.install_bundled_pack("cn-official").await?;
     env::add_host(&app, &sim, "bench").await?;
     sim.clear_requests();
@@ -48,6 +49,8 @@ pub async fn run(k: usize, latency: Duration) -> Result<ImportSample> {
         );
     }
     let routes = sim.requests().iter().map(|r| r.counter_key()).collect();
+    drop(app);
+    db.remove().await?;
     Ok(ImportSample {
         keys: k,
         wall_ms: wall.as_secs_f64() * 1e3,

@@ -55,6 +55,14 @@ struct Args {
     /// Concurrent connections of the API load generator.
     #[arg(long, default_value_t = 8)]
     connections: usize,
+    /// Where each scenario's database goes: a postgres:// URL (a schema per
+    /// scenario, dropped after; password from CRM_DB_PASSWORD_FILE or a
+    /// ${VAR} in its place), or a directory for SQLite files [default: a
+    /// SQLite file in the system's temporary directory].
+    // A String, not a clap value parser: clap's error would repeat the value,
+    // and a mistyped URL may hold a password.
+    #[arg(long, value_name = "URL|DIR")]
+    db: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +95,14 @@ async fn main() -> Result<()> {
     if let Some(Child::ReconcileChild { db }) = &args.child {
         return reconcile::child(db).await;
     }
+    if let Some(db) = &args.db {
+        let file =
+            std::env::var_os(crm_store_postgres::PASSWORD_FILE_ENV).filter(|v| !v.is_empty());
+        env::set_backend(env::parse_db(
+            db,
+            file.as_deref().map(std::path::Path::new),
+        )?);
+    }
     let started = Instant::now();
     env::set_host_concurrency(args.host_concurrency.unwrap_or(0));
     let latency = Duration::from_millis(args.latency_ms);
@@ -101,7 +117,7 @@ async fn main() -> Result<()> {
         args.quick,
         env::config("unused.db".into()).host_concurrency,
     );
-    let scratch = tempfile::tempdir()?;
+    let scratch = env::scratch_dir()?;
     rep.fsync_ms = stats::ms(stats::fsync_cost(scratch.path(), 20)?);
 
     if on(Scenario::Import) {

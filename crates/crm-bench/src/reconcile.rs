@@ -108,8 +108,9 @@ pub fn funds_requests(dump: &Value) -> u64 {
 /// Seeds a host with `n` objects (25% crm's), then reconciles it once in a child process.
 pub async fn run(n: u64, latency: Duration) -> Result<ReconcileSample> {
     let sim = env::sim().await?;
-    let dir = tempfile::tempdir()?;
-    let app = env::app(dir.path(), &sim).await?;
+    let dir = env::scratch_dir()?;
+    let db = env::Db::create(dir.path()).await?;
+    let app = env::app_on(&db, &sim).await?;
     app.install_bundled_pack("cn-official").await?;
     env::add_host(&app, &sim, "bench").await?;
     // One self-service import creates its K accounts plus a group, a channel,
@@ -152,8 +153,9 @@ pub async fn run(n: u64, latency: Duration) -> Result<ReconcileSample> {
 
     sim.clear_requests();
     env::set_latency(&sim, latency);
-    let child = spawn_child(&dir.path().join("crm.db"))?;
+    let child = spawn_child(&db)?;
     let host_requests = env::host_requests(&sim);
+    db.remove().await?;
     Ok(ReconcileSample {
         objects,
         managed: k + 4,
@@ -172,12 +174,13 @@ pub async fn run(n: u64, latency: Duration) -> Result<ReconcileSample> {
     })
 }
 
-fn spawn_child(db: &Path) -> Result<ChildReport> {
+fn spawn_child(db: &env::Db) -> Result<ChildReport> {
     let exe = std::env::current_exe().context("locating the bench binary")?;
     let out = std::process::Command::new(exe)
         .arg("reconcile-child")
         .arg("--db")
-        .arg(db)
+        .arg(&db.location)
+        .envs(db.env())
         .output()
         .context("running the reconcile child")?;
     if !out.status.success() {

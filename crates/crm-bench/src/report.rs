@@ -43,6 +43,9 @@ pub struct Target {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Report {
     pub command: String,
+    /// Where the scenarios' databases were (`sqlite`, or the PostgreSQL
+    /// URL without password or options).
+    pub database: String,
     pub latency_ms: u64,
     pub quick: bool,
     /// Host calls in flight per import.
@@ -57,10 +60,33 @@ pub struct Report {
     pub targets: Vec<Target>,
 }
 
+/// The command as run, with `--db`'s value in its printable form (the
+/// report is shared; a URL's `${VAR}` or options are nobody's business).
+fn command_line(args: impl Iterator<Item = String>, database: &str) -> String {
+    let mut out = Vec::new();
+    let mut next_is_db = false;
+    for a in args {
+        if next_is_db {
+            out.push(database.to_owned());
+            next_is_db = false;
+        } else if a == "--db" {
+            out.push(a);
+            next_is_db = true;
+        } else if a.starts_with("--db=") {
+            out.push(format!("--db={database}"));
+        } else {
+            out.push(a);
+        }
+    }
+    out.join(" ")
+}
+
 impl Report {
     pub fn new(latency_ms: u64, quick: bool, host_concurrency: usize) -> Report {
+        let database = crate::env::backend().to_string();
         Report {
-            command: std::env::args().collect::<Vec<_>>().join(" "),
+            command: command_line(std::env::args(), &database),
+            database,
             latency_ms,
             quick,
             host_concurrency,
@@ -153,7 +179,8 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "crm-bench: {} ms injected per host request{}; host_concurrency {}; a durable 4 KiB write (fdatasync) costs {:.1} ms here\n",
+            "crm-bench on {}: {} ms injected per host request{}; host_concurrency {}; a durable 4 KiB write (fdatasync) costs {:.1} ms here\n",
+            self.database,
             self.latency_ms,
             if self.quick { " (quick)" } else { "" },
             self.host_concurrency,
@@ -308,5 +335,31 @@ impl Report {
         }
         let _ = writeln!(s, "total {:.0} s", self.total_secs);
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorded_command_shows_db_in_its_printable_form() {
+        let args = [
+            "crm-bench",
+            "--db",
+            "postgres://crm:${PW}@db/crm",
+            "--quick",
+        ];
+        let line = command_line(
+            args.iter().map(|s| s.to_string()),
+            "postgres://crm@db:5432/crm",
+        );
+        assert_eq!(line, "crm-bench --db postgres://crm@db:5432/crm --quick");
+        let args = ["crm-bench", "--db=postgres://crm:${PW}@db/crm"];
+        let line = command_line(
+            args.iter().map(|s| s.to_string()),
+            "postgres://crm@db:5432/crm",
+        );
+        assert_eq!(line, "crm-bench --db=postgres://crm@db:5432/crm");
     }
 }

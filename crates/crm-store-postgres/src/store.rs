@@ -141,15 +141,7 @@ impl PgTarget {
     /// Creates `schema` if it does not exist (tests and separate installs
     /// sharing one database).
     pub async fn create_schema(&self, schema: &str) -> Result<()> {
-        if schema.is_empty()
-            || !schema
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
-            return Err(Error::BadUrl {
-                detail: format!("schema name {schema:?} must be lowercase letters, digits and _"),
-            });
-        }
+        check_schema_name(schema)?;
         let (client, conn) = self
             .config
             .connect(NoTls)
@@ -169,6 +161,44 @@ impl PgTarget {
             detail: db(e).to_string(),
         })
     }
+
+    /// Drops `schema` and everything in it, if it exists (crm-bench's
+    /// throwaway schemas, once measured).
+    pub async fn drop_schema(&self, schema: &str) -> Result<()> {
+        check_schema_name(schema)?;
+        let (client, conn) = self
+            .config
+            .connect(NoTls)
+            .await
+            .map_err(|e| Error::Connect {
+                target: self.redacted.clone(),
+                detail: db(e).to_string(),
+            })?;
+        let task = tokio::spawn(conn);
+        let res = client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .await;
+        drop(client);
+        let _ = task.await;
+        res.map_err(|e| Error::Connect {
+            target: self.redacted.clone(),
+            detail: db(e).to_string(),
+        })
+    }
+}
+
+/// A schema name is spliced into SQL: lowercase letters, digits and `_` only.
+fn check_schema_name(schema: &str) -> Result<()> {
+    if schema.is_empty()
+        || !schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(Error::BadUrl {
+            detail: format!("schema name {schema:?} must be lowercase letters, digits and _"),
+        });
+    }
+    Ok(())
 }
 
 /// `${VAR}` or `$VAR`: a reference to an environment variable.
