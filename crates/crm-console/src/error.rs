@@ -60,3 +60,44 @@ impl IntoResponse for ConsoleError {
         (status, view::bare_page(title, body)).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crm_domain::ports::{HostError, StoreError};
+
+    /// The console answers an application error with the API's status:
+    /// the kind's entry in `crm_app::ErrorKind::http_status`, nothing of its
+    /// own (docs/design.md §5, one meaning in one place).
+    #[test]
+    fn an_app_error_gets_the_status_of_its_kind() {
+        for (e, status) in [
+            (
+                AppError::NotFound {
+                    what: "host \"x\"".into(),
+                    hint: None,
+                },
+                404,
+            ),
+            (AppError::invalid("bad"), 422),
+            (
+                AppError::Store(StoreError::AlreadyExists {
+                    what: "host x".into(),
+                }),
+                409,
+            ),
+            (
+                AppError::Host(HostError::Unreachable {
+                    detail: "refused".into(),
+                }),
+                502,
+            ),
+            (AppError::ShuttingDown, 503),
+        ] {
+            let kind = e.kind();
+            let console = ConsoleError::App(e).status().as_u16();
+            assert_eq!(console, kind.http_status(), "{kind:?}");
+            assert_eq!(console, status, "{kind:?}");
+        }
+    }
+}
