@@ -31,15 +31,22 @@ pub fn link(href: &str, text: &str) -> Markup {
     html! { a href=(href) { (text) } }
 }
 
-pub fn provider_link(p: &ProviderRef) -> Markup {
-    link(
-        &format!(
-            "/providers/{}/{}",
-            seg(p.pack.as_str()),
-            seg(p.provider.as_str())
-        ),
-        &p.to_string(),
+/// A provider's page; its actions are below it (`/preview`, `/import`, `/verify`).
+pub fn provider_path(p: &ProviderRef) -> String {
+    format!(
+        "/providers/{}/{}",
+        seg(p.pack.as_str()),
+        seg(p.provider.as_str())
     )
+}
+
+/// The page of one installed version of a pack.
+pub fn pack_version_path(pack_id: &str, version: &str) -> String {
+    format!("/packs/{}?version={}", seg(pack_id), seg(version))
+}
+
+pub fn provider_link(p: &ProviderRef) -> Markup {
+    link(&provider_path(p), &p.to_string())
 }
 
 pub fn host_link(name: &str) -> Markup {

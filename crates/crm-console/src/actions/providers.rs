@@ -2,10 +2,10 @@
 //! access to it.
 
 use super::{confirm_page, last4, no_keys, split_keys, to_operation};
-use crate::html::{seg, yes_no};
+use crate::html::yes_no;
 use crate::ops::{self, WorkDone};
 use crate::pages::plan_table;
-use crate::view::{badge, batch_link, code, facts, host_link, provider_link};
+use crate::view::{badge, batch_link, code, facts, host_link, provider_link, provider_path};
 use crate::{Admin, Console, ConsoleError, PendingImport, Result, check_csrf};
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -162,18 +162,10 @@ pub async fn import_preview(
         &s,
         &format!("Import {pref} onto {}?", report.host),
         explain,
-        &format!(
-            "/providers/{}/{}/import",
-            seg(pref.pack.as_str()),
-            seg(pref.provider.as_str())
-        ),
+        &format!("{}/import", provider_path(&pref)),
         fields,
         "Import",
-        &format!(
-            "/providers/{}/{}",
-            seg(pref.pack.as_str()),
-            seg(pref.provider.as_str())
-        ),
+        &provider_path(&pref),
     ))
 }
 
@@ -308,11 +300,7 @@ pub async fn verify_confirm(
         &s,
         &format!("Verify access to {pref} on {}?", q.host),
         explain,
-        &format!(
-            "/providers/{}/{}/verify",
-            seg(pref.pack.as_str()),
-            seg(pref.provider.as_str())
-        ),
+        &format!("{}/verify", provider_path(&pref)),
         html! {
             input type="hidden" name="host" value=(q.host);
             label for="verify-keys" {
@@ -322,11 +310,7 @@ pub async fn verify_confirm(
             textarea id="verify-keys" name="keys" rows="3" autocomplete="off" spellcheck="false" {}
         },
         "Verify access",
-        &format!(
-            "/providers/{}/{}",
-            seg(pref.pack.as_str()),
-            seg(pref.provider.as_str())
-        ),
+        &provider_path(&pref),
     ))
 }
 

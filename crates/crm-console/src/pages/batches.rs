@@ -5,7 +5,7 @@ use crate::html::seg;
 use crate::session::{Role, Session};
 use crate::view::{
     action_button, action_link, badge, code, csrf_field, facts, host_link, link, page,
-    provider_link, table, time,
+    provider_link, provider_path, table, time,
 };
 use crate::{Console, Result, Viewer};
 use axum::extract::{Path, Query, State};
@@ -96,9 +96,8 @@ pub async fn batch(
                     " "
                     (action_link(
                         &format!(
-                            "/providers/{}/{}/verify?host={}",
-                            seg(b.provider.pack.as_str()),
-                            seg(b.provider.provider.as_str()),
+                            "{}/verify?host={}",
+                            provider_path(&b.provider),
                             seg(&d.host_name)
                         ),
                         "Verify access…",

@@ -1,7 +1,6 @@
 //! Installed packs and one pack's page.
 
-use crate::html::seg;
-use crate::view::{badge, code, facts, link, page, provider_link, table, time};
+use crate::view::{badge, code, facts, link, pack_version_path, page, provider_link, table, time};
 use crate::{Console, Result, Viewer};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -21,11 +20,7 @@ pub async fn packs(State(c): State<Console>, Viewer(s): Viewer) -> Result<Respon
         .map(|p| {
             vec![
                 link(
-                    &format!(
-                        "/packs/{}?version={}",
-                        seg(p.manifest.pack_id.as_str()),
-                        seg(&p.manifest.version)
-                    ),
+                    &pack_version_path(p.manifest.pack_id.as_str(), &p.manifest.version),
                     p.manifest.pack_id.as_str(),
                 ),
                 html! { (p.manifest.version) },

@@ -4,7 +4,8 @@ use super::{batches_table, host_names, short, status_table};
 use crate::html::seg;
 use crate::session::{Role, Session};
 use crate::view::{
-    action_link, badge, code, csrf_field, facts, host_link, link, page, table, time,
+    action_link, badge, code, csrf_field, facts, host_link, link, pack_version_path, page,
+    provider_path, table, time,
 };
 use crate::{Console, Result, Viewer};
 use axum::extract::{Path, State};
@@ -31,11 +32,7 @@ pub async fn provider(
         .map(|p| {
             vec![
                 link(
-                    &format!(
-                        "/packs/{}?version={}",
-                        seg(p.manifest.pack_id.as_str()),
-                        seg(&p.manifest.version)
-                    ),
+                    &pack_version_path(p.manifest.pack_id.as_str(), &p.manifest.version),
                     &p.manifest.version,
                 ),
                 html! { @if p.current { (badge("current")) } },
@@ -61,14 +58,7 @@ pub async fn provider(
             .unwrap_or_else(|| b.host_id.to_string());
         by_host.entry(host).or_default().push(b);
     }
-    let verify_href = |host: &str| {
-        format!(
-            "/providers/{}/{}/verify?host={}",
-            seg(pref.pack.as_str()),
-            seg(pref.provider.as_str()),
-            seg(host)
-        )
-    };
+    let verify_href = |host: &str| format!("{}/verify?host={}", provider_path(&pref), seg(host));
     let mut statuses = c.app.provider_statuses(None).await?;
     statuses.retain(|st| st.provider == pref);
     let modes = spec
@@ -132,11 +122,7 @@ fn import_form(
 ) -> Markup {
     let mut hosts: Vec<&String> = names.values().collect();
     hosts.sort();
-    let action = format!(
-        "/providers/{}/{}/preview",
-        seg(pref.pack.as_str()),
-        seg(pref.provider.as_str())
-    );
+    let action = format!("{}/preview", provider_path(pref));
     html! {
         section aria-labelledby="import-h" class="actions" {
             h2 id="import-h" { "Import onto a host" }
