@@ -11,6 +11,8 @@
 //!   journal, `assign_subscriptions`, and reading a batch's key back.
 //! - [`verify`]: account probe, gateway check, upstream probe, the stored
 //!   check; and the post-rollback check that a key is refused.
+//! - [`recorded`]: the accounts a batch recorded, and the one lookup of
+//!   the account (and base URL) an upstream key belongs to.
 //! - [`status`]: the per-batch access status, computed from stored checks
 //!   and kept in sync on the batch records.
 //!
@@ -23,6 +25,7 @@ pub mod classify;
 pub mod closure;
 pub mod error;
 pub mod ports;
+pub mod recorded;
 pub mod status;
 pub mod verify;
 

@@ -15,6 +15,7 @@ use crate::classify::{
     read_upstream_key, static_listing, upstream_may_explain,
 };
 use crate::ports::{AccessPorts, HeldKey};
+use crate::recorded::{RecordedAccount, account_for_key};
 use crate::status::{REVOKED_KEY_STEP, sync_access_status};
 use crm_domain::access::{AccessCheck, CheckStep};
 use crm_domain::batch::ImportBatch;
@@ -23,8 +24,7 @@ use crm_domain::observed::{AccountProbe, CallOutcome};
 use crm_domain::secret::scrub;
 use crm_domain::spec::ProviderSpec;
 use crm_domain::{
-    AccessCheckId, BatchId, FailureClass, Fingerprint, HostObjectId, KeyFingerprinter, Platform,
-    ResourceKind, ResourceState, SecretString, Verdict,
+    AccessCheckId, BatchId, FailureClass, KeyFingerprinter, ResourceState, SecretString, Verdict,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -125,33 +125,6 @@ fn upstream_model(provider: &ProviderSpec) -> String {
         .unwrap_or_else(|| smoke.clone())
 }
 
-/// What the batch recorded about one of its live accounts.
-#[derive(Debug, Clone)]
-struct RecordedAccount {
-    id: HostObjectId,
-    platform: Option<Platform>,
-    base_url: Option<String>,
-    key: Option<Fingerprint>,
-}
-
-fn recorded_account(r: &crm_domain::batch::ManagedResource) -> RecordedAccount {
-    let d = &r.desired;
-    RecordedAccount {
-        id: r.host_object_id,
-        platform: d
-            .get("platform")
-            .and_then(|v| v.as_str())
-            .map(Platform::new),
-        base_url: d
-            .get("base_url")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
-        key: d
-            .get("upstream_key")
-            .and_then(|v| serde_json::from_value(v.clone()).ok()),
-    }
-}
-
 /// Verifies a batch's access with a held key and stores the check.
 ///
 /// Order: one account probe per live account of the batch (the host's admin
@@ -189,8 +162,8 @@ pub async fn verify_access(
         .resources(batch_id)
         .await?
         .iter()
-        .filter(|r| r.kind == ResourceKind::Account && r.state == ResourceState::Live)
-        .map(recorded_account)
+        .filter(|r| r.state == ResourceState::Live)
+        .filter_map(RecordedAccount::of)
         .collect();
     let mut account_readings = Vec::new();
     for acc in &accounts {
@@ -334,11 +307,8 @@ pub async fn verify_access(
                 .fingerprinter
                 .as_ref()
                 .map(|f| f.fingerprint(upstream_key));
-            let account = fp
-                .as_ref()
-                .and_then(|fp| accounts.iter().find(|a| a.key.as_ref() == Some(fp)));
-            let Some((acc, base_url)) = account.and_then(|a| a.base_url.clone().map(|b| (a, b)))
-            else {
+            let account = fp.as_ref().and_then(|fp| account_for_key(&accounts, fp));
+            let Some((acc, base_url)) = account.map(|(a, b)| (a, b.to_owned())) else {
                 // Only the base URL recorded for the account being checked
                 // is ever called with its key.
                 steps.push(CheckStep {
@@ -354,10 +324,7 @@ pub async fn verify_access(
                 });
                 continue;
             };
-            let anthropic = acc
-                .platform
-                .as_ref()
-                .is_some_and(|p| p.as_str() == Platform::ANTHROPIC);
+            let anthropic = acc.speaks_messages();
             let ident = json!({
                 "account_id": acc.id,
                 "base_url": base_url,

@@ -12,7 +12,9 @@
 //! A step that fails is evidence, not an error: it gets a `fail` verdict and
 //! the steps that depend on it are written as `skipped` with the reason.
 //! Whatever was imported is still rolled back (unless `--keep`), and the
-//! direct upstream probes (17, 19) run whatever the host did.
+//! direct upstream probes (17, 19) run whatever the host did, each key at
+//! the base URL crm recorded for its account (a key no account was
+//! recorded for is not probed: docs/design.md §4 step 5).
 
 mod steps;
 
@@ -23,7 +25,7 @@ use crate::verdict::{StepOutcome, StepVerdict, class_of_error, overall, worst_of
 use chrono::{DateTime, Utc};
 use crm_access::KeyRefusal;
 use crm_access::classify::UpstreamReading;
-use crm_app::acceptance::{UpstreamKeyProbe, smoke_upstream_model};
+use crm_app::acceptance::{KeyProbe, UpstreamKeyProbe, smoke_upstream_model};
 use crm_app::hosts::{AdminKeySource, NewHost};
 use crm_app::providers::{ImportInput, ImportReport, RollbackView};
 use crm_app::reconcile::ReconcileRequest;

@@ -3,3 +3,4 @@
 mod packs;
 mod quickstart;
 mod runner;
+mod upstream_probe;

@@ -501,7 +501,8 @@ async fn an_existing_user_gets_access_and_its_password_never_reaches_a_file() {
 }
 
 /// A wrong admin key stops the run at the probe with `auth_issue`; nothing
-/// is imported, and the upstream is still probed directly.
+/// is imported, so no key has a recorded base URL and none is sent upstream
+/// (docs/design.md §4 step 5).
 #[tokio::test]
 async fn a_rejected_admin_key_fails_at_the_probe_with_auth_issue() {
     let sim = crm_sim::SimServer::start(crm_sim::SimConfig::default())
@@ -539,18 +540,24 @@ async fn a_rejected_admin_key_fails_at_the_probe_with_auth_issue() {
     ] {
         assert_eq!(step_verdict(&o, step), StepVerdict::Skipped, "{step:?}");
     }
+    for step in [Step::UpstreamModels, Step::UpstreamCompletion] {
+        assert_eq!(step_verdict(&o, step), StepVerdict::Skipped, "{step:?}");
+    }
+    let completion = json(&o.folder, "19-upstream-completion.json");
     assert_eq!(
-        step_verdict(&o, Step::UpstreamCompletion),
-        StepVerdict::Pass
+        completion["data"]["probes"][0]["probed"], false,
+        "{completion:#}"
     );
+    let why = completion["data"]["probes"][0]["why"].as_str().unwrap();
+    assert!(why.contains("crm provider import"), "{why}");
     for (file, text) in contents(&o.folder) {
         assert!(!text.contains(&wrong), "admin key in {file}");
     }
     assert_eq!(sim.state_dump()["accounts"], serde_json::json!([]));
 }
 
-/// A mode the pack does not sell fails at the pack; the keys are still
-/// probed directly.
+/// A mode the pack does not sell fails at the pack; nothing is imported,
+/// so no key is sent upstream.
 #[tokio::test]
 async fn a_mode_the_pack_does_not_sell_fails_at_the_pack() {
     let out = tempfile::tempdir().unwrap();
@@ -572,5 +579,5 @@ async fn a_mode_the_pack_does_not_sell_fails_at_the_pack() {
         pack.summary
     );
     assert_eq!(step_verdict(&o, Step::Import), StepVerdict::Skipped);
-    assert_eq!(step_verdict(&o, Step::UpstreamModels), StepVerdict::Pass);
+    assert_eq!(step_verdict(&o, Step::UpstreamModels), StepVerdict::Skipped);
 }
