@@ -12,6 +12,7 @@
 //! - [`matrix`]: several provider x mode cells, one folder each, and a summary.
 //! - [`verdict`]: the pure rules from step outcomes to verdicts.
 //! - [`folder`]: the write gate that scrubs secrets, and the leak scan.
+//! - [`summary`]: the records the summary files hold.
 //! - [`render`]: markdown for humans.
 //! - [`config`]: what a run is asked to do.
 //!
@@ -26,6 +27,7 @@ pub mod error;
 pub mod folder;
 pub mod matrix;
 pub mod render;
+pub mod summary;
 pub mod verdict;
 
 pub use chain::{RunOutcome, Step, Summary, exit_code_for, run};

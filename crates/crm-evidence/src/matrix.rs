@@ -27,12 +27,11 @@ use crate::config::{ExistingUser, Modes, PackSource, RunSpec, Target, UpstreamKe
 use crate::error::{EvidenceError, Result};
 use crate::folder::{EvidenceFolder, SecretSet, scan_dir};
 use crate::verdict::worst_of;
-use chrono::{DateTime, Utc};
-use crm_domain::{FailureClass, SecretString, Verdict};
+use chrono::Utc;
+use crm_domain::{SecretString, Verdict};
 use std::path::{Path, PathBuf};
 
-pub const MATRIX_JSON: &str = "matrix-summary.json";
-pub const MATRIX_MD: &str = "matrix-summary.md";
+pub use crate::summary::{CellLine, MATRIX_JSON, MATRIX_MD, MatrixSummary};
 
 /// A matrix file.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -147,37 +146,6 @@ pub struct MatrixRun {
     pub out: PathBuf,
     pub keep: bool,
     pub user: Option<ExistingUser>,
-}
-
-/// One row of the matrix summary.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct CellLine {
-    pub name: String,
-    pub provider: String,
-    pub mode: Modes,
-    pub host: String,
-    /// `None` when the cell could not run at all (see `error`).
-    pub verdict: Option<Verdict>,
-    pub failure_class: Option<FailureClass>,
-    pub exit_code: i32,
-    /// The cell's folder, relative to the matrix folder.
-    pub folder: Option<String>,
-    pub error: Option<String>,
-}
-
-/// `matrix-summary.json`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct MatrixSummary {
-    pub file: String,
-    pub harness: String,
-    pub matrix_file: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-    /// The worst cell verdict; `fail` when a cell could not run.
-    pub verdict: Verdict,
-    pub failed_cells: usize,
-    pub exit_code: i32,
-    pub cells: Vec<CellLine>,
 }
 
 /// What [`run_matrix`] hands back.

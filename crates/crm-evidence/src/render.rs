@@ -2,8 +2,7 @@
 //! `matrix-summary.md` of a matrix. The JSON files are the record; these
 //! say the same thing in a form to paste into a ticket.
 
-use crate::chain::Summary;
-use crate::matrix::MatrixSummary;
+use crate::summary::{MatrixSummary, Summary};
 use std::fmt::Write;
 
 fn cell(text: &str) -> String {
