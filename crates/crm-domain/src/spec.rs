@@ -189,9 +189,26 @@ pub struct InstalledPack {
     pub current: bool,
 }
 
+/// An upstream base URL in the one form crm compares and records:
+/// `https://x/` and `https://x` are the same upstream (the account natural
+/// key of docs/design.md §5 is built from this form).
+pub fn normalize_url(url: &str) -> String {
+    url.trim().trim_end_matches('/').to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trailing_slash_or_padding_is_the_same_upstream() {
+        assert_eq!(normalize_url(" https://api.x/v1/ "), "https://api.x/v1");
+        assert_eq!(normalize_url("https://api.x/v1"), "https://api.x/v1");
+        assert_ne!(
+            normalize_url("https://api.x/v1"),
+            normalize_url("https://api.x/v2")
+        );
+    }
 
     #[test]
     fn error_signal_needs_all_of_its_parts() {

@@ -21,6 +21,10 @@ use crm_domain::{
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+/// One rule for upstream base URLs, crm-domain's (re-exported for the
+/// modules here that compare them).
+pub use crm_domain::spec::normalize_url;
+
 /// One provider of one installed pack version: what a batch is built from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PackProvider {
@@ -104,11 +108,6 @@ pub fn channel_name(provider: &ProviderRef, mode: AccessMode) -> String {
 /// never leaves crm.
 pub fn account_natural_key(platform: &Platform, base_url: &str, key: &Fingerprint) -> String {
     format!("{platform}|{}|{}", normalize_url(base_url), key.hmac)
-}
-
-/// `https://x/` and `https://x` are the same upstream.
-pub fn normalize_url(url: &str) -> String {
-    url.trim().trim_end_matches('/').to_owned()
 }
 
 /// Whether the host keeps account `notes` (newer hosts). The capability

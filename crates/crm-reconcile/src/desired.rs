@@ -13,6 +13,10 @@ use crm_domain::{GroupBilling, HostObjectId, Platform};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// One rule for upstream base URLs, crm-domain's (re-exported for the
+/// modules here that compare them).
+pub use crm_domain::spec::normalize_url;
+
 /// What a recorded account should look like.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
@@ -111,11 +115,6 @@ pub fn states(value: &serde_json::Value, field: &str) -> bool {
         .filter(|v| v.is_object())
         .unwrap_or(value);
     inner.get(field).is_some()
-}
-
-/// `https://x/` and `https://x` are the same upstream.
-pub fn normalize_url(url: &str) -> String {
-    url.trim().trim_end_matches('/').to_owned()
 }
 
 /// Prices are per token (about 1e-7), so equality needs a relative tolerance.
