@@ -120,7 +120,7 @@ impl ApiError {
             title: self.title.to_owned(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
-            request_id: crate::observe::current_request_id(),
+            request_id: crate::telemetry::current_request_id(),
         }
     }
 }

@@ -147,7 +147,7 @@ pub async fn idempotent(State(st): State<ApiState>, req: Request, next: Next) ->
     let req = Request::from_parts(parts, Body::from(bytes));
     // The rest runs in its own task so that a client that disconnects does
     // not leave the key "in progress" forever.
-    let request_id = crate::observe::current_request_id().unwrap_or_default();
+    let request_id = crate::telemetry::current_request_id().unwrap_or_default();
     let task = tokio::spawn(crm_app::REQUEST_ID.scope(request_id, async move {
         let resp = next.run(req).await;
         let status = resp.status();

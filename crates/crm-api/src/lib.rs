@@ -13,12 +13,12 @@
 pub mod auth;
 pub mod error;
 pub mod idempotency;
-pub mod observe;
 pub mod openapi;
 pub mod ops;
 pub mod routes;
 pub mod scheduler;
 pub mod schemas;
+pub mod telemetry;
 
 pub use error::{ApiError, Error, Problem, Result};
 
@@ -128,7 +128,7 @@ impl ApiState {
                 app,
                 config,
                 tokens,
-                metrics: observe::prometheus(),
+                metrics: telemetry::prometheus(),
                 mutating: openapi::mutating_operations(),
                 stopping: CancellationToken::new(),
             }),
@@ -180,7 +180,7 @@ pub fn router_with(state: ApiState, extra: Router) -> Router {
     let api = api
         .route_layer(from_fn_with_state(state.clone(), idempotency::idempotent))
         .route_layer(from_fn_with_state(state.clone(), auth::require_token))
-        .route_layer(from_fn(observe::access_log))
+        .route_layer(from_fn(telemetry::access_log))
         .with_state(state.clone());
     let public = routes::health::router().with_state(state);
     let docs: Router = utoipa_swagger_ui::SwaggerUi::new("/api/docs")
@@ -202,15 +202,15 @@ pub fn router_with(state: ApiState, extra: Router) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .layer(from_fn(observe::scope_request_id))
+        .layer(from_fn(telemetry::scope_request_id))
         .layer(PropagateRequestIdLayer::new(
-            observe::REQUEST_ID_HEADER.clone(),
+            telemetry::REQUEST_ID_HEADER.clone(),
         ))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::from_shared(sensitive))
         .layer(SetRequestIdLayer::new(
-            observe::REQUEST_ID_HEADER.clone(),
-            observe::MakeUuid,
+            telemetry::REQUEST_ID_HEADER.clone(),
+            telemetry::MakeUuid,
         ))
 }
 

@@ -6,7 +6,6 @@
 
 use async_trait::async_trait;
 use crm_app::App;
-use crm_domain::reconcile::ReconcileRun;
 use crm_reconcile::schedule::{EventSink, FundsCrossing, Outcome, ScheduleConfig, StatusChange};
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,18 +73,6 @@ impl EventSink for Sink {
         metrics::counter!("crm_funds_crossings_total", "host" => c.host.to_string(), "provider" => c.provider.to_string(), "crossing" => crossing).increment(1);
         self.post(c).await;
     }
-}
-
-/// Drift gauge of a host after a host-scope run (from the API or the scheduler).
-pub async fn record_run_metrics(app: &App, run: &ReconcileRun) {
-    if run.scope.batch_id.is_some() || run.scope.provider.is_some() {
-        return;
-    }
-    let host = match app.host(run.scope.host_id.as_str()).await {
-        Ok(h) => h.name,
-        Err(_) => run.scope.host_id.to_string(),
-    };
-    metrics::gauge!("crm_reconcile_drift_items", "host" => host).set(run.items.len() as f64);
 }
 
 /// Runs until `shutdown` is cancelled.

@@ -67,7 +67,7 @@ pub async fn rollback_batch(
             idempotency_key(&headers),
             move |app| async move {
                 let result = app.rollback_batch(batch.id.as_str()).await;
-                crate::observe::host_call(&host_name, &result, |v| v.report.host_requests);
+                crate::telemetry::host_call(&host_name, &result, |v| v.report.host_requests);
                 outcome(result, |v| v.report.status == BatchStatus::RolledBack)
             },
         )
@@ -114,7 +114,7 @@ pub async fn resume_batch(
                         },
                     )
                     .await;
-                crate::observe::host_call(&host_name, &result, |r| {
+                crate::telemetry::host_call(&host_name, &result, |r| {
                     r.resumed.as_ref().map_or(0, |a| a.host_requests)
                 });
                 outcome(result, |r| r.batch.status == BatchStatus::Applied)

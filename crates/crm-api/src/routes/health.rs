@@ -51,8 +51,8 @@ async fn metrics(State(st): State<ApiState>, req: axum::extract::Request) -> Res
     {
         return refused;
     }
-    crate::observe::provider_status_gauges(st.app()).await;
-    crate::observe::funds_gauges(st.app()).await;
+    crate::telemetry::provider_status_gauges(st.app()).await;
+    crate::telemetry::funds_gauges(st.app()).await;
     let mut resp = st.inner.metrics.render().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

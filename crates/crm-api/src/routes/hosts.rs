@@ -131,7 +131,7 @@ pub async fn probe_host(
         Ok(h) => h.name,
         Err(_) => id,
     };
-    crate::observe::host_call(&name, &result, |_| 0);
+    crate::telemetry::host_call(&name, &result, |_| 0);
     Ok(Json(result?).into_response())
 }
 

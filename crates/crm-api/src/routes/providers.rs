@@ -178,7 +178,7 @@ pub async fn preview(
             body.upstream_keys,
         )
         .await;
-    crate::observe::host_call(&body.host, &result, |r| r.host_requests);
+    crate::telemetry::host_call(&body.host, &result, |r| r.host_requests);
     Ok(Json(result?).into_response())
 }
 
@@ -239,7 +239,7 @@ pub async fn import(
     let op = st
         .start_operation(&app, spec, idempotency_key(&headers), |app| async move {
             let result = app.import(input).await;
-            crate::observe::host_call(&host_name, &result, |r| r.host_requests);
+            crate::telemetry::host_call(&host_name, &result, |r| r.host_requests);
             outcome(result, |r| r.succeeded())
         })
         .await?;
@@ -270,7 +270,7 @@ pub async fn rollback(
     let op = st
         .start_operation(&app, spec, idempotency_key(&headers), |app| async move {
             let result = app.rollback_provider(&host_id, &provider).await;
-            crate::observe::host_call(&host_name, &result, |views| {
+            crate::telemetry::host_call(&host_name, &result, |views| {
                 views.iter().map(|v| v.report.host_requests).sum()
             });
             outcome(result, |views| {
@@ -297,18 +297,18 @@ pub(crate) async fn reconcile_request(
     let app = st.app_for(p);
     if !req.apply {
         let result = app.reconcile(req).await;
-        crate::observe::host_call(&host_name, &result, |r| r.run.host_requests);
+        crate::telemetry::host_call(&host_name, &result, |r| r.run.host_requests);
         let report = result?;
-        crate::scheduler::record_run_metrics(&app, &report.run).await;
+        crate::telemetry::record_run_metrics(&app, &report.run).await;
         return Ok(Json(report).into_response());
     }
     let spec = OperationSpec::reconcile(&host_name, &req);
     let op = st
         .start_operation(&app, spec, idempotency_key(headers), |app| async move {
             let result = app.reconcile(req).await;
-            crate::observe::host_call(&host_name, &result, |r| r.run.host_requests);
+            crate::telemetry::host_call(&host_name, &result, |r| r.run.host_requests);
             if let Ok(r) = &result {
-                crate::scheduler::record_run_metrics(&app, &r.run).await;
+                crate::telemetry::record_run_metrics(&app, &r.run).await;
             }
             outcome(result, |r| {
                 matches!(

@@ -88,6 +88,18 @@ pub fn host_call<T>(host: &str, result: &crm_app::Result<T>, requests: impl Fn(&
     }
 }
 
+/// Drift gauge of a host after a host-scope run (from the API or the scheduler).
+pub async fn record_run_metrics(app: &crm_app::App, run: &crm_domain::reconcile::ReconcileRun) {
+    if run.scope.batch_id.is_some() || run.scope.provider.is_some() {
+        return;
+    }
+    let host = match app.host(run.scope.host_id.as_str()).await {
+        Ok(h) => h.name,
+        Err(_) => run.scope.host_id.to_string(),
+    };
+    metrics::gauge!("crm_reconcile_drift_items", "host" => host).set(run.items.len() as f64);
+}
+
 /// `crm_provider_status{host,provider,status}`: 1 for each provider's current
 /// status on each host, 0 for the other words, so a dashboard can graph or
 /// alert on any one word. Refreshed on every scrape from the same use case
