@@ -189,6 +189,28 @@ Examples:
     Probe { host: String },
     /// Forget a host (refused while batches on it are recorded).
     Remove { host: String },
+    /// Set the host's own funds thresholds, over the packs' (reconcile, the
+    /// scheduler's alerts, `crm provider funds`, the API and console use them).
+    #[command(after_help = "\
+Examples:
+  crm host set prod --low-balance 50CNY
+  crm host set prod --provider cn-official/kimi --low-quota-percent 15
+  crm host set prod --provider cn-official/kimi --clear")]
+    Set {
+        host: String,
+        /// Only this provider, as PACK/PROVIDER (default: every provider on the host).
+        #[arg(long)]
+        provider: Option<String>,
+        /// Below this balance a key is low on funds, e.g. `20CNY` or `5USD`.
+        #[arg(long, value_name = "AMOUNT")]
+        low_balance: Option<String>,
+        /// Below this share of a quota window left (0 to 100) quota is low.
+        #[arg(long, value_name = "PERCENT")]
+        low_quota_percent: Option<f64>,
+        /// Drop this scope's thresholds first (alone: back to the pack's).
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 /// Where the host admin key comes from.

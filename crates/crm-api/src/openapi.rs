@@ -37,6 +37,7 @@ pub fn api_router() -> OpenApiRouter<ApiState> {
         .routes(routes!(hosts::probe_host))
         .routes(routes!(hosts::host_provider_status))
         .routes(routes!(hosts::host_funds))
+        .routes(routes!(hosts::set_host_thresholds))
         .routes(routes!(hosts::host_reconcile_runs))
         .routes(routes!(hosts::get_reconcile_run))
         .routes(routes!(packs::list_packs, packs::install_pack))

@@ -80,6 +80,9 @@ pub struct Host {
     pub version: Option<String>,
     pub probed_at: Option<DateTime<Utc>>,
     pub reconcile_every_secs: Option<u64>,
+    /// The host's own funds thresholds, over the packs' and under a run's
+    /// (`PUT /api/hosts/{id}/funds-thresholds`, `crm host set`).
+    pub funds_thresholds: HostFundsThresholds,
     /// What the last probe found.
     #[schema(value_type = Option<Object>)]
     pub capabilities: Option<serde_json::Value>,
@@ -366,6 +369,19 @@ pub struct FundsThreshold {
     /// Below this share (0..100) of a quota window left, quota is `low_quota`.
     #[serde(default)]
     pub low_quota_percent: Option<f64>,
+}
+
+/// A host's own funds thresholds: host-wide (`all`) and per `pack/provider`
+/// on top. Empty when the host sets none (the packs' apply).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostFundsThresholds {
+    /// For every provider on the host.
+    #[serde(default)]
+    pub all: Option<FundsThreshold>,
+    /// For one `pack/provider`, over `all`.
+    #[serde(default)]
+    pub providers: std::collections::BTreeMap<String, FundsThreshold>,
 }
 
 /// One provider's readings on the host, aggregated (never per key).

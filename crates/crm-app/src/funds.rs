@@ -222,7 +222,13 @@ impl App {
             .filter(|b| readings.iter().any(|r| r.provider == b.provider))
             .map(|b| (b.provider.clone(), b.pack_version.clone()))
             .collect::<Vec<_>>();
-        let limits = crm_reconcile::funds::thresholds(&self.store, versions, overrides).await;
+        let limits = crm_reconcile::funds::thresholds(
+            &self.store,
+            versions,
+            &record.funds_thresholds,
+            overrides,
+        )
+        .await;
         let assessed = crm_reconcile::funds::assess_all(&readings, &limits);
         Ok((limits, assessed))
     }

@@ -4,12 +4,12 @@
 use crate::App;
 use crate::credentials;
 use crate::error::{AppError, Result};
-use crm_domain::HostId;
 use crm_domain::SecretString;
 use crm_domain::host::{AdminAuth, Capabilities, CredentialRef, HostRecord, SealContext};
 use crm_domain::ops::Target;
 use crm_domain::ports::SecretSealer;
 use crm_domain::ports::{HostApi, HostConnector, HostRepo};
+use crm_domain::{HostId, ProviderRef};
 use std::sync::Arc;
 
 /// A host as shown to operators: no credential value, ever.
@@ -23,6 +23,9 @@ pub struct HostView {
     pub version: Option<String>,
     pub probed_at: Option<chrono::DateTime<chrono::Utc>>,
     pub reconcile_every_secs: Option<u64>,
+    /// The host's own funds thresholds over the packs' (`crm host set`);
+    /// `{}` when it sets none.
+    pub funds_thresholds: crm_domain::funds::HostThresholds,
     pub capabilities: Option<Capabilities>,
 }
 
@@ -36,6 +39,7 @@ impl From<&HostRecord> for HostView {
             version: h.capabilities.as_ref().and_then(|c| c.version.clone()),
             probed_at: h.capabilities.as_ref().map(|c| c.probed_at),
             reconcile_every_secs: h.reconcile_every_secs,
+            funds_thresholds: h.funds_thresholds.clone(),
             capabilities: h.capabilities.clone(),
         }
     }
@@ -120,6 +124,27 @@ pub struct NewHost {
     pub reconcile_every_secs: Option<u64>,
 }
 
+/// A threshold an operator can mean: a balance of at least zero, a share
+/// of a quota window from 0 to 100.
+pub fn validate_threshold(t: &crm_domain::funds::FundsThreshold) -> Result<()> {
+    if let Some(b) = &t.low_balance
+        && !(b.amount.is_finite() && b.amount >= 0.0)
+    {
+        return Err(AppError::invalid(format!(
+            "low balance {}: expected an amount of at least 0, e.g. 20CNY",
+            b.amount
+        )));
+    }
+    if let Some(p) = t.low_quota_percent
+        && !(0.0..=100.0).contains(&p)
+    {
+        return Err(AppError::invalid(format!(
+            "low quota percent {p}: expected a percentage from 0 to 100"
+        )));
+    }
+    Ok(())
+}
+
 fn validate_base_url(raw: &str) -> Result<String> {
     let url = url::Url::parse(raw.trim())
         .map_err(|e| AppError::invalid(format!("host URL {raw:?} is not a URL: {e}")))?;
@@ -183,6 +208,7 @@ impl App {
             admin_credential: credential,
             capabilities: None,
             reconcile_every_secs: new.reconcile_every_secs,
+            funds_thresholds: Default::default(),
             created_at: self.clock.now(),
         };
         let target = Target::host(&record.name).to_string();
@@ -217,6 +243,52 @@ impl App {
             },
             other => other.into(),
         })
+    }
+
+    /// Sets the host's own funds thresholds, host-wide or for one provider
+    /// (`clear` drops that scope's first); reconcile, `crm provider funds`,
+    /// the funds API and page, the gauges, the provider status and the
+    /// scheduler's webhook all use them from then on.
+    pub async fn set_host_thresholds(
+        &self,
+        id_or_name: &str,
+        provider: Option<&ProviderRef>,
+        thresholds: &crm_domain::funds::FundsThreshold,
+        clear: bool,
+    ) -> Result<HostView> {
+        validate_threshold(thresholds)?;
+        if !clear && thresholds.is_empty() {
+            return Err(AppError::invalid(
+                "nothing to set: give a low balance, a low quota percent or clear \
+                 (`crm host set HOST --low-balance 20CNY`)",
+            ));
+        }
+        let mut host = self.host(id_or_name).await?;
+        if let Some(p) = provider {
+            // A typo would otherwise be stored and never match a reading.
+            self.provider_spec(p, None).await?;
+        }
+        host.funds_thresholds.set(provider, thresholds, clear);
+        let result = self
+            .store
+            .set_funds_thresholds(&host.id, host.funds_thresholds.clone())
+            .await;
+        self.audit(
+            "host.funds_thresholds",
+            &Target::host(&host.name).to_string(),
+            if result.is_ok() { "ok" } else { "error" },
+            Some(match &result {
+                Ok(()) => format!(
+                    "{}: {}",
+                    provider.map_or("every provider".to_owned(), |p| p.to_string()),
+                    serde_json::to_string(&host.funds_thresholds).unwrap_or_default()
+                ),
+                Err(e) => e.to_string(),
+            }),
+        )
+        .await;
+        result?;
+        Ok(HostView::from(&host))
     }
 
     pub async fn show_host(&self, id_or_name: &str) -> Result<HostView> {

@@ -138,6 +138,14 @@ impl HostRepo for Store {
     ) -> StoreResult<()> {
         each!(self, s => s.set_reconcile_interval(id, every_secs).await)
     }
+
+    async fn set_funds_thresholds(
+        &self,
+        id: &HostId,
+        thresholds: crm_domain::funds::HostThresholds,
+    ) -> StoreResult<()> {
+        each!(self, s => s.set_funds_thresholds(id, thresholds).await)
+    }
 }
 
 #[async_trait]

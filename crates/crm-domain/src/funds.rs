@@ -153,6 +153,61 @@ impl FundsThreshold {
     }
 }
 
+/// A host's own thresholds, set by its operator (`crm host set`), stored with
+/// the host record: host-wide, and per provider on top. They override the
+/// pack's for every reading on that host: reconcile drift, `crm provider
+/// funds`, the funds API and page, the gauges, the provider status and the
+/// scheduler's crossing alert all go through [`HostThresholds::threshold_for`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HostThresholds {
+    /// For every provider on the host.
+    #[serde(default, skip_serializing_if = "FundsThreshold::is_empty")]
+    pub all: FundsThreshold,
+    /// For one provider (`pack/provider`), over [`HostThresholds::all`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub providers: BTreeMap<String, FundsThreshold>,
+}
+
+impl HostThresholds {
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty() && self.providers.values().all(FundsThreshold::is_empty)
+    }
+
+    /// The thresholds in force for `provider` on this host: the pack's, then
+    /// the host-wide ones, then the host's for that provider, then the ones
+    /// given for one run (`crm provider funds --low-balance`); each layer
+    /// replaces only what it sets. The one place this order lives.
+    pub fn threshold_for(
+        &self,
+        provider: &ProviderRef,
+        pack: &FundsThreshold,
+        run: &FundsThreshold,
+    ) -> FundsThreshold {
+        let own = self
+            .providers
+            .get(&provider.to_string())
+            .cloned()
+            .unwrap_or_default();
+        pack.overridden_by(&self.all)
+            .overridden_by(&own)
+            .overridden_by(run)
+    }
+
+    /// Sets what `t` sets, for one provider or (`None`) host-wide; with
+    /// `clear`, that scope's overrides are dropped first.
+    pub fn set(&mut self, provider: Option<&ProviderRef>, t: &FundsThreshold, clear: bool) {
+        let slot = match provider {
+            Some(p) => self.providers.entry(p.to_string()).or_default(),
+            None => &mut self.all,
+        };
+        if clear {
+            *slot = FundsThreshold::default();
+        }
+        *slot = slot.overridden_by(t);
+        self.providers.retain(|_, t| !t.is_empty());
+    }
+}
+
 /// A balance threshold: an amount in a currency the pack knows.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Threshold {
@@ -704,6 +759,60 @@ mod tests {
         let got = pack.overridden_by(&host);
         assert_eq!(got, limits(Some((10.0, Currency::Cny)), Some(5.0)));
         assert_eq!(FundsThreshold::default().overridden_by(&pack), pack);
+    }
+
+    #[test]
+    fn host_thresholds_layer_over_the_pack_and_under_a_run() {
+        let ds = ProviderRef::parse("cn-official/deepseek").unwrap();
+        let kimi = ProviderRef::parse("cn-official/kimi").unwrap();
+        let pack = limits(Some((10.0, Currency::Cny)), Some(20.0));
+        let none = FundsThreshold::default();
+        let mut host = HostThresholds::default();
+        assert!(host.is_empty());
+        assert_eq!(host.threshold_for(&ds, &pack, &none), pack, "no overrides");
+
+        host.set(None, &limits(Some((50.0, Currency::Cny)), None), false);
+        host.set(Some(&ds), &limits(None, Some(5.0)), false);
+        // (name, provider, run flags, want)
+        let cases: Vec<(&str, &ProviderRef, FundsThreshold, FundsThreshold)> = vec![
+            (
+                "host-wide balance, the provider's own quota",
+                &ds,
+                none.clone(),
+                limits(Some((50.0, Currency::Cny)), Some(5.0)),
+            ),
+            (
+                "another provider: host-wide over the pack",
+                &kimi,
+                none.clone(),
+                limits(Some((50.0, Currency::Cny)), Some(20.0)),
+            ),
+            (
+                "a run's flag wins over the host",
+                &ds,
+                limits(Some((1.0, Currency::Usd)), None),
+                limits(Some((1.0, Currency::Usd)), Some(5.0)),
+            ),
+        ];
+        for (name, p, run, want) in cases {
+            assert_eq!(host.threshold_for(p, &pack, &run), want, "{name}");
+        }
+
+        // Setting merges; clearing drops the scope; an empty scope is gone.
+        host.set(Some(&ds), &limits(Some((7.0, Currency::Cny)), None), false);
+        assert_eq!(
+            host.providers["cn-official/deepseek"],
+            limits(Some((7.0, Currency::Cny)), Some(5.0))
+        );
+        host.set(Some(&ds), &none, true);
+        assert!(host.providers.is_empty());
+        host.set(None, &none, true);
+        assert!(host.is_empty());
+        assert_eq!(
+            serde_json::to_value(&host).unwrap(),
+            serde_json::json!({}),
+            "an empty set stores as {{}}"
+        );
     }
 
     #[test]

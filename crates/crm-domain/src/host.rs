@@ -17,6 +17,13 @@ pub struct HostRecord {
     /// Reconcile schedule for this host, if any.
     #[serde(default)]
     pub reconcile_every_secs: Option<u64>,
+    /// The operator's funds thresholds for this host, over the packs'
+    /// (`crm host set --low-balance`).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::funds::HostThresholds::is_empty"
+    )]
+    pub funds_thresholds: crate::funds::HostThresholds,
     pub created_at: DateTime<Utc>,
 }
 

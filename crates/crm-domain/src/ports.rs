@@ -391,6 +391,12 @@ pub trait HostRepo: Send + Sync {
     async fn save_capabilities(&self, id: &HostId, caps: Capabilities) -> StoreResult<()>;
     async fn set_reconcile_interval(&self, id: &HostId, every_secs: Option<u64>)
     -> StoreResult<()>;
+    /// Replaces the host's funds thresholds (`HostRecord::funds_thresholds`).
+    async fn set_funds_thresholds(
+        &self,
+        id: &HostId,
+        thresholds: crate::funds::HostThresholds,
+    ) -> StoreResult<()>;
 }
 
 /// Import batches, their journals and managed resources.

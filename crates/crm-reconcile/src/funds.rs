@@ -15,8 +15,8 @@
 use crate::diff::Recorded;
 use chrono::{DateTime, Utc};
 use crm_domain::funds::{
-    Assessment, FundsReading, FundsThreshold, FundsValue, ProviderFunds, assess, below_state,
-    drift_reason, host_route, per_provider,
+    Assessment, FundsReading, FundsThreshold, FundsValue, HostThresholds, ProviderFunds, assess,
+    below_state, drift_reason, host_route, per_provider,
 };
 use crm_domain::host::{Capabilities, HostRecord};
 use crm_domain::observed::{HostAccount, HostSnapshot};
@@ -241,12 +241,15 @@ pub async fn take_readings(
     readings
 }
 
-/// The thresholds of every provider among `providers`: the pack's, with
-/// `overrides` on top. A provider whose pack cannot be read has only the
-/// overrides.
+/// The thresholds of every provider among `providers` (with the pack
+/// version its batch came from) on one host: the pack's, under the host's
+/// own and a run's `overrides`, in the order of
+/// [`HostThresholds::threshold_for`]. Every face reads thresholds through
+/// here. A provider whose pack cannot be read has only the overrides.
 pub async fn thresholds(
     packs: &dyn PackRepo,
     providers: impl IntoIterator<Item = (ProviderRef, String)>,
+    host: &HostThresholds,
     overrides: &FundsThreshold,
 ) -> BTreeMap<ProviderRef, FundsThreshold> {
     let mut out = BTreeMap::new();
@@ -263,7 +266,8 @@ pub async fn thresholds(
                     .map(|s| s.funds.threshold.clone())
             })
             .unwrap_or_default();
-        out.insert(p, declared.overridden_by(overrides));
+        let limits = host.threshold_for(&p, &declared, overrides);
+        out.insert(p, limits);
     }
     out
 }
@@ -349,7 +353,13 @@ pub fn funds_step<'a>(
             .scoped()
             .map(|rb| (rb.batch.provider.clone(), rb.batch.pack_version.clone()))
             .collect::<Vec<_>>();
-        let limits = thresholds(watch.packs.as_ref(), providers, &opts.overrides).await;
+        let limits = thresholds(
+            watch.packs.as_ref(),
+            providers,
+            &host.funds_thresholds,
+            &opts.overrides,
+        )
+        .await;
         let items = funds_items(&assess_all(&readings, &limits));
         let mut read: Vec<crm_domain::BatchId> =
             readings.iter().filter_map(|r| r.batch_id.clone()).collect();
@@ -386,8 +396,9 @@ pub fn funds_step<'a>(
 pub async fn provider_states(
     watch: &FundsWatch,
     batches: &dyn crm_domain::ports::BatchRepo,
-    host: &crm_domain::HostId,
+    record: &HostRecord,
 ) -> crate::Result<Vec<(ProviderFunds, Option<bool>)>> {
+    let host = &record.id;
     let live = batches.live_batches(host, None).await?;
     let readings: Vec<FundsReading> = watch
         .repo
@@ -407,7 +418,13 @@ pub async fn provider_states(
         .iter()
         .map(|b| (b.provider.clone(), b.pack_version.clone()))
         .collect();
-    let limits = thresholds(watch.packs.as_ref(), providers, &FundsThreshold::default()).await;
+    let limits = thresholds(
+        watch.packs.as_ref(),
+        providers,
+        &record.funds_thresholds,
+        &FundsThreshold::default(),
+    )
+    .await;
     Ok(per_provider(&assess_all(&readings, &limits))
         .into_iter()
         .map(|p| {

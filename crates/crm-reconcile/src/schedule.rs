@@ -426,11 +426,11 @@ impl SchedulerDriver {
             let record = records.iter().find(|h| h.id == *id);
             let (outcome, funds) = match record {
                 Some(h) => {
-                    let before = self.funds_states(&h.id).await;
+                    let before = self.funds_states(h).await;
                     let outcome = self.attempt(h).await;
                     let funds = match &outcome {
                         Outcome::Ran { run_id, .. } => {
-                            self.funds_crossings(&h.id, before, run_id).await
+                            self.funds_crossings(h, before, run_id).await
                         }
                         _ => vec![],
                     };
@@ -470,7 +470,7 @@ impl SchedulerDriver {
     /// crossing is told this run).
     async fn funds_states(
         &self,
-        host: &HostId,
+        host: &HostRecord,
     ) -> BTreeMap<ProviderRef, (ProviderFunds, Option<bool>)> {
         let Some(watch) = &self.ports.funds else {
             return BTreeMap::new();
@@ -481,7 +481,7 @@ impl SchedulerDriver {
                 .map(|(p, b)| (p.provider.clone(), (p, b)))
                 .collect(),
             Err(e) => {
-                tracing::warn!(host = %host, error = %e, "could not read the stored funds readings");
+                tracing::warn!(host = %host.id, error = %e, "could not read the stored funds readings");
                 BTreeMap::new()
             }
         }
@@ -491,11 +491,12 @@ impl SchedulerDriver {
     /// stored states before the run) and the states after it.
     async fn funds_crossings(
         &self,
-        host: &HostId,
+        record: &HostRecord,
         before: BTreeMap<ProviderRef, (ProviderFunds, Option<bool>)>,
         run_id: &ReconcileRunId,
     ) -> Vec<FundsCrossing> {
-        let after = self.funds_states(host).await;
+        let after = self.funds_states(record).await;
+        let host = &record.id;
         let at = self.ports.clock.now();
         let mut out = Vec::new();
         for (provider, (funds, now)) in after {

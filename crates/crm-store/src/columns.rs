@@ -32,8 +32,7 @@ pub fn live_statuses_sql() -> String {
 }
 
 /// Columns of a host (`hosts`).
-pub const HOST_COLUMNS: &str =
-    "id, name, base_url, admin_credential, capabilities, reconcile_every_secs, created_at";
+pub const HOST_COLUMNS: &str = "id, name, base_url, admin_credential, capabilities, reconcile_every_secs, funds_thresholds, created_at";
 
 /// Columns of an operation (`operations`).
 pub const OP_COLUMNS: &str = "id, kind, status, target, request, progress, result, error, \

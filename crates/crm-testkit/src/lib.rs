@@ -98,6 +98,7 @@ impl TestEnv {
             },
             capabilities: None,
             reconcile_every_secs: None,
+            funds_thresholds: Default::default(),
             created_at: Utc::now(),
         };
         let connector = Sub2apiConnector::default();

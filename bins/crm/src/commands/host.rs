@@ -1,7 +1,8 @@
-//! `crm host add|list|show|probe|remove`.
+//! `crm host add|list|show|probe|remove|set`.
 
 use crm_app::HostView;
 use crm_app::hosts::NewHost;
+use crm_domain::funds::FundsThreshold;
 use crm_domain::host::AdminAuth;
 
 use super::{Ctx, Outcome};
@@ -86,6 +87,27 @@ pub async fn run(ctx: &Ctx, cmd: HostCommand) -> anyhow::Result<Outcome> {
                 }
             }
         }
+        HostCommand::Set {
+            host,
+            provider,
+            low_balance,
+            low_quota_percent,
+            clear,
+        } => {
+            let provider = provider.as_deref().map(super::provider_ref).transpose()?;
+            let thresholds = FundsThreshold {
+                low_balance: low_balance
+                    .as_deref()
+                    .map(super::funds::parse_amount)
+                    .transpose()?,
+                low_quota_percent,
+            };
+            let view = ctx
+                .app
+                .set_host_thresholds(&host, provider.as_ref(), &thresholds, clear)
+                .await?;
+            emit(ctx.output, &view, host_fields);
+        }
         HostCommand::Remove { host } => {
             ctx.app.remove_host(&host).await?;
             emit(ctx.output, &serde_json::json!({ "removed": host }), |_| {
@@ -115,6 +137,7 @@ fn host_fields(h: &HostView) -> String {
                 .map(|s| format!("{s}s"))
                 .unwrap_or_else(|| "-".into()),
         ),
+        ("funds thresholds", thresholds_line(&h.funds_thresholds)),
     ];
     if let Some(c) = &h.capabilities {
         let auth = match &c.admin_auth {
@@ -143,4 +166,30 @@ fn host_fields(h: &HostView) -> String {
         ]);
     }
     fields(&pairs)
+}
+
+/// `every provider: low balance 50 CNY; cn-official/kimi: low quota 15%`,
+/// or where the thresholds come from when the host sets none.
+fn thresholds_line(t: &crm_domain::funds::HostThresholds) -> String {
+    fn one(t: &FundsThreshold) -> String {
+        let mut parts = vec![];
+        if let Some(b) = &t.low_balance {
+            parts.push(format!("low balance {} {}", b.amount, b.currency));
+        }
+        if let Some(p) = t.low_quota_percent {
+            parts.push(format!("low quota {p}%"));
+        }
+        parts.join(", ")
+    }
+    if t.is_empty() {
+        return "the packs' (set with `crm host set`)".into();
+    }
+    let mut scopes = vec![];
+    if !t.all.is_empty() {
+        scopes.push(format!("every provider: {}", one(&t.all)));
+    }
+    for (p, th) in &t.providers {
+        scopes.push(format!("{p}: {}", one(th)));
+    }
+    scopes.join("; ")
 }

@@ -258,3 +258,89 @@ async fn two_processes_importing_the_same_provider_share_one_database_safely() {
         .json();
     assert_eq!(batches.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_set_stores_the_hosts_own_funds_thresholds_and_refuses_bad_values() {
+    let env = HostEnv::start(Duration::ZERO).await;
+    let shown = env
+        .run(&["host", "set", "sim", "--low-balance", "50cny"])
+        .expect(0);
+    assert!(
+        shown.stdout.contains("every provider: low balance 50 CNY"),
+        "{}",
+        shown.stdout
+    );
+    let json = env
+        .run(&[
+            "--output",
+            "json",
+            "host",
+            "set",
+            "sim",
+            "--provider",
+            "cn-official/kimi",
+            "--low-quota-percent",
+            "15",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(
+        json["funds_thresholds"],
+        serde_json::json!({
+            "all": {"low_balance": {"amount": 50.0, "currency": "CNY"}},
+            "providers": {"cn-official/kimi": {"low_quota_percent": 15.0}}
+        })
+    );
+    let show = env.run(&["host", "show", "sim"]).expect(0);
+    assert!(
+        show.stdout.contains("cn-official/kimi: low quota 15%"),
+        "{}",
+        show.stdout
+    );
+
+    // Bad values and typos exit 1 with the fix, and change nothing.
+    for (args, says) in [
+        (
+            vec!["host", "set", "sim", "--low-balance", "lots"],
+            "e.g. 20CNY",
+        ),
+        (
+            vec!["host", "set", "sim", "--low-quota-percent", "150"],
+            "0 to 100",
+        ),
+        (vec!["host", "set", "sim"], "nothing to set"),
+        (
+            vec![
+                "host",
+                "set",
+                "sim",
+                "--provider",
+                "cn-official/kimmi",
+                "--clear",
+            ],
+            "kimmi",
+        ),
+        (vec!["host", "set", "nowhere", "--clear"], "nowhere"),
+    ] {
+        let run = env.run(&args).expect(1);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+    }
+    let after = env
+        .run(&["--output", "json", "host", "show", "sim"])
+        .expect(0)
+        .json();
+    assert_eq!(after["funds_thresholds"], json["funds_thresholds"]);
+
+    // Clearing both scopes goes back to the packs'.
+    env.run(&[
+        "host",
+        "set",
+        "sim",
+        "--provider",
+        "cn-official/kimi",
+        "--clear",
+    ])
+    .expect(0);
+    let cleared = env.run(&["host", "set", "sim", "--clear"]).expect(0);
+    assert!(cleared.stdout.contains("the packs'"), "{}", cleared.stdout);
+}

@@ -204,6 +204,54 @@ pub async fn host_funds(
     Ok(Json(report).into_response())
 }
 
+/// The host's own funds thresholds for one scope: host-wide, or one
+/// provider with `provider`. What the body sets replaces that scope's value;
+/// with `clear`, the scope's thresholds are dropped first (so `{"clear":
+/// true}` alone removes them). The same as `crm host set`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostThresholdsBody {
+    /// Only this provider, as `pack/provider` (default: host-wide).
+    pub provider: Option<String>,
+    /// Below this balance a key is `low_funds`.
+    #[schema(value_type = Option<crate::schemas::BalanceThreshold>)]
+    pub low_balance: Option<crm_domain::funds::Threshold>,
+    /// Below this share (0..100) of a quota window left, quota is `low_quota`.
+    #[schema(minimum = 0, maximum = 100)]
+    pub low_quota_percent: Option<f64>,
+    /// Drop the scope's thresholds before setting.
+    #[serde(default)]
+    pub clear: bool,
+}
+
+#[utoipa::path(put, path = "/api/hosts/{id}/funds-thresholds", tag = "hosts",
+    params(("id" = String, Path, description = "Host id or name")),
+    request_body = HostThresholdsBody,
+    responses((status = 200, description = "The host with its thresholds; reconcile runs, funds reports, gauges, provider status and the scheduler's crossing webhook use them from now on", body = crate::schemas::Host),
+        (status = 422, description = "A threshold out of range, or nothing to set", body = crate::Problem, content_type = "application/problem+json")))]
+pub async fn set_host_thresholds(
+    State(st): State<ApiState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<HostThresholdsBody>,
+) -> ApiResult<Response> {
+    let provider = body
+        .provider
+        .as_deref()
+        .map(crm_domain::ProviderRef::parse)
+        .transpose()
+        .map_err(|e| crate::ApiError::bad_request(e.to_string()))?;
+    let thresholds = crm_domain::funds::FundsThreshold {
+        low_balance: body.low_balance,
+        low_quota_percent: body.low_quota_percent,
+    };
+    let view = st
+        .app_for(p)
+        .set_host_thresholds(&id, provider.as_ref(), &thresholds, body.clear)
+        .await?;
+    Ok(Json(view).into_response())
+}
+
 #[utoipa::path(get, path = "/api/hosts/{id}/reconcile-runs", tag = "reconcile",
     params(("id" = String, Path, description = "Host id or name"), LimitQuery),
     responses((status = 200, description = "Reconcile runs of the host, newest first", body = Vec<crate::schemas::ReconcileRun>)))]

@@ -447,3 +447,173 @@ async fn a_balance_driven_low_flips_the_provider_status_and_an_empty_key_degrade
     let (_, one) = srv.get(&status_path).await;
     assert_eq!(one[0]["status"], "active", "{one:#}");
 }
+
+async fn put_thresholds(srv: &TestServer, host: &str, token: &str, body: Value) -> (u16, Value) {
+    let r = srv
+        .http
+        .put(srv.url(&format!("/api/hosts/{host}/funds-thresholds")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_hosts_own_thresholds_override_the_packs_in_reconcile_and_the_funds_report() {
+    const HOST: &str = "funds-own";
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, app) = open_app(&dir).await;
+    let srv = start(dir, sim, app, |_| {}, None).await;
+    import_watched(&srv, HOST, None).await;
+    let reconcile = || async {
+        let (s, rep) = srv
+            .post(
+                "/api/providers/watch/deepseek/reconcile",
+                json!({"host": HOST}),
+            )
+            .await;
+        assert_eq!(s, 200, "{rep}");
+        rep
+    };
+    let low_funds = |rep: &Value| {
+        rep["run"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["category"] == "unhealthy" && i["reason"] == "low_funds")
+    };
+    let limit = |rep: &Value| rep["hosts"][0]["thresholds"]["watch/deepseek"].clone();
+
+    // 30 CNY is above the pack's 10 CNY.
+    set_balance(&srv, KEY, 30.0).await;
+    assert!(!low_funds(&reconcile().await));
+    let (_, host) = srv.get(&format!("/api/hosts/{HOST}")).await;
+    assert_eq!(host["funds_thresholds"], json!({}), "none set: {host:#}");
+
+    // Host-wide 50 CNY: the same balance is now low.
+    let (s, host) = put_thresholds(
+        &srv,
+        HOST,
+        ADMIN,
+        json!({"low_balance": {"amount": 50, "currency": "CNY"}}),
+    )
+    .await;
+    assert_eq!(s, 200, "{host}");
+    let parsed: schemas::Host = serde_json::from_value(host.clone()).expect("documented schema");
+    assert_eq!(
+        parsed
+            .funds_thresholds
+            .all
+            .unwrap()
+            .low_balance
+            .unwrap()
+            .amount,
+        50.0
+    );
+    assert!(
+        low_funds(&reconcile().await),
+        "the host's threshold is used"
+    );
+    let (_, report) = srv.get(&format!("/api/hosts/{HOST}/funds")).await;
+    assert_eq!(limit(&report)["low_balance"]["amount"], 50.0, "{report:#}");
+
+    // The provider's own, over the host-wide one.
+    let (s, host) = put_thresholds(
+        &srv,
+        HOST,
+        ADMIN,
+        json!({"provider": "watch/deepseek", "low_balance": {"amount": 5, "currency": "CNY"}, "low_quota_percent": 15}),
+    )
+    .await;
+    assert_eq!(s, 200, "{host}");
+    assert!(!low_funds(&reconcile().await));
+    let (_, report) = srv.get(&format!("/api/hosts/{HOST}/funds")).await;
+    assert_eq!(limit(&report)["low_balance"]["amount"], 5.0, "{report:#}");
+    assert_eq!(limit(&report)["low_quota_percent"], 15.0, "{report:#}");
+
+    // Cleared, both scopes: the pack's 10 CNY again.
+    for body in [
+        json!({"provider": "watch/deepseek", "clear": true}),
+        json!({"clear": true}),
+    ] {
+        let (s, host) = put_thresholds(&srv, HOST, ADMIN, body).await;
+        assert_eq!(s, 200, "{host}");
+    }
+    let (_, host) = srv.get(&format!("/api/hosts/{HOST}")).await;
+    assert_eq!(host["funds_thresholds"], json!({}), "{host:#}");
+    reconcile().await;
+    let (_, report) = srv.get(&format!("/api/hosts/{HOST}/funds")).await;
+    assert_eq!(limit(&report)["low_balance"]["amount"], 10.0, "{report:#}");
+
+    // Refusals: out of range, nothing to set, a provider no pack has, an
+    // unknown host, the read-only token; none of them stores anything.
+    let refused = [
+        (
+            ADMIN,
+            HOST,
+            json!({"low_quota_percent": 150}),
+            422,
+            "0 to 100",
+        ),
+        (
+            ADMIN,
+            HOST,
+            json!({"low_balance": {"amount": -1, "currency": "CNY"}}),
+            422,
+            "at least 0",
+        ),
+        (ADMIN, HOST, json!({}), 422, "nothing to set"),
+        (
+            ADMIN,
+            HOST,
+            json!({"provider": "watch/nosuch", "low_quota_percent": 5}),
+            404,
+            "nosuch",
+        ),
+        (
+            ADMIN,
+            HOST,
+            json!({"provider": "deepseek", "low_quota_percent": 5}),
+            400,
+            "PACK/PROVIDER",
+        ),
+        (
+            ADMIN,
+            "nowhere",
+            json!({"low_quota_percent": 5}),
+            404,
+            "nowhere",
+        ),
+        (READ_ONLY, HOST, json!({"low_quota_percent": 5}), 403, ""),
+    ];
+    for (token, host, body, want, says) in refused {
+        let (s, problem) = put_thresholds(&srv, host, token, body.clone()).await;
+        assert_eq!(s, want, "{body}: {problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(says),
+            "{body}: {problem}"
+        );
+    }
+    let (_, host) = srv.get(&format!("/api/hosts/{HOST}")).await;
+    assert_eq!(
+        host["funds_thresholds"],
+        json!({}),
+        "refusals stored nothing: {host:#}"
+    );
+
+    // Each change is audited, with its scope.
+    let (_, audit) = srv.get("/api/audit?limit=100").await;
+    let set: Vec<&Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "host.funds_thresholds")
+        .collect();
+    assert_eq!(set.len(), 4, "{audit:#}");
+}

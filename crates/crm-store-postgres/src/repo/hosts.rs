@@ -4,6 +4,7 @@ use crate::PostgresStore;
 use crate::sql::*;
 use async_trait::async_trait;
 use crm_domain::HostId;
+use crm_domain::funds::HostThresholds;
 use crm_domain::host::{Capabilities, HostRecord};
 use crm_domain::ports::{HostRepo, StoreError, StoreResult};
 use crm_store::columns::HOST_COLUMNS;
@@ -23,6 +24,8 @@ fn host_from_row(row: &Row) -> StoreResult<HostRecord> {
                 })
             })
             .transpose()?,
+        funds_thresholds: get_opt_json::<HostThresholds>(row, "funds_thresholds")?
+            .unwrap_or_default(),
         created_at: get_ts(row, "created_at")?,
     })
 }
@@ -48,8 +51,9 @@ impl HostRepo for PostgresStore {
         let res = exec_raw(
             &c,
             "INSERT INTO hosts (id, name, base_url, admin_credential, capabilities,
-                                reconcile_every_secs, created_at, probed_at, host_version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                reconcile_every_secs, created_at, probed_at, host_version,
+                                funds_thresholds)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
                 &host.id.as_str(),
                 &host.name,
@@ -60,6 +64,7 @@ impl HostRepo for PostgresStore {
                 &ts(&host.created_at),
                 &host.capabilities.as_ref().map(|c| ts(&c.probed_at)),
                 &host.capabilities.as_ref().and_then(|c| c.version.clone()),
+                &thresholds_json(&host.funds_thresholds)?,
             ],
         )
         .await;
@@ -169,4 +174,27 @@ impl HostRepo for PostgresStore {
         .await?;
         one_row(n, || format!("host {id}"))
     }
+
+    async fn set_funds_thresholds(
+        &self,
+        id: &HostId,
+        thresholds: HostThresholds,
+    ) -> StoreResult<()> {
+        let id = id.as_str();
+        let c = self.client().await?;
+        let n = exec(
+            &c,
+            "UPDATE hosts SET funds_thresholds = $2 WHERE id = $1",
+            &[&id, &thresholds_json(&thresholds)?],
+        )
+        .await?;
+        one_row(n, || format!("host {id}"))
+    }
+}
+
+/// NULL when the host sets none.
+fn thresholds_json(t: &HostThresholds) -> StoreResult<Option<String>> {
+    (!t.is_empty())
+        .then(|| to_json("funds thresholds", t))
+        .transpose()
 }

@@ -93,6 +93,7 @@ pub fn host(id: &str, name: &str) -> HostRecord {
         },
         capabilities: None,
         reconcile_every_secs: None,
+        funds_thresholds: Default::default(),
         created_at: at(0),
     }
 }

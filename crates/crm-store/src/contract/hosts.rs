@@ -33,6 +33,39 @@ pub(super) async fn hosts<S: Storage + ?Sized>(s: &S) {
         .await
         .unwrap();
     assert_eq!(s.get_host("h1").await.unwrap().reconcile_every_secs, None);
+    // The host's own funds thresholds survive a probe and can be removed.
+    let mut t = crm_domain::funds::HostThresholds::default();
+    t.set(
+        Some(&crm_domain::ProviderRef::new("cn-official", "deepseek")),
+        &crm_domain::funds::FundsThreshold {
+            low_balance: Some(crm_domain::funds::Threshold {
+                amount: 10.0,
+                currency: crm_domain::Currency::Cny,
+            }),
+            low_quota_percent: Some(15.0),
+        },
+        false,
+    );
+    s.set_funds_thresholds(&HostId::new("h1"), t.clone())
+        .await
+        .unwrap();
+    s.save_capabilities(&HostId::new("h1"), capabilities("0.1.105"))
+        .await
+        .unwrap();
+    assert_eq!(s.get_host("h1").await.unwrap().funds_thresholds, t);
+    assert!(
+        s.get_host("h2").await.unwrap().funds_thresholds.is_empty(),
+        "another host is untouched"
+    );
+    s.set_funds_thresholds(&HostId::new("h1"), Default::default())
+        .await
+        .unwrap();
+    assert!(s.get_host("h1").await.unwrap().funds_thresholds.is_empty());
+    assert!(matches!(
+        s.set_funds_thresholds(&HostId::new("zz"), Default::default())
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
     assert!(matches!(
         s.save_capabilities(&HostId::new("zz"), capabilities("x"))
             .await,

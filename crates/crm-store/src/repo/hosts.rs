@@ -6,6 +6,7 @@ use crate::columns::HOST_COLUMNS;
 use crate::sql::*;
 use async_trait::async_trait;
 use crm_domain::HostId;
+use crm_domain::funds::HostThresholds;
 use crm_domain::host::{Capabilities, HostRecord};
 use crm_domain::ports::{HostRepo, StoreError, StoreResult};
 use rusqlite::{Row, params};
@@ -24,6 +25,8 @@ fn host_from_row(row: &Row<'_>) -> StoreResult<HostRecord> {
                 })
             })
             .transpose()?,
+        funds_thresholds: get_opt_json::<HostThresholds>(row, "funds_thresholds")?
+            .unwrap_or_default(),
         created_at: get_ts(row, "created_at")?,
     })
 }
@@ -49,8 +52,9 @@ impl HostRepo for SqliteStore {
                     .transpose()?;
                 let res = tx.execute(
                     "INSERT INTO hosts (id, name, base_url, admin_credential, capabilities,
-                                        reconcile_every_secs, created_at, probed_at, host_version)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                        reconcile_every_secs, created_at, probed_at, host_version,
+                                        funds_thresholds)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     params![
                         host.id.as_str(),
                         host.name,
@@ -61,6 +65,7 @@ impl HostRepo for SqliteStore {
                         ts(&host.created_at),
                         host.capabilities.as_ref().map(|c| ts(&c.probed_at)),
                         host.capabilities.as_ref().and_then(|c| c.version.clone()),
+                        thresholds_json(&host.funds_thresholds)?,
                     ],
                 );
                 match res {
@@ -178,4 +183,33 @@ impl HostRepo for SqliteStore {
             })
             .await
     }
+
+    async fn set_funds_thresholds(
+        &self,
+        id: &HostId,
+        thresholds: HostThresholds,
+    ) -> StoreResult<()> {
+        let id = id.as_str().to_owned();
+        self.conn()
+            .write(move |tx| {
+                let n = tx
+                    .execute(
+                        "UPDATE hosts SET funds_thresholds = ?2 WHERE id = ?1",
+                        params![id, thresholds_json(&thresholds)?],
+                    )
+                    .map_err(db)?;
+                if n == 0 {
+                    return Err(not_found(format!("host {id}")));
+                }
+                Ok(())
+            })
+            .await
+    }
+}
+
+/// NULL when the host sets none.
+fn thresholds_json(t: &HostThresholds) -> StoreResult<Option<String>> {
+    (!t.is_empty())
+        .then(|| to_json("funds thresholds", t))
+        .transpose()
 }

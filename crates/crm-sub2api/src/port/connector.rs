@@ -119,6 +119,7 @@ mod tests {
             },
             capabilities: None,
             reconcile_every_secs: None,
+            funds_thresholds: Default::default(),
             created_at: chrono::Utc::now(),
         };
         connector

@@ -401,6 +401,7 @@ async fn connector_uses_stored_capabilities_and_probe_updates_them() {
         },
         capabilities: Some(caps(false)),
         reconcile_every_secs: None,
+        funds_thresholds: Default::default(),
         created_at: chrono::Utc::now(),
     };
     let api = Sub2apiConnector::default()

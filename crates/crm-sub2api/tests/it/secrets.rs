@@ -94,6 +94,7 @@ async fn configs_and_requests_never_print_secrets() {
         },
         capabilities: None,
         reconcile_every_secs: None,
+        funds_thresholds: Default::default(),
         created_at: chrono::Utc::now(),
     };
     let api = connector
