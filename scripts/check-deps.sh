@@ -25,8 +25,9 @@ check crm-pack "${io_crates[@]}"
 check crm-provision "${io_crates[@]}"
 check crm-access "${io_crates[@]}"
 check crm-reconcile "${io_crates[@]}"
-# The host client is reusable alone: it must not drag in storage or the server stack.
-check crm-sub2api rusqlite axum tokio-postgres
+# The host client is reusable alone: it must not drag in storage or the server
+# stack (tower-http arrives through reqwest, so axum and utoipa stand for it).
+check crm-sub2api rusqlite libsqlite3-sys refinery tokio-postgres deadpool-postgres axum utoipa
 # The SQLite adapter never links the PostgreSQL driver (and so the default
 # install carries none).
 check crm-store tokio-postgres deadpool-postgres
