@@ -214,10 +214,11 @@ impl BatchRepo for Store {
         batch: &BatchId,
         kind: ResourceKind,
         id: HostObjectId,
+        natural_key: Option<String>,
         spec_digest: String,
         desired: serde_json::Value,
     ) -> StoreResult<()> {
-        each!(self, s => s.update_resource_desired(batch, kind, id, spec_digest, desired).await)
+        each!(self, s => s.update_resource_desired(batch, kind, id, natural_key, spec_digest, desired).await)
     }
     async fn live_resources_on_host(&self, host: &HostId) -> StoreResult<Vec<ManagedResource>> {
         each!(self, s => s.live_resources_on_host(host).await)

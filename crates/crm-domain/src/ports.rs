@@ -474,12 +474,17 @@ pub trait BatchRepo: Send + Sync {
         id: HostObjectId,
         state: ResourceState,
     ) -> StoreResult<()>;
-    /// Replaces the desired spec of a live resource (pack upgrade, repair).
+    /// Replaces the desired spec of a live resource (pack upgrade, repair),
+    /// and its natural key when `natural_key` is `Some`: an account's key
+    /// names its base URL (docs/design.md §5), so an account moved to
+    /// another one (`--accept-url-change`) gets a new key with the new spec.
+    /// `None` keeps the recorded key.
     async fn update_resource_desired(
         &self,
         batch: &BatchId,
         kind: ResourceKind,
         id: HostObjectId,
+        natural_key: Option<String>,
         spec_digest: String,
         desired: serde_json::Value,
     ) -> StoreResult<()>;

@@ -244,11 +244,15 @@ impl BatchRepo for FakeStore {
         batch: &BatchId,
         kind: ResourceKind,
         id: HostObjectId,
+        natural_key: Option<String>,
         spec_digest: String,
         desired: serde_json::Value,
     ) -> StoreResult<()> {
         for r in self.resources.lock().unwrap().iter_mut() {
             if &r.batch_id == batch && r.kind == kind && r.host_object_id == id {
+                if let Some(k) = &natural_key {
+                    r.natural_key = k.clone();
+                }
                 r.spec_digest = spec_digest.clone();
                 r.desired = desired.clone();
             }

@@ -476,15 +476,18 @@ impl Provisioner {
         let id = i.host_object_id.ok_or_else(|| {
             ProvisionError::Invalid(format!("update of {} {} without a host id", i.kind, i.name))
         })?;
-        let (batch, kind, digest, desired) = (
+        let (batch, kind, natural_key, digest, desired) = (
             i.batch_id.clone(),
             i.kind,
+            i.natural_key.clone(),
             i.spec_digest(),
             i.desired.clone(),
         );
         self.exec().run(step).await?;
+        // The intent's natural key too: an account's names its base URL
+        // (docs/design.md §5), which this update may have moved.
         self.batches
-            .update_resource_desired(&batch, kind, id, digest, desired)
+            .update_resource_desired(&batch, kind, id, Some(natural_key), digest, desired)
             .await?;
         Ok(())
     }

@@ -357,6 +357,7 @@ impl<'a> Run<'a, '_> {
                 &self.batch.id,
                 ResourceKind::UserApiKey,
                 key,
+                None,
                 crm_provision::journal::spec_digest(&desired),
                 desired,
             )

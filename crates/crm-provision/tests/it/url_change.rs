@@ -126,6 +126,20 @@ async fn a_moved_base_url_is_applied_only_when_confirmed() {
         assert!(host_url.starts_with(MOVED), "{profile}: {host_url}");
         let res = env.store.resources(&r.batch.id).await.unwrap();
         assert_eq!(recorded_url(&res), host_url);
+        // The natural key names the base URL (docs/design.md §5), so it
+        // moves with it: a stale one would name the URL the account left.
+        let acct = res
+            .iter()
+            .find(|r| r.kind == ResourceKind::Account)
+            .unwrap();
+        let fp: crm_domain::Fingerprint =
+            serde_json::from_value(acct.desired["upstream_key"].clone()).unwrap();
+        let platform = crm_domain::Platform::new(acct.desired["platform"].as_str().unwrap());
+        assert_eq!(
+            acct.natural_key,
+            crm_provision::desired::account_natural_key(&platform, &host_url, &fp),
+            "{profile}: the recorded natural key follows the move"
+        );
         let j = env.store.journal(&r.batch.id).await.unwrap();
         assert!(
             j.iter().any(|e| e.kind == ResourceKind::Account

@@ -487,7 +487,7 @@ impl Exec<'_> {
         let digest = crm_provision::journal::spec_digest(&desired);
         self.ports
             .batches
-            .update_resource_desired(&r.batch_id, r.kind, r.host_object_id, digest, desired)
+            .update_resource_desired(&r.batch_id, r.kind, r.host_object_id, None, digest, desired)
             .await?;
         Ok(())
     }

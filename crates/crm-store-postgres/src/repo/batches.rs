@@ -532,6 +532,7 @@ impl BatchRepo for PostgresStore {
         batch: &BatchId,
         kind: ResourceKind,
         id: HostObjectId,
+        natural_key: Option<String>,
         spec_digest: String,
         desired: serde_json::Value,
     ) -> StoreResult<()> {
@@ -539,7 +540,8 @@ impl BatchRepo for PostgresStore {
         let c = self.client().await?;
         let n = exec(
             &c,
-            "UPDATE managed_resources SET spec_digest = $4, desired = $5, updated_at = $6
+            "UPDATE managed_resources SET spec_digest = $4, desired = $5, updated_at = $6,
+                 natural_key = COALESCE($7, natural_key)
              WHERE batch_id = $1 AND kind = $2 AND host_object_id = $3",
             &[
                 &batch.as_str(),
@@ -548,6 +550,7 @@ impl BatchRepo for PostgresStore {
                 &spec_digest,
                 &to_json("desired spec", &desired)?,
                 &now,
+                &natural_key,
             ],
         )
         .await?;

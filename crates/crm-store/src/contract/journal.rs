@@ -175,11 +175,34 @@ pub(super) async fn journal<S: Storage + ?Sized>(s: &S) {
         &b1,
         ResourceKind::Group,
         HostObjectId(20),
+        None,
         "digest-group-2".into(),
         json!({"rate": 1.5}),
     )
     .await
     .unwrap();
+    // An account moved to another base URL gets the natural key naming it
+    // (docs/design.md §5) with its new spec.
+    s.update_resource_desired(
+        &b1,
+        ResourceKind::Account,
+        HostObjectId(10),
+        Some("nk-acct-moved".into()),
+        "digest-acct-2".into(),
+        json!({"base_url": "https://moved.example"}),
+    )
+    .await
+    .unwrap();
+    let res = s.resources(&b1).await.unwrap();
+    assert_eq!(
+        (res[0].natural_key.as_str(), res[0].spec_digest.as_str()),
+        ("nk-acct-moved", "digest-acct-2"),
+        "Some replaces the recorded natural key"
+    );
+    assert_eq!(
+        res[1].natural_key, "nk-group",
+        "None keeps the recorded natural key"
+    );
     s.set_resource_state(
         &b1,
         ResourceKind::Channel,

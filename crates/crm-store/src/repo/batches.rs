@@ -509,6 +509,7 @@ impl BatchRepo for SqliteStore {
         batch: &BatchId,
         kind: ResourceKind,
         id: HostObjectId,
+        natural_key: Option<String>,
         spec_digest: String,
         desired: serde_json::Value,
     ) -> StoreResult<()> {
@@ -518,7 +519,8 @@ impl BatchRepo for SqliteStore {
             .write(move |tx| {
                 let n = tx
                     .execute(
-                        "UPDATE managed_resources SET spec_digest = ?4, desired = ?5, updated_at = ?6
+                        "UPDATE managed_resources SET spec_digest = ?4, desired = ?5, updated_at = ?6,
+                             natural_key = COALESCE(?7, natural_key)
                          WHERE batch_id = ?1 AND kind = ?2 AND host_object_id = ?3",
                         params![
                             batch,
@@ -526,7 +528,8 @@ impl BatchRepo for SqliteStore {
                             id.0,
                             spec_digest,
                             to_json("desired spec", &desired)?,
-                            now
+                            now,
+                            natural_key
                         ],
                     )
                     .map_err(db)?;
