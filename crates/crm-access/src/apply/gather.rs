@@ -118,3 +118,56 @@ pub(super) async fn live_subscription(
         .filter(|s| s.group_id == group && s.is_active())
         .max_by_key(|s| s.id))
 }
+
+// The lookups by natural key that a journaled step and crash recovery
+// share: the host ids matching one closure object (none: not created; one:
+// adopt it; several: an operator decides).
+
+pub(super) async fn user_ids(host: &dyn HostApi, email: &str) -> HostResult<Vec<HostObjectId>> {
+    Ok(find_user(host, email)
+        .await?
+        .map(|u| u.id)
+        .into_iter()
+        .collect())
+}
+
+/// The user, when its balance is exactly `amount`: a balance that was set
+/// can be recognised afterwards, one that was added to cannot.
+pub(super) async fn user_ids_with_balance(
+    host: &dyn HostApi,
+    email: &str,
+    amount: f64,
+) -> HostResult<Vec<HostObjectId>> {
+    Ok(find_user(host, email)
+        .await?
+        .filter(|u| (u.balance - amount).abs() < 1e-9)
+        .map(|u| u.id)
+        .into_iter()
+        .collect())
+}
+
+pub(super) async fn key_ids_named(
+    host: &dyn HostApi,
+    user: HostObjectId,
+    name: &str,
+) -> HostResult<Vec<HostObjectId>> {
+    Ok(host
+        .list_user_api_keys(user)
+        .await?
+        .into_iter()
+        .filter(|k| k.name == name)
+        .map(|k| k.id)
+        .collect())
+}
+
+pub(super) async fn live_subscription_ids(
+    host: &dyn HostApi,
+    user: HostObjectId,
+    group: HostObjectId,
+) -> HostResult<Vec<HostObjectId>> {
+    Ok(live_subscription(host, user, group)
+        .await?
+        .map(|s| s.id)
+        .into_iter()
+        .collect())
+}

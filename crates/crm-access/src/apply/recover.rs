@@ -1,7 +1,9 @@
 //! Crash recovery of closure intents: a `pending` create is looked up by
 //! its natural key with fresh list calls.
 
-use super::gather::{find_user, live_subscription};
+use super::gather::{
+    find_user, key_ids_named, live_subscription_ids, user_ids, user_ids_with_balance,
+};
 use crate::Result;
 use crate::ports::AccessPorts;
 use crm_domain::host::Capabilities;
@@ -57,13 +59,7 @@ pub async fn recover_closure_intents(
         let lookup: Option<crm_provision::journal::LookupFn<'_>> = match (entry.kind, email) {
             (ResourceKind::User, Some(email)) => Some(Box::new(move || {
                 let email = email.clone();
-                Box::pin(async move {
-                    Ok(find_user(host, &email)
-                        .await?
-                        .map(|u| u.id)
-                        .into_iter()
-                        .collect())
-                })
+                Box::pin(async move { user_ids(host, &email).await })
             })),
             (ResourceKind::UserApiKey, Some(email)) => {
                 let name = entry.name.clone();
@@ -73,13 +69,7 @@ pub async fn recover_closure_intents(
                         let Some(u) = find_user(host, &email).await? else {
                             return Ok(Vec::new());
                         };
-                        Ok(host
-                            .list_user_api_keys(u.id)
-                            .await?
-                            .into_iter()
-                            .filter(|k| k.name == name)
-                            .map(|k| k.id)
-                            .collect())
+                        key_ids_named(host, u.id, &name).await
                     })
                 }))
             }
@@ -91,11 +81,7 @@ pub async fn recover_closure_intents(
                 match ids {
                     (Some(u), Some(g)) => Some(Box::new(move || {
                         Box::pin(async move {
-                            Ok(live_subscription(host, HostObjectId(u), HostObjectId(g))
-                                .await?
-                                .map(|s| s.id)
-                                .into_iter()
-                                .collect())
+                            live_subscription_ids(host, HostObjectId(u), HostObjectId(g)).await
                         })
                     })),
                     _ => None,
@@ -111,14 +97,7 @@ pub async fn recover_closure_intents(
                     .unwrap_or(f64::NAN);
                 Some(Box::new(move || {
                     let email = email.clone();
-                    Box::pin(async move {
-                        Ok(find_user(host, &email)
-                            .await?
-                            .filter(|u| (u.balance - amount).abs() < 1e-9)
-                            .map(|u| u.id)
-                            .into_iter()
-                            .collect())
-                    })
+                    Box::pin(async move { user_ids_with_balance(host, &email, amount).await })
                 }))
             }
             _ => None,

@@ -2,7 +2,9 @@
 //! subscription, key, rebind), each through crm-provision's write-ahead
 //! journal with a lookup by natural key for an unknown outcome.
 
-use super::gather::{find_user, live_subscription};
+use super::gather::{
+    key_ids_named, live_subscription, live_subscription_ids, user_ids, user_ids_with_balance,
+};
 use super::guard::bad;
 use crate::Result;
 use crate::closure::{ClosureDetail, ClosureItem, natural_key};
@@ -128,13 +130,7 @@ impl<'a> Run<'a, '_> {
                 })
                 .with_lookup(move || {
                     let email = email.clone();
-                    Box::pin(async move {
-                        Ok(find_user(host, &email)
-                            .await?
-                            .map(|u| u.id)
-                            .into_iter()
-                            .collect())
-                    })
+                    Box::pin(async move { user_ids(host, &email).await })
                 }),
             )
             .await?;
@@ -212,14 +208,7 @@ impl<'a> Run<'a, '_> {
             let email = self.login.email.clone();
             step.with_lookup(move || {
                 let email = email.clone();
-                Box::pin(async move {
-                    Ok(find_user(host, &email)
-                        .await?
-                        .filter(|u| (u.balance - amount).abs() < 1e-9)
-                        .map(|u| u.id)
-                        .into_iter()
-                        .collect())
-                })
+                Box::pin(async move { user_ids_with_balance(host, &email, amount).await })
             })
         } else {
             step
@@ -286,15 +275,7 @@ impl<'a> Run<'a, '_> {
                 })
                 .with_lookup(move || {
                     let key_name = key_name.clone();
-                    Box::pin(async move {
-                        Ok(host
-                            .list_user_api_keys(user)
-                            .await?
-                            .into_iter()
-                            .filter(|k| k.name == key_name)
-                            .map(|k| k.id)
-                            .collect())
-                    })
+                    Box::pin(async move { key_ids_named(host, user, &key_name).await })
                 }),
             )
             .await?;
@@ -406,13 +387,7 @@ pub(super) async fn assign_journaled<'a>(
                 })
             })
             .with_lookup(move || {
-                Box::pin(async move {
-                    Ok(live_subscription(host, user, group)
-                        .await?
-                        .map(|s| s.id)
-                        .into_iter()
-                        .collect())
-                })
+                Box::pin(async move { live_subscription_ids(host, user, group).await })
             }),
         )
         .await?;
