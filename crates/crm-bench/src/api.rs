@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The bearer token the spawned server accepts (only this run knows it).
-const TOKEN: &str = "bench-admin-token-0123456789abcdef";
+pub(crate) const TOKEN: &str = "bench-admin-token-0123456789abcdef";
 
 /// Load on one route.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -94,9 +94,9 @@ async fn seed(db: &env::Db, total: usize) -> Result<BatchId> {
     Ok(real.id)
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Server {
@@ -117,7 +117,7 @@ impl Drop for Server {
 }
 
 /// Spawns `crm-server` on port 0 and reads its address from its first log line.
-fn spawn_server(db: &env::Db) -> Result<Server> {
+pub(crate) fn spawn_server(db: &env::Db) -> Result<Server> {
     let mut child = Command::new(sibling("crm-server")?)
         .args(["--listen", "127.0.0.1:0", "--scheduler", "false", "--db"])
         .arg(&db.location)
@@ -153,7 +153,7 @@ fn spawn_server(db: &env::Db) -> Result<Server> {
     })
 }
 
-async fn load(
+pub(crate) async fn load(
     client: &reqwest::Client,
     url: &str,
     connections: usize,
@@ -211,6 +211,40 @@ fn median_run(program: &Path, args: &[&str], db: &env::Db, runs: usize) -> Resul
     Ok(stats::median(&times).map_or(0.0, stats::ms))
 }
 
+/// Loads each route in turn for `per_route` (after one warm-up request);
+/// throughput is also given relative to the first route's.
+pub(crate) async fn measure(
+    client: &reqwest::Client,
+    routes: impl IntoIterator<Item = (String, String)>,
+    connections: usize,
+    per_route: Duration,
+) -> Result<Vec<RouteLoad>> {
+    let mut out: Vec<RouteLoad> = Vec::new();
+    for (name, url) in routes {
+        // One warm-up request: the first answer pays for connection setup.
+        client
+            .get(&url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await?
+            .error_for_status()?;
+        let (lat, errors, bytes) = load(client, &url, connections, per_route).await?;
+        let per_sec = lat.len() as f64 / per_route.as_secs_f64();
+        let healthz = out.first().map_or(per_sec, |h| h.per_sec);
+        out.push(RouteLoad {
+            route: name,
+            requests: lat.len() as u64,
+            errors,
+            per_sec,
+            vs_healthz: stats::ratio(per_sec, healthz),
+            p50_ms: stats::median(&lat).map_or(0.0, stats::ms),
+            p99_ms: stats::percentile(&lat, 99.0).map_or(0.0, stats::ms),
+            response_bytes: bytes,
+        });
+    }
+    Ok(out)
+}
+
 pub async fn run(
     batches: usize,
     connections: usize,
@@ -242,29 +276,7 @@ pub async fn run(
             ),
         ),
     ];
-    let mut out: Vec<RouteLoad> = Vec::new();
-    for (name, url) in routes {
-        // One warm-up request: the first answer pays for connection setup.
-        client
-            .get(&url)
-            .bearer_auth(TOKEN)
-            .send()
-            .await?
-            .error_for_status()?;
-        let (lat, errors, bytes) = load(&client, &url, connections, per_route).await?;
-        let per_sec = lat.len() as f64 / per_route.as_secs_f64();
-        let healthz = out.first().map_or(per_sec, |h| h.per_sec);
-        out.push(RouteLoad {
-            route: name,
-            requests: lat.len() as u64,
-            errors,
-            per_sec,
-            vs_healthz: stats::ratio(per_sec, healthz),
-            p50_ms: stats::median(&lat).map_or(0.0, stats::ms),
-            p99_ms: stats::percentile(&lat, 99.0).map_or(0.0, stats::ms),
-            response_bytes: bytes,
-        });
-    }
+    let out = measure(&client, routes, connections, per_route).await?;
     let server_rss_after_kib = server.rss("VmRSS");
     let server_peak_rss_kib = server.rss("VmHWM");
     drop(server);

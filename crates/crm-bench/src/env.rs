@@ -182,7 +182,14 @@ impl Db {
 
 /// An application core on `db`, routing direct upstream probes to `sim`.
 pub async fn app_on(db: &Db, sim: &SimHandle) -> Result<App> {
+    app_as(db, sim, "bench").await
+}
+
+/// [`app_on`] with its own actor: the fleet's replicas, which lease holders
+/// must tell apart.
+pub async fn app_as(db: &Db, sim: &SimHandle, actor: &str) -> Result<App> {
     let mut cfg = config(db.location.clone());
+    cfg.actor = actor.into();
     cfg.upstream_via = Some(sim.upstream_prefix());
     App::open_with(cfg, db.options(), Arc::new(crm_app::ids::UuidIds))
         .await

@@ -8,6 +8,7 @@ mod api;
 mod critical;
 mod env;
 mod fanout;
+mod fleet;
 mod import;
 mod reconcile;
 mod report;
@@ -87,6 +88,7 @@ enum Scenario {
     Reconcile,
     Fanout,
     Api,
+    Fleet,
 }
 
 #[tokio::main]
@@ -150,6 +152,34 @@ async fn main() -> Result<()> {
             (Duration::from_secs(3), 11)
         };
         rep.api = Some(api::run(1_000, args.connections, per_route, cli_runs).await?);
+    }
+    if on(Scenario::Fleet) {
+        let plan = if args.quick {
+            fleet::FleetPlan {
+                hosts: 50,
+                latency,
+                rounds: 1,
+                import_keys: 50,
+                batches: 2_000,
+                connections: args.connections,
+                per_route: Duration::from_secs(1),
+            }
+        } else {
+            fleet::FleetPlan {
+                hosts: 200,
+                latency,
+                rounds: args.rounds.unwrap_or(3).max(1),
+                import_keys: 50,
+                batches: 10_000,
+                connections: args.connections,
+                per_route: Duration::from_secs(3),
+            }
+        };
+        progress(&format!(
+            "fleet: {} hosts, an import, the list route over {} batches",
+            plan.hosts, plan.batches
+        ));
+        rep.add_fleet(fleet::run(plan).await?);
     }
     rep.finish(started.elapsed());
 

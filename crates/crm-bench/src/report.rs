@@ -4,6 +4,7 @@
 use crate::api::ApiSample;
 use crate::critical::{self, CriticalPath};
 use crate::fanout::FanoutSample;
+use crate::fleet::FleetSample;
 use crate::import::ImportSample;
 use crate::reconcile::ReconcileSample;
 use crate::stats;
@@ -16,6 +17,10 @@ pub const IMPORT_MAX_VS_BOUND: f64 = 1.5;
 pub const RECONCILE_MAX_EXTRA: i64 = 3;
 /// 20 hosts at once may take at most this many times one host.
 pub const FANOUT_MAX_RATIO: f64 = 2.0;
+/// The fleet's hosts all at once may take at most this many times one host.
+pub const FLEET_MAX_RATIO: f64 = 1.5;
+/// The fleet's import K=50 may take at most this many times its critical path.
+pub const FLEET_IMPORT_MAX_VS_BOUND: f64 = 1.3;
 /// The whole run must finish within this many seconds.
 pub const RUN_MAX_SECS: f64 = 600.0;
 
@@ -31,6 +36,14 @@ pub struct ImportRow {
     pub sequential_ms: f64,
     pub vs_bound: f64,
     pub vs_sequential: f64,
+}
+
+/// The fleet's figures, its import judged like the import scenario's.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FleetReport {
+    #[serde(flatten)]
+    pub sample: FleetSample,
+    pub import_row: ImportRow,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -56,6 +69,7 @@ pub struct Report {
     pub reconcile: Vec<ReconcileSample>,
     pub fanout: Option<FanoutSample>,
     pub api: Option<ApiSample>,
+    pub fleet: Option<FleetReport>,
     pub total_secs: f64,
     pub targets: Vec<Target>,
 }
@@ -95,17 +109,18 @@ impl Report {
             reconcile: vec![],
             fanout: None,
             api: None,
+            fleet: None,
             total_secs: 0.0,
             targets: vec![],
         }
     }
 
-    pub fn add_import(&mut self, s: ImportSample) {
+    fn import_row(&self, s: &ImportSample) -> ImportRow {
         let cp = critical::critical_path(&s.routes);
         let lat = self.latency_ms as f64;
         let bound_ms = f64::from(cp.depth) * lat;
         let sequential_ms = s.host_requests as f64 * lat;
-        self.import.push(ImportRow {
+        ImportRow {
             keys: s.keys,
             wall_ms: s.wall_ms,
             host_requests: s.host_requests,
@@ -114,6 +129,19 @@ impl Report {
             critical_path: cp,
             bound_ms,
             sequential_ms,
+        }
+    }
+
+    pub fn add_import(&mut self, s: ImportSample) {
+        let row = self.import_row(&s);
+        self.import.push(row);
+    }
+
+    pub fn add_fleet(&mut self, s: FleetSample) {
+        let import_row = self.import_row(&s.import);
+        self.fleet = Some(FleetReport {
+            sample: s,
+            import_row,
         });
     }
 
@@ -158,6 +186,38 @@ impl Report {
             let errors: u64 = a.routes.iter().map(|r| r.errors).sum();
             t.push(Target {
                 name: "API: every request under load answered 2xx".into(),
+                measured: format!("{errors} errors"),
+                pass: errors == 0,
+            });
+        }
+        if let Some(f) = &self.fleet {
+            let s = &f.sample;
+            t.push(Target {
+                name: format!(
+                    "fleet: {} hosts on {} replica(s) within {FLEET_MAX_RATIO}x of one",
+                    s.hosts, s.replicas
+                ),
+                measured: format!(
+                    "{:.2}x ({:.0} ms vs {:.0} ms)",
+                    s.ratio, s.all_hosts_ms, s.one_host_ms
+                ),
+                pass: s.ratio <= FLEET_MAX_RATIO,
+            });
+            let r = &f.import_row;
+            t.push(Target {
+                name: format!(
+                    "fleet: import K={} within {FLEET_IMPORT_MAX_VS_BOUND}x of its critical path",
+                    r.keys
+                ),
+                measured: format!(
+                    "{:.2}x ({:.0} ms vs {:.0} ms)",
+                    r.vs_bound, r.wall_ms, r.bound_ms
+                ),
+                pass: r.vs_bound <= FLEET_IMPORT_MAX_VS_BOUND,
+            });
+            let errors: u64 = s.routes.iter().map(|r| r.errors).sum();
+            t.push(Target {
+                name: format!("fleet: list route over {} batches answered 2xx", s.batches),
                 measured: format!("{errors} errors"),
                 pass: errors == 0,
             });
@@ -322,6 +382,59 @@ impl Report {
                 a.cli_version_ms,
                 a.cli_batch_list_ms
             );
+        }
+        if let Some(f) = &self.fleet {
+            let fl = &f.sample;
+            let r = &f.import_row;
+            let _ = writeln!(
+                s,
+                "Fleet: {} hosts on {} replica(s) of one store (set up in {:.0} s)",
+                fl.hosts, fl.replicas, fl.setup_secs
+            );
+            let _ = writeln!(
+                s,
+                "  reconcile every host at once {:.0} ms vs one host {:.0} ms: {:.2}x ({} requests per host, median of {})",
+                fl.all_hosts_ms, fl.one_host_ms, fl.ratio, fl.requests_per_host, fl.rounds
+            );
+            let _ = writeln!(
+                s,
+                "  import K={}{}: {:.0} ms, {} requests, depth {}, bound {:.0} ms: {:.2}x",
+                r.keys,
+                if fl.replicas > 1 {
+                    " through the replica that did not register its host"
+                } else {
+                    ""
+                },
+                r.wall_ms,
+                r.host_requests,
+                r.critical_path.depth,
+                r.bound_ms,
+                r.vs_bound
+            );
+            let _ = writeln!(
+                s,
+                "  crm-server on the same store, {} batches of one host:",
+                fl.batches
+            );
+            let _ = writeln!(
+                s,
+                "{:<70} {:>8} {:>9} {:>7} {:>8} {:>8} {:>9}",
+                "route", "req/s", "x healthz", "errors", "p50 ms", "p99 ms", "bytes"
+            );
+            for r in &fl.routes {
+                let _ = writeln!(
+                    s,
+                    "{:<70} {:>8.0} {:>9.3} {:>7} {:>8.2} {:>8.2} {:>9}",
+                    r.route,
+                    r.per_sec,
+                    r.vs_healthz,
+                    r.errors,
+                    r.p50_ms,
+                    r.p99_ms,
+                    r.response_bytes
+                );
+            }
+            s.push('\n');
         }
         let _ = writeln!(s, "Targets");
         for t in &self.targets {
