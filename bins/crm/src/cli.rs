@@ -201,12 +201,8 @@ Examples:
         /// Only this provider, as PACK/PROVIDER (default: every provider on the host).
         #[arg(long)]
         provider: Option<String>,
-        /// Below this balance a key is low on funds, e.g. `20CNY` or `5USD`.
-        #[arg(long, value_name = "AMOUNT")]
-        low_balance: Option<String>,
-        /// Below this share of a quota window left (0 to 100) quota is low.
-        #[arg(long, value_name = "PERCENT")]
-        low_quota_percent: Option<f64>,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
         /// Drop this scope's thresholds first (alone: back to the pack's).
         #[arg(long)]
         clear: bool,
@@ -226,6 +222,18 @@ pub struct AdminKeyArgs {
     /// Refused: secrets are never accepted as argument values.
     #[arg(long, hide = true, value_name = "SECRET")]
     pub admin_key: Option<String>,
+}
+
+/// Funds thresholds given on the command line (`crm host set`, `crm
+/// provider funds`).
+#[derive(Debug, Args, Default)]
+pub struct ThresholdArgs {
+    /// Below this balance a key is low on funds, e.g. `20CNY` or `5USD`.
+    #[arg(long, value_name = "AMOUNT")]
+    pub low_balance: Option<String>,
+    /// Below this share of a quota window left (0 to 100) quota is low.
+    #[arg(long, value_name = "PERCENT")]
+    pub low_quota_percent: Option<f64>,
 }
 
 /// Upstream keys for an import.
@@ -294,12 +302,9 @@ Examples:
         /// One provider, as PACK/PROVIDER.
         #[arg(long)]
         provider: Option<String>,
-        /// Override the pack's balance threshold, e.g. `20CNY` or `5USD`.
-        #[arg(long, value_name = "AMOUNT")]
-        low_balance: Option<String>,
-        /// Override the pack's quota threshold (percent of a window left).
-        #[arg(long, value_name = "PERCENT")]
-        low_quota_percent: Option<f64>,
+        /// Thresholds for this run, over the pack's and the host's.
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
         /// Show the stored readings only (no host request).
         #[arg(long)]
         stored: bool,

@@ -142,48 +142,31 @@ impl PgTarget {
     /// sharing one database).
     pub async fn create_schema(&self, schema: &str) -> Result<()> {
         check_schema_name(schema)?;
-        let (client, conn) = self
-            .config
-            .connect(NoTls)
+        self.outside_schema(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
             .await
-            .map_err(|e| Error::Connect {
-                target: self.redacted.clone(),
-                detail: db(e).to_string(),
-            })?;
-        let task = tokio::spawn(conn);
-        let res = client
-            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-            .await;
-        drop(client);
-        let _ = task.await;
-        res.map_err(|e| Error::Connect {
-            target: self.redacted.clone(),
-            detail: db(e).to_string(),
-        })
     }
 
     /// Drops `schema` and everything in it, if it exists (crm-bench's
     /// throwaway schemas, once measured).
     pub async fn drop_schema(&self, schema: &str) -> Result<()> {
         check_schema_name(schema)?;
-        let (client, conn) = self
-            .config
-            .connect(NoTls)
+        self.outside_schema(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
             .await
-            .map_err(|e| Error::Connect {
-                target: self.redacted.clone(),
-                detail: db(e).to_string(),
-            })?;
-        let task = tokio::spawn(conn);
-        let res = client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            .await;
-        drop(client);
-        let _ = task.await;
-        res.map_err(|e| Error::Connect {
+    }
+
+    /// Runs one statement on a connection of its own: a schema is made
+    /// before, or dropped after, any store's pool uses it.
+    async fn outside_schema(&self, sql: &str) -> Result<()> {
+        let connect_error = |e| Error::Connect {
             target: self.redacted.clone(),
             detail: db(e).to_string(),
-        })
+        };
+        let (client, conn) = self.config.connect(NoTls).await.map_err(connect_error)?;
+        let task = tokio::spawn(conn);
+        let res = client.batch_execute(sql).await;
+        drop(client);
+        let _ = task.await;
+        res.map_err(connect_error)
     }
 }
 

@@ -5,7 +5,7 @@ use crm_domain::funds::{FundsThreshold, Threshold};
 use crm_domain::{Currency, ReadingKind, ReadingState};
 
 use super::{Ctx, Outcome, provider_ref};
-use crate::cli::UpstreamKeyArgs;
+use crate::cli::{ThresholdArgs, UpstreamKeyArgs};
 use crate::render::{emit, table};
 
 /// `20CNY`, `20 CNY` or `5.5usd`.
@@ -33,27 +33,26 @@ fn bad_amount(s: &str) -> crm_app::AppError {
     ))
 }
 
+/// The thresholds the flags set, checked as `crm host set` and the API
+/// check theirs.
+pub fn thresholds(args: &ThresholdArgs) -> crm_app::Result<FundsThreshold> {
+    let t = FundsThreshold {
+        low_balance: args.low_balance.as_deref().map(parse_amount).transpose()?,
+        low_quota_percent: args.low_quota_percent,
+    };
+    crm_app::hosts::validate_threshold(&t)?;
+    Ok(t)
+}
+
 pub async fn run(
     ctx: &Ctx,
     host: Option<String>,
     provider: Option<String>,
-    low_balance: Option<String>,
-    low_quota_percent: Option<f64>,
+    thresholds: &ThresholdArgs,
     stored: bool,
     keys: UpstreamKeyArgs,
 ) -> anyhow::Result<Outcome> {
-    if let Some(p) = low_quota_percent
-        && !(0.0..=100.0).contains(&p)
-    {
-        return Err(crm_app::AppError::invalid(format!(
-            "--low-quota-percent {p}: expected a percentage from 0 to 100"
-        ))
-        .into());
-    }
-    let overrides = FundsThreshold {
-        low_balance: low_balance.as_deref().map(parse_amount).transpose()?,
-        low_quota_percent,
-    };
+    let overrides = self::thresholds(thresholds)?;
     let provider = provider.as_deref().map(provider_ref).transpose()?;
     let keys = crate::secrets::upstream_keys(&keys)?;
     let pb = ctx.progress("reading funds");

@@ -90,18 +90,11 @@ pub async fn run(ctx: &Ctx, cmd: HostCommand) -> anyhow::Result<Outcome> {
         HostCommand::Set {
             host,
             provider,
-            low_balance,
-            low_quota_percent,
+            thresholds,
             clear,
         } => {
             let provider = provider.as_deref().map(super::provider_ref).transpose()?;
-            let thresholds = FundsThreshold {
-                low_balance: low_balance
-                    .as_deref()
-                    .map(super::funds::parse_amount)
-                    .transpose()?,
-                low_quota_percent,
-            };
+            let thresholds = super::funds::thresholds(&thresholds)?;
             let view = ctx
                 .app
                 .set_host_thresholds(&host, provider.as_ref(), &thresholds, clear)

@@ -17,22 +17,10 @@ pub async fn run(ctx: &Ctx, cmd: ProviderCommand) -> anyhow::Result<Outcome> {
         ProviderCommand::Funds {
             host,
             provider,
-            low_balance,
-            low_quota_percent,
+            thresholds,
             stored,
             keys,
-        } => {
-            super::funds::run(
-                ctx,
-                host,
-                provider,
-                low_balance,
-                low_quota_percent,
-                stored,
-                keys,
-            )
-            .await
-        }
+        } => super::funds::run(ctx, host, provider, &thresholds, stored, keys).await,
         ProviderCommand::List {
             pack,
             host: Some(host),

@@ -167,21 +167,13 @@ impl HostRepo for SqliteStore {
         id: &HostId,
         every_secs: Option<u64>,
     ) -> StoreResult<()> {
-        let id = id.as_str().to_owned();
-        self.conn()
-            .write(move |tx| {
-                let n = tx
-                    .execute(
-                        "UPDATE hosts SET reconcile_every_secs = ?2 WHERE id = ?1",
-                        params![id, secs(every_secs)?],
-                    )
-                    .map_err(db)?;
-                if n == 0 {
-                    return Err(not_found(format!("host {id}")));
-                }
-                Ok(())
-            })
-            .await
+        let every = secs(every_secs)?;
+        self.set_host_column(
+            id,
+            "UPDATE hosts SET reconcile_every_secs = ?2 WHERE id = ?1",
+            every.into(),
+        )
+        .await
     }
 
     async fn set_funds_thresholds(
@@ -189,15 +181,29 @@ impl HostRepo for SqliteStore {
         id: &HostId,
         thresholds: HostThresholds,
     ) -> StoreResult<()> {
+        let json = thresholds_json(&thresholds)?;
+        self.set_host_column(
+            id,
+            "UPDATE hosts SET funds_thresholds = ?2 WHERE id = ?1",
+            json.into(),
+        )
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// One `UPDATE hosts SET <column> = ?2 WHERE id = ?1`; `NotFound` when
+    /// no host has the id.
+    async fn set_host_column(
+        &self,
+        id: &HostId,
+        sql: &'static str,
+        value: rusqlite::types::Value,
+    ) -> StoreResult<()> {
         let id = id.as_str().to_owned();
         self.conn()
             .write(move |tx| {
-                let n = tx
-                    .execute(
-                        "UPDATE hosts SET funds_thresholds = ?2 WHERE id = ?1",
-                        params![id, thresholds_json(&thresholds)?],
-                    )
-                    .map_err(db)?;
+                let n = tx.execute(sql, params![id, value]).map_err(db)?;
                 if n == 0 {
                     return Err(not_found(format!("host {id}")));
                 }
