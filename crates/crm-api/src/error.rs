@@ -139,11 +139,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The problem kind of an error that came from a sub2api host, if it did.
-pub fn host_error_kind(e: &AppError) -> Option<&'static str> {
-    e.host_error().map(|h| AppError::Host(h.clone()).code())
-}
-
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         // One kind, one status: the table is `crm_app::ErrorKind::http_status`,

@@ -80,7 +80,7 @@ pub fn host_call<T>(host: &str, result: &crm_app::Result<T>, requests: impl Fn(&
                 .increment(u64::from(requests(r)));
         }
         Err(e) => {
-            if let Some(kind) = crate::error::host_error_kind(e) {
+            if let Some(kind) = host_error_kind(e) {
                 metrics::counter!("crm_host_errors_total", "host" => host.to_owned(), "kind" => kind)
                     .increment(1);
             }
@@ -98,6 +98,13 @@ pub async fn record_run_metrics(app: &crm_app::App, run: &crm_domain::reconcile:
         Err(_) => run.scope.host_id.to_string(),
     };
     metrics::gauge!("crm_reconcile_drift_items", "host" => host).set(run.items.len() as f64);
+}
+
+/// The problem kind of an error that came from a sub2api host, if it did:
+/// the `kind` label of `crm_host_errors_total`.
+pub fn host_error_kind(e: &crm_app::AppError) -> Option<&'static str> {
+    e.host_error()
+        .map(|h| crm_app::AppError::Host(h.clone()).code())
 }
 
 /// `crm_provider_status{host,provider,status}`: 1 for each provider's current
