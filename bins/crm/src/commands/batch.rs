@@ -5,7 +5,7 @@ use crm_app::recovery::{FinishInput, FinishReport};
 use crm_domain::BatchStatus;
 use std::collections::HashMap;
 
-use super::provider::{render_checks, render_plan, render_rollback, rollback_outcome};
+use super::reports::{render_checks, render_plan, render_rollback, rollback_outcome};
 use super::{Ctx, Outcome};
 use crate::cli::BatchCommand;
 use crate::render::{emit, fields, opt, table};

@@ -1,13 +1,11 @@
 //! `crm reconcile`, `crm audit` and `crm lease`.
 
-use crm_app::reconcile::{ReconcileReport, ReconcileRequest};
-use crm_domain::ReconcileStatus;
-use crm_domain::reconcile::ReconcileRun;
+use crm_app::reconcile::ReconcileRequest;
 
-use super::provider::render_plan;
+use super::reports::{reconcile_outcome, render_reconcile, render_run};
 use super::{Ctx, Outcome};
 use crate::cli::{AuditArgs, LeaseCommand, ReconcileHostArgs};
-use crate::render::{emit, fields, opt, table};
+use crate::render::{emit, opt, table};
 
 /// How many past runs `--history` shows.
 const HISTORY: u32 = 20;
@@ -58,69 +56,6 @@ pub async fn reconcile(ctx: &Ctx, a: ReconcileHostArgs) -> anyhow::Result<Outcom
     let report = report?;
     emit(ctx.output, &report, render_reconcile);
     Ok(reconcile_outcome(&report))
-}
-
-pub fn reconcile_outcome(r: &ReconcileReport) -> Outcome {
-    match r.run.status {
-        ReconcileStatus::Unreachable | ReconcileStatus::Error => Outcome::Failed {
-            message: format!(
-                "reconcile ended {}: {}",
-                r.run.status,
-                r.run.error.as_deref().unwrap_or("no detail")
-            ),
-            hint: Some("check the host with `crm host probe`".into()),
-        },
-        _ => Outcome::changed_if(r.drift_present()),
-    }
-}
-
-fn render_run(r: &ReconcileRun) -> String {
-    let head = fields(&[
-        ("run", r.id.to_string()),
-        ("status", r.status.to_string()),
-        ("batch", opt(&r.scope.batch_id)),
-        ("provider", opt(&r.scope.provider)),
-        ("started", r.started_at.to_rfc3339()),
-        ("host requests", r.host_requests.to_string()),
-        ("repaired", crate::render::yes_no(r.repaired)),
-        ("error", opt(&r.error)),
-    ]);
-    if r.items.is_empty() {
-        return format!("{head}\n\nno drift");
-    }
-    let items = table(
-        &["Drift", "Kind", "Name", "Host id", "Detail"],
-        r.items
-            .iter()
-            .map(|i| {
-                let mut detail = i.detail.clone();
-                for f in &i.fields {
-                    detail.push_str(&format!("; {}: {} -> {}", f.field, f.from, f.to));
-                }
-                vec![
-                    i.category.to_string(),
-                    i.kind.to_string(),
-                    i.name.clone(),
-                    opt(&i.host_object_id),
-                    detail,
-                ]
-            })
-            .collect(),
-    );
-    format!("{head}\n\n{items}")
-}
-
-pub fn render_reconcile(r: &ReconcileReport) -> String {
-    let mut out = render_run(&r.run);
-    if let Some(p) = &r.repair_plan {
-        out.push_str("\n\nrepair:\n");
-        out.push_str(&render_plan(p));
-    }
-    if !r.repaired.is_empty() {
-        out.push_str("\n\nrepaired:\n");
-        out.push_str(&r.repaired.join("\n"));
-    }
-    out
 }
 
 pub async fn audit(ctx: &Ctx, a: AuditArgs) -> anyhow::Result<Outcome> {

@@ -8,6 +8,7 @@ mod misc;
 mod pack;
 mod provider;
 pub mod quickstart;
+mod reports;
 
 use crm_app::App;
 

@@ -1,12 +1,15 @@
 //! `crm provider list|status|show|preview|import|access|reconcile|rollback|rotate-key|assign-subscriptions`.
 
-use crm_app::providers::{ImportInput, ImportReport, PreviewReport, RollbackView};
+use crm_app::providers::{ImportInput, ImportReport, PreviewReport};
 use crm_app::reconcile::ReconcileRequest;
 use crm_app::status::ProviderStatusView;
+use crm_domain::Verdict;
 use crm_domain::access::AccessCheck;
-use crm_domain::plan::Plan;
-use crm_domain::{BatchStatus, Verdict};
 
+use super::reports::{
+    reconcile_outcome, render_checks, render_plan, render_reconcile, render_rollback,
+    rollback_outcome,
+};
 use super::{Ctx, Outcome, mode, provider_ref};
 use crate::cli::ProviderCommand;
 use crate::render::{emit, fields, opt, table, word};
@@ -290,8 +293,8 @@ pub async fn run(ctx: &Ctx, cmd: ProviderCommand) -> anyhow::Result<Outcome> {
                 .await;
             pb.finish_and_clear();
             let report = report?;
-            emit(ctx.output, &report, super::misc::render_reconcile);
-            Ok(super::misc::reconcile_outcome(&report))
+            emit(ctx.output, &report, render_reconcile);
+            Ok(reconcile_outcome(&report))
         }
         ProviderCommand::Rollback { target } => {
             let pb = ctx.progress("rolling back");
@@ -378,36 +381,6 @@ pub async fn run(ctx: &Ctx, cmd: ProviderCommand) -> anyhow::Result<Outcome> {
             ))
         }
     }
-}
-
-pub fn render_plan(plan: &Plan) -> String {
-    let mut out = table(
-        &["Action", "Kind", "Name", "Host id", "Changes / reason"],
-        plan.items
-            .iter()
-            .map(|i| {
-                let mut why: Vec<String> = i
-                    .changes
-                    .iter()
-                    .map(|c| format!("{}: {} -> {}", c.field, c.from, c.to))
-                    .collect();
-                if let Some(r) = &i.reason {
-                    why.push(r.clone());
-                }
-                vec![
-                    i.action.to_string(),
-                    i.kind.to_string(),
-                    i.name.clone(),
-                    opt(&i.host_object_id),
-                    why.join("; "),
-                ]
-            })
-            .collect(),
-    );
-    for n in &plan.notes {
-        out.push_str(&format!("\nnote: {n}"));
-    }
-    out
 }
 
 fn render_preview(r: &PreviewReport) -> String {
@@ -519,71 +492,6 @@ fn import_outcome(r: &ImportReport) -> Outcome {
     }
     let access_changed = r.access_plan.as_ref().is_some_and(|p| !p.is_noop());
     Outcome::changed_if(!r.noop || access_changed)
-}
-
-pub fn render_checks(checks: &[AccessCheck]) -> String {
-    table(
-        &["Batch", "Mode", "Verdict", "Failure class", "Summary"],
-        checks
-            .iter()
-            .map(|c| {
-                vec![
-                    c.batch_id.to_string(),
-                    c.mode.to_string(),
-                    c.verdict.to_string(),
-                    opt(&c.failure_class),
-                    c.summary.clone(),
-                ]
-            })
-            .collect(),
-    )
-}
-
-pub fn render_rollback(v: &RollbackView) -> String {
-    let r = &v.report;
-    let list = |xs: &[String]| {
-        if xs.is_empty() {
-            "-".into()
-        } else {
-            xs.join("\n")
-        }
-    };
-    fields(&[
-        ("batch", r.batch.to_string()),
-        ("status", r.status.to_string()),
-        ("deleted", list(&r.deleted)),
-        ("kept", list(&r.kept)),
-        ("left", list(&r.left)),
-        (
-            "user key",
-            v.key_refusal
-                .as_ref()
-                .map(word)
-                .unwrap_or_else(|| "-".into()),
-        ),
-        ("host requests", r.host_requests.to_string()),
-    ])
-}
-
-pub fn rollback_outcome(views: &[RollbackView]) -> Outcome {
-    if let Some(bad) = views
-        .iter()
-        .find(|v| v.report.status != BatchStatus::RolledBack)
-    {
-        return Outcome::Failed {
-            message: format!(
-                "rollback of {} ended {}: {}",
-                bad.report.batch,
-                bad.report.status,
-                bad.report.left.join("; ")
-            ),
-            hint: Some(format!(
-                "fix what is listed, then run `crm batch rollback {}` again",
-                bad.report.batch
-            )),
-        };
-    }
-    Outcome::changed_if(views.iter().any(|v| !v.report.deleted.is_empty()))
 }
 
 /// A provider of an installed pack with its status on the host asked about.
