@@ -72,5 +72,9 @@ done
 # crates may use reqwest to call crm's own server or the simulator.
 only reqwest crm-sub2api crm-api crm-bench crm-reliability
 
+# Inside each crate the imports run one way too: no modules in a circle
+# (docs/ARCHITECTURE.md, "Architecture invariants").
+python3 scripts/check-module-cycles.py crates/*/src bins/*/src tests || fail=1
+
 if [ "$fail" -ne 0 ]; then exit 1; fi
 echo "dependency direction: ok"
