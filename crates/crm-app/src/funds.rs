@@ -5,6 +5,7 @@ use crate::App;
 use crate::error::Result;
 use chrono::{DateTime, Utc};
 use crm_domain::funds::{Assessment, FundsReading, FundsThreshold, ProviderFunds, per_provider};
+use crm_domain::ops::Target;
 use crm_domain::ports::{BatchRepo, FundsRepo};
 use crm_domain::reconcile::ReconcileScope;
 use crm_domain::{FundsStatus, ProviderRef, ReconcileRunId, SecretString};
@@ -156,7 +157,7 @@ impl App {
         .await?;
         self.audit(
             "funds.read",
-            &format!("host:{}", ctx.record.name),
+            &Target::host(&ctx.record.name).to_string(),
             run.status.as_str(),
             Some(format!("reconcile run {}", run.id)),
         )

@@ -71,11 +71,12 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// A lease's scope is written as a [`Target`] of the host's id.
     pub fn host_scope(host: &HostId) -> String {
-        format!("host:{host}")
+        Target::host(host).to_string()
     }
     pub fn provider_scope(host: &HostId, provider: &crate::ProviderRef) -> String {
-        format!("host:{host}/provider:{provider}")
+        Target::provider(host, provider).to_string()
     }
 }
 
@@ -189,4 +190,25 @@ pub struct ConsoleSession {
     pub role: SessionRole,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lease scopes are stored: their spelling must not move.
+    #[test]
+    fn lease_scopes_are_spelled_as_targets_of_the_host_id() {
+        let h = HostId::new("h-1");
+        let p = crate::ProviderRef::new("cn-official", "kimi");
+        assert_eq!(Lease::host_scope(&h), "host:h-1");
+        assert_eq!(
+            Lease::provider_scope(&h, &p),
+            "host:h-1/provider:cn-official/kimi"
+        );
+        assert_eq!(
+            Target::scope("prod", None::<&str>, Some("b-1")).to_string(),
+            "batch:b-1"
+        );
+    }
 }
