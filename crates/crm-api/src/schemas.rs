@@ -86,6 +86,11 @@ pub struct Host {
     /// What the last probe found.
     #[schema(value_type = Option<Object>)]
     pub capabilities: Option<serde_json::Value>,
+    /// What the operator should know about this registration, e.g. a
+    /// plain-http `base_url` outside loopback (the admin key and upstream
+    /// keys cross the network in clear). Left out when there is nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A keyed fingerprint of an upstream key.

@@ -27,6 +27,10 @@ pub struct HostView {
     /// `{}` when it sets none.
     pub funds_thresholds: crm_domain::funds::HostThresholds,
     pub capabilities: Option<Capabilities>,
+    /// What the operator should know about this registration
+    /// ([`plain_http_warning`]); left out when there is nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl From<&HostRecord> for HostView {
@@ -41,8 +45,27 @@ impl From<&HostRecord> for HostView {
             reconcile_every_secs: h.reconcile_every_secs,
             funds_thresholds: h.funds_thresholds.clone(),
             capabilities: h.capabilities.clone(),
+            warnings: plain_http_warning(&h.base_url).into_iter().collect(),
         }
     }
+}
+
+/// The warning a host URL in plain `http` earns: crm sends the host's admin
+/// key (`x-api-key`) and, on account creates, upstream keys to it, readable
+/// by anyone on the path (docs/design.md §5 "Secrets"). Accepted, because
+/// operators run relays on private networks, but said in `crm host add`,
+/// `crm host show`, the API's host view and the console's host page.
+/// Loopback (the same rule as pack URLs, [`crm_pack::is_loopback`]) earns
+/// none: nothing leaves the machine, and the quickstart and tests live there.
+pub fn plain_http_warning(base_url: &str) -> Option<String> {
+    let url = url::Url::parse(base_url).ok()?;
+    if url.scheme() != "http" || crm_pack::is_loopback(&url) {
+        return None;
+    }
+    Some(format!(
+        "{} uses plain http: the admin key and upstream keys cross the network in clear; use https unless this network is trusted",
+        url.host_str().unwrap_or("the host")
+    ))
 }
 
 fn describe_credential(c: &CredentialRef) -> String {
@@ -402,5 +425,30 @@ mod url_tests {
             validate_base_url("https://relay.example.com/").unwrap(),
             "https://relay.example.com"
         );
+    }
+}
+
+#[cfg(test)]
+mod plain_http_tests {
+    use super::plain_http_warning;
+
+    #[test]
+    fn plain_http_hosts_are_warned_about_except_on_loopback() {
+        let w = plain_http_warning("http://relay.example.com:8080").unwrap();
+        assert!(
+            w.contains("relay.example.com") && w.contains("plain http"),
+            "{w}"
+        );
+        for quiet in [
+            "https://relay.example.com",
+            "http://127.0.0.1:8080",
+            "http://127.8.0.1",
+            "http://[::1]:3000",
+            "http://localhost:3000",
+        ] {
+            assert_eq!(plain_http_warning(quiet), None, "{quiet}");
+        }
+        // A name that only starts like loopback is not loopback.
+        assert!(plain_http_warning("http://localhost.example.com").is_some());
     }
 }

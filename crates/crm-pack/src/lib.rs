@@ -26,6 +26,7 @@ pub use checksum::{canonical_json, checksum};
 pub use diagnostic::Diagnostic;
 pub use file::{SCHEMA_VERSION, json_schema};
 pub use set::PackSet;
+pub use validate::is_loopback;
 
 use crm_domain::PackId;
 use crm_domain::spec::PackManifest;

@@ -104,8 +104,10 @@ pub(crate) fn check_url(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// 127.0.0.0/8, `::1` or `localhost` (the url crate lower-cases host names).
-fn is_loopback(url: &url::Url) -> bool {
+/// 127.0.0.0/8, `::1` or `localhost` (the url crate lower-cases host names):
+/// the one loopback rule, for pack URLs here and for host URLs in crm-app
+/// (plain http there earns no warning on loopback).
+pub fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),

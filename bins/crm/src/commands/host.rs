@@ -27,6 +27,10 @@ pub async fn run(ctx: &Ctx, cmd: HostCommand) -> anyhow::Result<Outcome> {
                     reconcile_every_secs: reconcile_every,
                 })
                 .await?;
+            // On stderr too, so a script reading the JSON still shows it.
+            for w in &view.warnings {
+                eprintln!("warning: {w}");
+            }
             emit(ctx.output, &view, host_fields);
         }
         HostCommand::List => {
@@ -132,6 +136,7 @@ fn host_fields(h: &HostView) -> String {
         ),
         ("funds thresholds", thresholds_line(&h.funds_thresholds)),
     ];
+    pairs.extend(h.warnings.iter().map(|w| ("warning", w.clone())));
     if let Some(c) = &h.capabilities {
         let auth = match &c.admin_auth {
             AdminAuth::Ok => "ok".to_owned(),

@@ -344,3 +344,60 @@ async fn host_set_stores_the_hosts_own_funds_thresholds_and_refuses_bad_values()
     let cleared = env.run(&["host", "set", "sim", "--clear"]).expect(0);
     assert!(cleared.stdout.contains("the packs'"), "{}", cleared.stdout);
 }
+
+/// A plain-http host outside loopback is registered with a warning: on
+/// stderr from `host add`, as a line of `host show`, and in the JSON view;
+/// an https host gets none.
+#[test]
+fn a_plain_http_host_is_added_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [("RELAY_ADMIN_KEY", "admin-0123456789abcdef")];
+    let add = crm(
+        dir.path(),
+        &[
+            "host",
+            "add",
+            "relay",
+            "--url",
+            "http://relay.example.com:8080",
+            "--admin-key-env",
+            "RELAY_ADMIN_KEY",
+        ],
+        &envs,
+    )
+    .expect(0);
+    let show = crm(dir.path(), &["host", "show", "relay"], &envs).expect(0);
+    insta::with_settings!({ filters => redactions() }, {
+        insta::assert_snapshot!("plain_http_host_add_stderr", add.stderr);
+        insta::assert_snapshot!("plain_http_host_show", show.stdout);
+    });
+    let json = crm(
+        dir.path(),
+        &["--output", "json", "host", "show", "relay"],
+        &envs,
+    )
+    .expect(0)
+    .json();
+    assert!(
+        json["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("plain http")),
+        "{json:#}"
+    );
+    let tls = crm(
+        dir.path(),
+        &[
+            "host",
+            "add",
+            "tls",
+            "--url",
+            "https://relay.example.com",
+            "--admin-key-env",
+            "RELAY_ADMIN_KEY",
+        ],
+        &envs,
+    )
+    .expect(0);
+    assert!(!tls.stderr.contains("warning"), "{}", tls.stderr);
+    assert!(!tls.stdout.contains("plain http"), "{}", tls.stdout);
+}

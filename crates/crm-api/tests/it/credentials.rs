@@ -120,3 +120,40 @@ async fn a_credential_dir_allows_file_references_under_it_only() {
     assert_eq!(s, 422);
     assert_eq!(connections.load(Ordering::SeqCst), 0);
 }
+
+/// A plain-http host outside loopback is registered, with a warning in the
+/// host view (the admin key would cross the network in clear); https and
+/// loopback hosts carry none.
+#[tokio::test]
+async fn a_plain_http_host_is_accepted_with_a_warning() {
+    let srv = spawn_server().await;
+    let (s, host) = srv
+        .post(
+            "/api/hosts",
+            json!({"name": "relay", "base_url": "http://relay.example.com:8080", "admin_key": "admin-0123456789abcdef"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{host}");
+    let _: crm_api::schemas::Host = serde_json::from_value(host.clone()).unwrap();
+    let w = host["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        w.contains("relay.example.com") && w.contains("plain http"),
+        "{host:#}"
+    );
+    let (s, shown) = srv.get("/api/hosts/relay").await;
+    assert_eq!(s, 200);
+    assert_eq!(shown["warnings"], host["warnings"]);
+    for (name, url) in [
+        ("tls", "https://relay.example.com"),
+        ("local", "http://127.0.0.1:9"),
+    ] {
+        let (s, host) = srv
+            .post(
+                "/api/hosts",
+                json!({"name": name, "base_url": url, "admin_key": "admin-0123456789abcdef"}),
+            )
+            .await;
+        assert_eq!(s, 201, "{host}");
+        assert!(host.get("warnings").is_none(), "{name}: {host:#}");
+    }
+}

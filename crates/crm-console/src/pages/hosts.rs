@@ -86,6 +86,10 @@ pub async fn host(
         None => html! { p.muted { "Not probed yet." } },
     };
     let body = html! {
+        // A plain-http host sends its keys in clear (crm_app::hosts::plain_http_warning).
+        @for w in &h.warnings {
+            p.error role="alert" { "Warning: " (w) }
+        }
         (facts(&[
             ("Name", html! { (h.name) }),
             ("Base URL", code(&h.base_url)),

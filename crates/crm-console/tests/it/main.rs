@@ -5,6 +5,7 @@
 mod e2e;
 mod escaping;
 mod funds;
+mod hosts;
 mod replicas;
 mod router;
 mod status;
