@@ -236,6 +236,32 @@ pub struct ThresholdArgs {
     pub low_quota_percent: Option<f64>,
 }
 
+/// Whether an import creates a host-side channel monitor.
+#[derive(Debug, Args, Default)]
+pub struct MonitorArgs {
+    /// Create a host-side channel monitor for the batch: the host checks the
+    /// provider's upstream with one of the batch's keys every 5 minutes
+    /// (hosts with channel monitors only; elsewhere the plan says why not).
+    /// Without it or --no-monitor, the pack's `monitor` default applies.
+    #[arg(long, conflicts_with = "no_monitor")]
+    pub monitor: bool,
+    /// Create no monitor although the pack's default asks for one (a
+    /// monitor the batch has already is kept).
+    #[arg(long)]
+    pub no_monitor: bool,
+}
+
+impl MonitorArgs {
+    /// `Some(true)`, `Some(false)`, or `None` for the pack's default.
+    pub fn choice(&self) -> Option<bool> {
+        match (self.monitor, self.no_monitor) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
+}
+
 /// Upstream keys for an import.
 #[derive(Debug, Args, Default)]
 pub struct UpstreamKeyArgs {
@@ -357,6 +383,8 @@ Examples:
         mode: ModeArg,
         #[command(flatten)]
         keys: UpstreamKeyArgs,
+        #[command(flatten)]
+        monitor: MonitorArgs,
     },
     /// Import a provider onto a host, close access and verify it.
     #[command(after_help = "\
@@ -370,7 +398,9 @@ Examples:
       --upstream-keys-file - < keys.txt
   crm provider import cn-official/kimi --host prod --mode self_service \\
       --upstream-keys-file keys.txt \\
-      --user-email alice@example.com --user-password-env ALICE_PASSWORD")]
+      --user-email alice@example.com --user-password-env ALICE_PASSWORD
+  crm provider import cn-official/deepseek --host prod --mode self_service \\
+      --upstream-keys-file keys.txt --monitor")]
     Import {
         #[command(flatten)]
         target: Target,
@@ -391,6 +421,8 @@ Examples:
         /// lists these URL changes); refused without it.
         #[arg(long)]
         accept_url_change: bool,
+        #[command(flatten)]
+        monitor: MonitorArgs,
     },
     /// Verify access of a provider's batches on a host.
     #[command(after_help = "\

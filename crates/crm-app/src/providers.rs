@@ -47,6 +47,10 @@ pub struct ImportInput {
     /// The operator confirmed that accounts move to the current pack
     /// version's base URLs (the preview's `url_changes`).
     pub accept_url_change: bool,
+    /// Create a host-side channel monitor (`--monitor`); `None` takes the
+    /// pack's `monitor` default. Hosts without channel monitors get a plan
+    /// note instead (crm_provision::ImportRequest::monitor).
+    pub monitor: Option<bool>,
 }
 
 /// What a preview found.
@@ -241,6 +245,20 @@ impl App {
         mode: AccessMode,
         upstream_keys: Vec<SecretString>,
     ) -> Result<PreviewReport> {
+        self.preview_with(host, provider, mode, upstream_keys, None)
+            .await
+    }
+
+    /// [`App::preview`] of an import with `monitor` (`--monitor`; `None`
+    /// takes the pack's default).
+    pub async fn preview_with(
+        &self,
+        host: &str,
+        provider: &ProviderRef,
+        mode: AccessMode,
+        upstream_keys: Vec<SecretString>,
+        monitor: Option<bool>,
+    ) -> Result<PreviewReport> {
         let spec = self.provider_spec(provider, None).await?;
         let ctx = self.host_ctx(host).await?;
         let preview = ctx
@@ -251,6 +269,7 @@ impl App {
                 mode,
                 upstream_keys,
                 accept_url_change: false,
+                monitor,
             })
             .await?;
         let access_plan = match &preview.batch {
@@ -374,6 +393,7 @@ impl App {
                     mode: input.mode,
                     upstream_keys: input.upstream_keys,
                     accept_url_change: input.accept_url_change,
+                    monitor: input.monitor,
                 },
             )
             .await?;

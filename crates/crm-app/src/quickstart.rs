@@ -137,6 +137,7 @@ impl App {
                     starting_balance: None,
                     verify: true,
                     accept_url_change: false,
+                    monitor: None,
                 })
                 .await?;
             step(

@@ -65,6 +65,15 @@ impl OperationSpec {
         self
     }
 
+    /// Records in an import's request whether it asked for a channel
+    /// monitor (`ImportInput::monitor`; nothing when the pack decides).
+    pub fn with_monitor(mut self, monitor: Option<bool>) -> Self {
+        if let Some(m) = monitor {
+            self.request["monitor"] = json!(m);
+        }
+        self
+    }
+
     /// A rollback of every live batch of `provider` on `host`.
     pub fn rollback_provider(host: &str, provider: &ProviderRef) -> Self {
         OperationSpec {

@@ -75,6 +75,7 @@ async fn seed(db: &env::Db, total: usize) -> Result<BatchId> {
             starting_balance: None,
             verify: false,
             accept_url_change: false,
+            monitor: None,
         })
         .await?;
     if !report.succeeded() {

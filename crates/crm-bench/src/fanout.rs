@@ -63,6 +63,7 @@ pub async fn run(hosts: usize, latency: Duration, rounds: usize) -> Result<Fanou
                 starting_balance: None,
                 verify: false,
                 accept_url_change: false,
+                monitor: None,
             })
             .await?;
         if !report.succeeded() {

@@ -38,6 +38,7 @@ pub async fn run(k: usize, latency: Duration) -> Result<ImportSample> {
             starting_balance: None,
             verify: false,
             accept_url_change: false,
+            monitor: None,
         })
         .await?;
     let wall = t.elapsed();

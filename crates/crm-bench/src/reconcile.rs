@@ -127,6 +127,7 @@ pub async fn run(n: u64, latency: Duration) -> Result<ReconcileSample> {
             starting_balance: None,
             verify: false,
             accept_url_change: false,
+            monitor: None,
         })
         .await?;
     if !report.succeeded() {

@@ -346,6 +346,10 @@ pub struct HostSnapshot {
     pub users: Vec<HostUser>,
     pub subscriptions: Vec<HostSubscription>,
     pub api_keys: Vec<HostApiKey>,
+    /// The host's channel monitors: `None` when they were not observed (a
+    /// host without them, or no batch in scope has or wants one).
+    #[serde(default)]
+    pub monitors: Option<Vec<HostMonitor>>,
     /// Host requests the observation made.
     pub requests: u32,
 }

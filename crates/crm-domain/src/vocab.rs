@@ -209,22 +209,27 @@ vocabulary! {
         UserApiKey => "user_api_key",
         Subscription => "subscription",
         BalanceGrant => "balance_grant",
+        /// A host-side channel monitor watching the provider's upstream
+        /// (newer hosts, `Capabilities::channel_monitors`).
+        Monitor => "monitor",
     }
 }
 
 impl ResourceKind {
     /// Position in the import order of docs/design.md §4 step 4. Rollback walks
     /// it backwards. Closure objects come last on import and go first on
-    /// rollback.
+    /// rollback. The monitor comes after the accounts it watches the
+    /// upstream of, and goes before them.
     pub fn apply_rank(self) -> u8 {
         match self {
             ResourceKind::Account => 0,
             ResourceKind::Group => 1,
             ResourceKind::Channel => 2,
-            ResourceKind::User => 3,
-            ResourceKind::BalanceGrant => 4,
-            ResourceKind::Subscription => 5,
-            ResourceKind::UserApiKey => 6,
+            ResourceKind::Monitor => 3,
+            ResourceKind::User => 4,
+            ResourceKind::BalanceGrant => 5,
+            ResourceKind::Subscription => 6,
+            ResourceKind::UserApiKey => 7,
         }
     }
 }

@@ -9,8 +9,7 @@ use crate::error::{ProvisionError, Result};
 use crate::lease::HeldLease;
 use crate::lookup::Leftovers;
 use crate::planner::{PlanInput, Planned, plan_detailed};
-use crate::provisioner::{ApplyReport, Provisioner, live};
-use crate::snapshot::observe_bounded;
+use crate::provisioner::{ApplyReport, Provisioner, has_monitor, live};
 use crm_domain::batch::ImportBatch;
 use crm_domain::observed::HostSnapshot;
 use crm_domain::plan::PlanItem;
@@ -30,6 +29,7 @@ struct Stop {
 impl Provisioner {
     /// Observe, plan, apply, record the status. `batch` is the live batch of
     /// the triple, if any.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn converge(
         &self,
         lease: &HeldLease,
@@ -38,6 +38,7 @@ impl Provisioner {
         mode: AccessMode,
         given: &[SecretString],
         accept_url_change: bool,
+        monitor: bool,
     ) -> Result<ApplyReport> {
         let before = self.host.request_count();
         let keys = self.keys_of(batch.as_ref(), given);
@@ -69,11 +70,11 @@ impl Provisioner {
             .map(|k| (self.fingerprinter.fingerprint(k).hmac, k.clone()))
             .collect();
 
-        let snapshot = observe_bounded(&*self.host, &self.caps, &[], self.limit()).await?;
         let resources = match &batch {
             Some(b) => live(self.batches.resources(&b.id).await?),
             None => vec![],
         };
+        let snapshot = self.observe(monitor || has_monitor(&resources)).await?;
         let mut planned = plan_detailed(PlanInput {
             pack: pp,
             caps: &self.caps,
@@ -81,6 +82,7 @@ impl Provisioner {
             mode,
             keys: &keys,
             resources: &resources,
+            monitor,
         });
         let blocked: Vec<String> = planned
             .plan
@@ -290,6 +292,13 @@ impl Provisioner {
             }
         })
         .await?;
+
+        // The monitor last: it watches the upstream the accounts relay to.
+        if let (Some(item), Some(spec)) = (planned.item(ResourceKind::Monitor), &planned.monitor) {
+            lease.heartbeat().await?;
+            self.apply_monitor(batch, planned, item, spec, snapshot, display, secrets)
+                .await?;
+        }
         Ok(())
     }
 }
@@ -313,6 +322,36 @@ fn block_missing_keys(
             item.action = PlanAction::Blocked;
             item.reason = Some(reason.clone());
             reasons.push(format!("{} {}: {reason}", item.kind, item.name));
+        }
+    }
+    // A new monitor checks with one of the batch's keys: the planned one, or
+    // else the first account's key the caller gave.
+    let given = |k: &Fingerprint| secrets.contains_key(&k.hmac);
+    if let Some(spec) = planned.monitor.as_mut()
+        && let Some(item) = planned
+            .plan
+            .items
+            .iter_mut()
+            .find(|i| i.kind == ResourceKind::Monitor && i.action == PlanAction::Create)
+        && !given(&spec.key)
+    {
+        match specs.iter().map(|a| &a.key).find(|k| given(k)) {
+            Some(k) => {
+                spec.key = k.clone();
+                item.reason = Some(format!(
+                    "the host checks {} at {} every {} s with upstream key {}",
+                    spec.primary_model, spec.endpoint, spec.interval_seconds, spec.key
+                ));
+            }
+            None => {
+                let reason = format!(
+                    "the monitor {} must be created with one of the batch's upstream keys and crm keeps them only as fingerprints: supply the upstream key {} with --upstream-keys-file and resume",
+                    spec.name, spec.key
+                );
+                item.action = PlanAction::Blocked;
+                item.reason = Some(reason.clone());
+                reasons.push(format!("{} {}: {reason}", item.kind, item.name));
+            }
         }
     }
     reasons

@@ -63,6 +63,7 @@ pub struct State {
     pub users: Vec<HostUser>,
     pub subscriptions: Vec<HostSubscription>,
     pub keys: Vec<HostApiKey>,
+    pub monitors: Vec<HostMonitor>,
 }
 
 #[derive(Debug)]
@@ -149,6 +150,9 @@ impl FakeHost {
         }
         for c in &s.channels {
             out.push(format!("channel {} {}", c.name, c.id));
+        }
+        for m in &s.monitors {
+            out.push(format!("monitor {} {}", m.name, m.id));
         }
         out.retain(|o| o.contains(" crm-"));
         out
@@ -603,5 +607,81 @@ impl HostApi for FakeHost {
         Err(HostError::RouteMissing {
             route: "/v1/messages".into(),
         })
+    }
+
+    async fn list_monitors(&self) -> HostResult<Vec<HostMonitor>> {
+        self.read();
+        if !self.caps.channel_monitors {
+            return Err(HostError::RouteMissing {
+                route: "/admin/channel-monitors".into(),
+            });
+        }
+        Ok(self.state.lock().unwrap().monitors.clone())
+    }
+    async fn create_monitor(&self, d: &MonitorDraft) -> HostResult<HostMonitor> {
+        self.mutate(|s| {
+            let m = monitor_from(d, s.next);
+            s.next += 1;
+            s.monitors.push(m.clone());
+            Ok(m)
+        })
+    }
+    async fn update_monitor(&self, id: HostObjectId, p: &MonitorPatch) -> HostResult<HostMonitor> {
+        self.mutate(|s| {
+            let m = s
+                .monitors
+                .iter_mut()
+                .find(|m| m.id == id)
+                .ok_or_else(|| nf("channel monitor", id))?;
+            if let Some(v) = &p.name {
+                m.name = v.clone();
+            }
+            if let Some(v) = &p.endpoint {
+                m.endpoint = v.clone();
+            }
+            if let Some(v) = &p.primary_model {
+                m.primary_model = v.clone();
+            }
+            if let Some(v) = &p.group_name {
+                m.group_name = v.clone();
+            }
+            if let Some(v) = p.enabled {
+                m.enabled = v;
+            }
+            if let Some(v) = p.interval_seconds {
+                m.interval_seconds = v;
+            }
+            Ok(m.clone())
+        })
+    }
+    async fn delete_monitor(&self, id: HostObjectId) -> HostResult<()> {
+        self.mutate(|s| {
+            let n = s.monitors.len();
+            s.monitors.retain(|m| m.id != id);
+            if s.monitors.len() == n {
+                return Err(nf("channel monitor", id));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The monitor a host makes of a draft (never keeping the key in view).
+pub fn monitor_from(d: &MonitorDraft, id: i64) -> HostMonitor {
+    HostMonitor {
+        id: HostObjectId(id),
+        name: d.name.clone(),
+        provider: d.provider.clone(),
+        api_mode: d.api_mode.clone(),
+        endpoint: d.endpoint.clone(),
+        primary_model: d.primary_model.clone(),
+        extra_models: d.extra_models.clone(),
+        group_name: d.group_name.clone(),
+        enabled: d.enabled,
+        interval_seconds: d.interval_seconds,
+        has_api_key: true,
+        last_checked_at: None,
+        primary_status: None,
+        availability_7d: None,
     }
 }

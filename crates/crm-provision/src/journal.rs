@@ -22,7 +22,8 @@
 use crate::error::{ProvisionError, Result};
 use crm_domain::batch::{JournalEntry, JournalResolution, NewJournalEntry};
 use crm_domain::observed::{
-    CreatedApiKey, HostAccount, HostApiKey, HostChannel, HostGroup, HostSubscription, HostUser,
+    CreatedApiKey, HostAccount, HostApiKey, HostChannel, HostGroup, HostMonitor, HostSubscription,
+    HostUser,
 };
 use crm_domain::ports::{BatchRepo, HostError, HostResult};
 use crm_domain::secret::sha256_hex;
@@ -112,7 +113,8 @@ host_object!(
     HostChannel,
     HostUser,
     HostSubscription,
-    HostApiKey
+    HostApiKey,
+    HostMonitor
 );
 
 impl HostObject for CreatedApiKey {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod journal;
 pub mod lease;
 pub mod lookup;
+pub mod monitor;
 pub mod planner;
 pub mod provisioner;
 pub mod rollback;
@@ -37,4 +38,6 @@ pub use lease::HeldLease;
 pub use planner::{PlanInput, Planned, plan, plan_detailed};
 pub use provisioner::{ApplyReport, ImportRequest, Preview, Provisioner};
 pub use rollback::RollbackReport;
-pub use snapshot::{WantedUser, observe, observe_bounded, observe_with, wanted_users};
+pub use snapshot::{
+    WantedUser, observe, observe_bounded, observe_monitors, observe_with, wanted_users,
+};

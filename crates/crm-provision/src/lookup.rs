@@ -50,6 +50,10 @@ impl Provisioner {
                 let name = name.clone();
                 async move { channel_ids_named(host, &name).await }.boxed()
             })),
+            ResourceKind::Monitor => Some(Box::new(move || {
+                let name = name.clone();
+                async move { monitor_ids_named(host, &name).await }.boxed()
+            })),
             _ => None,
         }
     }
@@ -149,5 +153,19 @@ pub async fn channel_ids_named(
         .into_iter()
         .filter(|c| c.name == name)
         .map(|c| c.id)
+        .collect())
+}
+
+/// Ids of the channel monitors named `name`, from a fresh listing.
+pub async fn monitor_ids_named(
+    host: &dyn HostApi,
+    name: &str,
+) -> crm_domain::ports::HostResult<Vec<HostObjectId>> {
+    Ok(host
+        .list_monitors()
+        .await?
+        .into_iter()
+        .filter(|m| m.name == name)
+        .map(|m| m.id)
         .collect())
 }

@@ -13,14 +13,15 @@ use crate::error::{ProvisionError, Result};
 use crate::journal::JournalExecutor;
 use crate::lease::HeldLease;
 use crate::planner::{PlanInput, plan_detailed};
-use crate::snapshot::observe_bounded;
+use crate::snapshot::{observe_bounded, observe_monitors};
 use crm_domain::batch::{ImportBatch, ManagedResource};
 use crm_domain::host::Capabilities;
+use crm_domain::observed::HostSnapshot;
 use crm_domain::plan::Plan;
 use crm_domain::ports::{BatchRepo, Clock, HostApi, IdSource, LeaseRepo, PackRepo, SecretSealer};
 use crm_domain::{
     AccessMode, BatchId, BatchStatus, Fingerprint, HostId, KeyFingerprinter, ProviderRef,
-    ResourceState, SecretString,
+    ResourceKind, ResourceState, SecretString,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,6 +72,12 @@ pub struct ImportRequest {
     /// pack version (the plan's `url_changes`); without it such a plan is
     /// refused (docs/design.md §4 step 3).
     pub accept_url_change: bool,
+    /// Create a host-side channel monitor for the batch (`--monitor`):
+    /// `None` takes the pack's `monitor` default (and keeps the choice an
+    /// earlier run of the batch planned). Only hosts with channel monitors
+    /// get one; elsewhere the plan says so in a note. An existing monitor
+    /// of the batch is kept either way.
+    pub monitor: Option<bool>,
 }
 
 /// A read-only plan.
@@ -171,7 +178,8 @@ impl Provisioner {
             Some(b) => live(self.batches.resources(&b.id).await?),
             None => vec![],
         };
-        let snapshot = observe_bounded(&*self.host, &self.caps, &[], self.limit()).await?;
+        let monitor = wants_monitor(req.monitor, &pp, batch.as_ref());
+        let snapshot = self.observe(monitor || has_monitor(&resources)).await?;
         let planned = plan_detailed(PlanInput {
             pack: &pp,
             caps: &self.caps,
@@ -179,6 +187,7 @@ impl Provisioner {
             mode: req.mode,
             keys: &keys,
             resources: &resources,
+            monitor,
         });
         Ok(Preview {
             plan: planned.plan,
@@ -202,6 +211,7 @@ impl Provisioner {
             mode: b.mode,
             upstream_keys: vec![],
             accept_url_change: false,
+            monitor: None,
         })
         .await
     }
@@ -239,6 +249,7 @@ impl Provisioner {
                 _ => {}
             }
         }
+        let monitor = wants_monitor(req.monitor, &pp, batch.as_ref());
         self.converge(
             lease,
             batch,
@@ -246,6 +257,7 @@ impl Provisioner {
             req.mode,
             &req.upstream_keys,
             req.accept_url_change,
+            monitor,
         )
         .await
     }
@@ -288,7 +300,9 @@ impl Provisioner {
         let mode = b.mode;
         // The batch's own pack version: its URLs are the recorded ones, so
         // a resume never moves an account unconfirmed.
-        self.converge(lease, Some(b), &pp, mode, &keys, false).await
+        let monitor = wants_monitor(None, &pp, Some(&b));
+        self.converge(lease, Some(b), &pp, mode, &keys, false, monitor)
+            .await
     }
 
     // -------------------------------------------------------------- upgrade
@@ -327,8 +341,19 @@ impl Provisioner {
         )?;
         let pp = self.pack_provider(&b.provider, version).await?;
         let mode = b.mode;
-        self.converge(lease, Some(b), &pp, mode, &[], accept_url_change)
+        let monitor = wants_monitor(None, &pp, Some(&b));
+        self.converge(lease, Some(b), &pp, mode, &[], accept_url_change, monitor)
             .await
+    }
+
+    /// One observation of the host, with its channel monitors when
+    /// `monitors` (a batch in scope has or wants one).
+    pub(crate) async fn observe(&self, monitors: bool) -> Result<HostSnapshot> {
+        let mut snapshot = observe_bounded(&*self.host, &self.caps, &[], self.limit()).await?;
+        if monitors {
+            snapshot.monitors = observe_monitors(&*self.host, &self.caps).await?;
+        }
+        Ok(snapshot)
     }
 
     /// Fingerprints of the batch's keys plus the given ones.
@@ -346,6 +371,27 @@ impl Provisioner {
         }
         keys
     }
+}
+
+/// Whether a batch wants a monitor: the request's choice, else one an
+/// earlier run of the batch planned, blocked or not (so a resume finishes
+/// it), else the pack's default.
+pub(crate) fn wants_monitor(
+    asked: Option<bool>,
+    pp: &PackProvider,
+    batch: Option<&ImportBatch>,
+) -> bool {
+    asked.unwrap_or_else(|| {
+        pp.spec.funds.monitor
+            || batch.is_some_and(|b| b.plan.items.iter().any(|i| i.kind == ResourceKind::Monitor))
+    })
+}
+
+/// Whether resources include a live monitor.
+pub(crate) fn has_monitor(resources: &[ManagedResource]) -> bool {
+    resources
+        .iter()
+        .any(|r| r.kind == ResourceKind::Monitor && r.state == ResourceState::Live)
 }
 
 /// Live resources only.

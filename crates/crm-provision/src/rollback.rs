@@ -2,7 +2,8 @@
 //! batch of that pack-scoped provider on the host).
 //!
 //! Closure resources go first (user API key, subscription, balance grant,
-//! user), then the reverse of the apply order (channel, group, accounts).
+//! user), then the reverse of the apply order (monitor, channel, group,
+//! accounts).
 //! Every delete is journaled (op `delete`); a 404 counts as done; nothing
 //! without crm's marker is deleted (on hosts without account notes: crm's
 //! name plus the recorded id); every deletion is confirmed by a final
@@ -15,7 +16,7 @@ use crate::journal::{Intent, Step};
 use crate::lease::HeldLease;
 use crate::lookup::{Leftovers, split_account_nk};
 use crate::provisioner::Provisioner;
-use crate::snapshot::{is_crm_user, observe_bounded};
+use crate::snapshot::is_crm_user;
 use crm_domain::batch::{ImportBatch, ManagedResource};
 use crm_domain::host::{SealContext, SealedSecret};
 use crm_domain::observed::{AccountPatch, BalanceOp, HostSnapshot, UserLogin};
@@ -121,12 +122,19 @@ impl Provisioner {
             }
             Leftovers::Stuck(reason) => left.push(reason),
         }
-        let mut snapshot = observe_bounded(&*self.host, &self.caps, &[], self.limit()).await?;
+        // Monitors are listed only for a batch that ever journaled one.
+        let monitors = self
+            .batches
+            .journal(batch)
+            .await?
+            .iter()
+            .any(|e| e.kind == ResourceKind::Monitor);
+        let mut snapshot = self.observe(monitors).await?;
         // A create whose lookup found nothing may still land later (a host
         // that processes a request after the client gave up). Adopt such
         // late arrivals now so they are deleted like the rest.
         if self.adopt_late_arrivals(&b, &snapshot).await? > 0 {
-            snapshot = observe_bounded(&*self.host, &self.caps, &[], self.limit()).await?;
+            snapshot = self.observe(monitors).await?;
         }
         let mut resources: Vec<ManagedResource> = self
             .batches
@@ -192,7 +200,7 @@ impl Provisioner {
         }
 
         // Confirm: every deleted object is absent now.
-        match observe_bounded(&*self.host, &self.caps, &[], self.limit()).await {
+        match self.observe(monitors).await {
             Ok(after) => {
                 for r in &gone {
                     if present(&after, r) {
@@ -361,6 +369,21 @@ impl Provisioner {
                     return Ok(Fate::Left("carries no crm marker; not deleted".into()));
                 }
                 exec.run(Step::new(intent, move |_| host.delete_channel(id)))
+                    .await?;
+                done(Fate::Deleted).await
+            }
+            ResourceKind::Monitor => {
+                if let Some(m) = snap
+                    .monitors
+                    .as_deref()
+                    .unwrap_or(&[])
+                    .iter()
+                    .find(|m| m.id == id)
+                    && !crate::monitor::is_marked(m)
+                {
+                    return Ok(Fate::Left("carries no crm marker; not deleted".into()));
+                }
+                exec.run(Step::new(intent, move |_| host.delete_monitor(id)))
                     .await?;
                 done(Fate::Deleted).await
             }
@@ -596,6 +619,14 @@ impl Provisioner {
                     .filter(|c| c.name == e.name && ours(c.description.as_deref()))
                     .map(|c| c.id)
                     .collect(),
+                ResourceKind::Monitor => snap
+                    .monitors
+                    .as_deref()
+                    .unwrap_or(&[])
+                    .iter()
+                    .filter(|m| m.name == e.name && ours(Some(m.group_name.as_str())))
+                    .map(|m| m.id)
+                    .collect(),
                 _ => continue,
             };
             for id in found {
@@ -679,6 +710,12 @@ fn present(s: &HostSnapshot, r: &ManagedResource) -> bool {
         ResourceKind::UserApiKey => s.api_keys.iter().any(|k| k.id == id),
         ResourceKind::Subscription => s.subscriptions.iter().any(|x| x.id == id && x.is_active()),
         ResourceKind::BalanceGrant => false,
+        ResourceKind::Monitor => s
+            .monitors
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .any(|m| m.id == id),
     }
 }
 

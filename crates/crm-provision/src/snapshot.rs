@@ -10,7 +10,7 @@
 
 use crate::error::Result;
 use crm_domain::host::Capabilities;
-use crm_domain::observed::{HostGroup, HostSnapshot, HostUser};
+use crm_domain::observed::{HostGroup, HostMonitor, HostSnapshot, HostUser};
 use crm_domain::ownership::{self, NAME_PREFIX};
 use crm_domain::ports::{HostApi, HostError};
 use crm_domain::{HostObjectId, ResourceKind, ResourceState};
@@ -197,8 +197,27 @@ pub async fn observe_bounded(
         users,
         subscriptions,
         api_keys,
+        monitors: None,
         requests: host.request_count().saturating_sub(before),
     })
+}
+
+/// The host's channel monitors (one listing, every page), or `None` on a
+/// host without them (`caps.channel_monitors` false, or the route
+/// missing). Asked only when a batch in scope has or wants a monitor, so
+/// observation of every other batch costs what it did.
+pub async fn observe_monitors(
+    host: &dyn HostApi,
+    caps: &Capabilities,
+) -> Result<Option<Vec<HostMonitor>>> {
+    if !caps.channel_monitors {
+        return Ok(None);
+    }
+    match host.list_monitors().await {
+        Ok(m) => Ok(Some(m)),
+        Err(HostError::RouteMissing { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ use crate::desired::{
 };
 use crate::error::{ProvisionError, Result};
 use crate::journal::{Intent, Step};
-use crate::lookup::{channel_ids_named, group_ids_named};
+use crate::lookup::{channel_ids_named, group_ids_named, monitor_ids_named};
+use crate::monitor::MonitorSpec;
 use crate::planner::Planned;
 use crate::provisioner::Provisioner;
 use crm_domain::observed::{AccountPatch, GroupDraft, HostAccount, HostSnapshot};
@@ -353,6 +354,101 @@ impl Provisioner {
             }
             PlanAction::Delete | PlanAction::Blocked => Ok(()),
         }
+    }
+
+    /// The batch's channel monitor: create it with one of the batch's
+    /// upstream keys (journaled like every create: the intent first, a
+    /// crash resolved by its name), or adopt / update the observed one. A
+    /// monitor has no notes: crm's marker is in its `group_name`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn apply_monitor(
+        &self,
+        batch: &BatchId,
+        planned: &Planned,
+        item: &PlanItem,
+        spec: &MonitorSpec,
+        snapshot: &HostSnapshot,
+        display: &str,
+        secrets: &BTreeMap<String, SecretString>,
+    ) -> Result<()> {
+        let exec = self.exec();
+        let host = &*self.host;
+        let desired = spec.desired(batch, display);
+        match item.action {
+            PlanAction::Create => {
+                let secret = secrets.get(&spec.key.hmac).cloned().ok_or_else(|| {
+                    ProvisionError::Invalid(format!("upstream key {} is missing", spec.key))
+                })?;
+                let draft = spec.draft(batch, display, secret);
+                let mut intent = self.intent(
+                    batch,
+                    JournalOp::Create,
+                    ResourceKind::Monitor,
+                    &spec.name,
+                    None,
+                    desired,
+                );
+                intent.natural_key = planned.intent_key(item);
+                let (d, name) = (&draft, spec.name.clone());
+                let a = exec
+                    .run(
+                        Step::new(intent, move |_| host.create_monitor(d)).with_lookup(move || {
+                            let name = name.clone();
+                            async move { monitor_ids_named(host, &name).await }.boxed()
+                        }),
+                    )
+                    .await?
+                    .stop_on_host_error(ResourceKind::Monitor, &spec.name)?;
+                if let Some(id) = a.host_object_id {
+                    self.retire(batch, planned, item, id).await?;
+                }
+            }
+            PlanAction::Adopt | PlanAction::Update | PlanAction::NoOp => {
+                let id = item.host_object_id.ok_or_else(|| {
+                    ProvisionError::Invalid("monitor item without host id".into())
+                })?;
+                let marked = snapshot
+                    .monitors
+                    .as_deref()
+                    .unwrap_or(&[])
+                    .iter()
+                    .find(|m| m.id == id)
+                    .and_then(|m| ownership::parse_marker(&m.group_name))
+                    .as_ref()
+                    == Some(batch);
+                if item.action == PlanAction::Adopt {
+                    exec.adopt(
+                        self.intent(
+                            batch,
+                            JournalOp::Adopt,
+                            ResourceKind::Monitor,
+                            &spec.name,
+                            Some(id),
+                            desired.clone(),
+                        ),
+                        item.reason.as_deref().unwrap_or("found by name"),
+                    )
+                    .await?;
+                }
+                if !item.changes.is_empty() || !marked {
+                    // The key stays the host's: an update sends none.
+                    let patch = spec.patch(batch, display);
+                    let intent = self.intent(
+                        batch,
+                        JournalOp::Update,
+                        ResourceKind::Monitor,
+                        &spec.name,
+                        Some(id),
+                        desired,
+                    );
+                    let p = &patch;
+                    self.update_recorded(Step::new(intent, move |_| host.update_monitor(id, p)))
+                        .await?;
+                }
+            }
+            PlanAction::Delete | PlanAction::Blocked => {}
+        }
+        Ok(())
     }
 
     /// Adds `group_id` to an existing account's groups.

@@ -52,6 +52,7 @@ fn req(keys: &[u32]) -> ImportRequest {
         mode: AccessMode::SelfService,
         upstream_keys: keys.iter().map(|n| key(*n)).collect(),
         accept_url_change: false,
+        monitor: None,
     }
 }
 
@@ -141,6 +142,11 @@ async fn import_creates_exactly_the_plan_marked_and_reimport_is_a_noop() {
 #[tokio::test]
 async fn fault_matrix_resume_and_rollback_end_clean() {
     let (mut cases, mut violations) = (0, Vec::new());
+    // With a monitor: on `current` its create is faulted too.
+    let req = |keys: &[u32]| ImportRequest {
+        monitor: Some(true),
+        ..req(keys)
+    };
     for current in [true, false] {
         // A clean run tells how many mutating calls an import makes and what it leaves.
         let clean = env(current).await;
@@ -226,9 +232,92 @@ async fn fault_matrix_resume_and_rollback_end_clean() {
         violations.len()
     );
     assert!(violations.is_empty(), "{violations:#?}");
-    // Group + channel + 2 accounts on `current`, no channel on legacy:
-    // every mutation of both imports is faulted with every fault.
-    assert_eq!(cases, (4 + 3) * Fault::ALL.len() * 2);
+    // Group + channel + 2 accounts + monitor on `current`, no channel and
+    // no monitor on legacy: every mutation of both imports is faulted with
+    // every fault.
+    assert_eq!(cases, (5 + 3) * Fault::ALL.len() * 2);
+}
+
+#[tokio::test]
+async fn a_monitor_is_created_last_marked_adopted_after_a_lost_answer_and_rolled_back() {
+    let e = env(true).await;
+    let with = |keys: &[u32]| ImportRequest {
+        monitor: Some(true),
+        ..req(keys)
+    };
+    // Group, channel, account, then the monitor: its answer is lost after
+    // the host made it.
+    e.host.fail_mutation(4, Fault::CommitThenLost);
+    let r = e.prov.import(with(&[1])).await.unwrap();
+    let monitors = |e: &Env| e.host.state.lock().unwrap().monitors.clone();
+    assert_eq!(monitors(&e).len(), 1);
+    let m = &monitors(&e)[0];
+    assert_eq!(
+        crm_domain::ownership::parse_marker(&m.group_name),
+        Some(r.batch.id.clone())
+    );
+    assert_eq!(
+        (m.provider.as_str(), m.api_mode.as_str()),
+        ("openai", "chat_completions")
+    );
+    let j = journal_states(&e.store);
+    assert_eq!(
+        j.last(),
+        Some(&(
+            JournalOp::Create,
+            ResourceKind::Monitor,
+            JournalState::Applied
+        )),
+        "found by name and recorded: {j:?}"
+    );
+    // Resume with no key: the monitor exists, nothing is created twice.
+    let rs = e.prov.resume(&r.batch.id, vec![]).await.unwrap();
+    assert_eq!(rs.batch.status, BatchStatus::Applied, "{:?}", rs.error);
+    assert_eq!(monitors(&e).len(), 1);
+    // Re-import without --monitor keeps it (an import never deletes one).
+    let again = e.prov.import(req(&[1])).await.unwrap();
+    assert!(again.noop, "{:?}", again.plan);
+    let rb = e.prov.rollback(&r.batch.id).await.unwrap();
+    assert_eq!(rb.status, BatchStatus::RolledBack, "{rb:?}");
+    assert!(monitors(&e).is_empty());
+    assert!(
+        rb.deleted.iter().any(|d| d.starts_with("monitor ")),
+        "{rb:?}"
+    );
+    // A legacy host has no monitors: a note, and the import applies.
+    let e = env(false).await;
+    let r = e.prov.import(with(&[1])).await.unwrap();
+    assert_eq!(r.batch.status, BatchStatus::Applied);
+    assert!(
+        r.plan
+            .notes
+            .iter()
+            .any(|n| n.contains("no channel monitors"))
+    );
+}
+
+#[tokio::test]
+async fn a_monitor_to_create_without_any_given_key_is_blocked_and_the_rest_applies() {
+    let e = env(true).await;
+    let r = e.prov.import(req(&[1])).await.unwrap();
+    assert_eq!(r.batch.status, BatchStatus::Applied);
+    // The monitor is asked for later, with no key at hand.
+    let r = e
+        .prov
+        .import(ImportRequest {
+            monitor: Some(true),
+            ..req(&[])
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.batch.status, BatchStatus::PartiallyApplied);
+    let why = r.error.unwrap();
+    assert!(why.contains("--upstream-keys-file"), "{why}");
+    assert!(e.host.state.lock().unwrap().monitors.is_empty());
+    // Resumed with the key, it is created.
+    let rs = e.prov.resume(&r.batch.id, vec![key(1)]).await.unwrap();
+    assert_eq!(rs.batch.status, BatchStatus::Applied, "{:?}", rs.error);
+    assert_eq!(e.host.state.lock().unwrap().monitors.len(), 1);
 }
 
 #[tokio::test]

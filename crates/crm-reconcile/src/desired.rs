@@ -96,6 +96,23 @@ pub struct DesiredSubscription {
     pub notes: Option<String>,
 }
 
+/// What a recorded channel monitor should look like
+/// (`crm_provision::monitor::MonitorSpec::desired`; the key is recorded as
+/// its fingerprint only, and never compared: the host shows no form of it
+/// crm could match).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct DesiredMonitor {
+    pub name: Option<String>,
+    pub provider: Option<String>,
+    pub api_mode: Option<String>,
+    pub endpoint: Option<String>,
+    pub primary_model: Option<String>,
+    pub group_name: Option<String>,
+    pub enabled: Option<bool>,
+    pub interval_seconds: Option<u32>,
+}
+
 /// Reads a desired spec, tolerating wrappers: provisioning may store the
 /// draft itself or an object with the draft under `spec` or `draft`.
 pub fn read<T: for<'de> Deserialize<'de> + Default>(value: &serde_json::Value) -> T {

@@ -310,6 +310,45 @@ pub fn in_sync() -> HostSnapshot {
         users: vec![],
         subscriptions: vec![],
         api_keys: vec![],
+        monitors: None,
         requests: 4,
     }
+}
+
+/// A monitor of DeepSeek's batch (#40): its recorded resource (the desired
+/// spec crm-provision records) and the host's monitor as recorded.
+pub fn deepseek_monitor() -> (ManagedResource, crm_domain::observed::HostMonitor) {
+    let name = DEEPSEEK.group_name();
+    let group_name = crm_domain::ownership::marked_text(&BatchId::new(DEEPSEEK.batch), "DeepSeek");
+    let desired = serde_json::json!({
+        "name": name,
+        "provider": "openai",
+        "api_mode": "chat_completions",
+        "endpoint": "https://api.deepseek.com",
+        "primary_model": "deepseek-chat",
+        "group_name": group_name,
+        "enabled": true,
+        "interval_seconds": 300,
+        "upstream_key": fingerprinter().fingerprint(&upstream_key(DEEPSEEK.acct)),
+    });
+    let observed = crm_domain::observed::HostMonitor {
+        id: HostObjectId(40),
+        name: name.clone(),
+        provider: "openai".into(),
+        api_mode: "chat_completions".into(),
+        endpoint: "https://api.deepseek.com".into(),
+        primary_model: "deepseek-chat".into(),
+        extra_models: vec![],
+        group_name,
+        enabled: true,
+        interval_seconds: 300,
+        has_api_key: true,
+        last_checked_at: None,
+        primary_status: None,
+        availability_7d: None,
+    };
+    (
+        resource(DEEPSEEK.batch, ResourceKind::Monitor, 40, &name, desired),
+        observed,
+    )
 }

@@ -19,7 +19,7 @@ use crm_domain::ports::{
     StoreError,
 };
 use crm_domain::reconcile::{DriftItem, ReconcileRun, ReconcileScope};
-use crm_domain::{LeaseId, ReconcileRunId, ReconcileStatus};
+use crm_domain::{LeaseId, ReconcileRunId, ReconcileStatus, ResourceKind, ResourceState};
 use crm_provision::ProvisionError;
 use std::sync::Arc;
 use std::time::Duration;
@@ -235,7 +235,22 @@ pub async fn observe(
             .filter(|b| b.batch.status.is_live())
             .flat_map(|b| &b.resources),
     );
-    match crm_provision::observe_bounded(api, &caps, &wanted, concurrency).await {
+    // Monitors are listed only when a live batch records one, so a host's
+    // reconcile without monitors costs what it did.
+    let monitors = recorded
+        .batches
+        .iter()
+        .filter(|b| b.batch.status.is_live())
+        .flat_map(|b| &b.resources)
+        .any(|r| r.kind == ResourceKind::Monitor && r.state == ResourceState::Live);
+    let seen = async {
+        let mut snapshot = crm_provision::observe_bounded(api, &caps, &wanted, concurrency).await?;
+        if monitors {
+            snapshot.monitors = crm_provision::observe_monitors(api, &caps).await?;
+        }
+        Ok::<_, ProvisionError>(snapshot)
+    };
+    match seen.await {
         Ok(snapshot) => Observation::Seen { caps, snapshot },
         Err(e) => Observation::Failed {
             status: classify_failure(&e),

@@ -188,16 +188,18 @@ pub async fn run(ctx: &Ctx, cmd: ProviderCommand) -> anyhow::Result<Outcome> {
             target,
             mode: m,
             keys,
+            monitor,
         } => {
             let keys = secrets::upstream_keys(&keys)?;
             let pb = ctx.progress("observing the host");
             let report = ctx
                 .app
-                .preview(
+                .preview_with(
                     &target.host,
                     &provider_ref(&target.provider)?,
                     mode(m),
                     keys,
+                    monitor.choice(),
                 )
                 .await;
             pb.finish_and_clear();
@@ -213,6 +215,7 @@ pub async fn run(ctx: &Ctx, cmd: ProviderCommand) -> anyhow::Result<Outcome> {
             balance,
             no_verify,
             accept_url_change,
+            monitor,
         } => {
             let input = ImportInput {
                 host: target.host.clone(),
@@ -223,6 +226,7 @@ pub async fn run(ctx: &Ctx, cmd: ProviderCommand) -> anyhow::Result<Outcome> {
                 starting_balance: balance,
                 verify: !no_verify,
                 accept_url_change,
+                monitor: monitor.choice(),
             };
             let pb = ctx.progress(&format!(
                 "importing {} onto {}",

@@ -535,6 +535,7 @@ async fn one_bad_account_of_two_is_an_advisory() {
             mode: AccessMode::SelfService,
             upstream_keys: vec![good, bad],
             accept_url_change: false,
+            monitor: None,
         })
         .await
         .unwrap();

@@ -69,6 +69,7 @@ async fn the_direct_probe_calls_the_recorded_base_url_not_the_new_packs() {
             mode: AccessMode::SelfService,
             upstream_keys: vec![],
             accept_url_change: false,
+            monitor: None,
         })
         .await;
     assert!(

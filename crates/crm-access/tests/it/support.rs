@@ -109,6 +109,7 @@ impl World {
                 mode,
                 upstream_keys: vec![key.clone()],
                 accept_url_change: false,
+                monitor: None,
             })
             .await
             .unwrap();

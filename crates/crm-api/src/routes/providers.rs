@@ -75,6 +75,13 @@ pub struct ImportBody {
     /// changing nothing, with an error naming `accept_url_change`.
     #[serde(default)]
     pub accept_url_change: bool,
+    /// Create a host-side channel monitor for the batch (`true`), or none
+    /// although the pack's `monitor` default asks for one (`false`); absent
+    /// or `null` takes the pack's default. Only hosts with channel monitors
+    /// get one; elsewhere the plan says why not in a note. A monitor the
+    /// batch already has is kept either way.
+    #[serde(default)]
+    pub monitor: Option<bool>,
 }
 
 /// Names the host a provider use case runs on.
@@ -171,11 +178,12 @@ pub async fn preview(
 ) -> ApiResult<Response> {
     let result = st
         .app_for(p)
-        .preview(
+        .preview_with(
             &body.host,
             &provider_ref(&pack, &provider),
             body.mode.into(),
             body.upstream_keys,
+            body.monitor,
         )
         .await;
     crate::telemetry::host_call(&body.host, &result, |r| r.host_requests);
@@ -224,7 +232,8 @@ pub async fn import(
         body.starting_balance,
         body.verify.unwrap_or(true),
     )
-    .accepting_url_change(body.accept_url_change);
+    .accepting_url_change(body.accept_url_change)
+    .with_monitor(body.monitor);
     let input = ImportInput {
         host: host.id.to_string(),
         provider: provider.clone(),
@@ -234,6 +243,7 @@ pub async fn import(
         starting_balance: body.starting_balance,
         verify: body.verify.unwrap_or(true),
         accept_url_change: body.accept_url_change,
+        monitor: body.monitor,
     };
     let host_name = host.name.clone();
     let op = st

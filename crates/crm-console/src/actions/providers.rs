@@ -234,6 +234,7 @@ pub async fn import(
                     starting_balance: None,
                     verify: true,
                     accept_url_change,
+                    monitor: None,
                 })
                 .await?;
             ops::progress(

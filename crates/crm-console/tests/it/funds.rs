@@ -43,6 +43,7 @@ pub async fn import_watched(w: &World) -> String {
             starting_balance: None,
             verify: false,
             accept_url_change: false,
+            monitor: None,
         })
         .await
         .expect("import");

@@ -278,6 +278,7 @@ impl Runner {
                 starting_balance: None,
                 verify: true,
                 accept_url_change: false,
+                monitor: None,
             };
             match self.app.import(input).await {
                 Ok(report) => {

@@ -186,3 +186,23 @@ fn funds_fields_parse_and_change_the_checksum_only_when_set() {
     assert!(err.contains("low_balance.currency"), "{err}");
     assert!(err.contains("low_quota_percent"), "{err}");
 }
+
+#[test]
+fn a_monitor_that_is_not_a_boolean_is_refused_at_its_line() {
+    let bad = STANDARD.replace(
+        "smoke_test_model = \"flash\"",
+        "smoke_test_model = \"flash\"\nmonitor = \"yes\"",
+    );
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("monitor ="))
+        .map(|n| n + 1)
+        .unwrap();
+    let err = match parse_pack("m.toml", &bad) {
+        Ok(_) => panic!("monitor = \"yes\" must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains(&format!("m.toml:{line}:")), "{err}");
+    assert!(err.contains("monitor"), "{err}");
+    assert!(err.contains("true or false"), "{err}");
+}

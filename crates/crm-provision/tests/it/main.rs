@@ -6,6 +6,7 @@ mod crash;
 mod faults;
 mod import;
 mod lifecycle;
+mod monitors;
 mod preview;
 mod rollback;
 mod rollback_faults;

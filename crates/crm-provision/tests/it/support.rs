@@ -62,6 +62,7 @@ pub fn request(provider: ProviderRef, tags: &[&str]) -> ImportRequest {
         mode: AccessMode::SelfService,
         upstream_keys: keys(tags),
         accept_url_change: false,
+        monitor: None,
     }
 }
 
@@ -349,5 +350,20 @@ impl HostApi for GatedHost {
     }
     async fn gateway_messages(&self, k: &SecretString, m: String) -> HostResult<CallOutcome> {
         self.inner.gateway_messages(k, m).await
+    }
+    async fn list_monitors(&self) -> HostResult<Vec<HostMonitor>> {
+        self.inner.list_monitors().await
+    }
+    async fn create_monitor(&self, d: &MonitorDraft) -> HostResult<HostMonitor> {
+        self.gate(self.inner.create_monitor(d)).await
+    }
+    async fn update_monitor(&self, id: HostObjectId, p: &MonitorPatch) -> HostResult<HostMonitor> {
+        self.gate(self.inner.update_monitor(id, p)).await
+    }
+    async fn delete_monitor(&self, id: HostObjectId) -> HostResult<()> {
+        self.gate(self.inner.delete_monitor(id)).await
+    }
+    async fn monitor_history(&self, id: HostObjectId, limit: u32) -> HostResult<Vec<MonitorCheck>> {
+        self.inner.monitor_history(id, limit).await
     }
 }

@@ -36,6 +36,7 @@ mod fields;
 mod groups;
 mod identity;
 mod leftovers;
+mod monitors;
 mod platform;
 mod recorded;
 
@@ -140,6 +141,7 @@ impl Cx<'_> {
             ResourceKind::User => self.check_user(r),
             ResourceKind::UserApiKey => self.check_api_key(r),
             ResourceKind::Subscription => self.check_subscription(r),
+            ResourceKind::Monitor => self.check_monitor(r),
             // A balance grant is an event, not an object the host lists.
             ResourceKind::BalanceGrant => {}
         }

@@ -374,3 +374,60 @@ fn same_key_named_for_another_pack_is_a_duplicate() {
     let items = run(|_, o| o.accounts.push(same_key_other_pack()));
     assert_eq!(summary(&items), ["duplicate account #33 []"]);
 }
+
+/// The fixture with a monitor (#40) recorded for DeepSeek's batch and on
+/// the host as recorded.
+fn with_monitor() -> (Recorded, HostSnapshot) {
+    let mut rec = recorded();
+    let mut obs = in_sync();
+    let (resource, observed) = deepseek_monitor();
+    rec.batches[0].resources.push(resource);
+    obs.monitors = Some(vec![observed]);
+    (rec, obs)
+}
+
+#[test]
+fn a_monitor_is_missing_or_changed_in_interval_model_endpoint_or_marker() {
+    type M = fn(&mut HostSnapshot);
+    let cases: &[(&str, M, &[&str])] = &[
+        ("in sync", |_| {}, &[]),
+        (
+            "deleted on the host",
+            |o| o.monitors = Some(vec![]),
+            &["missing monitor #40 []"],
+        ),
+        (
+            "the host no longer lists monitors",
+            |o| o.monitors = None,
+            &["missing monitor #40 []"],
+        ),
+        (
+            "interval and model changed",
+            |o| {
+                let m = &mut o.monitors.as_mut().unwrap()[0];
+                m.interval_seconds = 60;
+                m.primary_model = "deepseek-reasoner".into();
+            },
+            &["changed monitor #40 [primary_model,interval_seconds]"],
+        ),
+        (
+            "pointed elsewhere and disabled",
+            |o| {
+                let m = &mut o.monitors.as_mut().unwrap()[0];
+                m.endpoint = "https://elsewhere.example".into();
+                m.enabled = false;
+            },
+            &["changed monitor #40 [endpoint,enabled]"],
+        ),
+        (
+            "its marker removed",
+            |o| o.monitors.as_mut().unwrap()[0].group_name = "ops".into(),
+            &["changed monitor #40 [group_name]"],
+        ),
+    ];
+    for (case, mutate, want) in cases {
+        let (rec, mut obs) = with_monitor();
+        mutate(&mut obs);
+        assert_eq!(summary(&diff(&rec, &obs, &caps())), *want, "case: {case}");
+    }
+}

@@ -17,9 +17,10 @@ pub(crate) fn plan_changed(recorded: &Recorded, i: &DriftItem, keys: &BTreeSet<S
     let Some((rb, r)) = find(recorded, i) else {
         return blocked(i, "the recorded resource is no longer live");
     };
+    // A monitor's marker is in its `group_name` (it has no notes).
     if i.fields
         .iter()
-        .any(|f| f.field == "notes" || f.field == "description")
+        .any(|f| f.field == "notes" || f.field == "description" || f.field == "group_name")
     {
         return blocked(
             i,
@@ -143,6 +144,7 @@ pub(crate) fn plan_changed(recorded: &Recorded, i: &DriftItem, keys: &BTreeSet<S
                 Err(_) => blocked(i, "the recorded spec is incomplete; re-import the provider"),
             }
         }
+        ResourceKind::Monitor => restore(Op::RestoreMonitor { r: r.clone() }),
         _ => blocked(
             i,
             format!(

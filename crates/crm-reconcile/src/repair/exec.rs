@@ -4,13 +4,13 @@
 
 use super::op::{Op, RepairOptions};
 use super::plan::plan_ops;
-use crate::desired::{self, DesiredAccount};
+use crate::desired::{self, DesiredAccount, DesiredMonitor};
 use crate::diff::Recorded;
 use crate::error::{ReconcileError, Result};
 use crate::run::{self, Beside, Held, Observation, Outcome, Ports, RUN_LEASE_TTL};
 use crm_domain::batch::{ImportBatch, ManagedResource};
 use crm_domain::host::{Capabilities, HostRecord};
-use crm_domain::observed::{AccountDraft, AccountPatch};
+use crm_domain::observed::{AccountDraft, AccountPatch, MonitorDraft, MonitorPatch};
 use crm_domain::ownership::NAME_PREFIX;
 use crm_domain::plan::Plan;
 use crm_domain::ports::{HostApi, HostError, HostResult, StoreError};
@@ -20,7 +20,7 @@ use crm_domain::{
     ProviderRef, ReconcileRunId, ResourceKind, ResourceState, SecretString,
 };
 use crm_provision::desired::AccountKey;
-use crm_provision::lookup::{channel_ids_named, group_ids_named};
+use crm_provision::lookup::{channel_ids_named, group_ids_named, monitor_ids_named};
 use crm_provision::{Intent, JournalExecutor, ProvisionError, Step};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -375,6 +375,36 @@ impl Exec<'_> {
                     .map_err(provision)?;
                 self.rebase_desired(r).await
             }
+            Op::RecreateMonitor { old, key } => {
+                let key = self.key(key)?;
+                let draft = monitor_draft(old, key);
+                let mut intent = self.intent(old, JournalOp::Create, None, old.desired.clone());
+                intent.natural_key = recreation_key(old);
+                let name = draft.name.clone();
+                let d = &draft;
+                let step =
+                    Step::new(intent, move |_| api.create_monitor(d)).with_lookup(move || {
+                        let name = name.clone();
+                        Box::pin(async move { monitor_ids_named(api, &name).await })
+                    });
+                self.exec().run(step).await.map_err(provision)?;
+                self.retire(old).await
+            }
+            Op::RestoreMonitor { r } => {
+                let patch = monitor_patch(r);
+                let intent = self.intent(
+                    r,
+                    JournalOp::Update,
+                    Some(r.host_object_id),
+                    r.desired.clone(),
+                );
+                let (id, p) = (r.host_object_id, &patch);
+                self.exec()
+                    .run(Step::new(intent, move |_| api.update_monitor(id, p)))
+                    .await
+                    .map_err(provision)?;
+                Ok(())
+            }
             Op::Disable { batch, id, name } => {
                 let intent = Intent {
                     batch_id: batch.clone(),
@@ -544,6 +574,43 @@ pub fn provider_from_name(name: &str) -> ProviderRef {
         .unwrap_or_else(|| ProviderRef::new("unknown", "unknown"))
 }
 
+/// The create body of a recorded monitor, with its upstream key.
+fn monitor_draft(old: &ManagedResource, key: SecretString) -> MonitorDraft {
+    let d: DesiredMonitor = desired::read(&old.desired);
+    MonitorDraft {
+        name: d.name.unwrap_or_else(|| old.name.clone()),
+        provider: d
+            .provider
+            .unwrap_or_else(|| crm_provision::monitor::MONITOR_PROVIDER.into()),
+        api_mode: d
+            .api_mode
+            .unwrap_or_else(|| crm_provision::monitor::MONITOR_API_MODE.into()),
+        endpoint: d.endpoint.unwrap_or_default(),
+        api_key: key,
+        primary_model: d.primary_model.unwrap_or_default(),
+        extra_models: vec![],
+        group_name: d.group_name.unwrap_or_default(),
+        enabled: d.enabled.unwrap_or(true),
+        interval_seconds: d
+            .interval_seconds
+            .unwrap_or(crm_provision::monitor::MONITOR_INTERVAL_SECS),
+    }
+}
+
+/// The update that writes a recorded monitor's fields back (no key).
+fn monitor_patch(r: &ManagedResource) -> MonitorPatch {
+    let d: DesiredMonitor = desired::read(&r.desired);
+    MonitorPatch {
+        name: d.name,
+        endpoint: d.endpoint,
+        api_key: None,
+        primary_model: d.primary_model,
+        group_name: d.group_name,
+        enabled: d.enabled,
+        interval_seconds: d.interval_seconds,
+    }
+}
+
 async fn delete(api: &dyn HostApi, kind: ResourceKind, id: HostObjectId) -> HostResult<()> {
     match kind {
         ResourceKind::Account => api.delete_account(id).await,
@@ -551,6 +618,7 @@ async fn delete(api: &dyn HostApi, kind: ResourceKind, id: HostObjectId) -> Host
         ResourceKind::Channel => api.delete_channel(id).await,
         ResourceKind::User => api.delete_user(id).await,
         ResourceKind::Subscription => api.revoke_subscription(id).await,
+        ResourceKind::Monitor => api.delete_monitor(id).await,
         ResourceKind::UserApiKey | ResourceKind::BalanceGrant => Err(HostError::Validation {
             message: format!("crm cannot delete a {kind} by itself"),
         }),
@@ -568,6 +636,11 @@ async fn still_there(api: &dyn HostApi, kind: ResourceKind, id: HostObjectId) ->
             Err(e) => return Err(e.into()),
         },
         ResourceKind::User => api.list_users(None).await?.iter().any(|u| u.id == id),
+        ResourceKind::Monitor => match api.list_monitors().await {
+            Ok(m) => m.iter().any(|m| m.id == id),
+            Err(HostError::RouteMissing { .. }) => false,
+            Err(e) => return Err(e.into()),
+        },
         _ => false,
     })
 }

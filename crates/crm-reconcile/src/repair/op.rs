@@ -102,6 +102,18 @@ pub(crate) enum Op {
         r: ManagedResource,
         draft: ChannelDraft,
     },
+    /// A missing channel monitor, made again from its recorded spec with
+    /// the key it recorded (crm keeps only its fingerprint).
+    RecreateMonitor {
+        old: ManagedResource,
+        /// Fingerprint hmac of the upstream key (supplied by the caller).
+        key: String,
+    },
+    /// A changed monitor: its recorded fields written back (no key: the
+    /// host keeps its own).
+    RestoreMonitor {
+        r: ManagedResource,
+    },
     Disable {
         batch: BatchId,
         id: HostObjectId,
@@ -130,6 +142,8 @@ impl Op {
                 (1, 0)
             }
             Op::RecreateChannel { .. } | Op::RestoreChannel { .. } => (2, 0),
+            // After the accounts whose upstream it watches.
+            Op::RecreateMonitor { .. } | Op::RestoreMonitor { .. } => (2, 1),
             Op::Disable { .. } => (3, 0),
             Op::Clear { .. } => (4, 0),
             Op::Prune { kind, .. } => (5, 10 - kind.apply_rank().min(9)),
@@ -185,10 +199,20 @@ pub(crate) fn supplied(
     desired: &Value,
     keys: &BTreeSet<String>,
 ) -> std::result::Result<String, String> {
+    supplied_for(desired, keys, "recreating this account")
+}
+
+/// The supplied key a recorded object names, by fingerprint; `what` says
+/// what needs it.
+pub(crate) fn supplied_for(
+    desired: &Value,
+    keys: &BTreeSet<String>,
+    what: &str,
+) -> std::result::Result<String, String> {
     let fp = recorded_key(desired);
     match &fp {
         Some(k) if keys.contains(&k.hmac) => Ok(k.hmac.clone()),
-        _ => Err(missing_key(fp.as_ref(), "recreating this account")),
+        _ => Err(missing_key(fp.as_ref(), what)),
     }
 }
 

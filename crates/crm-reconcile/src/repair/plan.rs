@@ -5,6 +5,7 @@
 use super::changed::plan_changed;
 use super::op::{
     Op, Planned, RepairOptions, blocked, created_order, disable_changes, find, item, supplied,
+    supplied_for,
 };
 use crate::desired::{self, DesiredAccount};
 use crate::diff::{Recorded, is_active_account};
@@ -295,6 +296,23 @@ fn plan_missing(
                 ),
             }
         }
+        ResourceKind::Monitor => match supplied_for(&r.desired, keys, "recreating this monitor") {
+            Ok(key) => Planned {
+                item: item(
+                    r.kind,
+                    PlanAction::Create,
+                    &r.name,
+                    None,
+                    vec![],
+                    "recreate the missing monitor from its recorded spec with the supplied upstream key",
+                ),
+                op: Op::RecreateMonitor {
+                    old: r.clone(),
+                    key,
+                },
+            },
+            Err(reason) => blocked(i, reason),
+        },
         _ => blocked(
             i,
             format!(
@@ -624,6 +642,41 @@ mod tests {
                 "no-op account #1",
                 "no-op group #50",
             ]
+        );
+    }
+
+    #[test]
+    fn a_missing_monitor_is_recreated_with_its_key_and_a_changed_one_restored() {
+        let run = |opts: &RepairOptions, mutate: fn(&mut HostSnapshot)| {
+            let mut rec = recorded();
+            let mut obs = in_sync();
+            let (r, m) = deepseek_monitor();
+            rec.batches[0].resources.push(r);
+            obs.monitors = Some(vec![m]);
+            mutate(&mut obs);
+            let items = diff(&rec, &obs, &caps());
+            plan_ops(&rec, &obs, &items, opts)
+        };
+        let gone: fn(&mut HostSnapshot) = |o| o.monitors = Some(vec![]);
+        let p = run(&keyed(&RepairOptions::default()), gone);
+        assert_eq!(lines(&p), ["create monitor #0"]);
+        assert!(matches!(p[0].op, Op::RecreateMonitor { .. }));
+        // Without the key it names the key to supply.
+        let p = run(&RepairOptions::default(), gone);
+        assert_eq!(lines(&p), ["blocked monitor #40"]);
+        let why = p[0].item.reason.as_deref().unwrap();
+        assert!(why.contains("--upstream-keys-file"), "{why}");
+        let slower: fn(&mut HostSnapshot) =
+            |o| o.monitors.as_mut().unwrap()[0].interval_seconds = 900;
+        let p = run(&RepairOptions::default(), slower);
+        assert_eq!(lines(&p), ["update monitor #40"]);
+        assert!(matches!(p[0].op, Op::RestoreMonitor { .. }));
+        // Without crm's marker it is never touched.
+        let unmarked: fn(&mut HostSnapshot) =
+            |o| o.monitors.as_mut().unwrap()[0].group_name = "ops".into();
+        assert_eq!(
+            lines(&run(&RepairOptions::default(), unmarked)),
+            ["blocked monitor #40"]
         );
     }
 

@@ -603,6 +603,7 @@ async fn an_old_fallback_batch_on_a_host_without_chat_completions_is_drift() {
             mode: crm_domain::AccessMode::SelfService,
             upstream_keys: vec![key.clone()],
             accept_url_change: false,
+            monitor: None,
         })
         .await
         .unwrap();

@@ -109,6 +109,7 @@ impl World {
                 mode,
                 upstream_keys: keys.to_vec(),
                 accept_url_change: false,
+                monitor: None,
             })
             .await
             .unwrap();

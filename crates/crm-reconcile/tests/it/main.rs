@@ -4,6 +4,7 @@ mod cost;
 mod drift;
 mod env;
 mod funds;
+mod monitors;
 mod scheduler;
 mod shared;
 mod unreachable;

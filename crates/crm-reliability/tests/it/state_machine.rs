@@ -197,6 +197,7 @@ async fn step(w: &mut World, o: &mut Operator, op: &Op) -> Result<String, String
                 starting_balance: None,
                 verify: *verify,
                 accept_url_change: false,
+                monitor: None,
             })
             .await
             .map(|r| format!("{} {}", r.batch.id, r.batch.status))
@@ -216,6 +217,7 @@ async fn step(w: &mut World, o: &mut Operator, op: &Op) -> Result<String, String
                 starting_balance: None,
                 verify: false,
                 accept_url_change: false,
+                monitor: None,
             })
             .await
             .map(|r| format!("{} {}", r.batch.id, r.batch.status))
@@ -373,6 +375,7 @@ async fn step(w: &mut World, o: &mut Operator, op: &Op) -> Result<String, String
                     starting_balance: None,
                     verify: false,
                     accept_url_change: false,
+                    monitor: None,
                 })
                 .await
             });

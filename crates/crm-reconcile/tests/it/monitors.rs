@@ -1,0 +1,128 @@
+//! A batch's host-side channel monitor against the simulator: deleted or
+//! changed behind crm's back, reconcile reports it (`missing`, `changed`
+//! on interval and model), repair recreates it with the supplied key or
+//! writes its fields back, and the next run is in sync.
+
+use crate::env::{World, brief};
+use crm_domain::observed::MonitorPatch;
+use crm_domain::{AccessMode, ReconcileStatus};
+use crm_provision::ImportRequest;
+use crm_reconcile::{RepairOptions, RunOptions, reconcile, repair};
+use crm_testkit::sim_key;
+
+#[tokio::test]
+async fn a_deleted_or_changed_monitor_is_reported_and_repaired() {
+    let w = World::current().await;
+    let key = sim_key("ok", "m1");
+    let report = w
+        .provisioner()
+        .import(ImportRequest {
+            provider: w.env.provider_ref("deepseek"),
+            pack_version: None,
+            mode: AccessMode::SelfService,
+            upstream_keys: vec![key.clone()],
+            accept_url_change: false,
+            monitor: Some(true),
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.error, None);
+    let api = w.api();
+    let host = &w.env.host_record;
+    let run = || reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default());
+    let first = run().await.unwrap();
+    assert_eq!(
+        first.status,
+        ReconcileStatus::InSync,
+        "{:?}",
+        brief(&first.items)
+    );
+
+    // Changed by hand: a slower interval, another model.
+    let m = api.list_monitors().await.unwrap().remove(0);
+    let model = m.primary_model.clone();
+    api.update_monitor(
+        m.id,
+        &MonitorPatch {
+            interval_seconds: Some(1800),
+            primary_model: Some("another-model".into()),
+            ..MonitorPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    let changed = run().await.unwrap();
+    assert_eq!(
+        brief(&changed.items),
+        [format!(
+            "changed monitor {} [primary_model,interval_seconds]",
+            m.name
+        )]
+    );
+    let fixed = repair(
+        &w.ports,
+        host,
+        api,
+        w.host_scope(),
+        RepairOptions {
+            apply: true,
+            ..RepairOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(fixed.run.error, None, "{fixed:?}");
+    let m = api.list_monitors().await.unwrap().remove(0);
+    assert_eq!((m.interval_seconds, &m.primary_model), (300, &model));
+    assert_eq!(run().await.unwrap().status, ReconcileStatus::InSync);
+
+    // Deleted by hand: missing; repair needs the key, then makes it again.
+    api.delete_monitor(m.id).await.unwrap();
+    let missing = run().await.unwrap();
+    assert_eq!(
+        brief(&missing.items),
+        [format!("missing monitor {} []", m.name)]
+    );
+    let without_key = repair(
+        &w.ports,
+        host,
+        api,
+        w.host_scope(),
+        RepairOptions {
+            apply: true,
+            ..RepairOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        api.list_monitors().await.unwrap().is_empty(),
+        "{without_key:?}"
+    );
+    let with_key = repair(
+        &w.ports,
+        host,
+        api,
+        w.host_scope(),
+        w.with_keys(
+            RepairOptions {
+                apply: true,
+                ..RepairOptions::default()
+            },
+            std::slice::from_ref(&key),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(with_key.run.error, None, "{with_key:?}");
+    let again = api.list_monitors().await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0].id, m.id);
+    let last = run().await.unwrap();
+    assert_eq!(
+        last.status,
+        ReconcileStatus::InSync,
+        "{:?}",
+        brief(&last.items)
+    );
+}
