@@ -91,6 +91,7 @@ fn deepseek(host: &str, keys: Vec<crm_domain::SecretString>) -> ImportInput {
         starting_balance: None,
         verify: false,
         accept_url_change: false,
+        monitor: None,
     }
 }
 

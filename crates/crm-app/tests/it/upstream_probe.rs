@@ -83,6 +83,7 @@ async fn the_probe_calls_the_recorded_base_url_and_never_the_current_packs() {
             starting_balance: None,
             verify: false,
             accept_url_change: false,
+            monitor: None,
         })
         .await
         .unwrap();
