@@ -70,6 +70,9 @@ fn next_step(reason: StatusReason, host: &str, provider: &ProviderRef, batch: &s
         StatusReason::FundsLow => format!(
             "see the readings with `crm provider funds --host {host} --provider {provider}` and top up the upstream account"
         ),
+        StatusReason::MonitorFailing => format!(
+            "see the monitor's finding with `crm provider reconcile {provider} --host {host}`, then the upstream key with `crm provider funds --host {host} --provider {provider}`"
+        ),
         StatusReason::BatchNotApplied => {
             format!("see the batch with `crm batch show {batch}` (resume or roll it back)")
         }
@@ -168,15 +171,17 @@ impl App {
             }
             // `runs` is newest first.
             if let Some(r) = runs.iter().find(|r| covers(r, b)) {
+                let mine = || {
+                    r.items
+                        .iter()
+                        .filter(|i| i.batch_id.as_ref() == Some(&b.id))
+                };
                 evidence.reconcile = Some(ReconcileFacts {
                     started_at: r.started_at,
                     status: r.status,
-                    drift: r
-                        .items
-                        .iter()
-                        .filter(|i| i.batch_id.as_ref() == Some(&b.id))
-                        .map(|i| i.category)
-                        .collect(),
+                    drift: mine().map(|i| i.category).collect(),
+                    monitor_failing: mine()
+                        .any(|i| i.reason == Some(crm_domain::DriftReason::MonitorFailing)),
                 });
                 view_run = Some((r.id.to_string(), r.started_at));
             }

@@ -39,6 +39,9 @@ pub struct ReconcileFacts {
     pub status: ReconcileStatus,
     /// Categories of the drift items of this batch (one per item).
     pub drift: Vec<DriftCategory>,
+    /// The host's channel monitor of the batch reported its upstream
+    /// failing in this run (a drift item with reason `monitor_failing`).
+    pub monitor_failing: bool,
 }
 
 /// What the newest funds readings of that batch's accounts say, against the
@@ -73,6 +76,7 @@ crate::vocab::vocabulary! {
         AccessNotConfigured => "access_not_configured",
         AccessBroken => "access_broken",
         FundsLow => "funds_low",
+        MonitorFailing => "monitor_failing",
         DriftFound => "drift_found",
         ReadyInSync => "ready_in_sync",
     }
@@ -92,6 +96,9 @@ impl StatusReason {
             StatusReason::AccessBroken => "access is broken",
             StatusReason::FundsLow => {
                 "an upstream key of the batch is below its funds or quota threshold, or cannot pay"
+            }
+            StatusReason::MonitorFailing => {
+                "the host's own channel monitor reports the upstream failing"
             }
             StatusReason::DriftFound => "the latest reconcile run found drift",
             StatusReason::ReadyInSync => "applied, access ready, last reconcile in sync",
@@ -113,8 +120,11 @@ impl StatusReason {
 /// 5. the newest reading of an account of the batch is below its provider's
 ///    threshold or says the key cannot pay → `drifted` (`funds_low`: the
 ///    readings decide, so the reason names the money, not drift in general);
-/// 6. the latest reconcile run found drift in the batch → `drifted`;
-/// 7. otherwise (applied, ready or degraded, in sync) → `active`.
+/// 6. the latest reconcile run saw the host's channel monitor of the batch
+///    report its upstream failing → `drifted` (`monitor_failing`: the host's
+///    own checks say users fail, whatever the objects look like);
+/// 7. the latest reconcile run found drift in the batch → `drifted`;
+/// 8. otherwise (applied, ready or degraded, in sync) → `active`.
 pub fn provider_status(e: &StatusEvidence) -> (ProviderStatus, StatusReason) {
     use ProviderStatus as S;
     use StatusReason as R;
@@ -176,6 +186,9 @@ pub fn provider_status(e: &StatusEvidence) -> (ProviderStatus, StatusReason) {
     if e.funds.is_some_and(|f| f.accounts_below > 0) {
         return (S::Drifted, R::FundsLow);
     }
+    if run.monitor_failing {
+        return (S::Drifted, R::MonitorFailing);
+    }
     if !run.drift.is_empty() {
         return (S::Drifted, R::DriftFound);
     }
@@ -212,6 +225,15 @@ mod tests {
             started_at: at(secs),
             status,
             drift: drift.to_vec(),
+            monitor_failing: false,
+        })
+    }
+
+    /// An in-sync-but-for-the-monitor run after the check.
+    fn failing_monitor(drift: &[DriftCategory]) -> Option<ReconcileFacts> {
+        run(50, ReconcileStatus::Drifted, drift).map(|r| ReconcileFacts {
+            monitor_failing: true,
+            ..r
         })
     }
 
@@ -468,6 +490,39 @@ mod tests {
                 },
                 S::Drifted,
                 R::FundsLow,
+            ),
+            (
+                "the host's monitor failing in the latest run: drifted, even in sync",
+                StatusEvidence {
+                    batch: applied(),
+                    check: pass(),
+                    reconcile: failing_monitor(&[D::Unhealthy]),
+                    ..Default::default()
+                },
+                S::Drifted,
+                R::MonitorFailing,
+            ),
+            (
+                "low funds outrank a failing monitor (the money is the likelier cause)",
+                StatusEvidence {
+                    batch: applied(),
+                    check: pass(),
+                    reconcile: failing_monitor(&[D::Unhealthy, D::Unhealthy]),
+                    funds: below(1, 1),
+                },
+                S::Drifted,
+                R::FundsLow,
+            ),
+            (
+                "broken access outranks a failing monitor",
+                StatusEvidence {
+                    batch: batch(B::Applied, A::Broken),
+                    check: pass(),
+                    reconcile: failing_monitor(&[D::Unhealthy]),
+                    ..Default::default()
+                },
+                S::Inactive,
+                R::AccessBroken,
             ),
             (
                 "broken access outranks low funds",

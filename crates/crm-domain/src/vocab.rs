@@ -403,6 +403,9 @@ vocabulary! {
     DriftReason: "drift reason" {
         LowFunds => "low_funds",
         LowQuota => "low_quota",
+        /// The host's own channel monitor says the upstream fails
+        /// (its primary model's latest check `failed` or `error`).
+        MonitorFailing => "monitor_failing",
     }
 }
 

@@ -88,6 +88,20 @@ impl<'a> Cx<'a> {
         });
     }
 
+    /// An `unhealthy` item whose reason is not the host object's own state
+    /// (repair leaves these alone: nothing on the host can fix them).
+    pub(super) fn unhealthy(
+        &mut self,
+        r: &ManagedResource,
+        reason: crm_domain::DriftReason,
+        detail: String,
+    ) {
+        self.push(DriftCategory::Unhealthy, r, vec![], detail);
+        if let Some(last) = self.items.last_mut() {
+            last.reason = Some(reason);
+        }
+    }
+
     pub(super) fn missing(&mut self, r: &ManagedResource, detail: String) {
         self.push(DriftCategory::Missing, r, vec![], detail);
     }

@@ -7,7 +7,9 @@
 use super::cx::Cx;
 use super::fields::{change, marker_field};
 use crate::desired::{self, DesiredMonitor};
+use crm_domain::DriftReason;
 use crm_domain::batch::ManagedResource;
+use crm_domain::observed::HostMonitor;
 use serde_json::json;
 
 impl Cx<'_> {
@@ -69,5 +71,71 @@ impl Cx<'_> {
             f.push(change("enabled", json!(m.enabled), json!(e)));
         }
         self.changed(r, f);
+        if let Some(detail) = failing(m) {
+            self.unhealthy(r, DriftReason::MonitorFailing, detail);
+        }
+    }
+}
+
+/// The monitor's own verdict on the upstream, read from the listing (its
+/// latest check of the primary model): `failed` and `error` mean users of
+/// the provider fail too; `degraded` (slow) and `operational` do not.
+fn failing(m: &HostMonitor) -> Option<String> {
+    let status = m.primary_status.as_deref()?;
+    if !matches!(status, "failed" | "error") {
+        return None;
+    }
+    let mut detail = format!(
+        "the host's channel monitor reports {status} for {}",
+        m.primary_model
+    );
+    if let Some(at) = &m.last_checked_at {
+        detail.push_str(&format!(" (checked {at})"));
+    }
+    if let Some(a) = m.availability_7d {
+        detail.push_str(&format!("; 7-day availability {a:.1}%"));
+    }
+    detail.push_str("; check the upstream key and its funds");
+    Some(detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn monitor(status: Option<&str>) -> HostMonitor {
+        HostMonitor {
+            id: crm_domain::HostObjectId(1),
+            name: "m".into(),
+            provider: "openai".into(),
+            api_mode: "chat_completions".into(),
+            endpoint: "https://api.deepseek.com".into(),
+            primary_model: "deepseek-chat".into(),
+            extra_models: vec![],
+            group_name: String::new(),
+            enabled: true,
+            interval_seconds: 300,
+            has_api_key: true,
+            last_checked_at: Some("2026-12-07T12:00:00Z".into()),
+            primary_status: status.map(str::to_owned),
+            availability_7d: Some(62.5),
+        }
+    }
+
+    #[test]
+    fn only_a_failed_or_erroring_primary_check_is_failing() {
+        for (status, want) in [
+            (None, false),
+            (Some(""), false),
+            (Some("operational"), false),
+            (Some("degraded"), false),
+            (Some("failed"), true),
+            (Some("error"), true),
+        ] {
+            assert_eq!(failing(&monitor(status)).is_some(), want, "{status:?}");
+        }
+        let d = failing(&monitor(Some("failed"))).unwrap();
+        assert!(d.contains("failed for deepseek-chat"), "{d}");
+        assert!(d.contains("7-day availability 62.5%"), "{d}");
     }
 }

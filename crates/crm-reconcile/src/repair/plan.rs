@@ -9,6 +9,7 @@ use super::op::{
 };
 use crate::desired::{self, DesiredAccount};
 use crate::diff::{Recorded, is_active_account};
+use crm_domain::DriftReason;
 use crm_domain::observed::{ChannelDraft, GroupDraft, HostAccount, HostSnapshot};
 use crm_domain::ownership::parse_marker;
 use crm_domain::plan::{FieldChange, Plan};
@@ -452,9 +453,18 @@ fn plan_unhealthy(recorded: &Recorded, i: &DriftItem, opts: &RepairOptions) -> P
     let Some((_, r)) = find(recorded, i) else {
         return blocked(i, "the recorded resource is no longer live");
     };
-    if i.reason.is_some() {
-        // Funds are the provider account's, not the host's: nothing on the
-        // host can repair them.
+    if let Some(reason) = i.reason {
+        // Funds, and what the host's monitor sees of the upstream, are the
+        // provider account's, not the host's: nothing on the host can
+        // repair them.
+        let why = match reason {
+            DriftReason::LowFunds | DriftReason::LowQuota => {
+                "top up the upstream account (or raise its plan); reconcile cannot repair funds"
+            }
+            DriftReason::MonitorFailing => {
+                "the upstream fails the host's own monitor; check the key and its funds (reconcile cannot repair an upstream)"
+            }
+        };
         return Planned {
             item: item(
                 r.kind,
@@ -462,7 +472,7 @@ fn plan_unhealthy(recorded: &Recorded, i: &DriftItem, opts: &RepairOptions) -> P
                 &r.name,
                 Some(r.host_object_id),
                 vec![],
-                "top up the upstream account (or raise its plan); reconcile cannot repair funds",
+                why,
             ),
             op: Op::Nothing,
         };

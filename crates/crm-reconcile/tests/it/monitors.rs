@@ -126,3 +126,85 @@ async fn a_deleted_or_changed_monitor_is_reported_and_repaired() {
         brief(&last.items)
     );
 }
+
+/// The host's monitor is the host's own view of the upstream: when its
+/// latest check of the primary model fails, the run says so as an
+/// `unhealthy` item (`monitor_failing`) that repair leaves alone, and it
+/// clears once the monitor sees the upstream answer again.
+#[tokio::test]
+async fn a_failing_monitor_check_is_unhealthy_until_the_upstream_answers_again() {
+    use crm_domain::{DriftCategory, DriftReason, PlanAction};
+    let w = World::current().await;
+    let key = sim_key("ok", "m2");
+    let report = w
+        .provisioner()
+        .import(ImportRequest {
+            provider: w.env.provider_ref("deepseek"),
+            pack_version: None,
+            mode: AccessMode::SelfService,
+            upstream_keys: vec![key.clone()],
+            accept_url_change: false,
+            monitor: Some(true),
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.error, None);
+    let api = w.api();
+    let host = &w.env.host_record;
+    let run = || reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default());
+    let client = w.env.host.client();
+    let m = api.list_monitors().await.unwrap().remove(0);
+
+    // A check that passes: in sync.
+    client.run_monitor(m.id.0).await.unwrap();
+    let ok = run().await.unwrap();
+    assert_eq!(ok.status, ReconcileStatus::InSync, "{:?}", brief(&ok.items));
+
+    // The key stops working upstream; the host's next check fails.
+    w.env.sim.set_upstream_behaviour(
+        crm_domain::secret::ExposeSecret::expose_secret(&key),
+        crm_sim::Behaviour::InvalidKey,
+    );
+    client.run_monitor(m.id.0).await.unwrap();
+    let failing = run().await.unwrap();
+    assert_eq!(
+        brief(&failing.items),
+        [format!("unhealthy monitor {} []", m.name)]
+    );
+    let item = &failing.items[0];
+    assert_eq!(item.category, DriftCategory::Unhealthy);
+    assert_eq!(item.reason, Some(DriftReason::MonitorFailing));
+    assert!(
+        item.detail.contains("reports failed for"),
+        "{}",
+        item.detail
+    );
+    let plan = repair(
+        &w.ports,
+        host,
+        api,
+        w.host_scope(),
+        RepairOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        plan.plan.items.iter().all(|i| i.action == PlanAction::NoOp),
+        "repair cannot fix an upstream: {:?}",
+        plan.plan.items
+    );
+
+    // The upstream answers again: the next check passes, the item clears.
+    w.env.sim.set_upstream_behaviour(
+        crm_domain::secret::ExposeSecret::expose_secret(&key),
+        crm_sim::Behaviour::Ok,
+    );
+    client.run_monitor(m.id.0).await.unwrap();
+    let back = run().await.unwrap();
+    assert_eq!(
+        back.status,
+        ReconcileStatus::InSync,
+        "{:?}",
+        brief(&back.items)
+    );
+}
