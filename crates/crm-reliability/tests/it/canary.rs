@@ -161,7 +161,8 @@ async fn no_secret_appears_in_any_output_log_evidence_or_database_byte() {
         "/api/providers/cn-official/deepseek/import?wait=true",
         Some(
             json!({"host": "sim", "mode": "subscription", "upstream_keys": [c.upstream],
-            "user_email": email, "user_password": c.password, "verify": true})
+            "user_email": email, "user_password": c.password, "verify": true,
+            "monitor": true})
         )
     );
     assert!(matches!(st, 200 | 202), "{op}");
@@ -225,6 +226,7 @@ async fn no_secret_appears_in_any_output_log_evidence_or_database_byte() {
             "self_service".into(),
             "--upstream-keys-file".into(),
             keys_file.display().to_string(),
+            "--monitor".into(),
         ],
         vec![
             "-vvv".into(),
@@ -264,6 +266,16 @@ async fn no_secret_appears_in_any_output_log_evidence_or_database_byte() {
         outputs.push((
             format!("crm {} (stderr)", args.join(" ")),
             String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    }
+
+    // Both imports made a host-side channel monitor holding the key, so
+    // the scan covers its create body, journal, records and reconcile.
+    tally.trial();
+    let monitors = s.sim.count("POST", "/api/v1/admin/channel-monitors");
+    if monitors != 2 || !detail.to_string().contains("\"kind\":\"monitor\"") {
+        tally.violation(format!(
+            "the imports made {monitors} monitors (expected 2), batch detail {detail:.300}"
         ));
     }
 
