@@ -88,6 +88,8 @@ pub(crate) struct PendingImport {
     /// The preview listed base URL changes: only then does the confirmation
     /// offer (and honour) `accept_url_change`.
     pub url_changes: bool,
+    /// The monitor choice the preview was made with (`None`: the pack's).
+    pub monitor: Option<bool>,
     pub expires: Instant,
 }
 

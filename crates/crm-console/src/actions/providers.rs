@@ -24,6 +24,9 @@ pub struct PreviewForm {
     host: String,
     mode: String,
     keys: SecretString,
+    /// `true`, `false`, or empty for the pack's default (`--monitor`).
+    #[serde(default)]
+    monitor: String,
 }
 
 impl std::fmt::Debug for PreviewForm {
@@ -31,6 +34,7 @@ impl std::fmt::Debug for PreviewForm {
         f.debug_struct("PreviewForm")
             .field("host", &self.host)
             .field("mode", &self.mode)
+            .field("monitor", &self.monitor)
             .finish_non_exhaustive()
     }
 }
@@ -53,8 +57,20 @@ pub async fn import_preview(
             "paste at least one upstream key, one per line".into(),
         ));
     }
+    let monitor = match form.monitor.as_str() {
+        "" => None,
+        "true" => Some(true),
+        "false" => Some(false),
+        other => {
+            return Err(ConsoleError::BadRequest(format!(
+                "monitor {other:?}: expected true, false or empty (the pack's default)"
+            )));
+        }
+    };
     let app = c.app_for(&s);
-    let report = app.preview(&form.host, &pref, mode, keys.clone()).await?;
+    let report = app
+        .preview_with(&form.host, &pref, mode, keys.clone(), monitor)
+        .await?;
     let key_list = html! {
         @for (n, k) in keys.iter().enumerate() {
             @if n > 0 { ", " }
@@ -147,6 +163,7 @@ pub async fn import_preview(
         mode,
         keys,
         url_changes,
+        monitor,
         expires: Instant::now() + crate::PENDING_TTL,
     });
     let fields = html! {
@@ -209,7 +226,8 @@ pub async fn import(
         None,
         true,
     )
-    .accepting_url_change(accept_url_change);
+    .accepting_url_change(accept_url_change)
+    .with_monitor(held.monitor);
     let op = c
         .launch(&app, spec, move |app, id| async move {
             ops::progress(
@@ -234,7 +252,7 @@ pub async fn import(
                     starting_balance: None,
                     verify: true,
                     accept_url_change,
-                    monitor: None,
+                    monitor: held.monitor,
                 })
                 .await?;
             ops::progress(
@@ -392,6 +410,7 @@ mod tests {
             host: "h".into(),
             mode: "self_service".into(),
             keys: SecretString::from("sk-secret-value"),
+            monitor: String::new(),
         };
         assert!(!format!("{form:?}").contains("sk-secret"));
     }

@@ -136,6 +136,12 @@ fn import_form(
                 select id="import-mode" name="mode" {
                     @for m in &spec.access.modes { option value=(m.as_str()) { (m.as_str()) } }
                 }
+                label for="import-monitor" { "Host-side channel monitor" }
+                select id="import-monitor" name="monitor" {
+                    option value="" { "the pack's default (" (if spec.funds.monitor { "on" } else { "off" }) ")" }
+                    option value="true" { "create one (--monitor)" }
+                    option value="false" { "none (--no-monitor)" }
+                }
                 label for="import-keys" { "Upstream keys, one per line" }
                 textarea id="import-keys" name="keys" rows="3" autocomplete="off" spellcheck="false" required {}
                 p.muted { "Keys are held in memory until you confirm, then used and forgotten; crm stores only fingerprints." }

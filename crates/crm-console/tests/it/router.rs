@@ -790,3 +790,67 @@ async fn a_base_url_change_is_shown_and_applied_only_when_ticked() {
     let after = preview(csrf).await;
     assert!(!after.body.contains("Base URL changes"), "{}", after.body);
 }
+
+#[tokio::test]
+async fn the_import_form_asks_for_a_monitor_and_the_import_makes_the_one_previewed() {
+    let w = World::start().await;
+    let admin = login(&w.router, ADMIN).await;
+    let page = get(&w.router, "/providers/cn-official/deepseek", Some(&admin)).await;
+    assert!(
+        page.body.contains("name=\"monitor\"") && page.body.contains("the pack's default (off)"),
+        "{}",
+        page.body
+    );
+    let csrf = page.csrf();
+    let preview = |monitor: &'static str| {
+        let (router, admin, csrf) = (&w.router, &admin, &csrf);
+        async move {
+            post(
+                router,
+                "/providers/cn-official/deepseek/preview",
+                Some(admin),
+                &[
+                    ("csrf", csrf),
+                    ("host", "sim"),
+                    ("mode", "self_service"),
+                    ("keys", "sim-ok-deepseek-mon-0123456789"),
+                    ("monitor", monitor),
+                ],
+            )
+            .await
+        }
+    };
+    let bad = preview("maybe").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    assert!(bad.body.contains("expected true, false"), "{}", bad.body);
+    let none = preview("").await;
+    assert_eq!(none.status, StatusCode::OK, "{}", none.body);
+    assert!(
+        !none.body.contains(">monitor<"),
+        "the pack's default is off"
+    );
+
+    let with = preview("true").await;
+    assert_eq!(with.status, StatusCode::OK, "{}", with.body);
+    assert!(
+        with.body.contains(">monitor<"),
+        "the plan shows the monitor: {}",
+        with.body
+    );
+    let r = post(
+        &w.router,
+        "/providers/cn-official/deepseek/import",
+        Some(&admin),
+        &[("csrf", &csrf), ("pending", &with.hidden("pending"))],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    w.launcher.wait_idle().await;
+    let op = get(&w.router, r.location(), Some(&admin)).await;
+    assert!(op.body.contains("succeeded"), "{}", op.body);
+    assert_eq!(
+        w.sim.count("POST", "/api/v1/admin/channel-monitors"),
+        1,
+        "the import made the monitor it previewed"
+    );
+}
