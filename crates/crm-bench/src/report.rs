@@ -76,6 +76,22 @@ pub struct Report {
 
 /// The command as run, with `--db`'s value in its printable form (the
 /// report is shared; a URL's `${VAR}` or options are nobody's business).
+/// The per-route load table of the API and fleet scenarios.
+fn route_table(s: &mut String, routes: &[crate::api::RouteLoad]) {
+    let _ = writeln!(
+        s,
+        "{:<70} {:>8} {:>9} {:>7} {:>8} {:>8} {:>9}",
+        "route", "req/s", "x healthz", "errors", "p50 ms", "p99 ms", "bytes"
+    );
+    for r in routes {
+        let _ = writeln!(
+            s,
+            "{:<70} {:>8.0} {:>9.3} {:>7} {:>8.2} {:>8.2} {:>9}",
+            r.route, r.per_sec, r.vs_healthz, r.errors, r.p50_ms, r.p99_ms, r.response_bytes
+        );
+    }
+}
+
 fn command_line(args: impl Iterator<Item = String>, database: &str) -> String {
     let mut out = Vec::new();
     let mut next_is_db = false;
@@ -353,24 +369,7 @@ impl Report {
                 "API: crm-server over {} batches, {} connections, {:.0} s per route",
                 a.batches, a.connections, a.seconds_per_route
             );
-            let _ = writeln!(
-                s,
-                "{:<70} {:>8} {:>9} {:>7} {:>8} {:>8} {:>9}",
-                "route", "req/s", "x healthz", "errors", "p50 ms", "p99 ms", "bytes"
-            );
-            for r in &a.routes {
-                let _ = writeln!(
-                    s,
-                    "{:<70} {:>8.0} {:>9.3} {:>7} {:>8.2} {:>8.2} {:>9}",
-                    r.route,
-                    r.per_sec,
-                    r.vs_healthz,
-                    r.errors,
-                    r.p50_ms,
-                    r.p99_ms,
-                    r.response_bytes
-                );
-            }
+            route_table(&mut s, &a.routes);
             let _ = writeln!(
                 s,
                 "Footprint: server RSS idle {:.1} MiB, after load {:.1} MiB (peak {:.1} MiB); \
@@ -416,24 +415,7 @@ impl Report {
                 "  crm-server on the same store, {} batches of one host:",
                 fl.batches
             );
-            let _ = writeln!(
-                s,
-                "{:<70} {:>8} {:>9} {:>7} {:>8} {:>8} {:>9}",
-                "route", "req/s", "x healthz", "errors", "p50 ms", "p99 ms", "bytes"
-            );
-            for r in &fl.routes {
-                let _ = writeln!(
-                    s,
-                    "{:<70} {:>8.0} {:>9.3} {:>7} {:>8.2} {:>8.2} {:>9}",
-                    r.route,
-                    r.per_sec,
-                    r.vs_healthz,
-                    r.errors,
-                    r.p50_ms,
-                    r.p99_ms,
-                    r.response_bytes
-                );
-            }
+            route_table(&mut s, &fl.routes);
             s.push('\n');
         }
         let _ = writeln!(s, "Targets");

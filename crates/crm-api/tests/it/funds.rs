@@ -344,6 +344,18 @@ async fn the_webhook_hears_once_when_funds_go_below_and_once_when_they_recover()
     }
 }
 
+/// A read-only reconcile run of `watch/deepseek` on `host` (taking readings).
+async fn reconcile_watched(srv: &TestServer, host: &str) -> Value {
+    let (s, rep) = srv
+        .post(
+            "/api/providers/watch/deepseek/reconcile",
+            json!({"host": host}),
+        )
+        .await;
+    assert_eq!(s, 200, "{rep}");
+    rep
+}
+
 /// Sets a simulated upstream key's balance through crm-sim's control route.
 async fn set_balance(srv: &TestServer, key: &str, balance: f64) {
     let r = srv
@@ -364,16 +376,7 @@ async fn a_balance_driven_low_flips_the_provider_status_and_an_empty_key_degrade
     let srv = start(dir, sim, app, |_| {}, None).await;
     import_watched(&srv, HOST, None).await;
     let status_path = format!("/api/providers/watch/deepseek/status?host={HOST}");
-    let reconcile = || async {
-        let (s, rep) = srv
-            .post(
-                "/api/providers/watch/deepseek/reconcile",
-                json!({"host": HOST}),
-            )
-            .await;
-        assert_eq!(s, 200, "{rep}");
-        rep
-    };
+    let reconcile = || reconcile_watched(&srv, HOST);
     let batch_of = |one: &Value| one[0]["batch_id"].as_str().unwrap().to_owned();
 
     // Funds above the threshold: in sync, active, access ready.
@@ -468,16 +471,7 @@ async fn a_hosts_own_thresholds_override_the_packs_in_reconcile_and_the_funds_re
     let (sim, app) = open_app(&dir).await;
     let srv = start(dir, sim, app, |_| {}, None).await;
     import_watched(&srv, HOST, None).await;
-    let reconcile = || async {
-        let (s, rep) = srv
-            .post(
-                "/api/providers/watch/deepseek/reconcile",
-                json!({"host": HOST}),
-            )
-            .await;
-        assert_eq!(s, 200, "{rep}");
-        rep
-    };
+    let reconcile = || reconcile_watched(&srv, HOST);
     let low_funds = |rep: &Value| {
         rep["run"]["items"]
             .as_array()

@@ -10,10 +10,10 @@ use crm_provision::ImportRequest;
 use crm_reconcile::{RepairOptions, RunOptions, reconcile, repair};
 use crm_testkit::sim_key;
 
-#[tokio::test]
-async fn a_deleted_or_changed_monitor_is_reported_and_repaired() {
-    let w = World::current().await;
-    let key = sim_key("ok", "m1");
+/// Imports `deepseek` self-service with one working key (tagged `tag`)
+/// and a monitor; returns the key.
+async fn import_with_monitor(w: &World, tag: &str) -> crm_domain::SecretString {
+    let key = sim_key("ok", tag);
     let report = w
         .provisioner()
         .import(ImportRequest {
@@ -27,6 +27,13 @@ async fn a_deleted_or_changed_monitor_is_reported_and_repaired() {
         .await
         .unwrap();
     assert_eq!(report.error, None);
+    key
+}
+
+#[tokio::test]
+async fn a_deleted_or_changed_monitor_is_reported_and_repaired() {
+    let w = World::current().await;
+    let key = import_with_monitor(&w, "m1").await;
     let api = w.api();
     let host = &w.env.host_record;
     let run = || reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default());
@@ -135,20 +142,7 @@ async fn a_deleted_or_changed_monitor_is_reported_and_repaired() {
 async fn a_failing_monitor_check_is_unhealthy_until_the_upstream_answers_again() {
     use crm_domain::{DriftCategory, DriftReason, PlanAction};
     let w = World::current().await;
-    let key = sim_key("ok", "m2");
-    let report = w
-        .provisioner()
-        .import(ImportRequest {
-            provider: w.env.provider_ref("deepseek"),
-            pack_version: None,
-            mode: AccessMode::SelfService,
-            upstream_keys: vec![key.clone()],
-            accept_url_change: false,
-            monitor: Some(true),
-        })
-        .await
-        .unwrap();
-    assert_eq!(report.error, None);
+    let key = import_with_monitor(&w, "m2").await;
     let api = w.api();
     let host = &w.env.host_record;
     let run = || reconcile(&w.ports, host, api, w.host_scope(), RunOptions::default());
